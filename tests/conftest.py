@@ -1,0 +1,285 @@
+"""Fixtures that build real things in tmp_path: wheels, projects, workspaces, environments.
+
+Offline by design: plugin packages are tiny wheels built here and installed with
+real `uv` from local paths. Real Dagster cannot be installed offline, so the offline
+tests use a small stand-in distribution named `dagster` that provides the two things
+the probe relies on (a `Component` base class and the `__dg_package_entry__` marker);
+tests marked `dagster` check envboard against the real thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from webapp.core.board import Board, Settings
+from webapp.core.launcher import find_uv
+
+ENTRY_GROUP = "dagster_dg_cli.registry_modules"
+
+DAGSTER_STAND_IN = '''
+"""A stand-in for dagster's component registry contract (offline tests only)."""
+
+import abc
+
+
+class Component(abc.ABC):
+    """Base class of component types (abstract, as in dagster)."""
+
+    __dg_package_entry__ = True
+
+    @abc.abstractmethod
+    def build_defs(self, context): ...
+
+
+class DefinitionsComponent(Component):
+    """An arbitrary set of Dagster definitions.
+
+    More words that are not part of the summary.
+    """
+
+    def build_defs(self, context):
+        return None
+'''
+
+
+def build_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: dict[str, str],
+    entry_points: dict[str, dict[str, str]] | None = None,
+    requires: list[str] | None = None,
+) -> Path:
+    """A real wheel: a zip with the files, METADATA, WHEEL, entry_points.txt and RECORD."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    contents: dict[str, str] = dict(files)
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    for requirement in requires or []:
+        metadata += f"Requires-Dist: {requirement}\n"
+    contents[f"{info}/METADATA"] = metadata
+    contents[f"{info}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: envboard-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    if entry_points:
+        text = ""
+        for group, points in entry_points.items():
+            text += f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()) + "\n"
+        contents[f"{info}/entry_points.txt"] = text
+    record = []
+    for path, text in contents.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{info}/RECORD,,")
+    contents[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def uv_bin() -> str:
+    location = find_uv()
+    assert location.path, location.reason
+    return location.path
+
+
+@pytest.fixture(autouse=True)
+def offline_uv(monkeypatch, tmp_path_factory):
+    """Every uv the tests start works offline, with a uv cache of its own."""
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    monkeypatch.setenv("UV_PYTHON", sys.executable)
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """The plugin wheels every test may install: the dagster stand-in and two plugins."""
+    folder = tmp_path_factory.mktemp("wheels")
+    build_wheel(
+        folder,
+        "dagster",
+        "0.0.1",
+        {"dagster/__init__.py": DAGSTER_STAND_IN},
+        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
+    )
+    build_wheel(
+        folder,
+        "acme-plugin",
+        "1.0.0",
+        {
+            "acme_plugin/__init__.py": textwrap.dedent('''
+                from dagster import Component
+
+
+                class WidgetComponent(Component):
+                    """Builds widgets."""
+
+                    def build_defs(self, context):
+                        return None
+
+
+                class _Helper:
+                    pass
+            '''),
+        },
+        entry_points={ENTRY_GROUP: {"acme_plugin": "acme_plugin"}},
+        requires=["dagster"],
+    )
+    build_wheel(
+        folder,
+        "broken-plugin",
+        "1.0.0",
+        {"broken_plugin/__init__.py": "raise RuntimeError('broken plugin cannot be imported')\n"},
+        entry_points={"dagster_dg.plugin": {"broken_plugin": "broken_plugin"}},
+    )
+    build_wheel(
+        folder,
+        "extra-plugin",
+        "2.0.0",
+        {
+            "extra_plugin/__init__.py": textwrap.dedent('''
+                from dagster import Component
+
+
+                class ExtraComponent(Component):
+                    """An extra component installed later."""
+
+                    def build_defs(self, context):
+                        return None
+            '''),
+        },
+        entry_points={"dagster_dg.library": {"extra_plugin": "extra_plugin"}},
+    )
+    return folder
+
+
+def write_project(
+    folder: Path,
+    name: str,
+    *,
+    mode: str | None = None,
+    dependencies: tuple[str, ...] = (),
+    wheelhouse: Path | None = None,
+    registry_modules: tuple[str, ...] = (),
+    local_components: bool = False,
+) -> Path:
+    """A dg project folder; uv projects get local wheel sources so uv works offline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    module = name.replace("-", "_")
+    deps = list(dependencies)
+    sources = []
+    if local_components:
+        # the project's own package, importable from src/ through an editable-style .pth
+        src = folder / "src" / module / "components"
+        src.mkdir(parents=True, exist_ok=True)
+        (src.parent / "__init__.py").write_text("")
+        (src / "__init__.py").write_text("")
+        (src / "greeting.py").write_text(
+            textwrap.dedent('''
+                from dagster import Component
+
+
+                class GreetingComponent(Component):
+                    """Says hello."""
+
+                    def build_defs(self, context):
+                        return None
+            ''')
+        )
+        wheel_dir = folder / ".wheels"
+        build_wheel(wheel_dir, f"{name}-src", "0.0.1", {f"{module}_src.pth": str(folder / "src") + "\n"})
+        deps.append(f"{name}-src")
+        sources.append(f'{name}-src = {{ path = ".wheels/{module}_src-0.0.1-py3-none-any.whl" }}')
+        registry_modules = (*registry_modules, f"{module}.components.*")
+    if wheelhouse is not None:
+        for dep in deps:
+            if dep.endswith("-src"):
+                continue
+            dist = dep.replace("-", "_")
+            wheel = next(wheelhouse.glob(f"{dist}-*.whl"))
+            sources.append(f'{dep} = {{ path = "{wheel}" }}')
+        if "dagster" not in deps and deps:
+            wheel = next(wheelhouse.glob("dagster-*.whl"))
+            sources.append(f'dagster = {{ path = "{wheel}" }}')
+    lines = [
+        "[project]",
+        f'name = "{name}"',
+        'version = "0.1.0"',
+        'requires-python = ">=3.9"',
+        "dependencies = [" + ", ".join(f'"{d}"' for d in deps) + "]",
+        "",
+        "[tool.uv]",
+        "package = false",
+        "",
+    ]
+    if sources:
+        lines += ["[tool.uv.sources]", *sources, ""]
+    lines += ["[tool.dg]", 'directory_type = "project"', "", "[tool.dg.project]", f'root_module = "{module}"']
+    if mode is not None:
+        lines.append(f'python_environment = "{mode}"')
+    if registry_modules:
+        lines.append("registry_modules = [" + ", ".join(f'"{p}"' for p in registry_modules) + "]")
+    (folder / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_workspace(root: Path, project_paths: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    entries = "".join(f'\n[[workspace.projects]]\npath = "{p}"\n' for p in project_paths)
+    (root / "dg.toml").write_text(f'directory_type = "workspace"\n{entries}')
+    return root
+
+
+def uv(uv_bin: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    result = subprocess.run([uv_bin, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def make_board(tmp_path) -> Callable[..., Board]:
+    boards: list[Board] = []
+
+    def factory(workspace: Path, **kwargs) -> Board:
+        kwargs.setdefault("state_dir", tmp_path / "state")
+        board = Board(Settings(workspace=workspace, **kwargs))
+        boards.append(board)
+        return board
+
+    yield factory
+    for board in boards:
+        board.close()
+
+
+@pytest.fixture
+def uv_workspace(tmp_path, wheelhouse, uv_bin) -> Path:
+    """A workspace with one synced persistent_uv project using plugin wheels and local components."""
+    root = write_workspace(tmp_path / "ws", ["projects/alpha"])
+    project = write_project(
+        root / "projects" / "alpha",
+        "alpha",
+        mode="persistent_uv",
+        dependencies=("dagster", "acme-plugin"),
+        wheelhouse=wheelhouse,
+        local_components=True,
+    )
+    uv(uv_bin, "sync", cwd=project)
+    return root

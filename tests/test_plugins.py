@@ -1,0 +1,212 @@
+"""Plugin lists probed in real uv environments, and a cache that is never stale."""
+
+import json
+import textwrap
+
+from tests.conftest import uv, write_project, write_workspace
+from webapp.cli import main as cli
+
+
+def keys(plugins):
+    return [c["key"] for c in plugins.components]
+
+
+def modules(plugins):
+    return [m["module"] for m in plugins.registry_modules]
+
+
+def test_probe_lists_entry_points_local_modules_and_components(uv_workspace, make_board):
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    state = board.state(project, wait=True)
+    assert state.status.status == "in_sync"
+    plugins = state.plugins
+    assert plugins.failure is None and not plugins.cached
+    assert modules(plugins) == ["acme_plugin", "alpha.components.greeting", "dagster"]
+    assert keys(plugins) == [
+        "acme_plugin.WidgetComponent",
+        "alpha.components.greeting.GreetingComponent",
+        "dagster.DefinitionsComponent",
+    ]
+    summaries = {c["key"]: c["summary"] for c in plugins.components}
+    assert summaries["dagster.DefinitionsComponent"] == "An arbitrary set of Dagster definitions."
+    assert state.python_version and state.env.venv == project.path / ".venv"
+
+
+def test_failing_module_in_a_declared_dependency(tmp_path, wheelhouse, uv_bin, make_board):
+    project = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "acme-plugin", "broken-plugin"),
+        wheelhouse=wheelhouse,
+    )
+    uv(uv_bin, "sync", cwd=project)
+    board = make_board(project)
+    plugins = board.state(board.workspace.projects[0], wait=True).plugins
+    assert [e["module"] for e in plugins.errors] == ["broken_plugin"]
+    assert plugins.errors[0]["type"] == "RuntimeError"
+    assert "Traceback (most recent call last)" in plugins.errors[0]["traceback"]
+    assert modules(plugins) == ["acme_plugin", "broken_plugin", "dagster"]
+    assert keys(plugins) == ["acme_plugin.WidgetComponent", "dagster.DefinitionsComponent"]
+
+
+def test_unchanged_means_cached_and_no_subprocess(uv_workspace, make_board, monkeypatch):
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    first = board.state(project, wait=True)
+    spawned = []
+    import webapp.core.environment as environment_module
+    import webapp.core.plugins as plugins_module
+
+    real_run = plugins_module.run
+    monkeypatch.setattr(plugins_module, "run", lambda *a, **k: spawned.append(a) or real_run(*a, **k))
+    monkeypatch.setattr(environment_module, "run", lambda *a, **k: spawned.append(a) or real_run(*a, **k))
+    again = make_board(uv_workspace).state(project, wait=True)
+    assert again.plugins.cached
+    assert keys(again.plugins) == keys(first.plugins)
+    assert again.status.status == "in_sync"
+    assert spawned == []
+
+
+def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
+    uv_workspace, make_board, wheelhouse, uv_bin
+):
+    project_dir = uv_workspace / "projects" / "alpha"
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    board.state(project, wait=True)
+    lock_before = (project_dir / "uv.lock").read_bytes()
+    # switch to active mode pointing at the venv, so that `uv run` does not sync it away
+    board = make_board(uv_workspace, active_python=str(project_dir / ".venv" / "bin" / "python"))
+    text = (project_dir / "pyproject.toml").read_text().replace('"persistent_uv"', '"active"')
+    (project_dir / "pyproject.toml").write_text(text)
+    board.rescan()
+    project = board.workspace.projects[0]
+    before = board.state(project, wait=True).plugins
+    assert "extra_plugin" not in modules(before)
+    assert board.state(project, wait=True).plugins.cached
+    wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project_dir)
+    assert (project_dir / "uv.lock").read_bytes() == lock_before
+    after = board.state(project, wait=True).plugins
+    assert not after.cached
+    assert "extra_plugin" in modules(after)
+    assert "extra_plugin.ExtraComponent" in keys(after)
+
+
+def test_editing_a_local_component_docstring_changes_the_answer(uv_workspace, make_board):
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    board.state(project, wait=True)
+    assert board.state(project, wait=True).plugins.cached
+    source = project.path / "src" / "alpha" / "components" / "greeting.py"
+    source.write_text(source.read_text().replace("Says hello.", "Says goodbye."))
+    after = board.state(project, wait=True).plugins
+    assert not after.cached
+    summaries = {c["key"]: c["summary"] for c in after.components}
+    assert summaries["alpha.components.greeting.GreetingComponent"] == "Says goodbye."
+
+
+def test_a_new_local_component_module_is_seen(uv_workspace, make_board):
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    board.state(project, wait=True)
+    folder = project.path / "src" / "alpha" / "components"
+    (folder / "farewell.py").write_text(
+        textwrap.dedent('''
+            from dagster import Component
+
+
+            class FarewellComponent(Component):
+                """Says bye."""
+
+                def build_defs(self, context):
+                    return None
+        ''')
+    )
+    after = board.state(project, wait=True).plugins
+    assert "alpha.components.farewell.FarewellComponent" in keys(after)
+
+
+def test_switching_the_mode_changes_the_answer(uv_workspace, make_board):
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    in_uv = board.state(project, wait=True).plugins
+    assert "acme_plugin" in modules(in_uv)
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"persistent_uv"', '"active"'))
+    board.rescan()
+    project = board.workspace.projects[0]
+    in_active = board.state(project, wait=True).plugins
+    assert not in_active.cached
+    assert "acme_plugin" not in modules(in_active)  # not installed in the test runner's env
+
+
+def test_status_missing_then_in_sync_then_out_of_sync(tmp_path, wheelhouse, uv_bin, make_board):
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    board = make_board(project_dir)
+    project = board.workspace.projects[0]
+    state = board.state(project, wait=True)
+    assert state.status.status == "missing"
+    assert state.plugins is None, "no probe may create an environment nobody asked for"
+    uv(uv_bin, "sync", cwd=project_dir)
+    assert board.state(project, wait=True).status.status == "in_sync"
+    wheel = next(wheelhouse.glob("acme_plugin-*.whl"))
+    text = (project_dir / "pyproject.toml").read_text()
+    text = text.replace('dependencies = ["dagster"]', 'dependencies = ["dagster", "acme-plugin"]')
+    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\nacme-plugin = {{ path = "{wheel}" }}\n')
+    (project_dir / "pyproject.toml").write_text(text)
+    board.rescan()
+    status = board.check_status(board.workspace.projects[0], board.resolve(board.workspace.projects[0]))
+    assert status.status == "out_of_sync"
+    assert status.reason
+
+
+def test_cli_list_json_shape(uv_workspace, tmp_path, capsys):
+    code = cli(["list", "--workspace", str(uv_workspace), "--state-dir", str(tmp_path / "s"), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["workspace"] == str(uv_workspace)
+    (project,) = report["projects"]
+    assert set(project) >= {"id", "name", "path", "mode", "error", "environment", "plugins"}
+    assert project["mode"] == "persistent_uv" and project["error"] is None
+    assert set(project["environment"]) >= {"python", "python_version", "venv", "status", "reason"}
+    assert set(project["plugins"]) >= {"registry_modules", "components", "errors", "cached"}
+    assert project["plugins"]["cached"] is False
+    cli(["list", "--workspace", str(uv_workspace), "--state-dir", str(tmp_path / "s"), "--json"])
+    assert json.loads(capsys.readouterr().out)["projects"][0]["plugins"]["cached"] is True
+    cli(
+        ["list", "--workspace", str(uv_workspace), "--state-dir", str(tmp_path / "s"), "--json", "--no-cache"]
+    )
+    assert json.loads(capsys.readouterr().out)["projects"][0]["plugins"]["cached"] is False
+    assert cli(["cache", "clear", "--workspace", str(uv_workspace), "--state-dir", str(tmp_path / "s")]) == 0
+    assert "removed" in capsys.readouterr().out
+
+
+def test_cli_list_table_shows_broken_projects_next_to_good_ones(tmp_path, capsys):
+    root = tmp_path / "ws"
+    root.mkdir()
+    write_workspace(root, ["a", "b"])
+    write_project(root / "a", "a")
+    (root / "b").mkdir()
+    (root / "b" / "pyproject.toml").write_text(
+        '[tool.dg]\ndirectory_type = "project"\n[tool.dg.project]\npython_environment = "conda"\n'
+    )
+    assert cli(["list", "--workspace", str(root), "--state-dir", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "a " in out and "error" in out
+    assert f'{root / "b" / "pyproject.toml"}:4: tool.dg.project.python_environment = "conda"' in out
+
+
+def test_uv_missing_is_a_clear_result(tmp_path, make_board, wheelhouse):
+    project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv")
+    (project_dir / ".venv" / "bin").mkdir(parents=True)
+    (project_dir / ".venv" / "bin" / "python").symlink_to("/bin/true")
+    board = make_board(project_dir, uv=str(tmp_path / "no-uv"))
+    state = board.state(board.workspace.projects[0], wait=True)
+    assert state.status.status == "unknown"
+    assert "uv not found" in state.status.reason
+    assert "not found" in state.plugins.failure

@@ -1,0 +1,158 @@
+"""An on-disk cache that cannot lie: each entry records what its answer depended on.
+
+dg's old cache was keyed on uv.lock's mtime and went stale after `uv pip install`.
+Here an entry is valid only while every dependency it recorded is unchanged: the
+interpreter, the mode, the config files' contents, uv.lock's content, the listing of
+every site-packages folder (one entry per installed distribution), and the source
+files and package folders of modules imported from outside site-packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_content_hashes: dict[tuple, str] = {}
+
+
+def file_stamp(path: Path | str) -> str:
+    """Changes whenever the file is replaced, edited or removed."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "absent"
+    return f"{info.st_mtime_ns}:{info.st_size}:{info.st_ino}"
+
+
+def content_hash(path: Path | str) -> str:
+    """sha256 of a file's bytes, remembered per stat so a big uv.lock is read once."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "absent"
+    memo_key = (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
+    cached = _content_hashes.get(memo_key)
+    if cached is None:
+        try:
+            cached = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            return "unreadable"
+        if len(_content_hashes) > 4096:
+            _content_hashes.clear()
+        _content_hashes[memo_key] = cached
+    return cached
+
+
+def folder_stamp(path: Path | str) -> str:
+    """A folder's own mtime: changes when an entry is added, removed or renamed in it."""
+    try:
+        return str(os.stat(path).st_mtime_ns)
+    except OSError:
+        return "absent"
+
+
+def site_packages_stamp(path: Path | str) -> str:
+    """What is installed in a site-packages folder.
+
+    Each distribution has a `.dist-info` folder that installers write anew on every
+    install, upgrade or reinstall; `.pth` files carry editable installs.
+    """
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return "absent"
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(entry.name.encode("utf-8", "surrogateescape"))
+        if entry.name.endswith((".dist-info", ".egg-info", ".pth", ".egg-link")):
+            try:
+                info = entry.stat()
+                digest.update(f":{info.st_mtime_ns}:{info.st_ino}".encode())
+            except OSError:
+                digest.update(b":gone")
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+STAMPERS = {
+    "file": file_stamp,
+    "content": content_hash,
+    "folder": folder_stamp,
+    "site": site_packages_stamp,
+}
+
+
+def stamp_all(dependencies: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """Stamp every dependency: {"file": [paths], "site": [paths], ...} to their stamps."""
+    return {
+        kind: {path: STAMPERS[kind](path) for path in sorted(set(paths))}
+        for kind, paths in dependencies.items()
+    }
+
+
+class DependencyCache:
+    """A folder of JSON entries, each with its recorded dependencies and their stamps."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
+
+    def load(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stored value if its key matches and no dependency changed, else None."""
+        try:
+            entry = json.loads(self._path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        recorded = entry.get("stamps", {})
+        dependencies = {kind: list(stamps) for kind, stamps in recorded.items()}
+        if stamp_all(dependencies) != recorded:
+            return None
+        value = entry.get("value")
+        if isinstance(value, dict):
+            value["cached_at"] = entry.get("stored_at")
+        return value
+
+    def store(
+        self,
+        name: str,
+        key: str,
+        value: dict[str, Any],
+        dependencies: dict[str, list[str]],
+        stamps: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """Write atomically; `stamps` taken before the work began protect against races."""
+        entry = {
+            "key": key,
+            "stored_at": time.time(),
+            "stamps": stamps if stamps is not None else stamp_all(dependencies),
+            "value": value,
+        }
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".entry-", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entry, handle)
+            os.replace(tmp, self._path(name))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+    def clear(self) -> int:
+        removed = 0
+        if not self.folder.is_dir():
+            return 0
+        for path in self.folder.glob("*.json"):
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed

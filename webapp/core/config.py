@@ -1,0 +1,208 @@
+"""Reading dg configuration: `dg.toml` and the `[tool.dg]` table of `pyproject.toml`.
+
+Everything here is read-only and never raises for bad user files: a file that cannot
+be read becomes a `ConfigError` naming the file and, where known, the line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DG_TOML = "dg.toml"
+PYPROJECT = "pyproject.toml"
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a dg config larger than this is not a config
+
+MODE_ACTIVE = "active"
+MODE_UV = "persistent_uv"
+MODES = (MODE_ACTIVE, MODE_UV)
+
+UTF8_BOM = b"\xef\xbb\xbf"
+_LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+class ConfigError(Exception):
+    """A dg config file that cannot be used, with where the problem is."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.line = line
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class TomlFile:
+    """A parsed TOML file and the text it came from."""
+
+    path: Path
+    text: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DgConfig:
+    """The dg settings of one folder: which file they came from and the dg table."""
+
+    file: TomlFile
+    section: dict[str, Any]  # top level of dg.toml, or [tool.dg] of pyproject.toml
+    prefix: str  # "" for dg.toml, "tool.dg." for pyproject.toml
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def directory_type(self) -> Any:
+        return self.section.get("directory_type")
+
+
+@dataclass(frozen=True)
+class ModeSetting:
+    """A project's environment mode and exactly where it was read."""
+
+    mode: str
+    spelling: str  # "default", "string" or "table"
+    file: Path | None
+    key: str
+    line: int | None
+    raw: str | None  # the value as written, for display
+
+
+def read_toml(path: Path) -> TomlFile:
+    """Parse one TOML file; every failure is a ConfigError with file and line."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(path, f"file is {size} bytes, larger than a config file can be")
+        raw = path.read_bytes()
+    except ConfigError:
+        raise
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot be read: {exc.strerror or exc}") from None
+    if raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _LINE_COL.search(message)
+        line = int(match.group(1)) if match else None
+        if line is None and "end of document" in message:
+            line = max(1, len(text.splitlines()))
+        message = _LINE_COL.sub("", message).replace("(at end of document)", "at the end").strip()
+        raise ConfigError(path, f"invalid TOML: {message}", line) from None
+    except RecursionError:
+        raise ConfigError(path, "invalid TOML: nested too deeply") from None
+    return TomlFile(path=path, text=text, data=data)
+
+
+def read_dg_config(folder: Path) -> DgConfig | None:
+    """The dg config of a folder, or None when it has none.
+
+    A `dg.toml` wins over a `pyproject.toml` in the same folder, as in dg.
+    """
+    dg_toml = folder / DG_TOML
+    if dg_toml.is_file():
+        parsed = read_toml(dg_toml)
+        return DgConfig(file=parsed, section=parsed.data, prefix="")
+    pyproject = folder / PYPROJECT
+    if pyproject.is_file():
+        parsed = read_toml(pyproject)
+        tool = parsed.data.get("tool")
+        section = tool.get("dg") if isinstance(tool, dict) else None
+        if isinstance(section, dict):
+            return DgConfig(file=parsed, section=section, prefix="tool.dg.")
+        if section is not None:
+            raise ConfigError(pyproject, "[tool.dg] must be a table", key_line(parsed.text, "dg"))
+    return None
+
+
+def has_dg_config(folder: Path) -> bool:
+    """Cheap check used while walking: is there a file that may hold dg settings?"""
+    if (folder / DG_TOML).is_file():
+        return True
+    pyproject = folder / PYPROJECT
+    try:
+        with pyproject.open("rb") as handle:
+            head = handle.read(MAX_CONFIG_BYTES)
+    except OSError:
+        return False
+    return b"tool.dg" in head
+
+
+def project_table(config: DgConfig) -> dict[str, Any]:
+    table = config.section.get("project", {})
+    return table if isinstance(table, dict) else {}
+
+
+def read_mode(config: DgConfig) -> ModeSetting:
+    """The environment mode of a project config; a bad value raises ConfigError quoting it."""
+    key = f"{config.prefix}project.python_environment"
+    table = config.section.get("project", {})
+    if not isinstance(table, dict) or "python_environment" not in table:
+        return ModeSetting(MODE_ACTIVE, "default", None, key, None, None)
+    value = table["python_environment"]
+    line = key_line(config.file.text, "python_environment")
+    if isinstance(value, str):
+        if value in MODES:
+            return ModeSetting(value, "string", config.path, key, line, f'"{value}"')
+        raise ConfigError(
+            config.path,
+            f'{key} = "{value}" is not a known mode; use "active" or "persistent_uv"',
+            line,
+        )
+    if isinstance(value, dict):
+        return _read_table_mode(config, value, key, line)
+    raise ConfigError(
+        config.path,
+        f'{key} = {value!r} is not a known mode; use "active" or "persistent_uv"',
+        line,
+    )
+
+
+def _read_table_mode(config: DgConfig, value: dict, key: str, line: int | None) -> ModeSetting:
+    shown = "{ " + ", ".join(f"{k} = {_toml_scalar(v)}" for k, v in value.items()) + " }"
+    unknown = sorted(set(value) - {"active", "uv_managed"})
+    if unknown:
+        raise ConfigError(
+            config.path,
+            f"{key} = {shown}: unknown key {unknown[0]!r}; use active or uv_managed",
+            line,
+        )
+    if any(not isinstance(v, bool) for v in value.values()):
+        raise ConfigError(config.path, f"{key} = {shown}: values must be true or false", line)
+    chosen = [k for k, v in value.items() if v]
+    if len(chosen) != 1:
+        reason = "conflicting: both are true" if len(chosen) > 1 else "no mode is true"
+        raise ConfigError(config.path, f"{key} = {shown}: {reason}", line)
+    mode = MODE_ACTIVE if chosen[0] == "active" else MODE_UV
+    return ModeSetting(mode, "table", config.path, key, line, shown)
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def key_line(text: str, key: str) -> int | None:
+    """The first line on which `key` is assigned or opens a table, for error messages."""
+    pattern = re.compile(rf"^\s*(?:\[+[^\]]*\b{re.escape(key)}\b|[\w.\"' -]*\b{re.escape(key)}\b\s*[=.])")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None

@@ -1,0 +1,237 @@
+"""The launcher: the only place in envboard that starts processes.
+
+Commands are argv lists, never shell strings. Output (stdout and stderr merged) is
+read in chunks so that a huge log or a line without a newline keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 64 * 1024
+MAX_LINE = 64 * 1024  # longer lines reach on_line in pieces
+MAX_CAPTURE = 8 * 1024 * 1024
+TERM_GRACE = 5.0
+JOB_MARKER = "ENVBOARD_JOB"  # set in job children so a restarted server can find them
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What to start: argv, folder and environment, fully decided before spawning."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+
+    def display(self) -> str:
+        """The command line as a person would type it (for showing, never for running)."""
+        import shlex
+
+        return shlex.join(self.argv)
+
+
+@dataclass
+class RunResult:
+    argv: tuple[str, ...]
+    exit_code: int | None
+    duration: float
+    error: str | None = None  # set when the command could not start or did not finish
+    timed_out: bool = False
+    cancelled: bool = False
+    output: bytes = b""
+    truncated: bool = False
+    pid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.exit_code == 0
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class UvLocation:
+    path: str | None
+    reason: str
+
+
+def find_uv(override: str | None = None) -> UvLocation:
+    """uv from `--uv`/ENVBOARD_UV, else the one the `uv` package ships, else PATH."""
+    if override:
+        found = shutil.which(override) or (override if Path(override).is_file() else None)
+        if found:
+            return UvLocation(str(found), "--uv / ENVBOARD_UV")
+        return UvLocation(None, f"uv not found at {override!r} (from --uv / ENVBOARD_UV)")
+    try:
+        import uv  # the PyPI package ships the binary
+
+        return UvLocation(uv.find_uv_bin(), "the uv package installed with envboard")
+    except (ImportError, FileNotFoundError):
+        pass
+    on_path = shutil.which("uv")
+    if on_path:
+        return UvLocation(on_path, "uv on PATH")
+    return UvLocation(None, "uv is not installed: pip install uv, or pass --uv PATH")
+
+
+def child_environment(
+    base: Mapping[str, str] | None = None, drop: Sequence[str] = (), extra: Mapping[str, str] = ()
+) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    for name in drop:
+        env.pop(name, None)
+    env.update(dict(extra))
+    return env
+
+
+@dataclass
+class Cancellation:
+    """A cancel switch a job can flip from another thread."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+def run(
+    invocation: Invocation,
+    *,
+    on_line: Callable[[str], None] | None = None,
+    sink: BinaryIO | None = None,
+    timeout: float | None = None,
+    cancel: Cancellation | None = None,
+    on_start: Callable[[int], None] | None = None,
+    capture: bool = False,
+) -> RunResult:
+    """Run to completion, streaming output; never raises for a command that fails."""
+    started = time.monotonic()
+    argv = invocation.argv
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv list from a fixed table, no shell
+            argv,
+            cwd=invocation.cwd,
+            env=dict(invocation.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so cancel reaches grandchildren
+        )
+    except FileNotFoundError as exc:
+        missing = exc.filename if exc.filename not in (None, str(invocation.cwd)) else argv[0]
+        if not Path(invocation.cwd).is_dir():
+            message = f"cannot start {argv[0]}: folder {invocation.cwd} does not exist"
+        else:
+            message = f"cannot start: {missing} not found"
+        return RunResult(argv, None, time.monotonic() - started, error=message)
+    except OSError as exc:
+        message = f"cannot start {argv[0]}: {exc.strerror or exc}"
+        return RunResult(argv, None, time.monotonic() - started, error=message)
+    if on_start:
+        on_start(process.pid)
+    reader = _OutputReader(process, on_line, sink, capture)
+    reader.start()
+    result = RunResult(argv, None, 0.0, pid=process.pid)
+    deadline = started + timeout if timeout else None
+    poll = 0.002  # short commands return fast; long ones are polled at most every 50 ms
+    while True:
+        try:
+            process.wait(timeout=poll)
+            break
+        except subprocess.TimeoutExpired:
+            poll = min(poll * 2, 0.05)
+        if cancel is not None and cancel.requested:
+            result.cancelled = True
+            result.error = "cancelled"
+            stop_process_group(process)
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            result.timed_out = True
+            result.error = f"timed out after {timeout:g} s"
+            stop_process_group(process)
+            break
+    _kill_group(process.pid, signal.SIGKILL)  # nothing of the command may outlive it
+    reader.join(timeout=5)
+    result.exit_code = process.returncode
+    result.duration = time.monotonic() - started
+    result.output, result.truncated = reader.captured()
+    return result
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = TERM_GRACE) -> None:
+    """TERM the whole group, then KILL it if it has not gone after `grace` seconds."""
+    _kill_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class _OutputReader(threading.Thread):
+    def __init__(self, process, on_line, sink, capture: bool) -> None:
+        super().__init__(daemon=True, name=f"output-{process.pid}")
+        self._fd = process.stdout.fileno()
+        self._pipe = process.stdout
+        self._on_line = on_line
+        self._sink = sink
+        self._capture = bytearray() if capture else None
+        self._truncated = False
+        self._pending = b""
+
+    def run(self) -> None:
+        try:
+            while chunk := os.read(self._fd, CHUNK):
+                self._handle(chunk)
+        except OSError:
+            pass
+        finally:
+            if self._pending:
+                self._emit(self._pending)
+            self._pipe.close()
+
+    def _handle(self, chunk: bytes) -> None:
+        if self._sink is not None:
+            self._sink.write(chunk)
+            self._sink.flush()
+        if self._capture is not None:
+            room = MAX_CAPTURE - len(self._capture)
+            self._capture += chunk[:room]
+            self._truncated |= len(chunk) > room
+        if self._on_line is None:
+            return
+        data = self._pending + chunk
+        *lines, self._pending = data.split(b"\n")
+        for line in lines:
+            self._emit(line)
+        while len(self._pending) > MAX_LINE:
+            self._emit(self._pending[:MAX_LINE])
+            self._pending = self._pending[MAX_LINE:]
+
+    def _emit(self, raw: bytes) -> None:
+        if self._on_line is not None:
+            self._on_line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+
+    def captured(self) -> tuple[bytes, bool]:
+        return (bytes(self._capture) if self._capture is not None else b""), self._truncated

@@ -1,0 +1,176 @@
+"""A project's plugin list: registry modules and component types, probed in its environment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cache import DependencyCache, content_hash, stamp_all
+from .environment import ResolvedEnvironment, Resolver
+from .launcher import run
+from .workspace import Project
+
+PROBE_SCRIPT = Path(__file__).with_name("probe.py")
+PROBE_VERSION = hashlib.sha256(PROBE_SCRIPT.read_bytes()).hexdigest()[:16]
+PROBE_TIMEOUT = 600.0  # uv may sync a large environment before the probe starts
+
+
+@dataclass
+class PluginList:
+    registry_modules: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    cached: bool = False
+    probed_at: float | None = None
+    duration: float | None = None
+    python_version: str | None = None
+    dagster_importable: bool | None = None
+    failure: str | None = None  # the probe itself could not run
+    output: str = ""  # what the probe printed when it failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registry_modules": self.registry_modules,
+            "components": self.components,
+            "errors": self.errors,
+            "cached": self.cached,
+            "probed_at": self.probed_at,
+            "python_version": self.python_version,
+            "dagster_importable": self.dagster_importable,
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_probe(cls, data: dict[str, Any], probed_at: float, duration: float) -> PluginList:
+        return cls(
+            registry_modules=data.get("registry_modules", []),
+            components=data.get("components", []),
+            errors=data.get("errors", []),
+            probed_at=probed_at,
+            duration=duration,
+            python_version=data.get("python_version"),
+            dagster_importable=data.get("dagster_importable"),
+        )
+
+
+def cache_key(project: Project, env: ResolvedEnvironment) -> str:
+    """What the answer depends on that is known before probing."""
+    parts = {
+        "probe": PROBE_VERSION,
+        "mode": env.mode,
+        "python": str(env.python),
+        "root": str(project.path),
+        "patterns": project.registry_modules if not project.declares_registry_entry_point else [],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _config_dependencies(project: Project) -> list[str]:
+    files = {str(project.path / "pyproject.toml"), str(project.path / "dg.toml")}
+    if project.config_file:
+        files.add(str(project.config_file))
+    return sorted(files)
+
+
+def probe_dependencies(project: Project, env: ResolvedEnvironment, probe: dict) -> dict[str, list[str]]:
+    """Everything whose change could change the probe's answer."""
+    lock_files = [str(project.path / "uv.lock")]
+    if env.uv_root is not None:
+        lock_files.append(str(env.uv_root / "uv.lock"))
+    return {
+        "content": _config_dependencies(project) + lock_files,
+        "file": [str(env.python), *probe.get("watched_files", [])],
+        "folder": probe.get("watched_dirs", []),
+        "site": [str(p) for p in env.site_packages] + list(probe.get("site_packages", [])),
+    }
+
+
+class PluginProbe:
+    """Runs the probe through the shared launcher and keeps answers in the cache."""
+
+    def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
+        self.resolver = resolver
+        self.cache = cache
+
+    def cached(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
+        value = self.cache.load(f"plugins:{project.path}", cache_key(project, env))
+        if value is None:
+            return None
+        plugins = PluginList(
+            registry_modules=value["registry_modules"],
+            components=value["components"],
+            errors=value["errors"],
+            cached=True,
+            probed_at=value.get("probed_at"),
+            python_version=value.get("python_version"),
+            dagster_importable=value.get("dagster_importable"),
+        )
+        return plugins
+
+    def get(self, project: Project, env: ResolvedEnvironment, *, refresh: bool = False) -> PluginList:
+        if not refresh:
+            hit = self.cached(project, env)
+            if hit is not None:
+                return hit
+        return self.probe(project, env)
+
+    def probe(self, project: Project, env: ResolvedEnvironment) -> PluginList:
+        """Always spawns: the probe script in the project's resolved environment."""
+        patterns = [] if project.declares_registry_entry_point else project.registry_modules
+        started = time.time()
+        problem = self.resolver.unavailable(env)
+        if problem:
+            return PluginList(failure=problem, probed_at=started, duration=0.0)
+        with tempfile.TemporaryDirectory(prefix="envboard-probe-") as scratch:
+            request = Path(scratch) / "request.json"
+            answer = Path(scratch) / "answer.json"
+            request.write_text(json.dumps({"registry_modules": patterns}), encoding="utf-8")
+            invocation = self.resolver.invocation(
+                env, ["python", str(PROBE_SCRIPT), str(answer), str(request)]
+            )
+            result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
+            duration = time.time() - started
+            try:
+                data = json.loads(answer.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+        if data is None:
+            failure = result.error or f"the probe exited {result.exit_code} without an answer"
+            return PluginList(
+                failure=failure, probed_at=started, duration=duration, output=result.text[-20000:]
+            )
+        plugins = PluginList.from_probe(data, started, duration)
+        value = plugins.to_json()
+        dependencies = probe_dependencies(project, env, data)
+        self.cache.store(f"plugins:{project.path}", cache_key(project, env), value, dependencies)
+        return plugins
+
+
+def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
+    uv_root = env.uv_root or project.path
+    return {
+        "content": _config_dependencies(project)
+        + [str(uv_root / "pyproject.toml"), str(uv_root / "uv.lock"), str(project.path / "uv.lock")],
+        "file": [str(env.python)],
+        "site": [str(p) for p in env.site_packages],
+    }
+
+
+def lock_hash(project: Project, env: ResolvedEnvironment | None = None) -> str | None:
+    """sha256 of the uv.lock that governs the project, for the history of jobs."""
+    candidates = [project.path / "uv.lock"]
+    if env is not None and env.uv_root is not None:
+        candidates.append(env.uv_root / "uv.lock")
+    for path in candidates:
+        digest = content_hash(path)
+        if digest not in ("absent", "unreadable"):
+            return digest
+    return None
+
+
+__all__ = ["PluginList", "PluginProbe", "lock_hash", "stamp_all", "status_dependencies"]

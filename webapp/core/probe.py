@@ -1,0 +1,203 @@
+"""The plugin probe: run as a script inside a project's environment, never imported by envboard.
+
+Standard library only, and compatible with Python 3.9+, since it runs under whatever
+interpreter the project uses. It mirrors how Dagster's `dg list registry-modules` and
+`dg list components` find registry modules and component types, but reports a module
+that fails to import as an error for that module instead of failing the whole list.
+
+Usage: python probe.py OUT_JSON REQUEST_JSON
+"""
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import os
+import pkgutil
+import site
+import sys
+import textwrap
+import traceback
+
+PROBE_FORMAT = 1
+ENTRY_POINT_GROUPS = (
+    "dagster_dg_cli.registry_modules",
+    "dagster_dg.library",
+    "dagster_dg.plugin",
+    "dagster_dg_cli.plugin",
+)
+PACKAGE_ENTRY_ATTR = "__dg_package_entry__"
+
+# Running as a script puts envboard's own folder first on sys.path; it must not shadow
+# the project's modules.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+
+def _error(module, exc):
+    return {
+        "module": module,
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+def _entry_point_modules(errors):
+    modules = []
+    try:
+        all_points = importlib.metadata.entry_points()
+    except Exception as exc:  # a broken distribution's metadata
+        errors.append(_error("(entry points)", exc))
+        return modules
+    for group in ENTRY_POINT_GROUPS:
+        if hasattr(all_points, "select"):
+            points = all_points.select(group=group)
+        else:  # Python 3.9
+            points = all_points.get(group, [])
+        for point in points:
+            modules.append((point.value, point))
+    return modules
+
+
+def _module_spec(name, searched):
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is not None and spec.submodule_search_locations:
+        searched.extend(spec.submodule_search_locations)
+    return spec
+
+
+def _expand_pattern(pattern, searched):
+    """`pkg.components.*` to the importable submodules, as dg does with find_spec."""
+
+    def gather(current, remaining):
+        if not remaining:
+            name = ".".join(current)
+            return [name] if _module_spec(name, searched) is not None else []
+        head, rest = remaining[0], remaining[1:]
+        if head != "*":
+            return gather(current + [head], rest)
+        if current:
+            spec = _module_spec(".".join(current), searched)
+            if spec is None or spec.submodule_search_locations is None:
+                return []
+            locations = list(spec.submodule_search_locations)
+        else:
+            locations = None
+        found = []
+        for info in pkgutil.iter_modules(locations):
+            found.extend(gather(current + [info.name], rest))
+        return found
+
+    return gather([], pattern.split("."))
+
+
+def _summary(obj):
+    doc = obj.__doc__
+    if not doc:
+        return None
+    lines = doc.strip().splitlines()
+    cleaned = lines[0] + "\n" + textwrap.dedent("\n".join(lines[1:])) if len(lines) > 1 else lines[0]
+    return cleaned.split("\n\n")[0]
+
+
+def _component_base():
+    try:
+        import dagster
+
+        return getattr(dagster, "Component", None)
+    except Exception:
+        return None
+
+
+def _components_in(module_name, module, base):
+    found = []
+    for attr in dir(module):
+        try:
+            value = getattr(module, attr)
+        except Exception:
+            continue
+        if not hasattr(value, PACKAGE_ENTRY_ATTR) or inspect.isabstract(value):
+            continue
+        if isinstance(value, type) and issubclass(value, base):
+            found.append({"key": module_name + "." + attr, "summary": _summary(value)})
+    return found
+
+
+def _outside(path, roots):
+    path = os.path.realpath(path)
+    return not any(path == r or path.startswith(r + os.sep) for r in roots)
+
+
+def _watched_files(site_dirs):
+    """Source files the answer depended on that no installed distribution accounts for."""
+    roots = {os.path.realpath(p) for p in site_dirs}
+    roots |= {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not os.path.isfile(path) or not _outside(path, roots):
+            continue
+        real = os.path.realpath(path)
+        if os.path.dirname(real) != _here:
+            files.add(real)
+    return sorted(files)
+
+
+def main(out_path, request_path):
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    errors = []
+    searched = []
+    modules = []
+    for name, point in _entry_point_modules(errors):
+        modules.append((name, point))
+    for pattern in request.get("registry_modules", []):
+        for name in _expand_pattern(pattern, searched):
+            modules.append((name, None))
+    seen = set()
+    unique = []
+    for name, point in modules:
+        if name not in seen:
+            seen.add(name)
+            unique.append((name, point))
+    base = _component_base()
+    components = []
+    for name, point in unique:
+        try:
+            module = point.load() if point is not None else importlib.import_module(name)
+            if not inspect.ismodule(module):
+                raise TypeError(
+                    f"entry point {point.name} in group {point.group} must name a module, got {module!r}"
+                )
+        except BaseException as exc:  # a plugin may raise anything, even SystemExit
+            errors.append(_error(name, exc))
+            continue
+        if base is not None:
+            components.extend(_components_in(name, module, base))
+    site_dirs = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        site_dirs.append(site.getusersitepackages())
+    result = {
+        "format": PROBE_FORMAT,
+        "python": sys.executable,
+        "python_version": ".".join(str(part) for part in sys.version_info[:3]),
+        "prefix": sys.prefix,
+        "site_packages": site_dirs,
+        "dagster_importable": base is not None,
+        "registry_modules": [{"module": name} for name in sorted(seen)],
+        "components": sorted(components, key=lambda c: c["key"]),
+        "errors": errors,
+        "watched_files": _watched_files(site_dirs),
+        "watched_dirs": sorted({os.path.realpath(p) for p in searched if os.path.isdir(p)}),
+    }
+    with open(out_path, "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
