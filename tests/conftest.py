@@ -283,3 +283,35 @@ def uv_workspace(tmp_path, wheelhouse, uv_bin) -> Path:
     )
     uv(uv_bin, "sync", cwd=project)
     return root
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """A Flask app over a real workspace; the board's pool is shut down afterwards."""
+    from webapp.web import create_app
+
+    apps = []
+
+    def factory(workspace: Path, **config):
+        settings = Settings(workspace=workspace, state_dir=tmp_path / "state")
+        app = create_app({"ENVBOARD_SETTINGS": settings, "TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["envboard.monitor"].stop()
+        app.extensions["envboard.board"].close()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; returns its value or fails the test."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -101,7 +101,9 @@ def test_envboard_agrees_with_dg(dagster_project, tmp_path):
         entry = envboard_json(dagster_project, tmp_path, "--active-python", python)
         assert entry["mode"] == "active"
         assert entry["plugins"]["registry_modules"] == modules
-        assert [{"key": c["key"], "summary": c["summary"]} for c in entry["plugins"]["components"]] == components
+        assert [
+            {"key": c["key"], "summary": c["summary"]} for c in entry["plugins"]["components"]
+        ] == components
     finally:
         (dagster_project / "pyproject.toml").write_text(text)
 

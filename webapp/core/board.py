@@ -28,6 +28,8 @@ from .launcher import find_uv
 from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
 from .workspace import Project, Workspace, scan_workspace
 
+FAILED_PROBE_RETRY = 60.0
+
 
 def default_state_dir() -> Path:
     configured = os.environ.get("XDG_STATE_HOME")
@@ -130,6 +132,8 @@ class Board:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
         self._running: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self._failures: dict[str, PluginList] = {}
+        self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
         self._workspace: Workspace = scan_workspace(settings.workspace)
         self._workspace_stamp = self._config_stamp(self._workspace)
 
@@ -202,23 +206,37 @@ class Board:
             if needs_status or state.plugins is not None and not state.plugins.cached:
                 state.status = self.check_status(project, env)
             return state
+        if needs_plugins:
+            failed = self._failures.get(self._probe_name(project, env))
+            if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_PROBE_RETRY:
+                state.plugins, needs_plugins = failed, False
         if needs_status:
             self._submit(f"status:{project.path}", lambda: self.check_status(project, env))
         if needs_plugins:
-            self._submit(
-                f"plugins:{project.path}:{cache_key(project, env)}", lambda: self.probe.probe(project, env)
-            )
-        state.pending = needs_status or needs_plugins
+            self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env))
+        state.pending = self.is_busy(project)
         return state
+
+    @staticmethod
+    def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
+        return f"plugins:{project.path}:{cache_key(project, env)}"
+
+    def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
+        # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
+        result = self.probe.probe(project, env)
+        name = self._probe_name(project, env)
+        if result.failure:
+            self._failures[name] = result
+        else:
+            self._failures.pop(name, None)
+        return result
 
     def refresh_plugins(self, project: Project) -> Future | None:
         """Probe again, bypassing the cache, in the background (deduplicated)."""
         env = self.resolve(project)
         if env is None:
             return None
-        return self._submit(
-            f"plugins:{project.path}:{cache_key(project, env)}", lambda: self.probe.probe(project, env)
-        )
+        return self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env))
 
     def is_busy(self, project: Project) -> bool:
         prefix = (f"status:{project.path}", f"plugins:{project.path}:")
@@ -237,6 +255,8 @@ class Board:
             with self._lock:
                 if self._running.get(name) is future:
                     del self._running[name]
+            for listener in self.task_listeners:
+                listener()
 
         future.add_done_callback(forget)
         return future

@@ -1,0 +1,1 @@
+"""Widgets for the example workspace. With Dagster installed its component types would list here."""

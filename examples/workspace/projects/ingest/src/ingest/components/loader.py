@@ -1,0 +1,1 @@
+"""A project-local component module (importable once the project is installed)."""

@@ -1,0 +1,143 @@
+"""Every route and fragment through Flask's test client, over real workspaces."""
+
+import re
+
+from tests.conftest import wait_for, write_project, write_workspace
+
+
+def csrf(client) -> str:
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def mixed_workspace(tmp_path):
+    root = write_workspace(tmp_path / "ws", ["projects/alpha", "projects/beta", "projects/bad"])
+    write_project(root / "projects" / "alpha", "alpha", mode="persistent_uv")
+    write_project(root / "projects" / "beta", "beta")
+    (root / "projects" / "bad").mkdir(parents=True)
+    (root / "projects" / "bad" / "pyproject.toml").write_text(
+        '[tool.dg]\ndirectory_type = "project"\nx = [\n'
+    )
+    return root
+
+
+def test_overview_lists_every_project_with_its_state(tmp_path, make_app):
+    app = make_app(mixed_workspace(tmp_path))
+    client = app.test_client()
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    for name in ("alpha", "beta", "bad"):
+        assert f'id="project-projects-{name}"' in page
+    assert "missing" in page  # alpha has no .venv
+    assert "invalid TOML" in page
+    assert "single-user mode" in page
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_rows_fragment_filters_and_answers_204_when_nothing_changed(tmp_path, make_app):
+    app = make_app(mixed_workspace(tmp_path))
+    client = app.test_client()
+    body = client.get("/fragments/rows?q=alp").get_data(as_text=True)
+    assert 'id="project-projects-alpha"' in body and "projects-beta" not in body
+    assert body.lstrip().startswith('<tbody id="rows"')
+    body = client.get("/fragments/rows?mode=active").get_data(as_text=True)
+    assert "projects-beta" in body and "projects-alpha" not in body
+    body = client.get("/fragments/rows?status=error").get_data(as_text=True)
+    assert "projects-bad" in body and "projects-beta" not in body
+    version = int(re.search(r"since=(\d+)", body).group(1))
+    wait_for(lambda: client.get(f"/fragments/rows?since={version}").status_code == 204, timeout=30)
+
+
+def test_the_same_row_renders_in_the_page_and_in_the_fragment(tmp_path, make_app):
+    app = make_app(mixed_workspace(tmp_path))
+    client = app.test_client()
+    wait_for(lambda: "probing" not in client.get("/").get_data(as_text=True), timeout=30)
+    page = client.get("/").get_data(as_text=True)
+    fragment = client.get("/fragments/rows").get_data(as_text=True)
+
+    def row(html, project_id):
+        return re.search(rf'<tr id="project-{project_id}".*?</tr>', html, re.S).group(0)
+
+    for project_id in ("projects-alpha", "projects-beta", "projects-bad"):
+        assert row(page, project_id) == row(fragment, project_id)
+
+
+def test_project_page_shows_the_environment_in_full(tmp_path, make_app):
+    root = mixed_workspace(tmp_path)
+    app = make_app(root)
+    client = app.test_client()
+    page = client.get("/projects/projects-alpha").get_data(as_text=True)
+    assert "persistent_uv" in page
+    assert f"{root}/projects/alpha/pyproject.toml:" in page
+    assert f"{root}/projects/alpha/.venv" in page
+    assert " run python " in page  # the launcher command line
+    assert "sync the project to create it" in page
+    beta = client.get("/projects/projects-beta").get_data(as_text=True)
+    assert "not set" in beta and "active environment" in beta
+    bad = client.get("/projects/projects-bad").get_data(as_text=True)
+    assert "Configuration error" in bad and "pyproject.toml:3" in bad
+
+
+def test_unknown_ids_are_404_whatever_they_contain(tmp_path, make_app):
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    for bad in ("nope", "..%2F..%2Fetc", "%2e%2e", "a;rm -rf", "projects-alpha%00", "$(id)"):
+        assert client.get(f"/projects/{bad}").status_code == 404
+        assert client.get(f"/api/projects/{bad}").status_code == 404
+    assert client.get("/api/projects/nope").get_json()["error"] == "not found"
+
+
+def test_json_twins_have_the_keys_of_envboard_list(tmp_path, make_app):
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    report = client.get("/api/projects").get_json()
+    assert set(report) >= {"workspace", "projects"}
+    ids = [p["id"] for p in report["projects"]]
+    assert ids == ["projects-alpha", "projects-beta", "projects-bad"]
+    alpha = client.get("/api/projects/projects-alpha").get_json()
+    assert set(alpha) >= {"id", "name", "path", "mode", "error", "environment", "plugins"}
+    assert alpha["environment"]["status"] == "missing"
+    assert client.get("/api/projects/projects-bad").get_json()["error"].startswith("invalid TOML")
+
+
+def test_plugins_fragment_and_refresh_need_a_csrf_token(tmp_path, make_app):
+    app = make_app(mixed_workspace(tmp_path))
+    client = app.test_client()
+    assert client.post("/projects/projects-beta/plugins/refresh").status_code == 403
+    token = csrf(client)
+    response = client.post(
+        "/projects/projects-beta/plugins/refresh", headers={"X-CSRF-Token": token, "HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    assert 'id="plugins"' in response.get_data(as_text=True)
+    fragment = wait_for(
+        lambda: (
+            "Registry modules"
+            in (body := client.get("/projects/projects-beta/fragments/plugins").get_data(as_text=True))
+            and body
+        ),
+        timeout=30,
+    )
+    assert "Dagster is not importable" in fragment
+    cross = client.post(
+        "/projects/projects-beta/plugins/refresh",
+        headers={"X-CSRF-Token": token, "Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross.status_code == 403
+
+
+def test_plain_form_post_without_javascript_redirects_back(tmp_path, make_app):
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    token = csrf(client)
+    response = client.post("/projects/projects-beta/plugins/refresh", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/projects/projects-beta")
+
+
+def test_static_htmx_is_vendored_and_pinned(tmp_path, make_app):
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert "/static/htmx-2.0.11.min.js" in page
+    assert '"historyRestoreAsHxRequest": false' in page
+    response = client.get("/static/htmx-2.0.11.min.js")
+    assert response.status_code == 200 and b"htmx" in response.data[:200]

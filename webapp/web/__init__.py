@@ -1,0 +1,55 @@
+"""The web layer: translates requests into core calls and core results into templates."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from ..core.board import Board, Settings
+from ..core.monitor import Monitor
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _asset_folder(name: str) -> str:
+    """Installed wheels carry templates/ and static/ inside the package; a checkout beside it."""
+    inside = PACKAGE / name
+    return str(inside if inside.is_dir() else PACKAGE.parent / name)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory. `config` needs ENVBOARD_SETTINGS (a core Settings) at least."""
+    app = Flask(
+        __name__,
+        template_folder=_asset_folder("templates"),
+        static_folder=_asset_folder("static"),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        ENVBOARD_START_MONITOR=False,
+        ENVBOARD_SINGLE_USER=True,
+    )
+    app.config.update(config or {})
+    app.json.sort_keys = False  # keep the order of `envboard list --json`
+    settings: Settings = app.config["ENVBOARD_SETTINGS"]
+    board = app.config.get("ENVBOARD_BOARD") or Board(settings)
+    monitor = Monitor(board)
+    app.extensions["envboard.board"] = board
+    app.extensions["envboard.monitor"] = monitor
+    if app.config["ENVBOARD_START_MONITOR"]:
+        monitor.start()
+
+    from . import api, overview, presenters, projects, security
+
+    security.init_app(app)
+    presenters.init_app(app)
+    app.register_blueprint(overview.blueprint)
+    app.register_blueprint(projects.blueprint)
+    app.register_blueprint(api.blueprint)
+    return app

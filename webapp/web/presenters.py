@@ -1,0 +1,47 @@
+"""How core facts read on a page: ages, badges, labels. No logic about environments."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask
+
+STATUS_LABELS = {
+    "missing": "missing",
+    "in_sync": "in sync",
+    "out_of_sync": "out of sync",
+    "unknown": "unknown",
+    "unmanaged": "active env",
+    "error": "error",
+    "checking": "checking…",
+}
+
+
+def age(timestamp: float | None) -> str:
+    """'12 s ago', '3 min ago', '2 h ago', '4 d ago'; '-' when unknown."""
+    if timestamp is None:
+        return "-"
+    seconds = max(0, int(time.time() - timestamp))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def clock(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["clock"] = clock
+    app.jinja_env.filters["status_label"] = status_label

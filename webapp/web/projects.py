@@ -1,0 +1,57 @@
+"""One project's page: its resolved environment in full, and its plugin list."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+
+from ..core.board import ProjectState
+
+blueprint = Blueprint("projects", __name__, url_prefix="/projects")
+
+
+def _board():
+    return current_app.extensions["envboard.board"]
+
+
+def _monitor():
+    return current_app.extensions["envboard.monitor"]
+
+
+def project_state(project_id: str) -> ProjectState:
+    """Only ids from the scan address a project; anything else is a 404."""
+    state = _monitor().state(project_id)
+    if state is None:
+        abort(404, description=f"no project with id {project_id!r} in this workspace")
+    return state
+
+
+def launcher_command(state: ProjectState) -> str | None:
+    """The exact command line envboard uses to run the plugin probe for this project."""
+    if state.env is None:
+        return None
+    from ..core.plugins import PROBE_SCRIPT
+
+    invocation = _board().resolver.invocation(state.env, ["python", str(PROBE_SCRIPT), "OUT", "REQUEST"])
+    return f"(cd {invocation.cwd} && {invocation.display()})"
+
+
+@blueprint.get("/<project_id>")
+def show(project_id: str):
+    state = project_state(project_id)
+    return render_template("project.html", state=state, command=launcher_command(state))
+
+
+@blueprint.get("/<project_id>/fragments/plugins")
+def plugins_fragment(project_id: str):
+    state = project_state(project_id)
+    return render_template("fragments/plugins.html", state=state)
+
+
+@blueprint.post("/<project_id>/plugins/refresh")
+def refresh_plugins(project_id: str):
+    state = project_state(project_id)
+    _board().refresh_plugins(state.project)
+    state = _monitor().refresh_project(project_id) or state
+    if request.headers.get("HX-Request"):
+        return render_template("fragments/plugins.html", state=state)
+    return redirect(url_for("projects.show", project_id=project_id), code=303)
