@@ -315,3 +315,186 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+SLOW_BACKEND = '''
+"""An in-tree PEP 517 backend that takes its time, so that a real `uv sync` runs for a while."""
+import os
+import sys
+import time
+import zipfile
+
+
+def _wait():
+    print("slow backend: building", flush=True)
+    sys.stderr.write("slow backend: building\\n")
+    seconds = float(os.environ.get("SLOW_BUILD_SECONDS", "60"))
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        time.sleep(0.1)
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def get_requires_for_build_editable(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _wait()
+    name = "slowpkg-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+        archive.writestr("slowpkg-0.1.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: slowpkg\\nVersion: 0.1.0\\n")
+        archive.writestr("slowpkg-0.1.0.dist-info/WHEEL", "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
+        archive.writestr("slowpkg-0.1.0.dist-info/RECORD", "")
+    return name
+
+
+build_editable = build_wheel
+'''
+
+
+def write_slow_project(folder: Path, mode: str = "persistent_uv") -> Path:
+    """A persistent_uv project whose `uv sync` builds it with a backend that sleeps."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "slow_backend.py").write_text(SLOW_BACKEND)
+    (folder / "pyproject.toml").write_text(
+        textwrap.dedent(f'''
+            [project]
+            name = "slowpkg"
+            version = "0.1.0"
+            requires-python = ">=3.9"
+            dependencies = []
+
+            [build-system]
+            requires = []
+            build-backend = "slow_backend"
+            backend-path = ["."]
+
+            [tool.dg]
+            directory_type = "project"
+
+            [tool.dg.project]
+            root_module = "slowpkg"
+            python_environment = "{mode}"
+        ''').lstrip()
+    )
+    return folder
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of a process group that are still running (zombies left to init do not count)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """`envboard serve` as a real process on a loopback port; yields a function to start it."""
+    import time
+    import urllib.request
+
+    processes = []
+
+    def start(workspace: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "webapp",
+                "serve",
+                "--workspace",
+                str(workspace),
+                "--port",
+                str(port),
+                "--state-dir",
+                str(tmp_path / "state"),
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        processes.append((process, log))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/api/projects", timeout=2).read()
+                return url
+            except OSError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise AssertionError((tmp_path / f"server-{port}.log").read_text())
+
+    yield start
+    for process, log in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright; no browser download."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.console_errors = errors
+    yield page
+    context.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

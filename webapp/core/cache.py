@@ -104,13 +104,24 @@ class DependencyCache:
     def _path(self, name: str) -> Path:
         return self.folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
 
-    def load(self, name: str, key: str) -> dict[str, Any] | None:
-        """The stored value if its key matches and no dependency changed, else None."""
+    def _entry(self, name: str, key: str) -> dict[str, Any] | None:
         try:
             entry = json.loads(self._path(name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return entry
+
+    def last_stored(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stored value even if a dependency changed since (for comparisons, never display)."""
+        entry = self._entry(name, key)
+        return entry.get("value") if entry else None
+
+    def load(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stored value if its key matches and no dependency changed, else None."""
+        entry = self._entry(name, key)
+        if entry is None:
             return None
         recorded = entry.get("stamps", {})
         dependencies = {kind: list(stamps) for kind, stamps in recorded.items()}

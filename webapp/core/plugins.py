@@ -58,6 +58,20 @@ class PluginList:
         )
 
 
+def _from_value(value: dict[str, Any] | None) -> PluginList | None:
+    if value is None:
+        return None
+    return PluginList(
+        registry_modules=value["registry_modules"],
+        components=value["components"],
+        errors=value["errors"],
+        cached=True,
+        probed_at=value.get("probed_at"),
+        python_version=value.get("python_version"),
+        dagster_importable=value.get("dagster_importable"),
+    )
+
+
 def cache_key(project: Project, env: ResolvedEnvironment) -> str:
     """What the answer depends on that is known before probing."""
     parts = {
@@ -98,19 +112,12 @@ class PluginProbe:
         self.cache = cache
 
     def cached(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
-        value = self.cache.load(f"plugins:{project.path}", cache_key(project, env))
-        if value is None:
-            return None
-        plugins = PluginList(
-            registry_modules=value["registry_modules"],
-            components=value["components"],
-            errors=value["errors"],
-            cached=True,
-            probed_at=value.get("probed_at"),
-            python_version=value.get("python_version"),
-            dagster_importable=value.get("dagster_importable"),
-        )
-        return plugins
+        """The cached list if nothing it depended on changed; never spawns."""
+        return _from_value(self.cache.load(f"plugins:{project.path}", cache_key(project, env)))
+
+    def last_known(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
+        """The last list probed for this environment, stale or not: the 'before' of a diff."""
+        return _from_value(self.cache.last_stored(f"plugins:{project.path}", cache_key(project, env)))
 
     def get(self, project: Project, env: ResolvedEnvironment, *, refresh: bool = False) -> PluginList:
         if not refresh:

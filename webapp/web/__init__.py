@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from ..core.board import Board, Settings
+from ..core.jobs import JobManager
 from ..core.monitor import Monitor
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -34,22 +35,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         ENVBOARD_START_MONITOR=False,
         ENVBOARD_SINGLE_USER=True,
+        ENVBOARD_MAX_JOBS=2,
     )
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
     settings: Settings = app.config["ENVBOARD_SETTINGS"]
     board = app.config.get("ENVBOARD_BOARD") or Board(settings)
     monitor = Monitor(board)
+    jobs = JobManager(board, settings.state_dir, app.config["ENVBOARD_MAX_JOBS"], on_change=monitor.poke)
+    jobs.recover()
     app.extensions["envboard.board"] = board
     app.extensions["envboard.monitor"] = monitor
+    app.extensions["envboard.jobs"] = jobs
     if app.config["ENVBOARD_START_MONITOR"]:
         monitor.start()
 
     from . import api, overview, presenters, projects, security
+    from . import jobs as jobs_views
 
     security.init_app(app)
     presenters.init_app(app)
     app.register_blueprint(overview.blueprint)
     app.register_blueprint(projects.blueprint)
+    app.register_blueprint(jobs_views.blueprint)
     app.register_blueprint(api.blueprint)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask
+from flask import Flask, current_app
 
 STATUS_LABELS = {
     "missing": "missing",
@@ -42,6 +42,11 @@ def status_label(status: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    @app.context_processor
+    def job_helpers():
+        jobs = current_app.extensions["envboard.jobs"]
+        return {"sync_blocked": jobs.can_sync, "active_job": jobs.active_job}
+
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["clock"] = clock
     app.jinja_env.filters["status_label"] = status_label

@@ -52,3 +52,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def current_user() -> str:
+    """Who is acting; "local" in single-user mode (before users and roles exist)."""
+    return "local"

@@ -1,0 +1,92 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium against `envboard serve`."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ARTIFACTS, uv, write_project, write_slow_project, write_workspace
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def busy_workspace(tmp_path, wheelhouse, uv_bin):
+    root = write_workspace(
+        tmp_path / "ws", ["projects/alpha", "projects/beta", "projects/gamma", "projects/bad"]
+    )
+    alpha = write_project(
+        root / "projects" / "alpha",
+        "alpha",
+        mode="persistent_uv",
+        dependencies=("dagster", "acme-plugin", "broken-plugin"),
+        wheelhouse=wheelhouse,
+    )
+    uv(uv_bin, "sync", cwd=alpha)
+    write_project(root / "projects" / "beta", "beta")
+    write_project(root / "projects" / "gamma", "gamma", mode="persistent_uv")
+    (root / "projects" / "bad").mkdir()
+    (root / "projects" / "bad" / "pyproject.toml").write_text(
+        '[tool.dg]\ndirectory_type = "project"\n[tool.dg.project]\npython_environment = "conda"\n'
+    )
+    return root
+
+
+def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page):
+    url = live_server(busy_workspace)
+    page.goto(url + "/")
+    rows = page.locator("tr.project-row")
+    expect(rows).to_have_count(4)
+    alpha = page.locator("#project-projects-alpha")
+    # the first paint did not wait for the probe; htmx fills the row in when it finishes
+    expect(alpha.locator(".plugins-cell")).to_contain_text("3 modules / 2 components", timeout=60_000)
+    expect(alpha.locator(".badge.status-in_sync")).to_be_visible()
+    expect(page.locator("#project-projects-gamma")).to_contain_text("missing")
+    expect(page.locator("#project-projects-bad")).to_contain_text("not a known mode")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    page.fill("#filter-q", "gam")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("gamma")
+    page.fill("#filter-q", "")
+    page.select_option("select[name=mode]", "active")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("beta")
+    assert page.console_errors == []
+
+
+def test_project_page_shows_plugins_and_an_import_error(busy_workspace, live_server, page):
+    url = live_server(busy_workspace)
+    page.goto(url + "/projects/projects-alpha")
+    plugins = page.locator("#plugins")
+    expect(plugins).to_contain_text("acme_plugin.WidgetComponent", timeout=60_000)
+    expect(plugins).to_contain_text("Builds widgets.")
+    error = plugins.locator(".plugin-errors details")
+    expect(error).to_contain_text("broken_plugin")
+    expect(error).to_contain_text("RuntimeError: broken plugin cannot be imported")
+    traceback = error.locator("pre")
+    expect(traceback).to_be_hidden()
+    error.locator("summary").click()
+    expect(traceback).to_contain_text("Traceback (most recent call last)")
+    expect(page.locator("#environment")).to_contain_text("uv_managed" if False else "persistent_uv")
+    expect(page.locator("#environment")).to_contain_text(" run python ")
+    # active projects cannot be synced, and the page says why
+    page.goto(url + "/projects/projects-beta")
+    expect(page.locator("#sync-button")).to_be_disabled()
+    expect(page.locator("#sync-blocked")).to_contain_text("does not manage the active environment")
+    assert page.console_errors == []
+
+
+def test_a_click_on_sync_shows_log_lines_while_the_job_runs(tmp_path, live_server, page):
+    project = write_slow_project(tmp_path / "slow")
+    url = live_server(project, env={"SLOW_BUILD_SECONDS": "8", "UV_NO_CACHE": "1"})
+    page.goto(url + "/projects/slow")
+    page.click("#sync-button")
+    status = page.locator(".job-status .badge").first
+    log = page.locator("#log")
+    expect(log).to_contain_text("Building", timeout=30_000)
+    assert status.get_attribute("data-job-status") in ("queued", "running")
+    expect(status).to_have_attribute("data-job-status", "succeeded", timeout=60_000)
+    expect(log).to_contain_text("Installed")
+    page.goto(url + "/history")
+    expect(page.locator("table.history")).to_contain_text("succeeded")
+    expect(page.locator("table.history .who-cell").first).to_have_text("local")
+    assert page.console_errors == []

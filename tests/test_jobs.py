@@ -1,0 +1,149 @@
+"""Sync jobs with real uv: success, failure, cancel, joining, history, restart recovery."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import live_group_members, wait_for, write_project, write_slow_project
+from webapp.core.jobs import JobError, JobManager
+
+
+@pytest.fixture
+def make_jobs(tmp_path):
+    managers = []
+
+    def factory(board, **kwargs):
+        manager = JobManager(board, tmp_path / "state", **kwargs)
+        managers.append(manager)
+        return manager
+
+    yield factory
+    for manager in managers:
+        manager.close()
+
+
+def test_sync_creates_the_environment_and_records_everything(tmp_path, wheelhouse, make_board, make_jobs):
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    board = make_board(project_dir)
+    jobs = make_jobs(board)
+    project = board.workspace.projects[0]
+    record, joined = jobs.sync(project, "alice")
+    assert not joined
+    final = jobs.wait(record.id, timeout=120)
+    assert final.status == "succeeded", Path(final.log_path).read_text()
+    assert final.exit_code == 0 and final.who == "alice" and final.duration > 0
+    assert final.lock_before is None and final.lock_after  # uv.lock was created
+    log = Path(final.log_path).read_text()
+    assert log.startswith("$ ") and " sync --color always" in log.splitlines()[0]
+    assert "dagster" in log
+    assert board.state(project, wait=True).status.status == "in_sync"
+    history = jobs.list(project.id)
+    assert [(h.id, h.action, h.status) for h in history] == [(record.id, "sync", "succeeded")]
+
+
+def test_sync_shows_what_changed_in_the_plugin_list(tmp_path, wheelhouse, make_board, make_jobs, uv_bin):
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    board = make_board(project_dir)
+    jobs = make_jobs(board)
+    first = jobs.wait(jobs.sync(board.workspace.projects[0], "a")[0].id, timeout=120)
+    assert first.status == "succeeded"
+    wheel = next(wheelhouse.glob("acme_plugin-*.whl"))
+    text = (project_dir / "pyproject.toml").read_text()
+    text = text.replace('dependencies = ["dagster"]', 'dependencies = ["dagster", "acme-plugin"]')
+    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\nacme-plugin = {{ path = "{wheel}" }}\n')
+    (project_dir / "pyproject.toml").write_text(text)
+    board.rescan()
+    project = board.workspace.projects[0]
+    assert board.check_status(project, board.resolve(project)).status == "out_of_sync"
+    second = jobs.wait(jobs.sync(project, "a")[0].id, timeout=120)
+    assert second.status == "succeeded"
+    assert second.lock_before != second.lock_after
+    diff = second.detail["plugin_diff"]
+    assert diff["modules_added"] == ["acme_plugin"]
+    assert diff["components_added"] == ["acme_plugin.WidgetComponent"]
+    assert diff["modules_removed"] == [] and diff["components_removed"] == []
+
+
+def test_a_failing_sync_is_a_failed_job_with_uvs_words(tmp_path, make_board, make_jobs):
+    project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv", dependencies=("no-such-dist-xyz",))
+    board = make_board(project_dir)
+    jobs = make_jobs(board)
+    final = jobs.wait(jobs.sync(board.workspace.projects[0], "a")[0].id, timeout=120)
+    assert final.status == "failed"
+    assert final.exit_code not in (0, None)
+    assert "no-such-dist-xyz" in Path(final.log_path).read_text()
+    assert "uv sync exited" in final.message
+
+
+def test_active_projects_cannot_be_synced_and_say_why(tmp_path, make_board, make_jobs):
+    board = make_board(write_project(tmp_path / "p", "p"))
+    jobs = make_jobs(board)
+    with pytest.raises(JobError, match="does not manage the active environment"):
+        jobs.sync(board.workspace.projects[0], "a")
+
+
+def test_second_request_joins_and_cancel_ends_the_process_group(tmp_path, make_board, make_jobs, monkeypatch):
+    monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
+    monkeypatch.setenv("UV_NO_CACHE", "1")  # build for real every time
+    board = make_board(write_slow_project(tmp_path / "slow"))
+    jobs = make_jobs(board)
+    project = board.workspace.projects[0]
+    record, joined = jobs.sync(project, "alice")
+    again, joined_again = jobs.sync(project, "bob")
+    assert (again.id, joined, joined_again) == (record.id, False, True)
+    wait_for(lambda: "Building" in Path(record.log_path).read_text(), timeout=60)
+    running = jobs.get(record.id)
+    assert running.status == "running" and running.pid
+    started = time.monotonic()
+    jobs.cancel(record.id, "bob")
+    final = jobs.wait(record.id, timeout=30)
+    assert final.status == "cancelled"
+    assert time.monotonic() - started < 15
+    assert "cancel requested by bob" in Path(record.log_path).read_text()
+    wait_for(lambda: not live_group_members(running.pid), timeout=10)
+    assert live_group_members(running.pid) == []
+    assert jobs.active_job(project.id) is None
+
+
+def test_jobs_on_different_projects_queue_beyond_the_limit(tmp_path, make_board, make_jobs, monkeypatch):
+    monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
+    monkeypatch.setenv("UV_NO_CACHE", "1")  # build for real every time
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "dg.toml").write_text(
+        'directory_type = "workspace"\n[[workspace.projects]]\npath = "a"\n[[workspace.projects]]\npath = "b"\n'
+    )
+    write_slow_project(root / "a")
+    write_slow_project(root / "b")
+    board = make_board(root)
+    jobs = make_jobs(board, max_parallel=1)
+    first, _ = jobs.sync(board.workspace.projects[0], "a")
+    second, _ = jobs.sync(board.workspace.projects[1], "a")
+    wait_for(lambda: jobs.get(first.id).status == "running", timeout=30)
+    time.sleep(0.5)
+    assert jobs.get(second.id).status == "queued"
+    jobs.cancel(first.id, "a")
+    wait_for(lambda: jobs.get(second.id).status == "running", timeout=30)
+    jobs.cancel(second.id, "a")
+    assert jobs.wait(second.id, timeout=30).status == "cancelled"
+
+
+def test_restart_marks_a_running_job_interrupted(tmp_path, make_board, make_jobs):
+    board = make_board(write_project(tmp_path / "p", "p", mode="persistent_uv"))
+    jobs = make_jobs(board)
+    project = board.workspace.projects[0]
+    record = jobs.history.new_job(project.id, str(project.path), "sync", "alice", status="running")
+    log = tmp_path / "state" / "logs" / f"{record.id}.log"
+    log.write_text("Resolved 3 packages\n")
+    jobs.history.update(record.id, log_path=str(log), pid=999999)
+    recovered = make_jobs(make_board(project.path)).recover()
+    assert recovered == [record.id]
+    final = jobs.get(record.id)
+    assert final.status == "interrupted"
+    assert log.read_text().startswith("Resolved 3 packages\n")
+    assert "interrupted" in log.read_text()

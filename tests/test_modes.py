@@ -1,0 +1,144 @@
+"""Mode changes keep every other byte of the file, keep its spelling, and refuse stale edits."""
+
+import threading
+import tomllib
+
+import pytest
+
+from tests.conftest import write_project
+from webapp.core import modes
+from webapp.core.workspace import scan_workspace
+
+SHAPES = {
+    "string with comments": (
+        '# top comment\n[tool.dg]\ndirectory_type = "project"  # kind\n\n[tool.dg.project]\n'
+        '# why uv\nroot_module = "x"\npython_environment = "active"   # trailing\nz = 1\n',
+        'python_environment = "persistent_uv"   # trailing',
+    ),
+    "literal quotes": (
+        "[tool.dg]\ndirectory_type = 'project'\n[tool.dg.project]\npython_environment = 'active'\n",
+        "python_environment = 'persistent_uv'",
+    ),
+    "inline table": (
+        '[tool.dg]\ndirectory_type = "project"\n[tool.dg.project]\npython_environment = { active = true }  # c\n',
+        "python_environment = { uv_managed = true }  # c",
+    ),
+    "table": (
+        '[tool.dg]\ndirectory_type = "project"\n[tool.dg.project.python_environment]\nactive = true\n',
+        "[tool.dg.project.python_environment]\nuv_managed = true",
+    ),
+    "dotted keys": (
+        '[tool.dg]\ndirectory_type = "project"\nproject.root_module = "x"\nproject.python_environment = "active"\n',
+        'project.python_environment = "persistent_uv"',
+    ),
+    "dotted from the top": (
+        'tool.dg.directory_type = "project"\ntool.dg.project.python_environment.active = true\n',
+        "tool.dg.project.python_environment.uv_managed = true",
+    ),
+    "missing key": (
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "x"\n\n[tool.other]\na = 1\n',
+        '[tool.dg.project]\nroot_module = "x"\npython_environment = "persistent_uv"\n\n[tool.other]',
+    ),
+    "missing table": (
+        '[project]\nname = "p"\n\n[tool.dg]\ndirectory_type = "project"\n\n[tool.ruff]\nline-length = 1\n',
+        '[tool.dg.project]\npython_environment = "persistent_uv"\n\n[tool.ruff]',
+    ),
+}
+
+
+def project_with(tmp_path, text: str, filename: str = "pyproject.toml", raw: bytes | None = None):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    path = folder / filename
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        path.write_text(text)
+    (project,) = scan_workspace(folder).projects
+    assert project.error is None, project.error
+    return project, path
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_round_trip_keeps_everything_else(tmp_path, shape):
+    text, expected = SHAPES[shape]
+    project, path = project_with(tmp_path, text)
+    change = modes.preview(project, "persistent_uv")
+    modes.apply(change, change.file_hash)
+    written = path.read_text()
+    assert expected in written
+    for line in text.splitlines():
+        if "python_environment" not in line and "active = true" not in line:
+            assert line in written.splitlines(), f"lost line {line!r}"
+    (project,) = scan_workspace(path.parent).projects
+    assert project.mode.mode == "persistent_uv"
+    back = modes.preview(project, "active")
+    modes.apply(back, back.file_hash)
+    (project,) = scan_workspace(path.parent).projects
+    assert project.mode.mode == "active"
+    if shape not in ("missing key", "missing table"):
+        assert path.read_text() == text, "switching back must restore the file byte for byte"
+
+
+def test_dg_toml_is_edited_where_the_setting_lives(tmp_path):
+    folder = tmp_path / "p"
+    write_project(folder, "p")
+    pyproject_before = (folder / "pyproject.toml").read_bytes()
+    (folder / "dg.toml").write_text('directory_type = "project"\n\n[project]\nroot_module = "p"\n')
+    (project,) = scan_workspace(folder).projects
+    change = modes.preview(project, "persistent_uv")
+    assert change.file.name == "dg.toml"
+    modes.apply(change, change.file_hash)
+    assert tomllib.loads((folder / "dg.toml").read_text())["project"]["python_environment"] == "persistent_uv"
+    assert (folder / "pyproject.toml").read_bytes() == pyproject_before
+
+
+def test_crlf_and_bom_survive(tmp_path):
+    text = '[tool.dg]\r\ndirectory_type = "project"\r\n\r\n[tool.dg.project]\r\nroot_module = "x"\r\n'
+    project, path = project_with(tmp_path, "", raw=b"\xef\xbb\xbf" + text.encode())
+    change = modes.preview(project, "persistent_uv")
+    modes.apply(change, change.file_hash)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    body = raw[3:].decode()
+    assert body.count("\r\n") == body.count("\n"), "every line ending stays CRLF"
+    assert 'python_environment = "persistent_uv"\r\n' in body
+
+
+def test_a_file_changed_since_the_preview_is_not_written(tmp_path):
+    project, path = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
+    change = modes.preview(project, "persistent_uv")
+    path.write_text('[tool.dg]\ndirectory_type = "project"\n# edited by hand\n')
+    with pytest.raises(modes.StaleEdit, match="changed since the preview"):
+        modes.apply(change, change.file_hash)
+    assert path.read_text().endswith("# edited by hand\n")
+
+
+def test_two_changes_at_once_exactly_one_wins(tmp_path):
+    project, path = project_with(tmp_path, '# keep me\n[tool.dg]\ndirectory_type = "project"  # and me\n')
+    first = modes.preview(project, "persistent_uv")
+    second = modes.preview(project, "active")
+    outcomes = []
+
+    def attempt(change):
+        try:
+            modes.apply(change, change.file_hash)
+            outcomes.append("written")
+        except modes.StaleEdit:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(c,)) for c in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused", "written"]
+    text = path.read_text()
+    tomllib.loads(text)
+    assert "# keep me" in text and "# and me" in text
+
+
+def test_unknown_target_is_refused(tmp_path):
+    project, _ = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
+    with pytest.raises(modes.ModeChangeError, match="unknown mode"):
+        modes.preview(project, "conda")

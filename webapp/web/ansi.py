@@ -1,0 +1,69 @@
+"""uv's coloured output as HTML: SGR colour codes to spans, every other escape dropped."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+_ESCAPE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][A-Za-z0-9]|\r(?!\n)")
+_COLOURS = {**{30 + i: f"ansi-{30 + i}" for i in range(8)}, **{90 + i: f"ansi-{30 + i}" for i in range(8)}}
+
+
+def to_html(text: str) -> Markup:
+    """Escape the text and turn colour codes into <span class="ansi-..."> elements."""
+    out: list[str] = []
+    classes: list[str] = []
+    position = 0
+    for match in _ESCAPE.finditer(text):
+        out.append(_span(text[position : match.start()], classes))
+        position = match.end()
+        if match.group(2) == "m":
+            classes = _apply(match.group(1), classes)
+    out.append(_span(text[position:], classes))
+    return Markup("".join(out))
+
+
+def _span(text: str, classes: list[str]) -> str:
+    if not text:
+        return ""
+    if not classes:
+        return str(escape(text))
+    return f'<span class="{" ".join(classes)}">{escape(text)}</span>'
+
+
+def _apply(params: str, classes: list[str]) -> list[str]:
+    codes = [int(p) for p in params.split(";") if p.isdigit()] or [0]
+    result = list(classes)
+    for code in codes:
+        if code == 0:
+            result = []
+        elif code == 1:
+            result.append("ansi-bold")
+        elif code == 2:
+            result.append("ansi-dim")
+        elif code in (22,):
+            result = [c for c in result if c not in ("ansi-bold", "ansi-dim")]
+        elif code in _COLOURS:
+            result = [c for c in result if not c.startswith("ansi-3")] + [_COLOURS[code]]
+        elif code == 39:
+            result = [c for c in result if not c.startswith("ansi-3")]
+    return result
+
+
+def safe_cut(data: bytes) -> int:
+    """How many bytes can be shown now without splitting a UTF-8 character or an escape code."""
+    end = len(data)
+    escape_at = data.rfind(b"\x1b", max(0, end - 32))
+    if escape_at != -1 and not re.match(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][A-Za-z0-9])", data[escape_at:]):
+        end = escape_at
+    # step back over an incomplete UTF-8 sequence at the end
+    back = 0
+    while back < min(4, end) and (data[end - 1 - back] & 0xC0) == 0x80:
+        back += 1
+    if back < min(4, end) and end > 0:
+        lead = data[end - 1 - back]
+        need = 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 1
+        if need > back + 1:
+            end = end - 1 - back
+    return end
