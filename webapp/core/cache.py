@@ -56,12 +56,32 @@ def folder_stamp(path: Path | str) -> str:
         return "absent"
 
 
+_site_stamps: dict[tuple, str] = {}
+
+
 def site_packages_stamp(path: Path | str) -> str:
     """What is installed in a site-packages folder.
 
     Each distribution has a `.dist-info` folder that installers write anew on every
-    install, upgrade or reinstall; `.pth` files carry editable installs.
+    install, upgrade or reinstall; `.pth` files carry editable installs. Installers
+    add, remove or rename entries of the folder, which changes its mtime, so the
+    listing is read again only when that changed (many projects share one folder).
     """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "absent"
+    memo_key = (str(path), info.st_mtime_ns, info.st_ino)
+    cached = _site_stamps.get(memo_key)
+    if cached is None:
+        cached = _list_site_packages(path)
+        if len(_site_stamps) > 4096:
+            _site_stamps.clear()
+        _site_stamps[memo_key] = cached
+    return cached
+
+
+def _list_site_packages(path: Path | str) -> str:
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError:
