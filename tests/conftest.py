@@ -498,3 +498,12 @@ def page(browser):
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def add_dependency(project_dir: Path, name: str, wheel: Path) -> None:
+    """Add a local-wheel dependency to a project written by write_project."""
+    pyproject = project_dir / "pyproject.toml"
+    text = pyproject.read_text()
+    text = text.replace('dependencies = ["dagster"]', f'dependencies = ["dagster", "{name}"]')
+    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\n{name} = {{ path = "{wheel}" }}\n')
+    pyproject.write_text(text)

@@ -66,7 +66,7 @@ def test_project_page_shows_plugins_and_an_import_error(busy_workspace, live_ser
     expect(traceback).to_be_hidden()
     error.locator("summary").click()
     expect(traceback).to_contain_text("Traceback (most recent call last)")
-    expect(page.locator("#environment")).to_contain_text("uv_managed" if False else "persistent_uv")
+    expect(page.locator("#environment")).to_contain_text("persistent_uv")
     expect(page.locator("#environment")).to_contain_text(" run python ")
     # active projects cannot be synced, and the page says why
     page.goto(url + "/projects/projects-beta")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import live_group_members, wait_for, write_project, write_slow_project
+from tests.conftest import add_dependency, live_group_members, wait_for, write_project, write_slow_project
 from webapp.core.jobs import JobError, JobManager
 
 
@@ -52,11 +52,7 @@ def test_sync_shows_what_changed_in_the_plugin_list(tmp_path, wheelhouse, make_b
     jobs = make_jobs(board)
     first = jobs.wait(jobs.sync(board.workspace.projects[0], "a")[0].id, timeout=120)
     assert first.status == "succeeded"
-    wheel = next(wheelhouse.glob("acme_plugin-*.whl"))
-    text = (project_dir / "pyproject.toml").read_text()
-    text = text.replace('dependencies = ["dagster"]', 'dependencies = ["dagster", "acme-plugin"]')
-    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\nacme-plugin = {{ path = "{wheel}" }}\n')
-    (project_dir / "pyproject.toml").write_text(text)
+    add_dependency(project_dir, "acme-plugin", next(wheelhouse.glob("acme_plugin-*.whl")))
     board.rescan()
     project = board.workspace.projects[0]
     assert board.check_status(project, board.resolve(project)).status == "out_of_sync"

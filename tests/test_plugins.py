@@ -3,7 +3,7 @@
 import json
 import textwrap
 
-from tests.conftest import uv, write_project, write_workspace
+from tests.conftest import add_dependency, uv, write_project, write_workspace
 from webapp.cli import main as cli
 
 
@@ -154,11 +154,7 @@ def test_status_missing_then_in_sync_then_out_of_sync(tmp_path, wheelhouse, uv_b
     assert state.plugins is None, "no probe may create an environment nobody asked for"
     uv(uv_bin, "sync", cwd=project_dir)
     assert board.state(project, wait=True).status.status == "in_sync"
-    wheel = next(wheelhouse.glob("acme_plugin-*.whl"))
-    text = (project_dir / "pyproject.toml").read_text()
-    text = text.replace('dependencies = ["dagster"]', 'dependencies = ["dagster", "acme-plugin"]')
-    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\nacme-plugin = {{ path = "{wheel}" }}\n')
-    (project_dir / "pyproject.toml").write_text(text)
+    add_dependency(project_dir, "acme-plugin", next(wheelhouse.glob("acme_plugin-*.whl")))
     board.rescan()
     status = board.check_status(board.workspace.projects[0], board.resolve(board.workspace.projects[0]))
     assert status.status == "out_of_sync"

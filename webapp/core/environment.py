@@ -138,8 +138,9 @@ class Resolver:
         self.uv = uv
         self.environ = dict(os.environ if environ is None else environ)
 
-    def resolve(self, project: Project) -> ResolvedEnvironment:
-        mode = project.mode.mode if project.mode else MODE_ACTIVE
+    def resolve(self, project: Project, mode: str | None = None) -> ResolvedEnvironment:
+        """The project's environment; with `mode`, the one it would have in that mode."""
+        mode = mode or (project.mode.mode if project.mode else MODE_ACTIVE)
         if mode == MODE_UV:
             return self._resolve_uv(project)
         return self._resolve_active(project)

@@ -66,10 +66,9 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    started = []
     for state in _monitor().states():
         if state.status_name == "out_of_sync" and _jobs().can_sync(state.project) is None:
-            started.append(_jobs().sync(state.project, current_user())[0])
+            _jobs().sync(state.project, current_user())
     return redirect(url_for("jobs.history"), code=303)
 
 
@@ -161,7 +160,7 @@ def mode_preview(project_id: str):
         change = modes.preview(state.project, target)
     except modes.ModeChangeError as exc:
         return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
-    future_env = _future_environment(state, target)
+    future_env = current_app.extensions["envboard.board"].resolver.resolve(state.project, mode=target)
     return render_template("mode.html", state=state, change=change, error=None, target=target, env=future_env)
 
 
@@ -173,9 +172,7 @@ def mode_apply(project_id: str):
     try:
         change = modes.preview(state.project, target)
         modes.apply(change, expected)
-    except modes.StaleEdit as exc:
-        return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
-    except modes.ModeChangeError as exc:
+    except modes.ModeChangeError as exc:  # a stale edit included: nothing was written
         return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
     _jobs().record_mode_change(state.project, current_user(), change.current_mode, target, change.diff)
     _monitor().refresh()
@@ -187,25 +184,6 @@ def mode_apply(project_id: str):
         except JobError:
             pass
     return redirect(url_for("projects.show", project_id=project_id), code=303)
-
-
-def _future_environment(state, target: str):
-    """What the resolver will answer once the mode is `target` (the same resolver, a copy of the project)."""
-    import dataclasses
-
-    from ..core.config import ModeSetting
-
-    board = current_app.extensions["envboard.board"]
-    old = state.project.mode
-    setting = ModeSetting(
-        target,
-        old.spelling if old else "string",
-        old.file if old else None,
-        old.key if old else "",
-        old.line if old else None,
-        f'"{target}"',
-    )
-    return board.resolver.resolve(dataclasses.replace(state.project, mode=setting))
 
 
 # -- JSON twins ----------------------------------------------------------------------------------
