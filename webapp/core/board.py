@@ -131,6 +131,7 @@ class Board:
         self.probe = PluginProbe(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
         self._running: dict[str, Future] = {}
+        self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
@@ -211,9 +212,9 @@ class Board:
             if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_PROBE_RETRY:
                 state.plugins, needs_plugins = failed, False
         if needs_status:
-            self._submit(f"status:{project.path}", lambda: self.check_status(project, env))
+            self._submit(f"status:{project.path}", lambda: self.check_status(project, env), project)
         if needs_plugins:
-            self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env))
+            self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
         state.pending = self.is_busy(project)
         return state
 
@@ -236,25 +237,26 @@ class Board:
         env = self.resolve(project)
         if env is None:
             return None
-        return self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env))
+        return self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
 
     def is_busy(self, project: Project) -> bool:
-        prefix = (f"status:{project.path}", f"plugins:{project.path}:")
         with self._lock:
-            return any(name.startswith(prefix) for name in self._running)
+            return self._busy.get(project.path, 0) > 0
 
-    def _submit(self, name: str, work: Callable[[], Any]) -> Future:
+    def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future:
         with self._lock:
             running = self._running.get(name)
             if running is not None:
                 return running
             future = self._pool.submit(work)
             self._running[name] = future
+            self._busy[project.path] = self._busy.get(project.path, 0) + 1
 
         def forget(_: Future) -> None:
             with self._lock:
                 if self._running.get(name) is future:
                     del self._running[name]
+                    self._busy[project.path] -= 1
             for listener in self.task_listeners:
                 listener()
 

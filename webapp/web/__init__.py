@@ -59,4 +59,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(projects.blueprint)
     app.register_blueprint(jobs_views.blueprint)
     app.register_blueprint(api.blueprint)
+    for name in app.jinja_env.list_templates(extensions=["html"]):
+        app.jinja_env.get_template(name)  # compile now, not during somebody's first page load
     return app

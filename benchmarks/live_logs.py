@@ -1,0 +1,307 @@
+"""Live logs under load, against `envboard serve` on loopback (run by hand, bounded in time).
+
+    python benchmarks/live_logs.py [--viewers 50] [--seconds 30]
+
+1. latency: a job's child prints "tick <time>" every 50 ms; a real browser (Playwright
+   and Debian's chromium) records when each line appears on the job page.
+2. load: while a job runs, N viewers poll its log as htmx does (byte offsets, every
+   250 ms) and 4 more clients load the overview; p50/p99 latency, errors, server RSS.
+3. a 100 MB log: the server's RSS while the job writes it and while a viewer follows it.
+
+The job's child is benchmarks/fake_uv.py (given as --uv): it prints on demand, which is
+what these measurements need; everything else is the real server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_workspace(root: Path, extra: int = 20) -> Path:
+    (root / "live").mkdir(parents=True)
+    (root / "live" / "pyproject.toml").write_text(
+        '[project]\nname = "live"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "live"\npython_environment = "persistent_uv"\n'
+    )
+    entries = ['[[workspace.projects]]\npath = "live"\n']
+    for index in range(extra):
+        folder = root / f"p{index:02d}"
+        folder.mkdir()
+        (folder / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\n')
+        entries.append(f'[[workspace.projects]]\npath = "p{index:02d}"\n')
+    (root / "dg.toml").write_text('directory_type = "workspace"\n\n' + "\n".join(entries))
+    return root
+
+
+class Server:
+    def __init__(self, workspace: Path, state: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "webapp",
+                "serve",
+                "--workspace",
+                str(workspace),
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(state),
+                "--uv",
+                str(HERE / "fake_uv.py"),
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(self.url + "/api/projects", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.session_cookie, self.csrf = self._session()
+
+    def _session(self) -> tuple[str, str]:
+        with urllib.request.urlopen(self.url + "/", timeout=10) as response:
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+            page = response.read().decode()
+        token = page.split('name="csrf-token" content="')[1].split('"')[0]
+        return cookie, token
+
+    def start_sync(self) -> str:
+        request = urllib.request.Request(
+            self.url + "/projects/live/sync",
+            method="POST",
+            headers={"X-CSRF-Token": self.csrf, "Cookie": self.session_cookie},
+        )
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(request, timeout=10)
+        except urllib.error.HTTPError as redirect:
+            return redirect.headers["Location"].rsplit("/", 1)[1]
+        raise RuntimeError("sync did not redirect to its job")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = json.loads(urllib.request.urlopen(f"{self.url}/api/jobs/{job_id}", timeout=10).read())
+            if job["status"] not in ("queued", "running"):
+                return job
+            time.sleep(0.2)
+        raise RuntimeError("job did not end")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure_browser_latency(server: Server, seconds: float) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(server.url + "/projects/live")
+        page.evaluate("""() => {
+            window.tickArrivals = {};
+            const observer = new MutationObserver(() => {
+                const now = Date.now() / 1000;
+                const log = document.querySelector('#log');
+                if (!log) return;
+                for (const match of log.textContent.matchAll(/tick (\\d+\\.\\d+)/g)) {
+                    if (!(match[1] in window.tickArrivals)) window.tickArrivals[match[1]] = now;
+                }
+            });
+            observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+        }""")
+        page.click("#sync-button")
+        time.sleep(seconds)
+        arrivals = page.evaluate("() => window.tickArrivals")
+        browser.close()
+    return [arrival - float(printed) for printed, arrival in arrivals.items()]
+
+
+def load(server: Server, job_id: str, viewers: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def timed_get(path: str) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(server.url + path, timeout=30) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, b""
+        except OSError as error:
+            with lock:
+                errors.append(str(error))
+            return 0, b""
+        with lock:
+            latencies.append(time.perf_counter() - started)
+            if status >= 400:
+                errors.append(f"{path}: {status}")
+        return status, body
+
+    def viewer() -> None:
+        offset = 0
+        while time.monotonic() < stop:
+            status, body = timed_get(f"/jobs/{job_id}/log?offset={offset}")
+            text = body.decode(errors="replace")
+            if "offset=" in text:
+                offset = int(text.rsplit("offset=", 1)[1].split('"')[0].split("&")[0])
+            time.sleep(0.25)
+
+    def overview() -> None:
+        while time.monotonic() < stop:
+            timed_get("/")
+            time.sleep(0.5)
+
+    rss: list[float] = []
+
+    def sampler() -> None:
+        while time.monotonic() < stop:
+            rss.append(server.rss_mb())
+            time.sleep(0.5)
+
+    threads = [threading.Thread(target=viewer) for _ in range(viewers)]
+    threads += [threading.Thread(target=overview) for _ in range(4)]
+    threads.append(threading.Thread(target=sampler))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"requests": len(latencies), "errors": errors, "latencies": latencies, "rss": rss}
+
+
+def flood(server: Server) -> dict:
+    job_id = server.start_sync()
+    rss = []
+    while True:
+        job = json.loads(urllib.request.urlopen(f"{server.url}/api/jobs/{job_id}", timeout=10).read())
+        rss.append(server.rss_mb())
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    received = 0
+    offset = 0
+    while True:
+        with urllib.request.urlopen(
+            f"{server.url}/jobs/{job_id}/log?offset={offset}", timeout=30
+        ) as response:
+            body = response.read().decode(errors="replace")
+            status = response.status
+        if "offset=" in body:
+            offset = int(body.rsplit("offset=", 1)[1].split('"')[0].split("&")[0])
+        rss.append(server.rss_mb())
+        if status == 286:
+            break
+    with urllib.request.urlopen(f"{server.url}/jobs/{job_id}/raw", timeout=120) as response:
+        while chunk := response.read(1 << 20):
+            received += len(chunk)
+    rss.append(server.rss_mb())
+    return {"job": job, "bytes": received, "rss": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="envboard-live-"))
+    workspace = make_workspace(base / "ws")
+    rows = []
+
+    server = Server(
+        workspace, base / "state", {"ENVBOARD_BENCH_OUTPUT": "ticks", "ENVBOARD_BENCH_SECONDS": "12"}
+    )
+    try:
+        latency = measure_browser_latency(server, 10)
+        rows.append(("line to browser, median s", statistics.median(latency), 0.5))
+        rows.append(("line to browser, max s", max(latency), 0.5))
+        time.sleep(3)
+    finally:
+        server.stop()
+
+    seconds = str(args.seconds + 10)
+    server = Server(
+        workspace, base / "state2", {"ENVBOARD_BENCH_OUTPUT": "ticks", "ENVBOARD_BENCH_SECONDS": seconds}
+    )
+    try:
+        idle_rss = server.rss_mb()
+        job_id = server.start_sync()
+        result = load(server, job_id, args.viewers, args.seconds)
+        rows.append((f"{args.viewers} viewers + overview: requests", float(result["requests"]), None))
+        rows.append(("  errors", float(len(result["errors"])), 0))
+        rows.append(("  p50 latency s", statistics.median(result["latencies"]), None))
+        rows.append(("  p99 latency s", percentile(result["latencies"], 0.99), 0.25))
+        rows.append(("  server RSS idle MB", idle_rss, None))
+        rows.append(("  server RSS max MB", max(result["rss"]), 200))
+        server.wait_job(job_id)
+    finally:
+        server.stop()
+
+    server = Server(
+        workspace, base / "state3", {"ENVBOARD_BENCH_OUTPUT": "flood", "ENVBOARD_BENCH_MB": "100"}
+    )
+    try:
+        before = server.rss_mb()
+        result = flood(server)
+        rows.append(("100 MB log: bytes streamed back", float(result["bytes"]), None))
+        rows.append(("  server RSS before MB", before, None))
+        rows.append(("  server RSS max MB", max(result["rss"]), 200))
+    finally:
+        server.stop()
+
+    print(f"{'measure':42} {'value':>14} {'target':>8} {'vs target':>10}")
+    for name, value, target in rows:
+        ratio = f"{value / target:9.2f}x" if target else "-"
+        print(f"{name:42} {value:14.3f} {target if target is not None else '-':>8} {ratio:>10}")
+
+
+if __name__ == "__main__":
+    main()
