@@ -31,7 +31,48 @@ def add_commands(commands, add_common) -> None:
         default=int(_env("THREADS", "16")),
         help="waitress worker threads (ENVBOARD_THREADS; default 16)",
     )
+    serve.add_argument(
+        "--users", default=_env("USERS"), help="users file: names, roles, token hashes (ENVBOARD_USERS)"
+    )
+    serve.add_argument(
+        "--allow-anonymous-view",
+        action="store_true",
+        default=_env("ALLOW_ANONYMOUS_VIEW", "") not in ("", "0", "false"),
+        help="let people who are not signed in look (as viewers) (ENVBOARD_ALLOW_ANONYMOUS_VIEW)",
+    )
+    serve.add_argument(
+        "--trust-proxy-user-header",
+        default=_env("TRUST_PROXY_USER_HEADER"),
+        metavar="HEADER",
+        help="take the user name from this header set by an authenticating reverse proxy; only use "
+        "it when nothing but the proxy can reach envboard (ENVBOARD_TRUST_PROXY_USER_HEADER)",
+    )
+    serve.add_argument(
+        "--public-url",
+        default=_env("PUBLIC_URL"),
+        help="the URL people use, e.g. https://envboard.example.com; its host is trusted "
+        "(ENVBOARD_PUBLIC_URL)",
+    )
+    serve.add_argument(
+        "--max-jobs", type=int, default=int(_env("MAX_JOBS", "2")), help="syncs at once (ENVBOARD_MAX_JOBS)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=_env("LOG_FORMAT", "text"),
+        help="access and job logs on stderr (ENVBOARD_LOG_FORMAT)",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    users = commands.add_parser("users", help="manage the users file")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    add = users_commands.add_parser("add", help="add a user (or give one a new token); prints the token once")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["viewer", "operator"], default="viewer")
+    add.add_argument(
+        "--users", default=_env("USERS"), required=_env("USERS") is None, help="users file (ENVBOARD_USERS)"
+    )
+    add.set_defaults(handler=cmd_users_add)
 
     sync = commands.add_parser("sync", help="uv sync one project, through the same jobs as the dashboard")
     add_common(sync)
@@ -75,40 +116,81 @@ def load_secret_key(state_dir: Path) -> str:
     return key
 
 
-def trusted_hosts(host: str) -> list[str]:
+def trusted_hosts(host: str, public_url: str | None) -> list[str]:
+    from urllib.parse import urlsplit
+
     names = {host.strip("[]")}
     if is_loopback(host):
         names |= {"localhost", "127.0.0.1", "::1"}
-    return sorted(names)
+    if host in ("0.0.0.0", "::"):
+        names = set()  # any interface: only the public URL's host (and loopback) are trusted
+        names |= {"localhost", "127.0.0.1", "::1"}
+    if public_url:
+        names.add(urlsplit(public_url).hostname or "")
+    return sorted(n for n in names if n)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from waitress import serve
 
     from .cli import settings_from
+    from .core.users import UserDirectory, UsersError
     from .web import create_app
+    from .web.access_log import configure
 
-    if not is_loopback(args.host):
+    users = None
+    if args.users:
+        try:
+            users = UserDirectory(Path(args.users).expanduser())
+        except UsersError as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            return 2
+    if users is None and not is_loopback(args.host):
         print(
-            f"envboard: refusing to bind {args.host}: only loopback addresses may be served without "
-            "a users file. Bind 127.0.0.1, or put envboard behind an authenticating proxy.",
+            f"envboard: refusing to bind {args.host} without a users file: anyone who can reach it could "
+            "sync and change environments.\nCreate one and give yourself a token:\n"
+            "    envboard users add YOUR_NAME --role operator --users /etc/envboard/users.toml\n"
+            "then start again with --users /etc/envboard/users.toml (or ENVBOARD_USERS).",
             file=sys.stderr,
         )
         return 2
+    configure(args.log_format)
     settings = settings_from(args)
     app = create_app(
         {
             "ENVBOARD_SETTINGS": settings,
             "ENVBOARD_START_MONITOR": True,
+            "ENVBOARD_USERS": users,
+            "ENVBOARD_ALLOW_ANONYMOUS_VIEW": args.allow_anonymous_view,
+            "ENVBOARD_PROXY_USER_HEADER": args.trust_proxy_user_header,
+            "ENVBOARD_MAX_JOBS": args.max_jobs,
             "SECRET_KEY": load_secret_key(settings.state_dir),
-            "TRUSTED_HOSTS": trusted_hosts(args.host),
+            "TRUSTED_HOSTS": trusted_hosts(args.host, args.public_url),
+            "SESSION_COOKIE_SECURE": bool(args.public_url and args.public_url.startswith("https:")),
         }
     )
     board = app.extensions["envboard.board"]
+    mode = "single-user mode" if users is None else f"users from {args.users}"
     print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
-    print(f"envboard: serving on http://{args.host}:{args.port}/ (single-user mode)", flush=True)
+    print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
     serve(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from .core.users import UsersError, add_user
+
+    try:
+        token = add_user(Path(args.users).expanduser(), args.name, args.role)
+    except (UsersError, OSError) as exc:
+        print(f"envboard: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"added {args.name} ({args.role}) to {args.users}. Their token, shown only this once:",
+        file=sys.stderr,
+    )
+    print(token)
     return 0
 
 

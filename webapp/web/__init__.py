@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from ..core.board import Board, Settings
 from ..core.jobs import JobManager
 from ..core.monitor import Monitor
+from .auth import FailureLimiter
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -33,8 +35,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="envboard_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         ENVBOARD_START_MONITOR=False,
-        ENVBOARD_SINGLE_USER=True,
+        ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
+        ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
+        ENVBOARD_PROXY_USER_HEADER=None,
         ENVBOARD_MAX_JOBS=2,
     )
     app.config.update(config or {})
@@ -50,11 +56,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["ENVBOARD_START_MONITOR"]:
         monitor.start()
 
-    from . import api, overview, presenters, projects, security
+    app.extensions["envboard.signin_limiter"] = FailureLimiter()
+
+    from . import access_log, api, auth, ops, overview, presenters, projects, security
     from . import jobs as jobs_views
 
+    access_log.init_app(app)
     security.init_app(app)
     presenters.init_app(app)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(ops.blueprint)
     app.register_blueprint(overview.blueprint)
     app.register_blueprint(projects.blueprint)
     app.register_blueprint(jobs_views.blueprint)

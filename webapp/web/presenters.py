@@ -6,6 +6,8 @@ import time
 
 from flask import Flask, current_app
 
+from .security import permission_problem
+
 STATUS_LABELS = {
     "missing": "missing",
     "in_sync": "in sync",
@@ -45,7 +47,11 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def job_helpers():
         jobs = current_app.extensions["envboard.jobs"]
-        return {"sync_blocked": jobs.can_sync, "active_job": jobs.active_job}
+
+        def sync_blocked(project):
+            return permission_problem() or jobs.can_sync(project)
+
+        return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["clock"] = clock

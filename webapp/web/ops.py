@@ -1,0 +1,26 @@
+"""Health endpoints for a process manager or a container runtime."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, current_app, jsonify
+
+blueprint = Blueprint("ops", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readyz():
+    board = current_app.extensions["envboard.board"]
+    state_dir = board.settings.state_dir
+    checks = {
+        "workspace_readable": os.access(board.workspace.root, os.R_OK | os.X_OK),
+        "state_dir_writable": state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK),
+    }
+    ready = all(checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", **checks}), 200 if ready else 503
