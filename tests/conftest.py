@@ -442,7 +442,7 @@ def live_server(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(url + "/api/projects", timeout=2).read()
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
                 return url
             except OSError:
                 if process.poll() is not None:

@@ -90,3 +90,46 @@ def test_a_click_on_sync_shows_log_lines_while_the_job_runs(tmp_path, live_serve
     expect(page.locator("table.history")).to_contain_text("succeeded")
     expect(page.locator("table.history .who-cell").first).to_have_text("local")
     assert page.console_errors == []
+
+
+def test_sign_in_viewer_sees_disabled_sync_operator_syncs_and_is_named(tmp_path, live_server, browser):
+    from webapp.core.users import add_user
+
+    users = tmp_path / "users.toml"
+    alice = add_user(users, "alice", "operator")
+    victor = add_user(users, "victor", "viewer")
+    project = write_project(tmp_path / "proj", "proj", mode="persistent_uv")
+    url = live_server(project, "--users", str(users))
+
+    def sign_in(token):
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/projects/proj")
+        expect(page).to_have_url(url + "/signin?next=/projects/proj")
+        page.fill("#token", token)
+        page.click("#signin-button")
+        expect(page).to_have_url(url + "/projects/proj")
+        return context, page
+
+    context, page = sign_in(victor)
+    expect(page.locator("#current-user")).to_contain_text("victor")
+    expect(page.locator("#sync-button")).to_be_disabled()
+    expect(page.locator("#sync-blocked")).to_contain_text("victor is a viewer")
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url + "/signin")
+    page.fill("#token", "wrong")
+    page.click("#signin-button")
+    expect(page.locator("#signin-error")).to_contain_text("not valid")
+    context.close()
+
+    context, page = sign_in(alice)
+    page.click("#sync-button")
+    expect(page.locator(".job-status .badge").first).to_have_attribute(
+        "data-job-status", "succeeded", timeout=60_000
+    )
+    page.goto(url + "/history")
+    expect(page.locator("table.history .who-cell").first).to_have_text("alice")
+    context.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from .plugins import PluginList, lock_hash
 from .workspace import Project
 
 SYNC_TIMEOUT = 3600.0
+log = logging.getLogger("envboard.jobs")
 
 
 class JobError(Exception):
@@ -127,6 +129,7 @@ class JobManager:
             Path(record.log_path).touch()
             entry = _Running(record, Cancellation())
             self._active[project.id] = entry
+        log.info("job=%s action=sync project=%s who=%s status=queued", record.id, project.id, who)
         self._on_change()
         self._pool.submit(self._run_sync, project, entry)
         return record, False
@@ -230,6 +233,14 @@ class JobManager:
 
     def _finish(self, record: JobRecord, status: str, **fields: Any) -> None:
         assert self.history is not None
+        log.info(
+            "job=%s action=%s project=%s status=%s exit=%s",
+            record.id,
+            record.action,
+            record.project_id,
+            status,
+            fields.get("exit_code"),
+        )
         record.status = status
         self.history.update(record.id, status=status, ended_at=time.time(), **fields)
 

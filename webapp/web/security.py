@@ -65,7 +65,12 @@ def _identify() -> None:
             response.headers["WWW-Authenticate"] = "Bearer"
             abort(response)
         abort(
-            redirect(url_for("auth.signin_form", next=request.full_path if request.method == "GET" else None))
+            redirect(
+                url_for(
+                    "auth.signin_form",
+                    next=request.full_path.rstrip("?") if request.method == "GET" else None,
+                )
+            )
         )
 
 
