@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -215,7 +216,7 @@ class JobManager:
             status, message = SUCCEEDED, None
         else:
             status = FAILED
-            message = result.error or f"uv sync exited {result.exit_code}"
+            message = result.error or failure_message(result.exit_code, record.log_path)
         detail: dict[str, Any] = {}
         if status == SUCCEEDED and env.exists:
             after = self.board.probe.probe(project, env)
@@ -265,6 +266,39 @@ class JobManager:
             for entry in self._active.values():
                 entry.cancel.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def failure_message(exit_code: int | None, log_path: str | None) -> str:
+    """What went wrong in words: uv's own error line, or how the process ended."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = f" ({signal.Signals(-exit_code).name})"
+        except ValueError:
+            name = ""
+        return f"uv was killed by signal {-exit_code}{name} before it finished"
+    lines = [line.strip() for line in _strip_ansi(_tail(log_path)).splitlines()]
+    errors = [line for line in lines if line.startswith("error:")]
+    if errors:
+        details = [line for line in lines[lines.index(errors[-1]) + 1 :] if line][:3]
+        return " ".join([errors[-1], *details])[:600]
+    return f"uv sync exited {exit_code}"
+
+
+def _tail(path: str | None, size: int = 16384) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
 def plugin_diff(before: PluginList | None, after: PluginList) -> dict[str, list]:
@@ -344,8 +378,6 @@ def _is_our_job(pid: int, job_id: str) -> bool:
 
 
 def _kill_leftover(pgid: int) -> None:
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
