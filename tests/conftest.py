@@ -439,6 +439,7 @@ def live_server(tmp_path):
         )
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"
+        start.pids[url] = process.pid
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -450,6 +451,7 @@ def live_server(tmp_path):
                 time.sleep(0.1)
         raise AssertionError((tmp_path / f"server-{port}.log").read_text())
 
+    start.pids = {}
     yield start
     for process, log in processes:
         process.terminate()

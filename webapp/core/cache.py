@@ -120,15 +120,19 @@ class DependencyCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        # what this process stored, so answers survive a read-only or full cache folder
+        self._memory: dict[str, dict[str, Any]] = {}
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
 
     def _entry(self, name: str, key: str) -> dict[str, Any] | None:
-        try:
-            entry = json.loads(self._path(name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        entry = self._memory.get(name)
+        if entry is None:
+            try:
+                entry = json.loads(self._path(name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return entry
@@ -149,7 +153,7 @@ class DependencyCache:
             return None
         value = entry.get("value")
         if isinstance(value, dict):
-            value["cached_at"] = entry.get("stored_at")
+            value = {**value, "cached_at": entry.get("stored_at")}
         return value
 
     def store(
@@ -167,6 +171,7 @@ class DependencyCache:
             "stamps": stamps if stamps is not None else stamp_all(dependencies),
             "value": value,
         }
+        self._memory[name] = entry
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".entry-", suffix=".tmp")
@@ -177,6 +182,7 @@ class DependencyCache:
             pass  # a cache that cannot be written only costs time
 
     def clear(self) -> int:
+        self._memory.clear()
         removed = 0
         if not self.folder.is_dir():
             return 0

@@ -123,8 +123,11 @@ class History:
         if "detail" in fields:
             fields["detail"] = json.dumps(fields["detail"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._connect() as db:
-            db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), job_id])  # noqa: S608
+        try:
+            with self._connect() as db:
+                db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), job_id])  # noqa: S608
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot update job {job_id}: {exc}") from exc
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._connect() as db:

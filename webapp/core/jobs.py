@@ -9,11 +9,13 @@ processes (the server and the command line) from syncing one project at once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -124,10 +126,14 @@ class JobManager:
             running = self._active.get(project.id)
             if running is not None:
                 return running.record, True
-            record = self.history.new_job(project.id, str(project.path), "sync", who)
-            record.log_path = str(self.logs_dir / f"{record.id}.log")
-            self.history.update(record.id, log_path=record.log_path)
-            Path(record.log_path).touch()
+            try:
+                record = self.history.new_job(project.id, str(project.path), "sync", who)
+                record.log_path = str(self.logs_dir / f"{record.id}.log")
+                Path(record.log_path).touch()
+                self.history.update(record.id, log_path=record.log_path)
+            except (HistoryError, OSError, sqlite3.Error) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise JobError(f"cannot record the job in {self.logs_dir.parent}: {reason}") from exc
             entry = _Running(record, Cancellation())
             self._active[project.id] = entry
         log.info("job=%s action=sync project=%s who=%s status=queued", record.id, project.id, who)
@@ -176,8 +182,10 @@ class JobManager:
             with _project_lock(self.locks_dir, project, record.log_path):
                 self._sync_locked(project, entry)
         except Exception as exc:  # noqa: BLE001 - a job's failure must be recorded, not lost
+            log.exception("job %s failed", record.id)
             _append(record.log_path, f"\n[envboard] job failed: {exc}\n")
-            self._finish(record, FAILED, message=str(exc))
+            with contextlib.suppress(HistoryError):  # a full disk may refuse even this
+                self._finish(record, FAILED, message=str(exc))
         finally:
             with self._lock:
                 if self._active.get(project.id) is entry:
