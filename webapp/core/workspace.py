@@ -97,7 +97,8 @@ def scan_workspace(start: Path) -> Workspace:
     try:
         config = read_dg_config(root)
     except ConfigError as exc:
-        return Workspace(root, "workspace", exc.path, [], error=str(exc))
+        # workspace or project, it cannot be told: list the root with its error, like any project
+        return Workspace(root, "unreadable", exc.path, [_project_at(root, ".", root.name)])
     assert config is not None
     kind = config.directory_type
     if kind == "workspace":
@@ -131,13 +132,23 @@ def _scan_listed_projects(root: Path, config: DgConfig) -> Workspace:
             projects.append(placeholder)
             continue
         folder = root / rel
+        escape = _escapes(root, folder, rel)
+        if escape:  # checked before anything outside the workspace is read
+            projects.append(
+                Project(
+                    id=_unique_id(project_id(rel, folder), ids),
+                    name=Path(rel).name or rel,
+                    path=folder,
+                    rel_path=rel,
+                    error=escape,
+                    error_file=config.path,
+                    error_line=line,
+                )
+            )
+            continue
         project = _project_at(folder, rel, Path(rel).name or rel, ids)
         projects.append(project)
         if project.error:
-            continue
-        escape = _escapes(root, folder, rel)
-        if escape:
-            project.error, project.error_file, project.error_line = escape, config.path, line
             continue
         real = folder.resolve()
         if real in seen:
@@ -155,6 +166,8 @@ def _escapes(root: Path, folder: Path, rel: str) -> str | None:
         folder.resolve().relative_to(root.resolve())
     except ValueError:
         return f"project path {rel!r} points outside the workspace"
+    except (OSError, RuntimeError):  # a symlink loop
+        return f"project path {rel!r} is a symlink loop"
     return None
 
 
