@@ -58,7 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["envboard.signin_limiter"] = FailureLimiter()
 
-    from . import access_log, api, auth, ops, overview, presenters, projects, security
+    from . import access_log, api, auth, openapi, ops, overview, presenters, projects, security
     from . import jobs as jobs_views
 
     access_log.init_app(app)
@@ -66,6 +66,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     presenters.init_app(app)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.register_blueprint(overview.blueprint)
     app.register_blueprint(projects.blueprint)
     app.register_blueprint(jobs_views.blueprint)

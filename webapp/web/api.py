@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from .projects import project_state
 
@@ -29,6 +30,12 @@ def project(project_id: str):
     return jsonify(_payload(project_state(project_id)))
 
 
-@blueprint.errorhandler(404)
-def not_found(error):
-    return jsonify({"error": "not found", "message": getattr(error, "description", str(error))}), 404
+@blueprint.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    """JSON for the API (whatever matched, or did not), a page for people."""
+    if isinstance(error.response, Response):
+        return error.response  # an abort() that already built its answer
+    if request.path.startswith("/api/"):
+        name = (error.name or "error").lower()
+        return jsonify({"error": name, "message": error.description}), error.code
+    return render_template("error.html", error=error), error.code

@@ -12,7 +12,7 @@ from ..core.users import LOCAL_USER, User
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "ops.readyz"}
+OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "ops.readyz", "openapi.openapi"}
 ANONYMOUS = User("anonymous", "viewer")
 
 CSP = (
