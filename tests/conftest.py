@@ -503,9 +503,16 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def add_dependency(project_dir: Path, name: str, wheel: Path) -> None:
-    """Add a local-wheel dependency to a project written by write_project."""
+    """Add a local-wheel dependency to a project, as `uv add` would (the lock is left alone)."""
+    import tomlkit
+
     pyproject = project_dir / "pyproject.toml"
-    text = pyproject.read_text()
-    text = text.replace('dependencies = ["dagster"]', f'dependencies = ["dagster", "{name}"]')
-    text = text.replace("[tool.uv.sources]\n", f'[tool.uv.sources]\n{name} = {{ path = "{wheel}" }}\n')
-    pyproject.write_text(text)
+    document = tomlkit.parse(pyproject.read_text())
+    document["project"]["dependencies"].append(name)
+    tool_uv = document["tool"]["uv"]
+    if "sources" not in tool_uv:
+        tool_uv["sources"] = tomlkit.table()
+    source = tomlkit.inline_table()
+    source["path"] = str(wheel)
+    tool_uv["sources"][name] = source
+    pyproject.write_text(tomlkit.dumps(document))

@@ -67,7 +67,8 @@ def test_project_page_shows_plugins_and_an_import_error(busy_workspace, live_ser
     error.locator("summary").click()
     expect(traceback).to_contain_text("Traceback (most recent call last)")
     expect(page.locator("#environment")).to_contain_text("persistent_uv")
-    expect(page.locator("#environment")).to_contain_text(" run python ")
+    expect(page.locator("#environment")).to_contain_text(" run --no-sync python ")
+    expect(page.locator("#environment")).to_contain_text(" sync --color always")
     # active projects cannot be synced, and the page says why
     page.goto(url + "/projects/projects-beta")
     expect(page.locator("#sync-button")).to_be_disabled()
@@ -133,3 +134,24 @@ def test_sign_in_viewer_sees_disabled_sync_operator_syncs_and_is_named(tmp_path,
     page.goto(url + "/history")
     expect(page.locator("table.history .who-cell").first).to_have_text("alice")
     context.close()
+
+
+def test_a_change_made_outside_envboard_shows_within_5_seconds(
+    tmp_path, wheelhouse, uv_bin, live_server, page
+):
+    import time
+
+    from tests.conftest import add_dependency
+
+    project = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    uv(uv_bin, "sync", cwd=project)
+    url = live_server(project)
+    page.goto(url + "/")
+    row = page.locator("#project-p")
+    expect(row.locator(".badge.status-in_sync")).to_be_visible(timeout=30_000)
+    add_dependency(project, "acme-plugin", next(wheelhouse.glob("acme_plugin-*.whl")))  # as `uv add` would
+    changed = time.monotonic()
+    expect(row.locator(".badge.status-out_of_sync")).to_be_visible(timeout=10_000)
+    assert time.monotonic() - changed < 5

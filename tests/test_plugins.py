@@ -75,17 +75,10 @@ def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
     project_dir = uv_workspace / "projects" / "alpha"
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
-    board.state(project, wait=True)
-    lock_before = (project_dir / "uv.lock").read_bytes()
-    # switch to active mode pointing at the venv, so that `uv run` does not sync it away
-    board = make_board(uv_workspace, active_python=str(project_dir / ".venv" / "bin" / "python"))
-    text = (project_dir / "pyproject.toml").read_text().replace('"persistent_uv"', '"active"')
-    (project_dir / "pyproject.toml").write_text(text)
-    board.rescan()
-    project = board.workspace.projects[0]
     before = board.state(project, wait=True).plugins
     assert "extra_plugin" not in modules(before)
     assert board.state(project, wait=True).plugins.cached
+    lock_before = (project_dir / "uv.lock").read_bytes()
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
     uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project_dir)
     assert (project_dir / "uv.lock").read_bytes() == lock_before
@@ -93,6 +86,23 @@ def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
     assert not after.cached
     assert "extra_plugin" in modules(after)
     assert "extra_plugin.ExtraComponent" in keys(after)
+    # looking did not sync the environment back: uv itself still sees the extra package
+    assert board.check_status(project, board.resolve(project)).status == "out_of_sync"
+
+
+def test_looking_never_changes_an_environment(uv_workspace, make_board, wheelhouse):
+    from tests.conftest import add_dependency
+
+    project_dir = uv_workspace / "projects" / "alpha"
+    add_dependency(project_dir, "extra-plugin", next(wheelhouse.glob("extra_plugin-*.whl")))
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    site = next((project_dir / ".venv" / "lib").glob("python*/site-packages"))
+    installed = sorted(p.name for p in site.iterdir())
+    state = board.state(project, wait=True)
+    assert state.status.status == "out_of_sync"
+    assert "extra_plugin" not in modules(state.plugins)
+    assert sorted(p.name for p in site.iterdir()) == installed
 
 
 def test_editing_a_local_component_docstring_changes_the_answer(uv_workspace, make_board):

@@ -72,7 +72,8 @@ def test_project_page_shows_the_environment_in_full(tmp_path, make_app):
     assert "persistent_uv" in page
     assert f"{root}/projects/alpha/pyproject.toml:" in page
     assert f"{root}/projects/alpha/.venv" in page
-    assert " run python " in page  # the launcher command line
+    assert " run --no-sync python " in page  # the probe's command line: looking never syncs
+    assert " sync --color always" in page  # and the sync's
     assert "sync the project to create it" in page
     beta = client.get("/projects/projects-beta").get_data(as_text=True)
     assert "not set" in beta and "active environment" in beta

@@ -201,7 +201,6 @@ class Board:
         needs_status = state.status is None
         needs_plugins = state.plugins is None and env.exists
         if wait:
-            # the probe first: in uv mode `uv run` syncs, which the status must then reflect
             if needs_plugins or (refresh and env.exists):
                 state.plugins = self.probe.probe(project, env)
             if needs_status or state.plugins is not None and not state.plugins.cached:

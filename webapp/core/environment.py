@@ -194,10 +194,14 @@ class Resolver:
             return "no interpreter for the active environment: " + self.active.reason
         return None
 
-    def invocation(self, env: ResolvedEnvironment, args: list[str]) -> Invocation:
-        """Run `args` inside the environment; args[0] == "python" means its interpreter."""
+    def invocation(self, env: ResolvedEnvironment, args: list[str], *, sync: bool = True) -> Invocation:
+        """Run `args` inside the environment; args[0] == "python" means its interpreter.
+
+        In persistent_uv mode `uv run` syncs the environment first, as dg did. Inspections
+        pass sync=False (`uv run --no-sync`): looking at an environment must not change it.
+        """
         if env.mode == MODE_UV:
-            return self.uv_invocation(env.project_root, ["run", *args])
+            return self.uv_invocation(env.project_root, ["run", *([] if sync else ["--no-sync"]), *args])
         python = str(env.python) if env.python else "python"
         program = python if args[0] == "python" else str(Path(python).parent / args[0])
         return Invocation((program, *args[1:]), env.project_root, child_environment(self.environ))

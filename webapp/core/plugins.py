@@ -104,6 +104,11 @@ def probe_dependencies(project: Project, env: ResolvedEnvironment, probe: dict) 
     }
 
 
+def probe_invocation(resolver: Resolver, env: ResolvedEnvironment, answer: Path, request: Path):
+    """The probe runs without syncing: a page view must never change an environment."""
+    return resolver.invocation(env, ["python", str(PROBE_SCRIPT), str(answer), str(request)], sync=False)
+
+
 class PluginProbe:
     """Runs the probe through the shared launcher and keeps answers in the cache."""
 
@@ -137,9 +142,7 @@ class PluginProbe:
             request = Path(scratch) / "request.json"
             answer = Path(scratch) / "answer.json"
             request.write_text(json.dumps({"registry_modules": patterns}), encoding="utf-8")
-            invocation = self.resolver.invocation(
-                env, ["python", str(PROBE_SCRIPT), str(answer), str(request)]
-            )
+            invocation = probe_invocation(self.resolver, env, answer, request)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
             duration = time.time() - started
             try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from ..core.board import ProjectState
+from ..core.plugins import probe_invocation
 
 blueprint = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -25,20 +28,23 @@ def project_state(project_id: str) -> ProjectState:
     return state
 
 
-def launcher_command(state: ProjectState) -> str | None:
-    """The exact command line envboard uses to run the plugin probe for this project."""
+def launcher_commands(state: ProjectState) -> dict[str, str]:
+    """The exact command lines envboard runs for this project, as a person would type them."""
     if state.env is None:
-        return None
-    from ..core.plugins import PROBE_SCRIPT
-
-    invocation = _board().resolver.invocation(state.env, ["python", str(PROBE_SCRIPT), "OUT", "REQUEST"])
-    return f"(cd {invocation.cwd} && {invocation.display()})"
+        return {}
+    resolver = _board().resolver
+    probe = probe_invocation(resolver, state.env, Path("ANSWER.json"), Path("REQUEST.json"))
+    commands = {"plugin probe": f"(cd {probe.cwd} && {probe.display()})"}
+    if state.env.mode == "persistent_uv":
+        sync = resolver.uv_invocation(state.project.path, ["sync", "--color", "always"])
+        commands["sync"] = f"(cd {sync.cwd} && {sync.display()})"
+    return commands
 
 
 @blueprint.get("/<project_id>")
 def show(project_id: str):
     state = project_state(project_id)
-    return render_template("project.html", state=state, command=launcher_command(state))
+    return render_template("project.html", state=state, commands=launcher_commands(state))
 
 
 @blueprint.get("/<project_id>/fragments/plugins")
