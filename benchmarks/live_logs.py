@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,13 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from harness import Server, percentile
 
 
 def make_workspace(root: Path, extra: int = 20) -> Path:
@@ -52,87 +42,6 @@ def make_workspace(root: Path, extra: int = 20) -> Path:
         entries.append(f'[[workspace.projects]]\npath = "p{index:02d}"\n')
     (root / "dg.toml").write_text('directory_type = "workspace"\n\n' + "\n".join(entries))
     return root
-
-
-class Server:
-    def __init__(self, workspace: Path, state: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--workspace",
-                str(workspace),
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(state),
-                "--uv",
-                str(HERE / "fake_uv.py"),
-            ],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(self.url + "/api/projects", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        self.session_cookie, self.csrf = self._session()
-
-    def _session(self) -> tuple[str, str]:
-        with urllib.request.urlopen(self.url + "/", timeout=10) as response:
-            cookie = response.headers["Set-Cookie"].split(";")[0]
-            page = response.read().decode()
-        token = page.split('name="csrf-token" content="')[1].split('"')[0]
-        return cookie, token
-
-    def start_sync(self) -> str:
-        request = urllib.request.Request(
-            self.url + "/projects/live/sync",
-            method="POST",
-            headers={"X-CSRF-Token": self.csrf, "Cookie": self.session_cookie},
-        )
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            opener.open(request, timeout=10)
-        except urllib.error.HTTPError as redirect:
-            return redirect.headers["Location"].rsplit("/", 1)[1]
-        raise RuntimeError("sync did not redirect to its job")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = json.loads(urllib.request.urlopen(f"{self.url}/api/jobs/{job_id}", timeout=10).read())
-            if job["status"] not in ("queued", "running"):
-                return job
-            time.sleep(0.2)
-        raise RuntimeError("job did not end")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def measure_browser_latency(server: Server, seconds: float) -> list[float]:

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from live_logs import Server, percentile
+from harness import Server, percentile
 
 LIVE_PROJECTS = 4
 

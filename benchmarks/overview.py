@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from harness import Server
 
 from webapp.core.board import Settings
 from webapp.web import create_app
@@ -61,12 +61,6 @@ def throughput(url: str, requests: int, clients: int = 16) -> float:
     return requests / (time.perf_counter() - started)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
@@ -92,35 +86,11 @@ def main() -> None:
         warm = median_ms(lambda client=client: client.get("/"), 20)
         monitor.stop()
         board.close()
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--workspace",
-                str(workspace),
-                "--port",
-                str(port),
-                "--state-dir",
-                str(state),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = Server(workspace, state, {}, fake_uv=False)
         try:
-            url = f"http://127.0.0.1:{port}/"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(url, timeout=5).read()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            rate = throughput(url, args.requests)
+            rate = throughput(server.url + "/", args.requests)
         finally:
-            server.terminate()
-            server.wait()
+            server.stop()
         print(f"{size:>8} {cold:>20.1f} {warm:>19.1f} {rate:>18.1f}")
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
         print("warning: PYTHONDONTWRITEBYTECODE was set", file=sys.stderr)

@@ -108,7 +108,7 @@ class History:
             queued_at=time.time(),
             **fields,
         )
-        columns = {k: v for k, v in record.__dict__.items()}
+        columns = dict(record.__dict__)
         columns["detail"] = json.dumps(record.detail)
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)

@@ -80,9 +80,9 @@ class Monitor:
         with self._lock:
             changed = order != self._order
             for project_id, state in states.items():
-                print_ = _fingerprint(state)
-                if self._fingerprints.get(project_id) != print_:
-                    self._fingerprints[project_id] = print_
+                fingerprint = _fingerprint(state)
+                if self._fingerprints.get(project_id) != fingerprint:
+                    self._fingerprints[project_id] = fingerprint
                     changed = True
             self._states = states
             self._order = order
