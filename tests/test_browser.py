@@ -87,6 +87,9 @@ def test_a_click_on_sync_shows_log_lines_while_the_job_runs(tmp_path, live_serve
     assert status.get_attribute("data-job-status") in ("queued", "running")
     expect(status).to_have_attribute("data-job-status", "succeeded", timeout=60_000)
     expect(log).to_contain_text("Installed")
+    # the rest of the page follows without a reload: the environment now exists and is in sync
+    expect(page.locator("#environment .badge.status-in_sync")).to_be_visible(timeout=15_000)
+    expect(page.locator("#plugins")).to_contain_text("Registry modules", timeout=15_000)
     page.goto(url + "/history")
     expect(page.locator("table.history")).to_contain_text("succeeded")
     expect(page.locator("table.history .who-cell").first).to_have_text("local")

@@ -126,7 +126,12 @@ def raw_log(job_id: str):
 
 @blueprint.get("/jobs/<job_id>/status")
 def status_fragment(job_id: str):
-    return render_template("fragments/job_status.html", job=_job_or_404(job_id))
+    record = _job_or_404(job_id)
+    response = current_app.response_class(render_template("fragments/job_status.html", job=record))
+    if record.finished:
+        _monitor().refresh_project(record.project_id)
+        response.headers["HX-Trigger"] = "job-ended"  # the page's environment and plugins refresh
+    return response
 
 
 @blueprint.post("/jobs/<job_id>/cancel")

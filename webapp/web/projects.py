@@ -47,6 +47,18 @@ def show(project_id: str):
     return render_template("project.html", state=state, commands=launcher_commands(state))
 
 
+@blueprint.get("/<project_id>/fragments/environment")
+def environment_fragment(project_id: str):
+    state = project_state(project_id)
+    if state.env is None:  # the config broke meanwhile: the whole page tells it best
+        response = current_app.response_class("")
+        response.headers["HX-Refresh"] = "true"
+        return response
+    return render_template(
+        "fragments/environment.html", state=state, project=state.project, commands=launcher_commands(state)
+    )
+
+
 @blueprint.get("/<project_id>/fragments/plugins")
 def plugins_fragment(project_id: str):
     state = project_state(project_id)
