@@ -78,6 +78,21 @@ class ProjectState:
             return self.env.python_version
         return self.plugins.python_version if self.plugins else None
 
+    def fingerprint(self) -> tuple:
+        """Changes whenever anything a page shows about this project changes."""
+        plugins = self.plugins
+        return (
+            self.project.error,
+            self.project.mode.mode if self.project.mode else None,
+            self.status.status if self.status else None,
+            self.status.reason if self.status else None,
+            self.python_version,
+            plugins.probed_at if plugins else None,
+            plugins.failure if plugins else None,
+            self.pending,
+            self.last_change,
+        )
+
     def to_json(self) -> dict[str, Any]:
         project = self.project
         data: dict[str, Any] = {

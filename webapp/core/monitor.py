@@ -80,7 +80,7 @@ class Monitor:
         with self._lock:
             changed = order != self._order
             for project_id, state in states.items():
-                fingerprint = _fingerprint(state)
+                fingerprint = state.fingerprint()
                 if self._fingerprints.get(project_id) != fingerprint:
                     self._fingerprints[project_id] = fingerprint
                     changed = True
@@ -118,18 +118,3 @@ class Monitor:
                 import logging
 
                 logging.getLogger("envboard").exception("refresh failed")
-
-
-def _fingerprint(state: ProjectState) -> tuple:
-    plugins = state.plugins
-    return (
-        state.project.error,
-        state.project.mode.mode if state.project.mode else None,
-        state.status.status if state.status else None,
-        state.status.reason if state.status else None,
-        state.python_version,
-        plugins.probed_at if plugins else None,
-        plugins.failure if plugins else None,
-        state.pending,
-        state.last_change,
-    )

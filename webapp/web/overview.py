@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+import threading
+
+from flask import Blueprint, current_app, get_template_attribute, render_template, request
+from markupsafe import Markup
 
 from ..core.board import ProjectState
+from .presenters import age
+from .security import csrf_token, permission_problem
+
+CSRF_PLACEHOLDER = "__envboard_csrf__"
 
 blueprint = Blueprint("overview", __name__)
 
@@ -28,6 +35,48 @@ def filtered(states: list[ProjectState], query: str, mode: str, status: str) -> 
     return chosen
 
 
+class RowCache:
+    """Rendered overview rows, reused while nothing a row shows has changed.
+
+    With hundreds of projects and every viewer polling, most rows are identical from one
+    answer to the next; the per-session CSRF token is put in after the cache.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[tuple, Markup]] = {}
+        self._lock = threading.Lock()
+
+    def render(self, states: list[ProjectState]) -> Markup:
+        jobs = current_app.extensions["envboard.jobs"]
+        macro = get_template_attribute("fragments/row.html", "project_row")
+        problem = permission_problem()
+        parts = []
+        for state in states:
+            running = jobs.active_job(state.id)
+            blocked = problem or jobs.can_sync(state.project)
+            key = (
+                state.fingerprint(),
+                age(state.plugins.probed_at if state.plugins else None),
+                age(state.last_change),
+                (running.id, running.status) if running else None,
+                blocked,
+                request.script_root,
+            )
+            with self._lock:
+                cached = self._rows.get(state.id)
+            if cached is None or cached[0] != key:
+                cached = (key, macro(state, CSRF_PLACEHOLDER, running, blocked))
+                with self._lock:
+                    self._rows[state.id] = cached
+            parts.append(cached[1])
+        return Markup("".join(parts).replace(CSRF_PLACEHOLDER, csrf_token()))
+
+
+def _rows_html(states: list[ProjectState]) -> Markup:
+    cache = current_app.extensions.setdefault("envboard.row_cache", RowCache())
+    return cache.render(states)
+
+
 def _filters() -> dict[str, str]:
     return {
         "q": request.args.get("q", ""),
@@ -44,6 +93,7 @@ def index():
     return render_template(
         "overview.html",
         states=shown,
+        rows_html=_rows_html(shown),
         total=len(states),
         filters=filters,
         version=monitor().version,
@@ -62,5 +112,10 @@ def rows():
     states = monitor().states()
     shown = filtered(states, filters["q"], filters["mode"], filters["status"])
     return render_template(
-        "fragments/rows.html", states=shown, total=len(states), filters=filters, version=version
+        "fragments/rows.html",
+        states=shown,
+        rows_html=_rows_html(shown),
+        total=len(states),
+        filters=filters,
+        version=version,
     )
