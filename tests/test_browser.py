@@ -158,3 +158,11 @@ def test_a_change_made_outside_envboard_shows_within_5_seconds(
     changed = time.monotonic()
     expect(row.locator(".badge.status-out_of_sync")).to_be_visible(timeout=10_000)
     assert time.monotonic() - changed < 5
+
+
+def test_a_refused_sync_says_why_on_the_page(tmp_path, live_server, page):
+    project = write_project(tmp_path / "p", "p", mode="persistent_uv")
+    url = live_server(project, "--uv", str(tmp_path / "no-uv"))
+    page.goto(url + "/projects/p")
+    expect(page.locator("#sync-blocked")).to_contain_text("uv not found at")
+    expect(page.locator("#sync-button")).to_be_disabled()

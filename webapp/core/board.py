@@ -321,7 +321,3 @@ def _last_change(project: Project) -> float | None:
             continue
         newest = mtime if newest is None else max(newest, mtime)
     return newest
-
-
-def age(timestamp: float | None) -> float | None:
-    return None if timestamp is None else max(0.0, time.time() - timestamp)

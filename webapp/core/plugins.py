@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, content_hash, stamp_all
+from .cache import DependencyCache, content_hash
 from .environment import ResolvedEnvironment, Resolver
 from .launcher import run
 from .workspace import Project
@@ -124,13 +124,6 @@ class PluginProbe:
         """The last list probed for this environment, stale or not: the 'before' of a diff."""
         return _from_value(self.cache.last_stored(f"plugins:{project.path}", cache_key(project, env)))
 
-    def get(self, project: Project, env: ResolvedEnvironment, *, refresh: bool = False) -> PluginList:
-        if not refresh:
-            hit = self.cached(project, env)
-            if hit is not None:
-                return hit
-        return self.probe(project, env)
-
     def probe(self, project: Project, env: ResolvedEnvironment) -> PluginList:
         """Always spawns: the probe script in the project's resolved environment."""
         patterns = [] if project.declares_registry_entry_point else project.registry_modules
@@ -181,6 +174,3 @@ def lock_hash(project: Project, env: ResolvedEnvironment | None = None) -> str |
         if digest not in ("absent", "unreadable"):
             return digest
     return None
-
-
-__all__ = ["PluginList", "PluginProbe", "lock_hash", "stamp_all", "status_dependencies"]

@@ -56,11 +56,7 @@ def sync(project_id: str):
             return render_template("fragments/notice.html", kind="error", message=str(exc)), 409
         abort(409, description=str(exc))
     if _wants_fragment():
-        response = current_app.response_class(
-            render_template("fragments/job_panel.html", job=record, joined=joined)
-        )
-        response.headers["HX-Push-Url"] = url_for("jobs.show", job_id=record.id)
-        return response
+        return render_template("fragments/job_panel.html", job=record, joined=joined)
     return redirect(url_for("jobs.show", job_id=record.id), code=303)
 
 
