@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -100,3 +101,29 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def write_workspace(root: Path, *, uv_projects: tuple[str, ...] = (), active_projects: int = 0) -> Path:
+    """A dg workspace: persistent_uv projects by name, then `active_projects` active ones (p000...)."""
+    root.mkdir(parents=True)
+    projects = [(name, '\npython_environment = "persistent_uv"') for name in uv_projects]
+    projects += [(f"p{index:03d}", "") for index in range(active_projects)]
+    for name, mode in projects:
+        (root / name).mkdir()
+        (root / name / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+            f'[tool.dg.project]\nroot_module = "{name}"{mode}\n'
+        )
+    entries = "".join(f'\n[[workspace.projects]]\npath = "{name}"\n' for name, _ in projects)
+    (root / "dg.toml").write_text('directory_type = "workspace"\n' + entries)
+    return root
+
+
+def median(function, runs: int) -> float:
+    """Median wall-clock seconds of `runs` calls."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)

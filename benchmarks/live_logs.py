@@ -25,23 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness import Server, percentile
-
-
-def make_workspace(root: Path, extra: int = 20) -> Path:
-    (root / "live").mkdir(parents=True)
-    (root / "live" / "pyproject.toml").write_text(
-        '[project]\nname = "live"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
-        '[tool.dg.project]\nroot_module = "live"\npython_environment = "persistent_uv"\n'
-    )
-    entries = ['[[workspace.projects]]\npath = "live"\n']
-    for index in range(extra):
-        folder = root / f"p{index:02d}"
-        folder.mkdir()
-        (folder / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\n')
-        entries.append(f'[[workspace.projects]]\npath = "p{index:02d}"\n')
-    (root / "dg.toml").write_text('directory_type = "workspace"\n\n' + "\n".join(entries))
-    return root
+from harness import Server, percentile, write_workspace
 
 
 def measure_browser_latency(server: Server, seconds: float) -> list[float]:
@@ -162,7 +146,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="envboard-live-"))
-    workspace = make_workspace(base / "ws")
+    workspace = write_workspace(base / "ws", uv_projects=("live",), active_projects=20)
     rows = []
 
     server = Server(

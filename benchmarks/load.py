@@ -20,29 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness import Server, percentile
+from harness import Server, percentile, write_workspace
 
 LIVE_PROJECTS = 4
-
-
-def make_workspace(root: Path, extra: int = 40) -> Path:
-    root.mkdir(parents=True)
-    entries = []
-    for index in range(LIVE_PROJECTS):
-        folder = root / f"live{index}"
-        folder.mkdir()
-        (folder / "pyproject.toml").write_text(
-            f'[project]\nname = "live{index}"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
-            '[tool.dg.project]\npython_environment = "persistent_uv"\n'
-        )
-        entries.append(f'[[workspace.projects]]\npath = "live{index}"\n')
-    for index in range(extra):
-        folder = root / f"p{index:02d}"
-        folder.mkdir()
-        (folder / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\n')
-        entries.append(f'[[workspace.projects]]\npath = "p{index:02d}"\n')
-    (root / "dg.toml").write_text('directory_type = "workspace"\n\n' + "\n".join(entries))
-    return root
 
 
 def main() -> None:
@@ -51,7 +31,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="envboard-load-"))
-    workspace = make_workspace(base / "ws")
+    workspace = write_workspace(
+        base / "ws", uv_projects=tuple(f"live{i}" for i in range(LIVE_PROJECTS)), active_projects=40
+    )
     server = Server(
         workspace, base / "state", {"ENVBOARD_BENCH_OUTPUT": "ticks", "ENVBOARD_BENCH_SECONDS": "15"}
     )
@@ -106,7 +88,7 @@ def main() -> None:
                 get("/")
                 time.sleep(random.uniform(0.5, 1.5))
             elif kind == "project":
-                get(f"/projects/{random.choice(['live0', 'live1', 'p00', 'p07'])}")
+                get(f"/projects/{random.choice(['live0', 'live1', 'p000', 'p007'])}")
                 time.sleep(random.uniform(0.5, 1.5))
             else:
                 with lock:

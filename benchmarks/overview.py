@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -20,34 +19,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import Server
+from harness import Server, median, write_workspace
 
 from webapp.core.board import Settings
 from webapp.web import create_app
-
-
-def make_workspace(root: Path, count: int) -> Path:
-    root.mkdir(parents=True)
-    entries = []
-    for index in range(count):
-        folder = root / "projects" / f"p{index:03d}"
-        folder.mkdir(parents=True)
-        (folder / "pyproject.toml").write_text(
-            f'[project]\nname = "p{index:03d}"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
-            f'[tool.dg.project]\nroot_module = "p{index:03d}"\n'
-        )
-        entries.append(f'[[workspace.projects]]\npath = "projects/p{index:03d}"\n')
-    (root / "dg.toml").write_text('directory_type = "workspace"\n\n' + "\n".join(entries))
-    return root
-
-
-def median_ms(function, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def throughput(url: str, requests: int, clients: int = 16) -> float:
@@ -69,7 +44,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="envboard-overview-"))
     print(f"{'projects':>8} {'cold first paint ms':>20} {'warm / ms (median)':>19} {'req/s, 16 clients':>18}")
     for size in args.sizes:
-        workspace = make_workspace(base / f"ws{size}", size)
+        workspace = write_workspace(base / f"ws{size}", active_projects=size)
         state = base / f"state{size}"
         # as `envboard serve` does: the monitor's first picture is taken before serving
         settings = Settings(workspace=workspace, state_dir=state)
@@ -83,7 +58,7 @@ def main() -> None:
         deadline = time.monotonic() + 600
         while any(board.is_busy(p) for p in board.workspace.projects) and time.monotonic() < deadline:
             time.sleep(0.2)
-        warm = median_ms(lambda client=client: client.get("/"), 20)
+        warm = median(lambda client=client: client.get("/"), 20) * 1000
         monitor.stop()
         board.close()
         server = Server(workspace, state, {}, fake_uv=False)

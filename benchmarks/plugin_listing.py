@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from harness import median
 
 from webapp.core.board import Board, Settings
 from webapp.core.launcher import find_uv
@@ -56,15 +56,6 @@ def build_project(base: Path) -> Path:
     )
     subprocess.run([uv, "sync"], cwd=project, env=env, check=True, capture_output=True)
     return project
-
-
-def timed(function, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -111,10 +102,10 @@ def main() -> None:
         )
 
     rows = [
-        ("dg list components --json", timed(dg_run, args.runs)),
-        ("envboard cold (probe, no cache)", timed(lambda: envboard(True), args.runs)),
-        ("envboard warm (cache hit, in process)", timed(lambda: envboard(False), args.runs)),
-        ("envboard list --json (warm, whole process)", timed(envboard_cli, args.runs)),
+        ("dg list components --json", median(dg_run, args.runs)),
+        ("envboard cold (probe, no cache)", median(lambda: envboard(True), args.runs)),
+        ("envboard warm (cache hit, in process)", median(lambda: envboard(False), args.runs)),
+        ("envboard list --json (warm, whole process)", median(envboard_cli, args.runs)),
     ]
     reference = rows[0][1]
     print(f"{'what':45} {'median s':>10} {'vs dg':>10}")

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 
@@ -207,32 +208,29 @@ def _project_or_exit(board, reference: str):
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    import threading
-
     from .cli import settings_from
     from .core.board import Board
     from .core.jobs import JobError, JobManager
 
     board = Board(settings_from(args))
     jobs = JobManager(board, board.settings.state_dir, max_parallel=1)
+    who = os.environ.get("USER", "local")
+    record = None
     try:
         project = _project_or_exit(board, args.project)
         try:
-            record, _ = jobs.sync(project, os.environ.get("USER", "local"))
+            record, _ = jobs.sync(project, who)
         except JobError as exc:
             print(f"envboard: cannot sync {project.id}: {exc}", file=sys.stderr)
             return 2
         print(f"envboard: job {record.id}: sync of {project.id}", file=sys.stderr)
-        done = threading.Event()
         position = 0
-        while not done.is_set():
-            current = jobs.get(record.id)
+        while True:
+            finished = jobs.get(record.id).finished  # read before copying: the tail is never lost
             position = _copy_new_output(record.log_path, position)
-            if current is None or current.finished:
-                position = _copy_new_output(record.log_path, position)
-                done.set()
-            else:
-                done.wait(0.1)
+            if finished:
+                break
+            time.sleep(0.1)
         final = jobs.get(record.id)
         print(
             f"envboard: job {record.id} {final.status}" + (f": {final.message}" if final.message else ""),
@@ -242,8 +240,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             return 0
         return final.exit_code or 1
     except KeyboardInterrupt:
-        jobs.cancel(record.id, "local")
-        jobs.wait(record.id, timeout=15)
+        if record is not None:
+            jobs.cancel(record.id, who)
+            jobs.wait(record.id, timeout=15)
         return 130
     finally:
         jobs.close()

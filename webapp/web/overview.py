@@ -85,37 +85,31 @@ def _filters() -> dict[str, str]:
     }
 
 
-@blueprint.get("/")
-def index():
+def _table(version: int) -> dict:
+    """What the page and the rows fragment both show: the filtered rows."""
     filters = _filters()
     states = monitor().states()
     shown = filtered(states, filters["q"], filters["mode"], filters["status"])
-    return render_template(
-        "overview.html",
-        states=shown,
-        rows_html=_rows_html(shown),
-        total=len(states),
-        filters=filters,
-        version=monitor().version,
-        workspace=current_app.extensions["envboard.board"].workspace,
-    )
+    return {
+        "states": shown,
+        "rows_html": _rows_html(shown),
+        "total": len(states),
+        "filters": filters,
+        "version": version,
+    }
+
+
+@blueprint.get("/")
+def index():
+    workspace = current_app.extensions["envboard.board"].workspace
+    return render_template("overview.html", workspace=workspace, **_table(monitor().version))
 
 
 @blueprint.get("/fragments/rows")
 def rows():
     """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
-    filters = _filters()
     since = request.args.get("since", type=int)
     version = monitor().version
     if since is not None and since == version and request.args.get("force") is None:
         return "", 204
-    states = monitor().states()
-    shown = filtered(states, filters["q"], filters["mode"], filters["status"])
-    return render_template(
-        "fragments/rows.html",
-        states=shown,
-        rows_html=_rows_html(shown),
-        total=len(states),
-        filters=filters,
-        version=version,
-    )
+    return render_template("fragments/rows.html", **_table(version))
