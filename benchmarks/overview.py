@@ -21,8 +21,9 @@ from pathlib import Path
 
 from harness import Server, median, write_workspace
 
-from webapp.core.board import Settings
+from webapp.core.settings import Settings
 from webapp.web import create_app
+from webapp.web.services import EXTENSION
 
 
 def throughput(url: str, requests: int, clients: int = 16) -> float:
@@ -48,19 +49,18 @@ def main() -> None:
         state = base / f"state{size}"
         # as `envboard serve` does: the monitor's first picture is taken before serving
         settings = Settings(workspace=workspace, state_dir=state)
-        app = create_app({"ENVBOARD_SETTINGS": settings, "ENVBOARD_START_MONITOR": True})
+        app = create_app({"ENVBOARD_SETTINGS": settings})
         client = app.test_client()
         started = time.perf_counter()
         assert client.get("/").status_code == 200
         cold = (time.perf_counter() - started) * 1000
-        board = app.extensions["envboard.board"]
-        monitor = app.extensions["envboard.monitor"]
+        envboard = app.extensions[EXTENSION].core
+        board = envboard.board
         deadline = time.monotonic() + 600
         while any(board.is_busy(p) for p in board.workspace.projects) and time.monotonic() < deadline:
             time.sleep(0.2)
         warm = median(lambda client=client: client.get("/"), 20) * 1000
-        monitor.stop()
-        board.close()
+        envboard.close()
         server = Server(workspace, state, {}, fake_uv=False)
         try:
             rate = throughput(server.url + "/", args.requests)

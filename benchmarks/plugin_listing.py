@@ -18,7 +18,8 @@ from pathlib import Path
 
 from harness import median
 
-from webapp.core.board import Board, Settings
+from webapp.core.board import Board
+from webapp.core.settings import Settings
 from webapp.core.launcher import find_uv
 
 

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from webapp.core.board import Board, Settings
+from webapp.core.board import Board
 from webapp.core.launcher import find_uv
+from webapp.core.services import Envboard
+from webapp.core.settings import Settings
 
 ENTRY_GROUP = "dagster_dg_cli.registry_modules"
 
@@ -285,23 +287,35 @@ def uv_workspace(tmp_path, wheelhouse, uv_bin) -> Path:
     return root
 
 
+def core(app) -> Envboard:
+    """The envboard behind a Flask app (its board, monitor, history and jobs)."""
+    from webapp.web.services import EXTENSION
+
+    return app.extensions[EXTENSION].core
+
+
 @pytest.fixture
 def make_app(tmp_path):
-    """A Flask app over a real workspace; the board's pool is shut down afterwards."""
+    """A Flask app over a real workspace, its monitor running; everything is closed afterwards.
+
+    The monitor refreshes every 0.2 s here, so a change on disk shows as it would in
+    production, only sooner; `core(app).monitor.refresh()` shows it at once.
+    """
     from webapp.web import create_app
 
     apps = []
 
-    def factory(workspace: Path, **config):
-        settings = Settings(workspace=workspace, state_dir=tmp_path / "state")
+    def factory(workspace: Path, state_dir: Path | None = None, **config):
+        settings = Settings(
+            workspace=workspace, state_dir=state_dir or tmp_path / "state", refresh_interval=0.2
+        )
         app = create_app({"ENVBOARD_SETTINGS": settings, "TESTING": True, **config})
         apps.append(app)
         return app
 
     yield factory
     for app in apps:
-        app.extensions["envboard.monitor"].stop()
-        app.extensions["envboard.board"].close()
+        core(app).close()
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):

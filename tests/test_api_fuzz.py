@@ -77,7 +77,8 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="module")
 def fuzz_client(tmp_path_factory):
-    from webapp.core.board import Settings
+    from tests.conftest import core
+    from webapp.core.settings import Settings
     from webapp.web import create_app
 
     base = tmp_path_factory.mktemp("fuzz")
@@ -88,9 +89,8 @@ def fuzz_client(tmp_path_factory):
     app = create_app(
         {"ENVBOARD_SETTINGS": Settings(workspace=root, state_dir=base / "state"), "TESTING": True}
     )
-    jobs = app.extensions["envboard.jobs"]
-    project = app.extensions["envboard.board"].workspace.projects[0]
-    record = jobs.record_mode_change(project, "fuzzer", "active", "persistent_uv", "")
+    envboard = core(app)
+    project = envboard.board.workspace.projects[0]
+    record = envboard.history.new_job(project.id, str(project.path), "mode", "fuzzer", status="succeeded")
     yield app.test_client(), record.id
-    jobs.close()
-    app.extensions["envboard.board"].close()
+    envboard.close()

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import live_group_members, wait_for, write_project, write_slow_project, write_workspace
+from tests.conftest import (
+    core,
+    live_group_members,
+    wait_for,
+    write_project,
+    write_slow_project,
+    write_workspace,
+)
 from webapp.core.launcher import Invocation, child_environment, run
 
 
@@ -83,6 +90,7 @@ def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatc
 
 
 def test_uv_killed_mid_sync_fails_that_job_only(tmp_path, make_board, wheelhouse, monkeypatch):
+    from webapp.core.history import History
     from webapp.core.jobs import JobManager
 
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
@@ -93,7 +101,7 @@ def test_uv_killed_mid_sync_fails_that_job_only(tmp_path, make_board, wheelhouse
         root / "fine", "fine", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
     )
     board = make_board(root)
-    jobs = JobManager(board, tmp_path / "state", max_parallel=2)
+    jobs = JobManager(board, History(tmp_path / "state", root), max_parallel=2)
     try:
         slow, fine = board.workspace.projects
         doomed, _ = jobs.sync(slow, "a")
@@ -113,7 +121,7 @@ def test_uv_missing_says_why_and_the_page_still_works(tmp_path, make_app):
     write_project(root / "uvp", "uvp", mode="persistent_uv")
     write_project(root / "act", "act")
     app = make_app(root)
-    app.extensions["envboard.board"].uv = type(app.extensions["envboard.board"].uv)(
+    core(app).board.uv = type(core(app).board.uv)(
         None, "uv is not installed: pip install uv, or pass --uv PATH"
     )
     client = app.test_client()
@@ -146,10 +154,11 @@ def test_uv_missing_from_the_command_line(tmp_path, capsys):
 
 
 def test_no_network_for_a_download_is_a_failed_job_in_uvs_words(tmp_path, make_board):
+    from webapp.core.history import History
     from webapp.core.jobs import JobManager
 
     board = make_board(write_project(tmp_path / "p", "p", mode="persistent_uv", dependencies=("six",)))
-    jobs = JobManager(board, tmp_path / "state")
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
     try:
         final = jobs.wait(jobs.sync(board.workspace.projects[0], "a")[0].id, timeout=120)
     finally:
@@ -180,68 +189,54 @@ def small_mount(tmp_path):
 
 
 def test_read_only_state_dir_still_shows_environments(tmp_path, make_app, small_mount, wheelhouse):
-    from webapp.core.board import Settings
-    from webapp.web import create_app
-
     root = write_workspace(tmp_path / "ws", ["uvp", "act"])
     write_project(root / "uvp", "uvp", mode="persistent_uv")
     write_project(root / "act", "act")
     state = small_mount("state")
     subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
-    app = create_app({"ENVBOARD_SETTINGS": Settings(workspace=root, state_dir=state), "TESTING": True})
-    try:
-        client = app.test_client()
-        overview = client.get("/")
-        assert overview.status_code == 200
-        assert 'id="project-uvp"' in overview.get_data(as_text=True)
-        page = client.get("/projects/uvp").get_data(as_text=True)
-        assert "actions are unavailable" in page and "not writable" in page
-        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-        refused = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
-        assert refused.status_code == 409
-        assert client.get("/readyz").status_code == 503
-        wait_for(
-            lambda: "0 modules" in client.get("/").get_data(as_text=True), timeout=30
-        )  # probes still run
-    finally:
-        app.extensions["envboard.jobs"].close()
-        app.extensions["envboard.board"].close()
+    app = make_app(root, state_dir=state)
+    client = app.test_client()
+    overview = client.get("/")
+    assert overview.status_code == 200
+    assert 'id="project-uvp"' in overview.get_data(as_text=True)
+    page = client.get("/projects/uvp").get_data(as_text=True)
+    assert "actions are unavailable" in page and "not writable" in page
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    refused = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
+    assert refused.status_code == 409
+    assert client.get("/readyz").status_code == 503
+    wait_for(
+        lambda: "0 modules" in client.get("/").get_data(as_text=True), timeout=30
+    )  # probes still run
 
 
 def test_full_state_dir_refuses_new_jobs_with_a_reason(tmp_path, make_app, small_mount):
-    from webapp.core.board import Settings
-    from webapp.web import create_app
-
     root = write_workspace(tmp_path / "ws", ["uvp"])
     write_project(root / "uvp", "uvp", mode="persistent_uv")
     state = small_mount("state")
-    app = create_app({"ENVBOARD_SETTINGS": Settings(workspace=root, state_dir=state), "TESTING": True})
-    try:
-        with open(state / "filler", "wb", buffering=0) as filler:
-            try:
-                while filler.write(b"x" * 4096):
-                    pass
-            except OSError:
-                pass  # ENOSPC: the state dir is full
-        client = app.test_client()
-        csrf = re.search(
-            r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)
-        ).group(1)
-        statuses = []
-        for _ in range(3):  # until SQLite's free pages are used up too
-            response = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
-            statuses.append(response.status_code)
-            if response.status_code == 409:
-                assert "cannot record the job" in response.get_data(as_text=True)
-                break
-            job_id = re.search(r'id="job-(\w+)"', response.get_data(as_text=True)).group(1)
-            wait_for(lambda job_id=job_id: app.extensions["envboard.jobs"].get(job_id).finished, timeout=60)
-        assert 409 in statuses
-        assert 500 not in statuses
-        assert client.get("/").status_code == 200
-    finally:
-        app.extensions["envboard.jobs"].close()
-        app.extensions["envboard.board"].close()
+    app = make_app(root, state_dir=state)
+    with open(state / "filler", "wb", buffering=0) as filler:
+        try:
+            while filler.write(b"x" * 4096):
+                pass
+        except OSError:
+            pass  # ENOSPC: the state dir is full
+    client = app.test_client()
+    csrf = re.search(
+        r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)
+    ).group(1)
+    statuses = []
+    for _ in range(3):  # until SQLite's free pages are used up too
+        response = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
+        statuses.append(response.status_code)
+        if response.status_code == 409:
+            assert "cannot record the job" in response.get_data(as_text=True)
+            break
+        job_id = re.search(r'id="job-(\w+)"', response.get_data(as_text=True)).group(1)
+        wait_for(lambda job_id=job_id: core(app).jobs.get(job_id).finished, timeout=60)
+    assert 409 in statuses
+    assert 500 not in statuses
+    assert client.get("/").status_code == 200
 
 
 def test_a_project_folder_removed_or_renamed_while_the_page_is_open(tmp_path, make_app):
@@ -268,7 +263,6 @@ def test_a_hundred_megabytes_of_output_keep_memory_flat(tmp_path):
         result = run(
             Invocation((sys.executable, "-c", code), tmp_path, child_environment()),
             sink=sink,
-            on_line=lambda line: None,
         )
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert result.ok
@@ -280,7 +274,11 @@ def test_a_line_without_newline_reaches_the_log_before_the_command_ends(tmp_path
     import threading
 
     log = tmp_path / "partial.log"
-    code = "import sys, time\nsys.stdout.write('downloading... 42%')\nsys.stdout.flush()\ntime.sleep(3)\n"
+    done = tmp_path / "done"
+    code = (
+        "import os, sys, time\nsys.stdout.write('downloading... 42%')\nsys.stdout.flush()\n"
+        f"while not os.path.exists({str(done)!r}): time.sleep(0.01)\n"
+    )
     with open(log, "wb") as sink:
         worker = threading.Thread(
             target=run,
@@ -288,6 +286,8 @@ def test_a_line_without_newline_reaches_the_log_before_the_command_ends(tmp_path
             kwargs={"sink": sink},
         )
         worker.start()
-        wait_for(lambda: log.read_bytes() == b"downloading... 42%", timeout=2.5)
+        wait_for(lambda: log.read_bytes() == b"downloading... 42%", timeout=30)
+        assert worker.is_alive(), "the partial line must show while the command still runs"
+        done.touch()
         worker.join()
     assert log.read_bytes() == b"downloading... 42%"

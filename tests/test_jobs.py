@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import add_dependency, live_group_members, wait_for, write_project, write_slow_project
+from webapp.core.history import History
 from webapp.core.jobs import JobError, JobManager
 
 
@@ -14,7 +15,7 @@ def make_jobs(tmp_path):
     managers = []
 
     def factory(board, **kwargs):
-        manager = JobManager(board, tmp_path / "state", **kwargs)
+        manager = JobManager(board, History(tmp_path / "state", board.workspace.root), **kwargs)
         managers.append(manager)
         return manager
 
@@ -40,7 +41,7 @@ def test_sync_creates_the_environment_and_records_everything(tmp_path, wheelhous
     assert log.startswith("$ ") and " sync --color always" in log.splitlines()[0]
     assert "dagster" in log
     assert board.state(project, wait=True).status.status == "in_sync"
-    history = jobs.list(project.id)
+    history = jobs.history.list(project.id)
     assert [(h.id, h.action, h.status) for h in history] == [(record.id, "sync", "succeeded")]
 
 

@@ -5,8 +5,10 @@ import tomllib
 
 import pytest
 
-from tests.conftest import write_project
+from tests.conftest import wait_for, write_project
 from webapp.core import modes
+from webapp.core.history import History
+from webapp.core.jobs import JobError, JobManager
 from webapp.core.workspace import scan_workspace
 
 SHAPES = {
@@ -114,17 +116,23 @@ def test_a_file_changed_since_the_preview_is_not_written(tmp_path):
     assert path.read_text().endswith("# edited by hand\n")
 
 
-def test_two_changes_at_once_exactly_one_wins(tmp_path):
+def _jobs_for(tmp_path, make_board):
+    board = make_board(tmp_path)
+    return board, JobManager(board, History(tmp_path / "state", tmp_path))
+
+
+def test_two_changes_at_once_exactly_one_wins(tmp_path, make_board):
     project, path = project_with(tmp_path, '# keep me\n[tool.dg]\ndirectory_type = "project"  # and me\n')
+    board, jobs = _jobs_for(tmp_path, make_board)
     first = modes.preview(project, "persistent_uv")
     second = modes.preview(project, "active")
     outcomes = []
 
     def attempt(change):
         try:
-            modes.apply(change, change.file_hash)
+            jobs.change_mode(change, change.file_hash, project, "someone")
             outcomes.append("written")
-        except modes.StaleEdit:
+        except (modes.StaleEdit, JobError):
             outcomes.append("refused")
 
     threads = [threading.Thread(target=attempt, args=(c,)) for c in (first, second)]
@@ -132,10 +140,51 @@ def test_two_changes_at_once_exactly_one_wins(tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
+    jobs.close()
     assert sorted(outcomes) == ["refused", "written"]
     text = path.read_text()
     tomllib.loads(text)
     assert "# keep me" in text and "# and me" in text
+    recorded = sorted(job.status for job in jobs.history.list())
+    assert recorded == ["failed", "succeeded"], "both attempts are in the history, with how they ended"
+
+
+def test_a_mode_change_is_refused_while_another_process_holds_the_project(tmp_path, make_board):
+    """`envboard sync` in a shell holds the project's lock: the server's mode change is refused."""
+    import subprocess
+    import sys
+
+    project, path = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
+    board, jobs = _jobs_for(tmp_path, make_board)
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time\n"
+            "from webapp.core.locks import ProjectLocks\n"
+            "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
+            "    pathlib.Path(sys.argv[3]).touch()\n"
+            "    time.sleep(60)\n",
+            str(tmp_path / "state" / "locks"),
+            str(project.path),
+            str(ready),
+        ]
+    )
+    try:
+        wait_for(ready.exists, timeout=30)
+        before = path.read_bytes()
+        change = modes.preview(project, "persistent_uv")
+        with pytest.raises(JobError, match="in progress"):
+            jobs.change_mode(change, change.file_hash, project, "someone")
+        assert path.read_bytes() == before, "nothing is written while another process holds the project"
+    finally:
+        holder.kill()
+        holder.wait()
+        jobs.close()
+    change = modes.preview(project, "persistent_uv")
+    jobs.change_mode(change, change.file_hash, project, "someone")
+    assert "persistent_uv" in path.read_text()
 
 
 def test_unknown_target_is_refused(tmp_path):

@@ -7,16 +7,16 @@ runs in a bounded pool, deduplicated so two viewers never start the same probe t
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cache import DependencyCache, file_stamp
+from .dg import MODE_UV
 from .environment import (
     STATUS_MISSING,
     ActivePython,
@@ -26,29 +26,10 @@ from .environment import (
 )
 from .launcher import find_uv
 from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
+from .settings import Settings
 from .workspace import Project, Workspace, scan_workspace
 
 FAILED_PROBE_RETRY = 60.0
-
-
-def default_state_dir() -> Path:
-    configured = os.environ.get("XDG_STATE_HOME")
-    base = Path(configured) if configured else Path.home() / ".local" / "state"
-    return base / "envboard"
-
-
-@dataclass(frozen=True)
-class Settings:
-    workspace: Path
-    state_dir: Path = field(default_factory=default_state_dir)
-    active_python: str | None = None
-    uv: str | None = None
-    cache_dir: Path | None = None
-    workers: int = max(1, os.cpu_count() or 1)
-
-    @property
-    def resolved_cache_dir(self) -> Path:
-        return self.cache_dir or self.state_dir / "cache"
 
 
 @dataclass
@@ -105,6 +86,7 @@ class ProjectState:
             "environment": None,
             "plugins": None,
             "last_change": self.last_change,
+            "pending": self.pending,
         }
         if self.env is not None:
             data["environment"] = {
@@ -185,14 +167,14 @@ class Board:
 
     def cached_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus | None:
         """The status if it is known without a subprocess (or cannot need one)."""
-        if env.mode != "persistent_uv" or not env.exists:
+        if env.mode != MODE_UV or not env.exists:
             return self.resolver.check_status(env)  # no subprocess in these cases
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
         return EnvironmentStatus(value["status"], value["reason"]) if value else None
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         status = self.resolver.check_status(env)
-        if env.mode == "persistent_uv" and status.status != STATUS_MISSING:
+        if env.mode == MODE_UV and status.status != STATUS_MISSING:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
@@ -287,7 +269,8 @@ class Board:
         futures = [self._pool.submit(self.state, p, wait=True, refresh=refresh) for p in projects]
         return [f.result() for f in futures]
 
-    def report(self, states: list[ProjectState], include_version: bool = True) -> dict[str, Any]:
+    def report(self, states: list[ProjectState]) -> dict[str, Any]:
+        """The workspace and its projects as `envboard list --json` and `/api/projects` print them."""
         return {
             "workspace": str(self._workspace.root),
             "workspace_kind": self._workspace.kind,
@@ -295,7 +278,7 @@ class Board:
             "active_python": {
                 "python": str(self.active.python) if self.active.python else None,
                 "reason": self.active.reason,
-                "version": self.active.version if include_version else None,
+                "version": self.active.version,
             },
             "uv": {"path": self.uv.path, "reason": self.uv.reason},
             "projects": [s.to_json() for s in states],

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_write
 
 _content_hashes: dict[tuple, str] = {}
 
@@ -174,10 +175,7 @@ class DependencyCache:
         self._memory[name] = entry
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".entry-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle)
-            os.replace(tmp, self._path(name))
+            atomic_write(self._path(name), json.dumps(entry).encode(), mode=0o600)
         except OSError:
             pass  # a cache that cannot be written only costs time
 

@@ -7,41 +7,16 @@ be read becomes a `ConfigError` naming the file and, where known, the line.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DG_TOML = "dg.toml"
-PYPROJECT = "pyproject.toml"
-MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a dg config larger than this is not a config
+from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES, PYPROJECT
+from .files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_toml
 
-MODE_ACTIVE = "active"
-MODE_UV = "persistent_uv"
-MODES = (MODE_ACTIVE, MODE_UV)
-
-UTF8_BOM = b"\xef\xbb\xbf"
-_LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-class ConfigError(Exception):
-    """A dg config file that cannot be used, with where the problem is."""
-
-    def __init__(self, path: Path, message: str, line: int | None = None) -> None:
-        self.path = path
-        self.message = message
-        self.line = line
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {message}")
-
-
-@dataclass(frozen=True)
-class TomlFile:
-    """A parsed TOML file and the text it came from."""
-
-    path: Path
-    text: str
-    data: dict[str, Any]
+# the later table spellings: { active = true } and { uv_managed = true }
+TABLE_ACTIVE = "active"
+TABLE_UV = "uv_managed"
 
 
 @dataclass(frozen=True)
@@ -71,41 +46,6 @@ class ModeSetting:
     key: str
     line: int | None
     raw: str | None  # the value as written, for display
-
-
-def read_toml(path: Path) -> TomlFile:
-    """Parse one TOML file; every failure is a ConfigError with file and line."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(path, f"file is {size} bytes, larger than a config file can be")
-        raw = path.read_bytes()
-    except ConfigError:
-        raise
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found") from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot be read: {exc.strerror or exc}") from None
-    if raw.startswith(UTF8_BOM):
-        raw = raw[len(UTF8_BOM) :]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = _LINE_COL.search(message)
-        line = int(match.group(1)) if match else None
-        if line is None and "end of document" in message:
-            line = max(1, len(text.splitlines()))
-        message = _LINE_COL.sub("", message).replace("(at end of document)", "at the end").strip()
-        raise ConfigError(path, f"invalid TOML: {message}", line) from None
-    except RecursionError:
-        raise ConfigError(path, "invalid TOML: nested too deeply") from None
-    return TomlFile(path=path, text=text, data=data)
 
 
 def read_dg_config(folder: Path) -> DgConfig | None:
@@ -174,7 +114,7 @@ def read_mode(config: DgConfig) -> ModeSetting:
 
 def _read_table_mode(config: DgConfig, value: dict, key: str, line: int | None) -> ModeSetting:
     shown = "{ " + ", ".join(f"{k} = {_toml_scalar(v)}" for k, v in value.items()) + " }"
-    unknown = sorted(set(value) - {"active", "uv_managed"})
+    unknown = sorted(set(value) - {TABLE_ACTIVE, TABLE_UV})
     if unknown:
         raise ConfigError(
             config.path,
@@ -187,7 +127,7 @@ def _read_table_mode(config: DgConfig, value: dict, key: str, line: int | None) 
     if len(chosen) != 1:
         reason = "conflicting: both are true" if len(chosen) > 1 else "no mode is true"
         raise ConfigError(config.path, f"{key} = {shown}: {reason}", line)
-    mode = MODE_ACTIVE if chosen[0] == "active" else MODE_UV
+    mode = MODE_ACTIVE if chosen[0] == TABLE_ACTIVE else MODE_UV
     return ModeSetting(mode, "table", config.path, key, line, shown)
 
 

@@ -11,11 +11,11 @@ import fnmatch
 import functools
 import os
 import shutil
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import MODE_ACTIVE, MODE_UV, PYPROJECT
+from .dg import MODE_ACTIVE, MODE_UV, PYPROJECT
+from .files import ConfigError, read_toml
 from .launcher import Invocation, UvLocation, child_environment, run
 from .workspace import Project
 
@@ -82,17 +82,33 @@ def python_version(python: Path) -> str | None:
     return result.text.strip() or None if result.ok else None
 
 
+_pyvenv_versions: dict[tuple, str | None] = {}
+
+
 def _pyvenv_version(venv: Path) -> str | None:
+    """The version pyvenv.cfg records, read again only when the file changed."""
+    path = venv / "pyvenv.cfg"
     try:
-        lines = (venv / "pyvenv.cfg").read_text(encoding="utf-8").splitlines()
+        info = os.stat(path)
     except OSError:
+        return None
+    stamp = (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
+    if stamp in _pyvenv_versions:
+        return _pyvenv_versions[stamp]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
     settings = {}
     for line in lines:
         key, sep, value = line.partition("=")
         if sep:
             settings[key.strip()] = value.strip()
-    return settings.get("version_info") or settings.get("version")
+    version = settings.get("version_info") or settings.get("version")
+    if len(_pyvenv_versions) > 4096:
+        _pyvenv_versions.clear()
+    _pyvenv_versions[stamp] = version
+    return version
 
 
 @dataclass(frozen=True)
@@ -272,10 +288,12 @@ def uv_workspace_root(project_root: Path) -> Path | None:
         if not pyproject.is_file():
             continue
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = read_toml(pyproject).data
+        except ConfigError:
             continue
-        workspace = data.get("tool", {}).get("uv", {}).get("workspace")
+        tool = data.get("tool")
+        uv = tool.get("uv") if isinstance(tool, dict) else None
+        workspace = uv.get("workspace") if isinstance(uv, dict) else None
         if not isinstance(workspace, dict):
             continue
         if folder == project_root:

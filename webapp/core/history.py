@@ -76,18 +76,31 @@ class HistoryError(Exception):
 
 
 class History:
-    def __init__(self, path: Path, workspace: Path) -> None:
-        self.path = path
+    """The jobs table of one workspace. Never raises on construction: a state dir that
+    cannot be used makes `unavailable` say why, and each later call tries again (a dir
+    that was removed, or a database that lost its table, is recreated)."""
+
+    def __init__(self, state_dir: Path, workspace: Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / "envboard.sqlite3"
         self.workspace = str(workspace)
+        self.unavailable: str | None = None
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with self._open() as db:
                 db.executescript(SCHEMA)
+            self.unavailable = None
         except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"cannot use the history at {path}: {exc}") from exc
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.unavailable = (
+                f"actions are unavailable: the state dir {self.state_dir} is not writable ({reason})"
+            )
 
     @contextmanager
-    def _connect(self):
+    def _open(self):
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
@@ -95,6 +108,19 @@ class History:
             yield db
         finally:
             db.close()
+
+    def _run(self, work, what: str):
+        """Run `work(db)`; a lost table or folder is recreated once, anything else is HistoryError."""
+        for attempt in (1, 2):
+            try:
+                with self._open() as db:
+                    return work(db)
+            except sqlite3.Error as exc:
+                if attempt == 1 and _recoverable(exc):
+                    self._ensure_schema()
+                    continue
+                raise HistoryError(f"{what}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def new_job(self, project_id: str, project_path: str, action: str, who: str, **fields: Any) -> JobRecord:
         record = JobRecord(
@@ -112,48 +138,58 @@ class History:
         columns["detail"] = json.dumps(record.detail)
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
-        try:
-            with self._connect() as db:
-                db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(columns.values()))  # noqa: S608
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot record the job: {exc}") from exc
+        insert = f"INSERT INTO jobs ({names}) VALUES ({marks})"  # noqa: S608 - names are our own columns
+        self._run(lambda db: db.execute(insert, list(columns.values())), "cannot record the job")
         return record
 
     def update(self, job_id: str, **fields: Any) -> None:
         if "detail" in fields:
             fields["detail"] = json.dumps(fields["detail"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        try:
-            with self._connect() as db:
-                db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), job_id])  # noqa: S608
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot update job {job_id}: {exc}") from exc
+        statement = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608 - names are our own columns
+        self._run(lambda db: db.execute(statement, [*fields.values(), job_id]), f"cannot update job {job_id}")
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._connect() as db:
-            row = db.execute(
+        row = self._run(
+            lambda db: db.execute(
                 "SELECT * FROM jobs WHERE id = ? AND workspace = ?", (job_id, self.workspace)
-            ).fetchone()
+            ).fetchone(),
+            "cannot read the history",
+        )
         return _record(row) if row else None
 
-    def list(self, project_id: str | None = None, limit: int = 200) -> list[JobRecord]:
+    def list(
+        self, project_id: str | None = None, who: str | None = None, limit: int = 200
+    ) -> list[JobRecord]:
+        """Newest first; optionally one project's or one person's."""
         query = "SELECT * FROM jobs WHERE workspace = ?"
         args: list[Any] = [self.workspace]
         if project_id is not None:
             query += " AND project_id = ?"
             args.append(project_id)
+        if who is not None:
+            query += " AND who = ?"
+            args.append(who)
         query += " ORDER BY queued_at DESC LIMIT ?"
         args.append(limit)
-        with self._connect() as db:
-            return [_record(row) for row in db.execute(query, args).fetchall()]
+        rows = self._run(lambda db: db.execute(query, args).fetchall(), "cannot read the history")
+        return [_record(row) for row in rows]
 
     def unfinished(self) -> list[JobRecord]:
-        with self._connect() as db:
-            rows = db.execute(
+        rows = self._run(
+            lambda db: db.execute(
                 "SELECT * FROM jobs WHERE workspace = ? AND status IN (?, ?)",
                 (self.workspace, *ACTIVE_STATUSES),
-            ).fetchall()
+            ).fetchall(),
+            "cannot read the history",
+        )
         return [_record(row) for row in rows]
+
+
+def _recoverable(exc: sqlite3.Error) -> bool:
+    """The state dir or the table went away under a running server: recreate and retry."""
+    text = str(exc)
+    return "no such table" in text or "unable to open database" in text
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

@@ -1,7 +1,10 @@
-"""The launcher: the only place in envboard that starts processes.
+"""The launcher: the only place in envboard that starts, stops or finds processes.
 
 Commands are argv lists, never shell strings. Output (stdout and stderr merged) is
 read in chunks so that a huge log or a line without a newline keeps memory flat.
+Every command runs in a process group of its own, so stopping it reaches whatever it
+started; job children carry a marker in their environment, so a restarted envboard
+can find and end the groups a killed one left behind, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 64 * 1024
-MAX_LINE = 64 * 1024  # longer lines reach on_line in pieces
-MAX_CAPTURE = 8 * 1024 * 1024
-TERM_GRACE = 5.0
+MAX_CAPTURE = 8 * 1024 * 1024  # a captured answer larger than this is cut
+TERM_GRACE = 5.0  # seconds between TERM and KILL when a command is stopped
 JOB_MARKER = "ENVBOARD_JOB"  # set in job children so a restarted server can find them
 
 
@@ -49,7 +51,6 @@ class RunResult:
     timed_out: bool = False
     cancelled: bool = False
     output: bytes = b""
-    truncated: bool = False
     pid: int | None = None
 
     @property
@@ -113,14 +114,19 @@ class Cancellation:
 def run(
     invocation: Invocation,
     *,
-    on_line: Callable[[str], None] | None = None,
     sink: BinaryIO | None = None,
     timeout: float | None = None,
     cancel: Cancellation | None = None,
     on_start: Callable[[int], None] | None = None,
     capture: bool = False,
+    term_grace: float = TERM_GRACE,
 ) -> RunResult:
-    """Run to completion, streaming output; never raises for a command that fails."""
+    """Run to completion, streaming output; never raises for a command that fails.
+
+    Output goes to `sink` as it arrives (a chunk at a time) and, with `capture`, into
+    the result. A cancel or a timeout TERMs the whole group, then KILLs it after
+    `term_grace` seconds.
+    """
     started = time.monotonic()
     argv = invocation.argv
     try:
@@ -145,7 +151,7 @@ def run(
         return RunResult(argv, None, time.monotonic() - started, error=message)
     if on_start:
         on_start(process.pid)
-    reader = _OutputReader(process, on_line, sink, capture)
+    reader = _OutputReader(process, sink, capture)
     reader.start()
     result = RunResult(argv, None, 0.0, pid=process.pid)
     deadline = started + timeout if timeout else None
@@ -159,18 +165,18 @@ def run(
         if cancel is not None and cancel.requested:
             result.cancelled = True
             result.error = "cancelled"
-            stop_process_group(process)
+            stop_process_group(process, term_grace)
             break
         if deadline is not None and time.monotonic() > deadline:
             result.timed_out = True
             result.error = f"timed out after {timeout:g} s"
-            stop_process_group(process)
+            stop_process_group(process, term_grace)
             break
     _kill_group(process.pid, signal.SIGKILL)  # nothing of the command may outlive it
     reader.join(timeout=5)
     result.exit_code = process.returncode
     result.duration = time.monotonic() - started
-    result.output, result.truncated = reader.captured()
+    result.output = reader.captured()
     return result
 
 
@@ -189,16 +195,38 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def carries_marker(pid: int, marker: str) -> bool:
+    """Whether process `pid` was started with JOB_MARKER=marker (pids are reused: check first)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{JOB_MARKER}={marker}".encode() in environ.split(b"\0")
+
+
+def end_leftover_group(pgid: int, marker: str, grace: float = TERM_GRACE) -> bool:
+    """End a process group a killed envboard left behind, if its leader carries `marker`.
+
+    Not our child, so it cannot be waited for: TERM, wait up to `grace`, then KILL.
+    Returns whether the group was ours to end.
+    """
+    if not carries_marker(pgid, marker):
+        return False
+    _kill_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and carries_marker(pgid, marker):
+        time.sleep(0.05)
+    _kill_group(pgid, signal.SIGKILL)
+    return True
+
+
 class _OutputReader(threading.Thread):
-    def __init__(self, process, on_line, sink, capture: bool) -> None:
+    def __init__(self, process, sink, capture: bool) -> None:
         super().__init__(daemon=True, name=f"output-{process.pid}")
         self._fd = process.stdout.fileno()
         self._pipe = process.stdout
-        self._on_line = on_line
         self._sink = sink
         self._capture = bytearray() if capture else None
-        self._truncated = False
-        self._pending = b""
 
     def run(self) -> None:
         try:
@@ -207,8 +235,6 @@ class _OutputReader(threading.Thread):
         except OSError:
             pass
         finally:
-            if self._pending:
-                self._emit(self._pending)
             self._pipe.close()
 
     def _handle(self, chunk: bytes) -> None:
@@ -216,22 +242,7 @@ class _OutputReader(threading.Thread):
             self._sink.write(chunk)
             self._sink.flush()
         if self._capture is not None:
-            room = MAX_CAPTURE - len(self._capture)
-            self._capture += chunk[:room]
-            self._truncated |= len(chunk) > room
-        if self._on_line is None:
-            return
-        data = self._pending + chunk
-        *lines, self._pending = data.split(b"\n")
-        for line in lines:
-            self._emit(line)
-        while len(self._pending) > MAX_LINE:
-            self._emit(self._pending[:MAX_LINE])
-            self._pending = self._pending[MAX_LINE:]
+            self._capture += chunk[: MAX_CAPTURE - len(self._capture)]
 
-    def _emit(self, raw: bytes) -> None:
-        if self._on_line is not None:
-            self._on_line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
-
-    def captured(self) -> tuple[bytes, bool]:
-        return (bytes(self._capture) if self._capture is not None else b""), self._truncated
+    def captured(self) -> bytes:
+        return bytes(self._capture) if self._capture is not None else b""

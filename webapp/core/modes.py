@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-import tempfile
-import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +17,10 @@ from typing import Any
 import tomlkit
 from tomlkit.items import InlineTable, Table
 
-from .config import DG_TOML, MODE_ACTIVE, MODE_UV, MODES, UTF8_BOM
+from .config import TABLE_ACTIVE, TABLE_UV
+from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
+from .files import UTF8_BOM, atomic_write
 from .workspace import Project
-
-_file_locks: dict[str, threading.Lock] = {}
-_file_locks_guard = threading.Lock()
 
 
 class ModeChangeError(Exception):
@@ -61,10 +57,6 @@ class ModeChange:
         return self.old_text != self.new_text
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def preview(project: Project, target: str) -> ModeChange:
     """The exact new text of the config file, verified; raises ModeChangeError if unsafe."""
     if target not in MODES:
@@ -85,41 +77,27 @@ def preview(project: Project, target: str) -> ModeChange:
 
 
 def apply(change: ModeChange, expected_hash: str) -> None:
-    """Write the change if the file is still what the preview (and the user) saw."""
+    """Write the change if the file is still what the preview (and the user) saw.
+
+    Callers hold the project's lock (`JobManager.change_mode` does), so nothing else
+    of envboard's writes between the check and the rename.
+    """
     path = change.file
-    with _lock_for(path):
-        try:
-            current = file_hash(path)
-        except OSError as exc:
-            raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
-        if current != expected_hash or current != change.file_hash:
-            raise StaleEdit(
-                f"{path} changed since the preview; nothing was written. Review the change again."
-            )
-        data = change.new_text.encode("utf-8")
-        if path.read_bytes().startswith(UTF8_BOM):
-            data = UTF8_BOM + data
-        _atomic_write(path, data)
-
-
-def _lock_for(path: Path) -> threading.Lock:
-    with _file_locks_guard:
-        return _file_locks.setdefault(str(path.resolve()), threading.Lock())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".envboard-tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        current = path.read_bytes()
+    except OSError as exc:
+        raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+    digest = hashlib.sha256(current).hexdigest()
+    if digest != expected_hash or digest != change.file_hash:
+        raise StaleEdit(f"{path} changed since the preview; nothing was written. Review the change again.")
+    data = change.new_text.encode("utf-8")
+    if current.startswith(UTF8_BOM):
+        data = UTF8_BOM + data
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ModeChangeError(f"{path} cannot be written: {reason}; nothing was changed") from exc
 
 
 def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:
@@ -167,7 +145,7 @@ def _same_quoting(current: Any, target: str) -> Any:
 
 def _inline_mode(current: InlineTable, target: str) -> InlineTable:
     """A fresh `{ uv_managed = true }` / `{ active = true }` with the old trailing comment."""
-    key = "uv_managed" if target == MODE_UV else "active"
+    key = TABLE_UV if target == MODE_UV else TABLE_ACTIVE
     table = tomlkit.parse(f"value = {{ {key} = true }}")["value"]  # spaced as people write it
     table.trivia.comment = current.trivia.comment
     table.trivia.comment_ws = current.trivia.comment_ws
@@ -175,8 +153,8 @@ def _inline_mode(current: InlineTable, target: str) -> InlineTable:
 
 
 def _set_table_mode(table: Any, target: str) -> None:
-    chosen = "uv_managed" if target == MODE_UV else "active"
-    other = "active" if target == MODE_UV else "uv_managed"
+    chosen = TABLE_UV if target == MODE_UV else TABLE_ACTIVE
+    other = TABLE_ACTIVE if target == MODE_UV else TABLE_UV
     table[chosen] = True
     if other in table:
         del table[other]
@@ -215,8 +193,8 @@ def _mode_of(value: Any) -> str | None:
         return value
     if isinstance(value, dict):
         chosen = [k for k, v in value.items() if v is True]
-        if chosen == ["active"]:
+        if chosen == [TABLE_ACTIVE]:
             return MODE_ACTIVE
-        if chosen == ["uv_managed"]:
+        if chosen == [TABLE_UV]:
             return MODE_UV
     return None

@@ -2,92 +2,89 @@
 
 A background thread re-reads what changed every few seconds (config files, lock files,
 installed packages: cheap stats, cached answers) and starts status checks and probes
-in the board's pool when an answer is missing. Pages read the latest picture.
+in the board's pool when an answer is missing. Each pass publishes an immutable
+`Snapshot`; requests only read the latest one, so they do no file I/O of their own.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .board import Board, ProjectState
+from .settings import REFRESH_INTERVAL
 
-REFRESH_INTERVAL = 2.0  # a change made outside envboard shows within this plus the page's poll
+log = logging.getLogger("envboard")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every project as the last refresh saw it, in workspace order."""
+
+    version: int  # grows whenever anything shown changes; lets pollers skip identical answers
+    states: tuple[ProjectState, ...] = ()
+    fingerprints: Mapping[str, tuple] = field(default_factory=dict)
+    by_id: Mapping[str, ProjectState] = field(default_factory=dict)
+    refreshed_at: float | None = None
+
+    def get(self, project_id: str) -> ProjectState | None:
+        return self.by_id.get(project_id)
 
 
 class Monitor:
     def __init__(self, board: Board, interval: float = REFRESH_INTERVAL) -> None:
         self.board = board
         self.interval = interval
-        self._states: dict[str, ProjectState] = {}
-        self._order: list[str] = []
-        self._version = 0
-        self._fingerprints: dict[str, tuple] = {}
-        self._lock = threading.Lock()
+        self._snapshot = Snapshot(version=0)
+        self._publish_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-        self._refreshed_at: float | None = None
         board.task_listeners.append(self.poke)
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading (no I/O: the last published snapshot) ------------------------------------------
 
     @property
-    def version(self) -> int:
-        """Grows whenever anything shown changes; lets pollers skip identical answers."""
-        self._ensure_fresh()
-        return self._version
-
-    def states(self) -> list[ProjectState]:
-        self._ensure_fresh()
-        with self._lock:
-            return [self._states[i] for i in self._order if i in self._states]
-
-    def state(self, project_id: str) -> ProjectState | None:
-        self._ensure_fresh()
-        with self._lock:
-            return self._states.get(project_id)
-
-    def _ensure_fresh(self) -> None:
-        # without the background thread (tests, first request) refresh on demand
-        if self._thread is None and (
-            self._refreshed_at is None or time.monotonic() - self._refreshed_at > self.interval / 2
-        ):
-            self.refresh()
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
 
     # -- updating -----------------------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def refresh(self) -> Snapshot:
+        """Look at every project again now and publish what was seen."""
         workspace = self.board.rescan()
-        fresh: dict[str, ProjectState] = {}
-        for project in workspace.projects:
-            fresh[project.id] = self.board.state(project)
-        self._publish(fresh, [p.id for p in workspace.projects])
-        self._refreshed_at = time.monotonic()
+        return self._publish([self.board.state(project) for project in workspace.projects])
 
     def refresh_project(self, project_id: str) -> ProjectState | None:
+        """Look at one project again now (after an action on it)."""
         project = self.board.project(project_id)
         if project is None:
             return None
         state = self.board.state(project)
-        with self._lock:
-            merged = dict(self._states)
-        merged[project_id] = state
-        self._publish(merged, [p.id for p in self.board.workspace.projects])
+        with self._publish_lock:
+            states = [state if s.id == project_id else s for s in self._snapshot.states]
+        self._publish(states)
         return state
 
-    def _publish(self, states: dict[str, ProjectState], order: list[str]) -> None:
-        with self._lock:
-            changed = order != self._order
-            for project_id, state in states.items():
-                fingerprint = state.fingerprint()
-                if self._fingerprints.get(project_id) != fingerprint:
-                    self._fingerprints[project_id] = fingerprint
-                    changed = True
-            self._states = states
-            self._order = order
-            if changed:
-                self._version += 1
+    def _publish(self, states: list[ProjectState]) -> Snapshot:
+        fingerprints = {state.id: state.fingerprint() for state in states}
+        with self._publish_lock:
+            current = self._snapshot
+            changed = [s.id for s in current.states] != [s.id for s in states] or any(
+                current.fingerprints.get(i) != f for i, f in fingerprints.items()
+            )
+            self._snapshot = Snapshot(
+                version=current.version + 1 if changed else current.version,
+                states=tuple(states),
+                fingerprints=MappingProxyType(fingerprints),
+                by_id=MappingProxyType({state.id: state for state in states}),
+                refreshed_at=time.time(),
+            )
+            return self._snapshot
 
     def poke(self) -> None:
         """Refresh soon (a job ended, a probe finished)."""
@@ -96,6 +93,7 @@ class Monitor:
     # -- the background thread ---------------------------------------------------------------
 
     def start(self) -> None:
+        """One refresh now (it starts probes, it does not wait for them), then one every interval."""
         if self._thread is not None:
             return
         self.refresh()
@@ -115,6 +113,4 @@ class Monitor:
             try:
                 self.refresh()
             except Exception:  # noqa: BLE001 - the monitor must outlive any one bad refresh
-                import logging
-
-                logging.getLogger("envboard").exception("refresh failed")
+                log.exception("refresh failed")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, content_hash
+from .cache import DependencyCache, content_hash, stamp_all
 from .environment import ResolvedEnvironment, Resolver
 from .launcher import run
 from .workspace import Project
@@ -131,6 +131,8 @@ class PluginProbe:
         problem = self.resolver.unavailable(env)
         if problem:
             return PluginList(failure=problem, probed_at=started, duration=0.0)
+        # stamped before the probe starts: an install that lands while it runs invalidates the answer
+        stamps_before = stamp_all(probe_dependencies(project, env, {}))
         with tempfile.TemporaryDirectory(prefix="envboard-probe-") as scratch:
             request = Path(scratch) / "request.json"
             answer = Path(scratch) / "answer.json"
@@ -150,8 +152,33 @@ class PluginProbe:
         plugins = PluginList.from_probe(data, started, duration)
         value = plugins.to_json()
         dependencies = probe_dependencies(project, env, data)
-        self.cache.store(f"plugins:{project.path}", cache_key(project, env), value, dependencies)
+        stamps = merge_stamps(stamp_all(dependencies), stamps_before)
+        self.cache.store(f"plugins:{project.path}", cache_key(project, env), value, dependencies, stamps)
         return plugins
+
+
+def merge_stamps(after: dict[str, dict[str, str]], before: dict[str, dict[str, str]]) -> dict:
+    """Stamps of everything the answer depended on, the earlier one wherever there is one."""
+    return {kind: {**stamps, **before.get(kind, {})} for kind, stamps in after.items()}
+
+
+def plugin_diff(before: PluginList | None, after: PluginList) -> dict[str, list]:
+    """Modules and components added, removed or changed between two lists (a sync's effect)."""
+    if before is None or before.failure or after.failure:
+        return {"unknown": ["no earlier plugin list to compare with"]} if before is None else {}
+    old_modules = {m["module"] for m in before.registry_modules}
+    new_modules = {m["module"] for m in after.registry_modules}
+    old_components = {c["key"]: c.get("summary") for c in before.components}
+    new_components = {c["key"]: c.get("summary") for c in after.components}
+    return {
+        "modules_added": sorted(new_modules - old_modules),
+        "modules_removed": sorted(old_modules - new_modules),
+        "components_added": sorted(set(new_components) - set(old_components)),
+        "components_removed": sorted(set(old_components) - set(new_components)),
+        "components_changed": sorted(
+            k for k in set(old_components) & set(new_components) if old_components[k] != new_components[k]
+        ),
+    }
 
 
 def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:

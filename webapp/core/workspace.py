@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from .config import (
-    PYPROJECT,
     ConfigError,
     DgConfig,
     ModeSetting,
@@ -24,6 +23,7 @@ from .config import (
     read_mode,
     read_toml,
 )
+from .dg import ENTRY_POINT_GROUPS, PYPROJECT
 
 SKIPPED_FOLDERS = {".venv", "venv", "node_modules", "__pycache__", "site-packages", "build", "dist"}
 MAX_DISCOVERY_DEPTH = 6
@@ -259,14 +259,6 @@ def _distribution_name(folder: Path) -> str | None:
     project = data.get("project")
     name = project.get("name") if isinstance(project, dict) else None
     return name if isinstance(name, str) and name else None
-
-
-ENTRY_POINT_GROUPS = (
-    "dagster_dg_cli.registry_modules",
-    "dagster_dg.library",
-    "dagster_dg.plugin",
-    "dagster_dg_cli.plugin",
-)
 
 
 def _declares_entry_point(folder: Path) -> bool:

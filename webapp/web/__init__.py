@@ -9,10 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..core.board import Board, Settings
-from ..core.jobs import JobManager
-from ..core.monitor import Monitor
-from .auth import FailureLimiter
+from ..core.services import Envboard
+from . import services
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -24,7 +22,12 @@ def _asset_folder(name: str) -> str:
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Application factory. `config` needs ENVBOARD_SETTINGS (a core Settings) at least."""
+    """Application factory. `config` needs ENVBOARD_SETTINGS (a core Settings) at least.
+
+    The envboard behind the app (board, monitor, jobs) is built here and started: the
+    monitor always runs. Tests pass a short `refresh_interval` in the settings, or
+    call `services().monitor.refresh()` to see a change at once.
+    """
     app = Flask(
         __name__,
         template_folder=_asset_folder("templates"),
@@ -37,40 +40,36 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="envboard_session",
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
-        ENVBOARD_START_MONITOR=False,
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
         ENVBOARD_PROXY_USER_HEADER=None,
-        ENVBOARD_MAX_JOBS=2,
     )
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
-    settings: Settings = app.config["ENVBOARD_SETTINGS"]
-    board = app.config.get("ENVBOARD_BOARD") or Board(settings)
-    monitor = Monitor(board)
-    jobs = JobManager(board, settings.state_dir, app.config["ENVBOARD_MAX_JOBS"], on_change=monitor.poke)
-    jobs.recover()
-    app.extensions["envboard.board"] = board
-    app.extensions["envboard.monitor"] = monitor
-    app.extensions["envboard.jobs"] = jobs
-    if app.config["ENVBOARD_START_MONITOR"]:
-        monitor.start()
+    core = Envboard(app.config["ENVBOARD_SETTINGS"])
+    services.init_app(app, core)
+    core.start()
 
-    app.extensions["envboard.signin_limiter"] = FailureLimiter()
-
-    from . import access_log, api, auth, openapi, ops, overview, presenters, projects, security
-    from . import jobs as jobs_views
+    from . import (
+        access_log,
+        auth,
+        errors,
+        jobs,
+        modes,
+        openapi,
+        ops,
+        overview,
+        presenters,
+        projects,
+        security,
+    )
 
     access_log.init_app(app)
     security.init_app(app)
     presenters.init_app(app)
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(ops.blueprint)
-    app.register_blueprint(openapi.blueprint)
-    app.register_blueprint(overview.blueprint)
-    app.register_blueprint(projects.blueprint)
-    app.register_blueprint(jobs_views.blueprint)
-    app.register_blueprint(api.blueprint)
+    errors.init_app(app)
+    for area in (auth, ops, openapi, overview, projects, modes, jobs):
+        app.register_blueprint(area.blueprint)
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load
     return app

@@ -6,7 +6,8 @@ import re
 
 from markupsafe import Markup, escape
 
-_ESCAPE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][A-Za-z0-9]|\r(?!\n)")
+from ..core.terminal import ANSI_ESCAPE
+
 _COLOURS = {**{30 + i: f"ansi-{30 + i}" for i in range(8)}, **{90 + i: f"ansi-{30 + i}" for i in range(8)}}
 
 
@@ -15,7 +16,7 @@ def to_html(text: str) -> Markup:
     out: list[str] = []
     classes: list[str] = []
     position = 0
-    for match in _ESCAPE.finditer(text):
+    for match in ANSI_ESCAPE.finditer(text):
         out.append(_span(text[position : match.start()], classes))
         position = match.end()
         if match.group(2) == "m":

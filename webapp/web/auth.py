@@ -57,7 +57,9 @@ def signin():
     users = current_app.config.get("ENVBOARD_USERS")
     if users is None:
         return redirect(url_for("overview.index"))
-    limiter: FailureLimiter = current_app.extensions["envboard.signin_limiter"]
+    from .services import services
+
+    limiter = services().signin_limiter
     client = request.remote_addr or "unknown"
     wait = limiter.blocked_for(client)
     if wait > 0:

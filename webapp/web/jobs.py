@@ -1,70 +1,52 @@
-"""Actions on projects: sync and mode change as jobs, live logs, and the history."""
+"""Sync jobs and their live logs, and the history: pages, fragments and JSON twins."""
 
 from __future__ import annotations
 
 import os
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
-from ..core import modes
-from ..core.jobs import JobError, JobManager
+from ..core import resources
+from ..core.history import JobRecord
+from ..core.jobs import JobError
+from . import htmx
 from .ansi import safe_cut, to_html
 from .projects import project_state
 from .security import current_user
+from .services import envboard, services
 
 blueprint = Blueprint("jobs", __name__)
 
 LOG_CHUNK = 256 * 1024
 
 
-def _jobs() -> JobManager:
-    return current_app.extensions["envboard.jobs"]
-
-
-def _monitor():
-    return current_app.extensions["envboard.monitor"]
-
-
-def _job_or_404(job_id: str):
-    record = _jobs().get(job_id)
+def _job_or_404(job_id: str) -> JobRecord:
+    record = resources.job(envboard(), job_id)
     if record is None:
         abort(404, description=f"no job {job_id!r}")
     return record
-
-
-def _wants_fragment() -> bool:
-    return bool(request.headers.get("HX-Request"))
 
 
 @blueprint.post("/projects/<project_id>/sync")
 def sync(project_id: str):
     state = project_state(project_id)
     try:
-        record, joined = _jobs().sync(state.project, current_user())
+        record, joined = services().jobs.sync(state.project, current_user())
     except JobError as exc:
-        if _wants_fragment():
+        if htmx.is_htmx():
             return render_template("fragments/notice.html", kind="error", message=str(exc)), 409
         abort(409, description=str(exc))
-    if _wants_fragment():
+    if htmx.is_htmx():
         return render_template("fragments/job_panel.html", job=record, joined=joined)
     return redirect(url_for("jobs.show", job_id=record.id), code=303)
 
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    for state in _monitor().states():
-        if state.status_name == "out_of_sync" and _jobs().can_sync(state.project) is None:
-            _jobs().sync(state.project, current_user())
+    jobs = services().jobs
+    for state in services().monitor.snapshot.states:
+        if state.status_name == "out_of_sync" and jobs.can_sync(state.project) is None:
+            jobs.sync(state.project, current_user())
     return redirect(url_for("jobs.history"), code=303)
 
 
@@ -99,7 +81,7 @@ def log_chunk(job_id: str):
         offset=next_offset,
         done=done,
     )
-    return body, 286 if done else 200
+    return body, htmx.STOP_POLLING if done else 200
 
 
 @blueprint.get("/jobs/<job_id>/raw")
@@ -123,84 +105,45 @@ def raw_log(job_id: str):
 @blueprint.get("/jobs/<job_id>/status")
 def status_fragment(job_id: str):
     record = _job_or_404(job_id)
-    response = current_app.response_class(render_template("fragments/job_status.html", job=record))
+    response = Response(render_template("fragments/job_status.html", job=record))
     if record.finished:
-        _monitor().refresh_project(record.project_id)
-        response.headers["HX-Trigger"] = "job-ended"  # the page's environment and plugins refresh
+        services().monitor.refresh_project(record.project_id)
+        htmx.trigger(response, "job-ended")  # the page's environment and plugins refresh
     return response
 
 
 @blueprint.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     _job_or_404(job_id)
-    record = _jobs().cancel(job_id, current_user())
-    if _wants_fragment():
+    record = services().jobs.cancel(job_id, current_user())
+    if htmx.is_htmx():
         return render_template("fragments/job_status.html", job=record)
     return redirect(url_for("jobs.show", job_id=job_id), code=303)
 
 
 @blueprint.get("/history")
 def history():
-    return render_template("history.html", jobs=_jobs().list(), project=None)
+    data = resources.history(envboard(), who=request.args.get("who"))
+    return render_template("history.html", jobs=data.jobs, project=None, who=data.who)
 
 
 @blueprint.get("/projects/<project_id>/history")
 def project_history(project_id: str):
-    state = project_state(project_id)
-    return render_template("history.html", jobs=_jobs().list(project_id), project=state.project)
-
-
-# -- mode change ---------------------------------------------------------------------------------
-
-
-@blueprint.get("/projects/<project_id>/mode")
-def mode_preview(project_id: str):
-    state = project_state(project_id)
-    target = request.args.get("to", "")
-    try:
-        change = modes.preview(state.project, target)
-    except modes.ModeChangeError as exc:
-        return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
-    future_env = current_app.extensions["envboard.board"].resolver.resolve(state.project, mode=target)
-    return render_template("mode.html", state=state, change=change, error=None, target=target, env=future_env)
-
-
-@blueprint.post("/projects/<project_id>/mode")
-def mode_apply(project_id: str):
-    state = project_state(project_id)
-    target = request.form.get("to", "")
-    expected = request.form.get("file_hash", "")
-    try:
-        change = modes.preview(state.project, target)
-        modes.apply(change, expected)
-    except modes.ModeChangeError as exc:  # a stale edit included: nothing was written
-        return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
-    _jobs().record_mode_change(state.project, current_user(), change.current_mode, target, change.diff)
-    _monitor().refresh()
-    if target == "persistent_uv" and request.form.get("sync_after"):
-        fresh = project_state(project_id)
-        try:
-            record, _ = _jobs().sync(fresh.project, current_user())
-            return redirect(url_for("jobs.show", job_id=record.id), code=303)
-        except JobError:
-            pass
-    return redirect(url_for("projects.show", project_id=project_id), code=303)
-
-
-# -- JSON twins ----------------------------------------------------------------------------------
+    data = resources.history(envboard(), project_state(project_id), who=request.args.get("who"))
+    return render_template("history.html", jobs=data.jobs, project=data.project.project, who=data.who)
 
 
 @blueprint.get("/api/jobs")
 def api_jobs():
-    return jsonify({"jobs": [j.to_json() for j in _jobs().list()]})
+    return jsonify(resources.history(envboard(), who=request.args.get("who")).to_json())
+
+
+@blueprint.get("/api/projects/<project_id>/history")
+def api_project_history(project_id: str):
+    data = resources.history(envboard(), project_state(project_id), who=request.args.get("who"))
+    return jsonify(data.to_json())
 
 
 @blueprint.get("/api/jobs/<job_id>")
 def api_job(job_id: str):
     return jsonify(_job_or_404(job_id).to_json())
-
-
-@blueprint.get("/api/projects/<project_id>/history")
-def api_project_history(project_id: str):
-    project_state(project_id)
-    return jsonify({"jobs": [j.to_json() for j in _jobs().list(project_id)]})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+
+from .services import services
 
 blueprint = Blueprint("ops", __name__)
 
@@ -16,11 +18,12 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
-    board = current_app.extensions["envboard.board"]
-    state_dir = board.settings.state_dir
+    core = services().core
+    state_dir = core.settings.state_dir
     checks = {
-        "workspace_readable": os.access(board.workspace.root, os.R_OK | os.X_OK),
+        "workspace_readable": os.access(core.board.workspace.root, os.R_OK | os.X_OK),
         "state_dir_writable": state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK),
+        "history_usable": core.history.unavailable is None,
     }
     ready = all(checks.values())
     return jsonify({"status": "ready" if ready else "not ready", **checks}), 200 if ready else 503

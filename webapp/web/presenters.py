@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app
+from flask import Flask
 
 from .security import permission_problem
+from .services import services
 
 STATUS_LABELS = {
     "missing": "missing",
@@ -46,7 +47,7 @@ def status_label(status: str) -> str:
 def init_app(app: Flask) -> None:
     @app.context_processor
     def job_helpers():
-        jobs = current_app.extensions["envboard.jobs"]
+        jobs = services().jobs
 
         def sync_blocked(project):
             return permission_problem() or jobs.can_sync(project)

@@ -1,64 +1,18 @@
-"""envboard's command line: `envboard list`, `serve`, `sync`, `mode`, `cache clear`.
-
-Every flag also reads an ENVBOARD_* environment variable (flag wins).
-"""
+"""`envboard list` and `envboard cache clear`: what the overview shows, on a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-from pathlib import Path
 
-from .core.board import Board, ProjectState, Settings, default_state_dir
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"ENVBOARD_{name}", default)
+from ..core.board import Board, ProjectState
+from ..core.cache import DependencyCache
+from .options import add_common, settings_from
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace",
-        default=_env("WORKSPACE", "."),
-        help="workspace folder, or any folder inside it (ENVBOARD_WORKSPACE; default: .)",
-    )
-    parser.add_argument(
-        "--active-python",
-        default=_env("ACTIVE_PYTHON"),
-        help="interpreter of the 'active' environment (ENVBOARD_ACTIVE_PYTHON; "
-        "default: $VIRTUAL_ENV, else python3 on PATH)",
-    )
-    parser.add_argument("--uv", default=_env("UV"), help="uv executable (ENVBOARD_UV)")
-    parser.add_argument(
-        "--state-dir",
-        default=_env("STATE_DIR"),
-        help=f"history, logs and cache (ENVBOARD_STATE_DIR; default: {default_state_dir()})",
-    )
-    parser.add_argument("--cache-dir", default=_env("CACHE_DIR"), help="plugin cache (ENVBOARD_CACHE_DIR)")
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
-    return Settings(
-        workspace=Path(args.workspace).expanduser(),
-        state_dir=state_dir,
-        active_python=args.active_python,
-        uv=args.uv,
-        cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else None,
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="envboard",
-        description="A dashboard for the Python environments of a dg workspace.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_parsers(commands) -> None:
     listing = commands.add_parser("list", help="list projects, environments and plugins")
-    _add_common(listing)
+    add_common(listing)
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     listing.add_argument("--no-cache", action="store_true", help="probe every project again")
     listing.set_defaults(handler=cmd_list)
@@ -66,20 +20,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="manage the plugin cache")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True)
     clear = cache_commands.add_parser("clear", help="remove every cached plugin list")
-    _add_common(clear)
+    add_common(clear)
     clear.set_defaults(handler=cmd_cache_clear)
-
-    from .commands import add_commands
-
-    add_commands(commands, _add_common)
-    return parser
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     board = Board(settings_from(args))
     try:
         states = board.states(wait=True, refresh=args.no_cache)
-        report = board.report(states, include_version=False)
+        report = board.report(states)
     finally:
         board.close()
     if args.json:
@@ -136,23 +85,6 @@ def render_table(report: dict, states: list[ProjectState]) -> str:
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    from .core.cache import DependencyCache
-
     removed = DependencyCache(settings.resolved_cache_dir).clear()
     print(f"removed {removed} cached entries from {settings.resolved_cache_dir}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

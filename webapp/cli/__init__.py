@@ -1,0 +1,38 @@
+"""envboard's command line: `envboard list`, `serve`, `sync`, `mode`, `users`, `cache clear`.
+
+Every flag also reads an ENVBOARD_* environment variable (flag wins). Each module here
+adds its subcommands and turns their arguments into core calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import actions, listing, serve, users
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envboard",
+        description="A dashboard for the Python environments of a dg workspace.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for area in (listing, serve, actions, users):
+        area.add_parsers(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

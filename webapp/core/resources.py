@@ -1,0 +1,168 @@
+"""One data function per resource: what its page, its htmx fragment and its JSON twin show.
+
+Each function reads the running envboard (never the request) and returns a plain
+object; the web layer renders it as a page, a fragment or `to_json()`, and the command
+line prints the same. A newcomer looking for "where does the X page get its data"
+finds it here:
+
+| resource | function | page / fragment / JSON |
+|---|---|---|
+| overview | `overview()` | `/`, `/fragments/rows`, `/api/projects` |
+| project | `project()` | `/projects/<id>` and its fragments, `/api/projects/<id>` |
+| mode change | `mode_preview()` | `/projects/<id>/mode?to=`, `/api/projects/<id>/mode?to=` |
+| history | `history()` | `/history`, `/projects/<id>/history`, `/api/jobs`, `/api/projects/<id>/history` |
+| job | `job()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import modes
+from .board import ProjectState
+from .dg import MODE_UV
+from .environment import ResolvedEnvironment
+from .history import JobRecord
+from .jobs import SYNC_ARGS
+from .monitor import Snapshot
+from .plugins import probe_invocation
+from .services import Envboard
+from .workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The overview's filters: a text in the name or path, a mode, a status ('' = any)."""
+
+    q: str = ""
+    mode: str = ""
+    status: str = ""
+
+    def matches(self, state: ProjectState) -> bool:
+        project = state.project
+        query = self.q.strip().lower()
+        if query and query not in project.name.lower() and query not in project.rel_path.lower():
+            return False
+        if self.mode and (project.mode.mode if project.mode else "") != self.mode:
+            return False
+        return not self.status or state.status_name == self.status
+
+    def as_json(self) -> dict[str, str]:
+        return {"q": self.q, "mode": self.mode, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Overview:
+    workspace: Workspace
+    states: list[ProjectState]  # the ones the filters let through, in workspace order
+    total: int
+    filters: Filters
+    snapshot: Snapshot  # what the monitor published last, these rows included
+    report: dict[str, Any]  # the workspace facts of `envboard list --json`
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report,
+            "filters": self.filters.as_json(),
+            "projects": [s.to_json() for s in self.states],
+        }
+
+
+def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # noqa: B008 - frozen
+    snapshot = envboard.monitor.snapshot
+    shown = [state for state in snapshot.states if filters.matches(state)]
+    return Overview(
+        workspace=envboard.board.workspace,
+        states=shown,
+        total=len(snapshot.states),
+        filters=filters,
+        snapshot=snapshot,
+        report=envboard.board.report([]),
+    )
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    state: ProjectState
+    commands: dict[str, str]  # the exact command lines envboard runs for it, as a person types them
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.state.to_json(), "commands": self.commands}
+
+
+def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
+    """None when the id is not one the scan produced."""
+    state = envboard.monitor.snapshot.get(project_id)
+    if state is None:
+        return None
+    return ProjectPage(state, launcher_commands(envboard, state))
+
+
+def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]:
+    if state.env is None:
+        return {}
+    resolver = envboard.board.resolver
+    probe = probe_invocation(resolver, state.env, Path("ANSWER.json"), Path("REQUEST.json"))
+    commands = {"plugin probe": f"(cd {probe.cwd} && {probe.display()})"}
+    if state.env.mode == MODE_UV:
+        sync = resolver.uv_invocation(state.project.path, list(SYNC_ARGS))
+        commands["sync"] = f"(cd {sync.cwd} && {sync.display()})"
+    return commands
+
+
+@dataclass(frozen=True)
+class ModePreview:
+    state: ProjectState
+    target: str
+    change: modes.ModeChange | None  # None when the change cannot be made (see error)
+    error: str | None
+    future_env: ResolvedEnvironment | None  # the environment the project will have
+
+    def to_json(self) -> dict[str, Any]:
+        change = self.change
+        return {
+            "project": self.state.id,
+            "target": self.target,
+            "error": self.error,
+            "current_mode": change.current_mode if change else None,
+            "file": str(change.file) if change else None,
+            "file_hash": change.file_hash if change else None,
+            "changes_anything": change.changes_anything if change else False,
+            "diff": change.diff if change else None,
+            "python": str(self.future_env.python) if self.future_env and self.future_env.python else None,
+            "venv": str(self.future_env.venv) if self.future_env and self.future_env.venv else None,
+        }
+
+
+def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePreview:
+    try:
+        change = modes.preview(state.project, target)
+    except modes.ModeChangeError as exc:
+        return ModePreview(state, target, None, str(exc), None)
+    future = envboard.board.resolver.resolve(state.project, mode=target)
+    return ModePreview(state, target, change, None, future)
+
+
+@dataclass(frozen=True)
+class History:
+    jobs: list[JobRecord]
+    project: ProjectState | None  # set when it is one project's history
+    who: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"jobs": [job.to_json() for job in self.jobs]}
+
+
+def history(envboard: Envboard, project: ProjectState | None = None, who: str | None = None) -> History:
+    project_id = project.id if project else None
+    return History(envboard.jobs.history.list(project_id, who=who or None), project, who or None)
+
+
+def job(envboard: Envboard, job_id: str) -> JobRecord | None:
+    return envboard.jobs.get(job_id)

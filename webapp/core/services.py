@@ -1,0 +1,40 @@
+"""One envboard: the board, its monitor, the history and the jobs, built and wired together.
+
+The web app builds one at start (`web.services.init_app`); `envboard sync` and
+`envboard mode` build one too, without starting the monitor, so the command line
+runs the same code, locks and history as the server.
+"""
+
+from __future__ import annotations
+
+from .board import Board
+from .history import History
+from .jobs import JobManager
+from .monitor import Monitor
+from .settings import Settings
+
+
+class Envboard:
+    def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.board = Board(settings, environ)
+        self.history = History(settings.state_dir, self.board.workspace.root)
+        self.monitor = Monitor(self.board, settings.refresh_interval)
+        self.jobs = JobManager(
+            self.board,
+            self.history,
+            settings.max_jobs,
+            on_change=self.monitor.poke,
+            term_grace=settings.term_grace,
+        )
+
+    def start(self) -> None:
+        """For a server: jobs a previous run left behind are settled, then the monitor starts."""
+        self.jobs.recover()
+        _ = self.board.active.version  # asked once now, not during somebody's first API call
+        self.monitor.start()
+
+    def close(self) -> None:
+        self.monitor.stop()
+        self.jobs.close()
+        self.board.close()

@@ -1,0 +1,35 @@
+"""What one envboard process is configured with: decided once, by the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_state_path
+
+from .launcher import TERM_GRACE
+
+REFRESH_INTERVAL = 2.0  # a change made outside envboard shows within this plus the page's poll
+
+
+def default_state_dir() -> Path:
+    """History, logs, locks and cache: `$XDG_STATE_HOME/envboard` (or the platform's equivalent)."""
+    return user_state_path("envboard", appauthor=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    state_dir: Path = field(default_factory=default_state_dir)
+    active_python: str | None = None
+    uv: str | None = None
+    cache_dir: Path | None = None
+    workers: int = max(1, os.cpu_count() or 1)  # status checks and probes at once
+    max_jobs: int = 2  # syncs at once
+    refresh_interval: float = REFRESH_INTERVAL
+    term_grace: float = TERM_GRACE
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.state_dir / "cache"

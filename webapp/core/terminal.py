@@ -1,0 +1,46 @@
+"""What commands print, read back: ANSI escapes and the words that explain a failure.
+
+Shared by the jobs (a failed job's message), the command line and the web layer
+(which turns the same escapes into HTML), so all three read output the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+# SGR and other CSI sequences, charset switches, and a carriage return that redraws a line
+ANSI_ESCAPE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][A-Za-z0-9]|\r(?!\n)")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI_ESCAPE.sub("", text)
+
+
+def failure_message(exit_code: int | None, log_path: str | None, program: str = "uv sync") -> str:
+    """What went wrong in words: the tool's own error line, or how the process ended."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = f" ({signal.Signals(-exit_code).name})"
+        except ValueError:
+            name = ""
+        return f"{program.split()[0]} was killed by signal {-exit_code}{name} before it finished"
+    lines = [line.strip() for line in strip_ansi(tail(log_path)).splitlines()]
+    errors = [line for line in lines if line.startswith("error:")]
+    if errors:
+        details = [line for line in lines[lines.index(errors[-1]) + 1 :] if line][:3]
+        return " ".join([errors[-1], *details])[:600]
+    return f"{program} exited {exit_code}"
+
+
+def tail(path: str | None, size: int = 16384) -> str:
+    """The last `size` bytes of a log file as text ('' when there is none)."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,27 @@
+"""Errors as people and scripts read them: JSON under /api/, a page elsewhere."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from ..core.history import HistoryError
+
+
+def _http_error(error: HTTPException):
+    if isinstance(error.response, Response):
+        return error.response  # an abort() that already built its answer
+    if request.path.startswith("/api/"):
+        name = (error.name or "error").lower()
+        return jsonify({"error": name, "message": error.description}), error.code
+    return render_template("error.html", error=error), error.code
+
+
+def _history_error(error: HistoryError):
+    """The state dir went away or broke under a running server: say so, never a 500."""
+    return _http_error(ServiceUnavailable(description=f"the history cannot be read now: {error}"))
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HistoryError, _history_error)

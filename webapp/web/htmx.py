@@ -1,0 +1,24 @@
+"""The parts of the htmx protocol envboard uses, named (https://htmx.org/reference/)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+STOP_POLLING = 286  # htmx stops an `every` poll when the answer has this status
+
+
+def is_htmx() -> bool:
+    """Whether htmx sent this request (it then wants a fragment, not a page)."""
+    return bool(request.headers.get("HX-Request"))
+
+
+def trigger(response: Response, event: str) -> Response:
+    """Ask the page to fire `event` (elements listen with hx-trigger="EVENT from:body")."""
+    response.headers["HX-Trigger"] = event
+    return response
+
+
+def refresh(response: Response) -> Response:
+    """Ask the page to reload itself whole (when a fragment can no longer tell the story)."""
+    response.headers["HX-Refresh"] = "true"
+    return response

@@ -1,0 +1,60 @@
+"""Switching a project's environment mode: preview (page and JSON), then write."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from ..core import modes, resources
+from ..core.dg import MODE_UV
+from ..core.jobs import JobError
+from .projects import project_state
+from .security import current_user
+from .services import envboard, services
+
+blueprint = Blueprint("modes", __name__)
+
+
+def _page(preview: resources.ModePreview, status: int = 200):
+    return render_template(
+        "mode.html",
+        state=preview.state,
+        change=preview.change,
+        error=preview.error,
+        target=preview.target,
+        env=preview.future_env,
+    ), status
+
+
+@blueprint.get("/projects/<project_id>/mode")
+def preview(project_id: str):
+    data = resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
+    return _page(data, 409 if data.error else 200)
+
+
+@blueprint.get("/api/projects/<project_id>/mode")
+def api_preview(project_id: str):
+    data = resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
+    return jsonify(data.to_json()), 409 if data.error else 200
+
+
+@blueprint.post("/projects/<project_id>/mode")
+def apply(project_id: str):
+    state = project_state(project_id)
+    target = request.form.get("to", "")
+    data = resources.mode_preview(envboard(), state, target)
+    if data.change is None:
+        return _page(data, 409)
+    jobs = services().jobs
+    try:
+        jobs.change_mode(data.change, request.form.get("file_hash", ""), state.project, current_user())
+    except (JobError, modes.ModeChangeError) as exc:  # a stale edit included: nothing was written
+        return _page(resources.ModePreview(state, target, None, str(exc), None), 409)
+    services().monitor.refresh()
+    if target == MODE_UV and request.form.get("sync_after"):
+        fresh = project_state(project_id)
+        try:
+            record, _ = jobs.sync(fresh.project, current_user())
+            return redirect(url_for("jobs.show", job_id=record.id), code=303)
+        except JobError:
+            pass
+    return redirect(url_for("projects.show", project_id=project_id), code=303)

@@ -1,0 +1,58 @@
+"""The running envboard, as the web layer reaches it: one object, one typed accessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+from ..core.board import Board
+from ..core.jobs import JobManager
+from ..core.monitor import Monitor
+from ..core.services import Envboard
+
+if TYPE_CHECKING:  # both import this module's accessor
+    from .auth import FailureLimiter
+    from .rows import RowCache
+
+EXTENSION = "envboard"
+
+
+@dataclass
+class Services:
+    """The core envboard plus what only the web layer keeps (rendered rows, sign-in limits)."""
+
+    core: Envboard
+    rows: RowCache
+    signin_limiter: FailureLimiter
+
+    @property
+    def board(self) -> Board:
+        return self.core.board
+
+    @property
+    def monitor(self) -> Monitor:
+        return self.core.monitor
+
+    @property
+    def jobs(self) -> JobManager:
+        return self.core.jobs
+
+
+def init_app(app: Flask, core: Envboard) -> Services:
+    from .auth import FailureLimiter
+    from .rows import RowCache
+
+    services = Services(core, RowCache(), FailureLimiter())
+    app.extensions[EXTENSION] = services
+    return services
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]
+
+
+def envboard() -> Envboard:
+    """The core envboard, for the data functions in `core.resources`."""
+    return services().core
