@@ -19,8 +19,8 @@ from pathlib import Path
 from harness import median
 
 from webapp.core.board import Board
-from webapp.core.settings import Settings
 from webapp.core.launcher import find_uv
+from webapp.core.settings import Settings
 
 
 def build_project(base: Path) -> Path:

@@ -56,13 +56,15 @@ def test_output_streams_while_the_command_runs(tmp_path):
     seen_before_go = []
 
     def on_chunk(text):
-        if not go.exists():
+        if not go.exists() and "first" in text:
             seen_before_go.append(text)
             go.touch()  # the command may go on only once its first line has reached us
 
-    result = run(python(code, tmp_path), sink=Recorder(on_chunk))
+    recorder = Recorder(on_chunk)
+    result = run(python(code, tmp_path), sink=recorder)
     assert result.exit_code == 0 and result.ok
-    assert seen_before_go == ["first\n"], "the first line must arrive while the command still runs"
+    assert seen_before_go and "second" not in seen_before_go[0], "output must arrive while the command runs"
+    assert recorder.text == "first\nsecond\n"
 
 
 def test_stderr_is_merged_and_exit_code_returned(tmp_path):

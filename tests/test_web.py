@@ -142,3 +142,63 @@ def test_static_htmx_is_vendored_and_pinned(tmp_path, make_app):
     assert '"historyRestoreAsHxRequest": false' in page
     response = client.get("/static/htmx-2.0.11.min.js")
     assert response.status_code == 200 and b"htmx" in response.data[:200]
+
+
+def test_the_json_twin_applies_the_same_filters_as_the_page(tmp_path, make_app):
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    for query, expected in (
+        ("q=alp", {"projects-alpha"}),
+        ("mode=active", {"projects-beta"}),
+        ("status=error", {"projects-bad"}),
+        ("", {"projects-alpha", "projects-beta", "projects-bad"}),
+    ):
+        data = client.get(f"/api/projects?{query}").get_json()
+        assert {p["id"] for p in data["projects"]} == expected, query
+        rows = set(
+            re.findall(
+                r'<tr id="project-([\w-]+)"', client.get(f"/fragments/rows?{query}").get_data(as_text=True)
+            )
+        )
+        assert rows == expected, query
+    assert client.get("/api/projects?mode=active").get_json()["filters"] == {
+        "q": "",
+        "mode": "active",
+        "status": "",
+    }
+
+
+def test_the_mode_preview_has_a_json_twin_that_writes_nothing(tmp_path, make_app):
+    root = mixed_workspace(tmp_path)
+    pyproject = root / "projects" / "beta" / "pyproject.toml"
+    before = pyproject.read_bytes()
+    client = make_app(root).test_client()
+    data = client.get("/api/projects/projects-beta/mode?to=persistent_uv").get_json()
+    assert data["error"] is None and data["current_mode"] == "active"
+    assert '+python_environment = "persistent_uv"' in data["diff"]
+    assert data["venv"].endswith("projects/beta/.venv")
+    page = client.get("/projects/projects-beta/mode?to=persistent_uv").get_data(as_text=True)
+    assert "persistent_uv" in page and data["file_hash"] in page  # the form carries the same preview
+    assert pyproject.read_bytes() == before
+    refused = client.get("/api/projects/projects-beta/mode?to=conda")
+    assert refused.status_code == 409 and "unknown mode" in refused.get_json()["error"]
+
+
+def test_a_state_dir_removed_under_a_running_server_is_recreated(tmp_path, make_app):
+    import shutil
+
+    root = mixed_workspace(tmp_path)
+    state = tmp_path / "state"
+    client = make_app(root, state_dir=state).test_client()
+    token = csrf(client)
+    assert client.get("/history").status_code == 200
+    shutil.rmtree(state)
+    assert client.get("/history").status_code == 200
+    assert client.get("/api/jobs").get_json() == {"jobs": []}
+    response = client.get("/api/projects/projects-beta/mode?to=persistent_uv").get_json()
+    written = client.post(
+        "/projects/projects-beta/mode",
+        data={"to": "persistent_uv", "file_hash": response["file_hash"], "csrf_token": token},
+    )
+    assert written.status_code == 303
+    (job,) = client.get("/api/jobs").get_json()["jobs"]
+    assert job["action"] == "mode" and job["status"] == "succeeded"

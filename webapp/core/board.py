@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,93 +26,10 @@ from .environment import (
 from .launcher import find_uv
 from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
 from .settings import Settings
+from .state import ProjectState
 from .workspace import Project, Workspace, scan_workspace
 
 FAILED_PROBE_RETRY = 60.0
-
-
-@dataclass
-class ProjectState:
-    """Everything known about one project right now; plugins may still be on their way."""
-
-    project: Project
-    env: ResolvedEnvironment | None = None
-    status: EnvironmentStatus | None = None
-    plugins: PluginList | None = None
-    pending: bool = False  # a status check or probe is running for it
-    last_change: float | None = None
-
-    @property
-    def id(self) -> str:
-        return self.project.id
-
-    @property
-    def status_name(self) -> str:
-        if self.project.error:
-            return "error"
-        return self.status.status if self.status else "checking"
-
-    @property
-    def python_version(self) -> str | None:
-        if self.env is not None and self.env.python_version:
-            return self.env.python_version
-        return self.plugins.python_version if self.plugins else None
-
-    def fingerprint(self) -> tuple:
-        """Changes whenever anything a page shows about this project changes."""
-        plugins = self.plugins
-        return (
-            self.project.error,
-            self.project.mode.mode if self.project.mode else None,
-            self.status.status if self.status else None,
-            self.status.reason if self.status else None,
-            self.python_version,
-            plugins.probed_at if plugins else None,
-            plugins.failure if plugins else None,
-            self.pending,
-            self.last_change,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        project = self.project
-        data: dict[str, Any] = {
-            "id": project.id,
-            "name": project.name,
-            "path": str(project.path),
-            "mode": project.mode.mode if project.mode else None,
-            "error": project.error,
-            "error_location": _location(project),
-            "environment": None,
-            "plugins": None,
-            "last_change": self.last_change,
-            "pending": self.pending,
-        }
-        if self.env is not None:
-            data["environment"] = {
-                "python": str(self.env.python) if self.env.python else None,
-                "python_version": self.python_version,
-                "venv": str(self.env.venv) if self.env.venv else None,
-                "status": self.status.status if self.status else "checking",
-                "reason": self.status.reason if self.status else "uv's check is running",
-                "why": list(self.env.why),
-                "warnings": list(self.env.warnings),
-            }
-            if project.mode is not None:
-                data["mode_setting"] = {
-                    "file": str(project.mode.file) if project.mode.file else None,
-                    "key": project.mode.key,
-                    "line": project.mode.line,
-                    "spelling": project.mode.spelling,
-                }
-        if self.plugins is not None:
-            data["plugins"] = self.plugins.to_json()
-        return data
-
-
-def _location(project: Project) -> str | None:
-    if project.error_file is None:
-        return None
-    return f"{project.error_file}:{project.error_line}" if project.error_line else str(project.error_file)
 
 
 class Board:

@@ -174,7 +174,10 @@ class JobManager:
         """Record first, then write under the project's lock; a sync in progress refuses it."""
         if self.unavailable:
             raise JobError(self.unavailable)
-        busy = f"a sync of {project.name} is in progress; change the mode when it has ended"
+        busy = (
+            f"another change to {project.name} is in progress (a sync or a mode change); "
+            "try again when it has ended"
+        )
         if self.active_job(project.id) is not None:
             raise JobError(busy)
         detail = {"from": change.current_mode, "to": change.target_mode, "diff": change.diff}

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .board import Board, ProjectState
+from .board import Board
 from .settings import REFRESH_INTERVAL
+from .state import ProjectState
 
 log = logging.getLogger("envboard")
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from . import modes
-from .board import ProjectState
 from .dg import MODE_UV
 from .environment import ResolvedEnvironment
 from .history import JobRecord
@@ -29,6 +28,7 @@ from .jobs import SYNC_ARGS
 from .monitor import Snapshot
 from .plugins import probe_invocation
 from .services import Envboard
+from .state import ProjectState
 from .workspace import Workspace
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
+from ..core.dg import MODES
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -19,18 +20,33 @@ def _json(schema_ref: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
 
 
-def _get(summary: str, ok: dict, parameters: list | None = None) -> dict:
+def _get(summary: str, ok: dict, parameters: list | None = None, **more: dict) -> dict:
     return {
         "get": {
             "summary": summary,
             "parameters": parameters or [],
-            "responses": {"200": ok, "401": _ERROR, "404": _ERROR},
+            "responses": {"200": ok, "401": _ERROR, "404": _ERROR, **more},
         }
     }
 
 
 def _path_param(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": _ID}
+
+
+def _query(name: str, description: str, enum: list[str] | None = None) -> dict:
+    schema: dict = {"type": "string"}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_FILTERS = [
+    _query("q", "only projects whose name or path contains this"),
+    _query("mode", "only projects in this mode", list(MODES)),
+    _query("status", "only projects with this environment status"),
+]
+_WHO = _query("who", "only what this user did")
 
 
 SPEC = {
@@ -78,6 +94,21 @@ SPEC = {
                     },
                 },
             },
+            "ModePreview": {
+                "type": "object",
+                "required": ["project", "target", "error", "diff"],
+                "properties": {
+                    "project": {"type": "string"},
+                    "target": {"type": "string"},
+                    "error": {"type": "string", "nullable": True},
+                    "current_mode": {"type": "string", "nullable": True},
+                    "file": {"type": "string", "nullable": True},
+                    "file_hash": {"type": "string", "nullable": True},
+                    "diff": {"type": "string", "nullable": True},
+                    "python": {"type": "string", "nullable": True},
+                    "venv": {"type": "string", "nullable": True},
+                },
+            },
             "Jobs": {
                 "type": "object",
                 "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
@@ -87,18 +118,26 @@ SPEC = {
     "security": [{"bearer": []}, {}],
     "paths": {
         "/api/projects": _get(
-            "Every project and its environment", _json("#/components/schemas/Workspace", "ok")
+            "Every project and its environment (the overview, filters included)",
+            _json("#/components/schemas/Workspace", "ok"),
+            _FILTERS,
         ),
         "/api/projects/{project_id}": _get(
             "One project", _json("#/components/schemas/Project", "ok"), [_path_param("project_id")]
         ),
+        "/api/projects/{project_id}/mode": _get(
+            "What switching the mode would write (the preview page's data); nothing is written",
+            _json("#/components/schemas/ModePreview", "ok"),
+            [_path_param("project_id"), _query("to", "the target mode", list(MODES))],
+            **{"409": _json("#/components/schemas/ModePreview", "the change cannot be made; error says why")},
+        ),
         "/api/projects/{project_id}/history": _get(
             "The jobs and mode changes of one project",
             _json("#/components/schemas/Jobs", "ok"),
-            [_path_param("project_id")],
+            [_path_param("project_id"), _WHO],
         ),
         "/api/jobs": _get(
-            "Every job and mode change, newest first", _json("#/components/schemas/Jobs", "ok")
+            "Every job and mode change, newest first", _json("#/components/schemas/Jobs", "ok"), [_WHO]
         ),
         "/api/jobs/{job_id}": _get(
             "One job", _json("#/components/schemas/Job", "ok"), [_path_param("job_id")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
 
 from ..core import resources
-from ..core.board import ProjectState
+from ..core.state import ProjectState
 from . import htmx
 from .services import envboard, services
 

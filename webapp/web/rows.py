@@ -13,9 +13,9 @@ import threading
 from flask import get_template_attribute, request
 from markupsafe import Markup
 
-from ..core.board import ProjectState
 from ..core.jobs import JobManager
 from ..core.monitor import Snapshot
+from ..core.state import ProjectState
 from .presenters import age
 from .security import csrf_token, permission_problem
 
