@@ -202,3 +202,17 @@ def test_a_state_dir_removed_under_a_running_server_is_recreated(tmp_path, make_
     assert written.status_code == 303
     (job,) = client.get("/api/jobs").get_json()["jobs"]
     assert job["action"] == "mode" and job["status"] == "succeeded"
+
+
+def test_the_active_python_is_reported_with_its_version(tmp_path, make_app):
+    import subprocess
+
+    client = make_app(mixed_workspace(tmp_path)).test_client()
+    active = client.get("/api/projects").get_json()["active_python"]
+    asked = subprocess.run(
+        [active["python"], "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert active["version"] == asked.stdout.strip()

@@ -86,3 +86,33 @@ def test_find_by_id_name_or_path(tmp_path):
     for reference in ("projects-alpha", "alpha-dist", "projects/alpha", str(root / "projects/alpha")):
         assert workspace.find(reference).id == "projects-alpha"
     assert workspace.find("nope") is None
+
+
+def test_a_scan_parses_each_config_file_once_and_a_rescan_of_unchanged_files_none(tmp_path, monkeypatch):
+    from webapp.core import files
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "dg.toml").write_text(
+        'directory_type = "workspace"\n'
+        + "".join(f'[[workspace.projects]]\npath = "p{i}"\n' for i in range(5))
+    )
+    for i in range(5):
+        (root / f"p{i}").mkdir()
+        (root / f"p{i}" / "pyproject.toml").write_text(
+            f'[project]\nname = "p{i}"\n[tool.dg]\ndirectory_type = "project"\n'
+        )
+    parsed = []
+    real_parse = files._parse
+    monkeypatch.setattr(files, "_parse", lambda path, size: parsed.append(path) or real_parse(path, size))
+    assert len(scan_workspace(root).projects) == 5
+    assert sorted(map(str, parsed)) == sorted({str(p) for p in parsed}), "a file was parsed twice"
+    assert len(parsed) == 6
+    parsed.clear()
+    scan_workspace(root)
+    assert parsed == []
+    (root / "p3" / "pyproject.toml").write_text(
+        '[project]\nname = "renamed"\n[tool.dg]\ndirectory_type = "project"\n'
+    )
+    names = [p.name for p in scan_workspace(root).projects]
+    assert parsed == [root / "p3" / "pyproject.toml"] and "renamed" in names
