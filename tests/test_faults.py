@@ -204,10 +204,18 @@ def test_read_only_state_dir_still_shows_environments(tmp_path, make_app, small_
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     refused = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
     assert refused.status_code == 409
+    # a mode change that cannot be recorded is not written either
+    pyproject = root / "act" / "pyproject.toml"
+    before = pyproject.read_bytes()
+    preview = client.get("/api/projects/act/mode?to=persistent_uv").get_json()
+    written = client.post(
+        "/projects/act/mode",
+        data={"to": "persistent_uv", "file_hash": preview["file_hash"], "csrf_token": csrf},
+    )
+    assert written.status_code == 409 and "not writable" in written.get_data(as_text=True)
+    assert pyproject.read_bytes() == before
     assert client.get("/readyz").status_code == 503
-    wait_for(
-        lambda: "0 modules" in client.get("/").get_data(as_text=True), timeout=30
-    )  # probes still run
+    wait_for(lambda: "0 modules" in client.get("/").get_data(as_text=True), timeout=30)  # probes still run
 
 
 def test_full_state_dir_refuses_new_jobs_with_a_reason(tmp_path, make_app, small_mount):
@@ -222,9 +230,7 @@ def test_full_state_dir_refuses_new_jobs_with_a_reason(tmp_path, make_app, small
         except OSError:
             pass  # ENOSPC: the state dir is full
     client = app.test_client()
-    csrf = re.search(
-        r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)
-    ).group(1)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
     statuses = []
     for _ in range(3):  # until SQLite's free pages are used up too
         response = client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})

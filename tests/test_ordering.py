@@ -1,0 +1,92 @@
+"""Order of events under contention: what is checked, recorded and stamped before what."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import uv, wait_for, write_project, write_slow_project
+from webapp.core import modes
+from webapp.core.history import History
+from webapp.core.jobs import JobError, JobManager
+
+
+def test_a_mode_change_while_the_projects_sync_runs_is_refused(tmp_path, make_board, monkeypatch):
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    release = tmp_path / "release"
+    monkeypatch.setenv("SLOW_BUILD_RELEASE", str(release))
+    board = make_board(write_slow_project(tmp_path / "slow"))
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    try:
+        project = board.workspace.projects[0]
+        record, _ = jobs.sync(project, "alice")
+        wait_for(lambda: "Building" in Path(record.log_path).read_text(), timeout=60)
+        pyproject = project.path / "pyproject.toml"
+        before = pyproject.read_bytes()
+        change = modes.preview(project, "active")
+        with pytest.raises(JobError, match="in progress"):
+            jobs.change_mode(change, change.file_hash, project, "bob")
+        assert pyproject.read_bytes() == before
+        release.touch()
+        assert jobs.wait(record.id, timeout=120).status == "succeeded"
+        jobs.change_mode(change, change.file_hash, project, "bob")  # once the sync has ended it goes through
+        assert 'python_environment = "active"' in pyproject.read_text()
+    finally:
+        jobs.close()
+
+
+def test_a_mode_change_that_cannot_be_recorded_writes_nothing(tmp_path, make_board):
+    project_dir = write_project(tmp_path / "p", "p")
+    board = make_board(project_dir)
+    blocked = tmp_path / "state-is-a-file"
+    blocked.write_text("not a folder")
+    jobs = JobManager(board, History(blocked, board.workspace.root))
+    project = board.workspace.projects[0]
+    before = (project_dir / "pyproject.toml").read_bytes()
+    change = modes.preview(project, "persistent_uv")
+    with pytest.raises(JobError, match="not writable"):
+        jobs.change_mode(change, change.file_hash, project, "alice")
+    jobs.close()
+    assert (project_dir / "pyproject.toml").read_bytes() == before
+
+
+SLOW_IMPORT = """
+import os, time
+open({started!r}, "w").close()
+while not os.path.exists({release!r}):
+    time.sleep(0.02)
+"""
+
+
+def test_an_install_that_lands_during_a_probe_is_not_recorded_as_seen(
+    tmp_path, make_board, wheelhouse, uv_bin
+):
+    """The cache stores the stamps taken before the probe began, so the next look probes again."""
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster",),
+        wheelhouse=wheelhouse,
+        local_components=True,
+    )
+    started, release = tmp_path / "probe-started", tmp_path / "probe-release"
+    slow_module = project_dir / "src" / "p" / "components" / "slow.py"
+    slow_module.write_text(SLOW_IMPORT.format(started=str(started), release=str(release)))
+    uv(uv_bin, "sync", cwd=project_dir)
+    board = make_board(project_dir)
+    project = board.workspace.projects[0]
+    env = board.resolve(project)
+    answers = []
+    prober = threading.Thread(target=lambda: answers.append(board.probe.probe(project, env)))
+    prober.start()
+    wait_for(started.exists, timeout=60)
+    extra = next(wheelhouse.glob("extra_plugin-*.whl"))
+    uv(uv_bin, "pip", "install", "--python", str(env.python), str(extra), cwd=project_dir)
+    release.touch()
+    prober.join(timeout=60)
+    (answer,) = answers
+    assert "extra_plugin" not in {m["module"] for m in answer.registry_modules}, "the probe ran before it"
+    assert board.probe.cached(project, env) is None, "an answer older than the install must not be served"
+    fresh = board.probe.probe(project, env)
+    assert "extra_plugin" in {m["module"] for m in fresh.registry_modules}
