@@ -50,6 +50,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def settings_from_state_dir(state_dir: str | None) -> Path:
+    """The state dir a flag names, or the default one (as `serve` would use)."""
+    return Path(state_dir).expanduser() if state_dir else default_state_dir()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envboard",

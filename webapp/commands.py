@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -30,7 +31,36 @@ def add_commands(commands, add_common) -> None:
         "--threads",
         type=int,
         default=int(_env("THREADS", "16")),
-        help="waitress worker threads (ENVBOARD_THREADS; default 16)",
+        help="waitress worker threads, the requests answered at once; raw logs are sent without "
+        "holding one (ENVBOARD_THREADS; default 16)",
+    )
+    serve.add_argument(
+        "--connection-limit",
+        type=int,
+        default=int(_env("CONNECTION_LIMIT", "1000")),
+        help="open connections accepted at once, idle ones included; waitress's own default of 100 "
+        "lets 100 idle sockets shut everyone out (ENVBOARD_CONNECTION_LIMIT; default 1000)",
+    )
+    serve.add_argument(
+        "--channel-timeout",
+        type=int,
+        default=int(_env("CHANNEL_TIMEOUT", "30")),
+        help="seconds a connection may stay idle (no request, nothing read) before it is closed "
+        "(ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+    )
+    serve.add_argument(
+        "--session-idle",
+        type=_duration,
+        default=_env("SESSION_IDLE", "12h"),
+        help="a browser session ends after this long without a request, e.g. 30m, 12h "
+        "(ENVBOARD_SESSION_IDLE; default 12h)",
+    )
+    serve.add_argument(
+        "--session-max-age",
+        type=_duration,
+        default=_env("SESSION_MAX_AGE", "7d"),
+        help="a browser session ends this long after sign-in, in use or not "
+        "(ENVBOARD_SESSION_MAX_AGE; default 7d)",
     )
     serve.add_argument(
         "--users", default=_env("USERS"), help="users file: names, roles, token hashes (ENVBOARD_USERS)"
@@ -45,8 +75,18 @@ def add_commands(commands, add_common) -> None:
         "--trust-proxy-user-header",
         default=_env("TRUST_PROXY_USER_HEADER"),
         metavar="HEADER",
-        help="take the user name from this header set by an authenticating reverse proxy; only use "
-        "it when nothing but the proxy can reach envboard (ENVBOARD_TRUST_PROXY_USER_HEADER)",
+        help="take the user name from this header set by an authenticating reverse proxy; believed "
+        "only on connections from a --trusted-proxy address and never next to a bearer token "
+        "(ENVBOARD_TRUST_PROXY_USER_HEADER)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_network,
+        default=None,
+        metavar="ADDR",
+        help="address (or network, e.g. 10.0.0.0/24) of the proxy that sets the user header; required "
+        "with --trust-proxy-user-header; repeat for several (ENVBOARD_TRUSTED_PROXY, comma-separated)",
     )
     serve.add_argument(
         "--public-url",
@@ -67,13 +107,37 @@ def add_commands(commands, add_common) -> None:
 
     users = commands.add_parser("users", help="manage the users file")
     users_commands = users.add_subparsers(dest="users_command", required=True)
-    add = users_commands.add_parser("add", help="add a user (or give one a new token); prints the token once")
-    add.add_argument("name")
+
+    def users_parser(name: str, help_text: str, handler, with_name: bool = True):
+        parser = users_commands.add_parser(name, help=help_text, description=help_text)
+        if with_name:
+            parser.add_argument("name")
+        parser.add_argument(
+            "--users",
+            default=_env("USERS"),
+            required=_env("USERS") is None,
+            help="users file (ENVBOARD_USERS)",
+        )
+        parser.add_argument(
+            "--state-dir",
+            default=_env("STATE_DIR"),
+            help="the server's state dir, whose sign-in sessions are ended (ENVBOARD_STATE_DIR)",
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+    add = users_parser("add", "add a user; prints their token once", cmd_users_add)
     add.add_argument("--role", choices=["viewer", "operator"], default="viewer")
     add.add_argument(
-        "--users", default=_env("USERS"), required=_env("USERS") is None, help="users file (ENVBOARD_USERS)"
+        "--replace",
+        action="store_true",
+        help="the name exists: give it this role and a new token, ending its sessions",
     )
-    add.set_defaults(handler=cmd_users_add)
+    users_parser("list", "list users and roles (tokens are never stored)", cmd_users_list, with_name=False)
+    users_parser(
+        "rotate", "give a user a new token (printed once); ends their sessions", cmd_users_rotate
+    )
+    users_parser("remove", "remove a user; ends their sessions", cmd_users_remove)
 
     sync = commands.add_parser("sync", help="uv sync one project, through the same jobs as the dashboard")
     add_common(sync)
@@ -155,6 +219,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        proxies = args.trusted_proxy or [
+            _network(part) for part in (_env("TRUSTED_PROXY") or "").replace(",", " ").split()
+        ]
+    except argparse.ArgumentTypeError as exc:
+        print(f"envboard: ENVBOARD_TRUSTED_PROXY: {exc}", file=sys.stderr)
+        return 2
+    if args.trust_proxy_user_header and not proxies:
+        print(
+            "envboard: --trust-proxy-user-header needs --trusted-proxy ADDR (the proxy's address): "
+            "otherwise anyone who can reach envboard could name themselves in that header",
+            file=sys.stderr,
+        )
+        return 2
+    if args.session_idle > args.session_max_age:
+        print("envboard: --session-idle is longer than --session-max-age", file=sys.stderr)
+        return 2
     configure(args.log_format)
     settings = settings_from(args)
     app = create_app(
@@ -164,6 +245,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "ENVBOARD_USERS": users,
             "ENVBOARD_ALLOW_ANONYMOUS_VIEW": args.allow_anonymous_view,
             "ENVBOARD_PROXY_USER_HEADER": args.trust_proxy_user_header,
+            "ENVBOARD_TRUSTED_PROXIES": tuple(proxies),
+            "ENVBOARD_SESSION_IDLE": args.session_idle,
+            "ENVBOARD_SESSION_MAX_AGE": args.session_max_age,
             "ENVBOARD_MAX_JOBS": args.max_jobs,
             "SECRET_KEY": load_secret_key(settings.state_dir),
             "TRUSTED_HOSTS": trusted_hosts(args.host, args.public_url),
@@ -175,23 +259,126 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
     print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
+    _allow_open_files(args.connection_limit + args.threads + 64)
+    serve(
+        app,
+        host=args.host,
+        port=args.port,
+        ident="envboard",
+        threads=args.threads,
+        connection_limit=args.connection_limit,
+        channel_timeout=args.channel_timeout,
+        cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
+        asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+    )
     return 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
-    from .core.users import UsersError, add_user
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft limit on open files so that --connection-limit sockets fit (never above hard)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):  # keep the limit we have
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _duration(text: str) -> float:
+    from .core.sessions import parse_duration
 
     try:
-        token = add_user(Path(args.users).expanduser(), args.name, args.role)
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or network") from None
+
+
+def _end_sessions(args: argparse.Namespace, name: str) -> str:
+    """End the user's sign-in sessions in the state dir a running server reads; says what it did."""
+    from .cli import settings_from_state_dir
+    from .core.sessions import SessionStore, SessionStoreError
+
+    store = SessionStore(settings_from_state_dir(args.state_dir))
+    try:
+        ended = store.end_user(name)
+    except SessionStoreError as exc:
+        return f"their browser sessions could not be ended here: {exc}"
+    return f"{ended} browser session{'s' if ended != 1 else ''} ended"
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from .core.users import UsersError, add_user, list_users
+
+    path = Path(args.users).expanduser()
+    try:
+        existed = any(user.name == args.name for user in list_users(path))
+        token = add_user(path, args.name, args.role, replace=args.replace)
+    except (UsersError, OSError) as exc:
+        print(f"envboard: {exc}", file=sys.stderr)
+        return 2
+    verb = "replaced" if existed else "added"
+    ended = f"; {_end_sessions(args, args.name)}" if existed else ""
+    print(
+        f"{verb} {args.name} ({args.role}) in {args.users}{ended}. Their token, shown only this once:",
+        file=sys.stderr,
+    )
+    print(token)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from .core.users import UsersError, list_users
+
+    try:
+        users = list_users(Path(args.users).expanduser())
+    except UsersError as exc:
+        print(f"envboard: {exc}", file=sys.stderr)
+        return 2
+    if not users:
+        print(f"no users in {args.users}; add one with `envboard users add NAME --role operator`")
+        return 0
+    width = max(len(user.name) for user in users)
+    for user in users:
+        print(f"{user.name.ljust(width)}  {user.role}")
+    return 0
+
+
+def cmd_users_rotate(args: argparse.Namespace) -> int:
+    from .core.users import UsersError, rotate_user
+
+    try:
+        token = rotate_user(Path(args.users).expanduser(), args.name)
     except (UsersError, OSError) as exc:
         print(f"envboard: {exc}", file=sys.stderr)
         return 2
     print(
-        f"added {args.name} ({args.role}) to {args.users}. Their token, shown only this once:",
+        f"new token for {args.name}; the old one no longer works, {_end_sessions(args, args.name)}. "
+        "The new token, shown only this once:",
         file=sys.stderr,
     )
     print(token)
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    from .core.users import UsersError, remove_user
+
+    try:
+        remove_user(Path(args.users).expanduser(), args.name)
+    except (UsersError, OSError) as exc:
+        print(f"envboard: {exc}", file=sys.stderr)
+        return 2
+    print(f"removed {args.name} from {args.users}; {_end_sessions(args, args.name)}")
     return 0
 
 

@@ -12,6 +12,7 @@ from flask import Flask
 from ..core.board import Board, Settings
 from ..core.jobs import JobManager
 from ..core.monitor import Monitor
+from ..core.sessions import DEFAULT_IDLE, DEFAULT_MAX_AGE, SessionStore
 from .auth import FailureLimiter
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -36,7 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="envboard_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        ENVBOARD_SESSION_IDLE=DEFAULT_IDLE,  # seconds without a request before a session ends
+        ENVBOARD_SESSION_MAX_AGE=DEFAULT_MAX_AGE,  # seconds after sign-in, whatever happens
+        ENVBOARD_TRUSTED_PROXIES=(),  # ip networks whose user header is believed
         ENVBOARD_START_MONITOR=False,
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
@@ -57,6 +60,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         monitor.start()
 
     app.extensions["envboard.signin_limiter"] = FailureLimiter()
+    app.extensions["envboard.sessions"] = SessionStore(
+        settings.state_dir, app.config["ENVBOARD_SESSION_IDLE"], app.config["ENVBOARD_SESSION_MAX_AGE"]
+    )
+    # the signed cookie lives as long as the longest session could; the record decides before that
+    app.permanent_session_lifetime = timedelta(seconds=app.config["ENVBOARD_SESSION_MAX_AGE"])
 
     from . import access_log, api, auth, openapi, ops, overview, presenters, projects, security
     from . import jobs as jobs_views
