@@ -255,6 +255,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         }
     )
     board = app.extensions["envboard.board"]
+    from .core.modes import remove_stale_temp_files
+
+    for leftover in remove_stale_temp_files(board.workspace.projects):
+        print(f"envboard: removed {leftover}, left by a mode change that was killed mid-write")
     mode = "single-user mode" if users is None else f"users from {args.users}"
     print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")

@@ -10,9 +10,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
+import stat
 import tempfile
 import threading
+import time
 import tomllib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,21 @@ class ModeChangeError(Exception):
 
 class StaleEdit(ModeChangeError):
     """The file changed since the preview; nothing was written."""
+
+
+class PreviewsBusy(ModeChangeError):
+    """Too many previews are being computed right now; try again in a moment."""
+
+
+# A preview parses, edits and re-parses the whole file (tomlkit is slow on big files), and a
+# GET can ask for one: bound what anybody can make the server do.
+MAX_PREVIEW_BYTES = 1024 * 1024
+MAX_PREVIEWS_AT_ONCE = 3
+PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
+_PREVIEW_CACHE_SIZE = 64
+_preview_slots = threading.BoundedSemaphore(MAX_PREVIEWS_AT_ONCE)
+_preview_cache: OrderedDict[tuple, str] = OrderedDict()  # (sha256, target, dg.toml?) -> new text
+_preview_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,22 +91,63 @@ def preview(project: Project, target: str) -> ModeChange:
     if project.error or project.config_file is None:
         raise ModeChangeError(f"the project's config cannot be read: {project.error}")
     path = project.config_file
-    raw = path.read_bytes()
+    _refuse_symlink(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PREVIEW_BYTES:
+            raise ModeChangeError(
+                f"{path} is {size / 1048576:.1f} MB; envboard edits config files up to "
+                f"{MAX_PREVIEW_BYTES // 1048576} MB. Change python_environment by hand."
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_PREVIEW_BYTES:  # grew between stat and read
+        raise ModeChangeError(f"{path} is larger than {MAX_PREVIEW_BYTES // 1048576} MB; change it by hand")
     bom = raw.startswith(UTF8_BOM)
     try:
         text = raw[len(UTF8_BOM) :].decode("utf-8") if bom else raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModeChangeError(f"{path} is not UTF-8") from exc
-    new_text = _rewrite(text, target, in_dg_toml=path.name == DG_TOML)
-    _verify(path, text, new_text, target, in_dg_toml=path.name == DG_TOML)
+    digest = hashlib.sha256(raw).hexdigest()
+    in_dg_toml = path.name == DG_TOML
+    key = (digest, target, in_dg_toml)
+    with _preview_cache_lock:
+        new_text = _preview_cache.get(key)
+        if new_text is not None:
+            _preview_cache.move_to_end(key)
+    if new_text is None:
+        if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
+            raise PreviewsBusy(
+                f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
+            )
+        try:
+            new_text = _rewrite(text, target, in_dg_toml=in_dg_toml)
+            _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
+        finally:
+            _preview_slots.release()
+        with _preview_cache_lock:  # only verified results are kept
+            _preview_cache[key] = new_text
+            while len(_preview_cache) > _PREVIEW_CACHE_SIZE:
+                _preview_cache.popitem(last=False)
     current = project.mode.mode if project.mode else MODE_ACTIVE
-    return ModeChange(path, current, target, text, new_text, hashlib.sha256(raw).hexdigest())
+    return ModeChange(path, current, target, text, new_text, digest)
+
+
+def _refuse_symlink(path: Path) -> None:
+    """Writing replaces the file: through a symlink that would cut the link or edit its target."""
+    if path.is_symlink():
+        raise ModeChangeError(
+            f"{path} is a symlink (to {os.readlink(path)}); envboard does not write through links. "
+            "Change python_environment in the file it points to by hand."
+        )
 
 
 def apply(change: ModeChange, expected_hash: str) -> None:
     """Write the change if the file is still what the preview (and the user) saw."""
     path = change.file
     with _lock_for(path):
+        _refuse_symlink(path)  # it may have become one since the preview
         try:
             current = file_hash(path)
         except OSError as exc:
@@ -120,6 +180,36 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TEMP_FILE = re.compile(r"^\.(pyproject\.toml|dg\.toml)\.[A-Za-z0-9_]{8}\.envboard-tmp$")
+STALE_TEMP_AGE = 60.0  # seconds: a write takes milliseconds; younger ones may be mid-write elsewhere
+
+
+def remove_stale_temp_files(projects: list[Project]) -> list[Path]:
+    """Delete the temporary files a killed mode write left (only `_atomic_write`'s exact names).
+
+    Called on start; returns what it removed so that it can be said.
+    """
+    removed = []
+    now = time.time()
+    for project in projects:
+        try:
+            entries = list(os.scandir(project.path))
+        except OSError:
+            continue
+        for entry in entries:
+            if not TEMP_FILE.match(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_TEMP_AGE:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:

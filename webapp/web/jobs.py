@@ -6,13 +6,13 @@ import os
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     jsonify,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 
@@ -83,6 +83,9 @@ def log_chunk(job_id: str):
     data = b""
     if record.log_path and os.path.exists(record.log_path):
         with open(record.log_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if offset > size:  # not a place this log has reached (seeking there would overflow or lie)
+                abort(416, description=f"offset {offset} is past the end of this log ({size} bytes)")
             handle.seek(offset)
             data = handle.read(LOG_CHUNK)
     more = len(data) == LOG_CHUNK
@@ -104,20 +107,26 @@ def log_chunk(job_id: str):
 
 @blueprint.get("/jobs/<job_id>/raw")
 def raw_log(job_id: str):
+    """The whole log as a download, sent by the server's I/O loop (wsgi.file_wrapper).
+
+    A reader that never reads then costs a socket and an open file, not a worker thread:
+    waitress hands a file wrapper to its event loop instead of writing from the thread.
+    """
     record = _job_or_404(job_id)
-    if not record.log_path or not os.path.exists(record.log_path):
+    if not record.log_path:
         abort(404, description="this job has no log")
-
-    def stream():
-        with open(record.log_path, "rb") as handle:
-            while chunk := handle.read(LOG_CHUNK):
-                yield chunk
-
-    return Response(
-        stream(),
-        mimetype="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="envboard-{record.id}.log"'},
-    )
+    try:
+        return send_file(
+            record.log_path,
+            mimetype="text/plain",
+            as_attachment=True,
+            download_name=f"envboard-{record.id}.log",
+            conditional=False,  # the log may still grow: no ranges or 304s on a moving file
+            etag=False,
+            max_age=0,
+        )
+    except OSError:
+        abort(404, description="this job has no log")
 
 
 @blueprint.get("/jobs/<job_id>/status")
@@ -153,6 +162,13 @@ def project_history(project_id: str):
 # -- mode change ---------------------------------------------------------------------------------
 
 
+def _refused(state, target: str, exc: modes.ModeChangeError):
+    """409 for a change that cannot be made; 503 (try again) while previews are all busy."""
+    busy = isinstance(exc, modes.PreviewsBusy)
+    page = render_template("mode.html", state=state, change=None, error=str(exc), target=target)
+    return page, 503 if busy else 409, {"Retry-After": "2"} if busy else {}
+
+
 @blueprint.get("/projects/<project_id>/mode")
 def mode_preview(project_id: str):
     state = project_state(project_id)
@@ -160,7 +176,7 @@ def mode_preview(project_id: str):
     try:
         change = modes.preview(state.project, target)
     except modes.ModeChangeError as exc:
-        return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
+        return _refused(state, target, exc)
     future_env = current_app.extensions["envboard.board"].resolver.resolve(state.project, mode=target)
     return render_template("mode.html", state=state, change=change, error=None, target=target, env=future_env)
 
@@ -174,7 +190,7 @@ def mode_apply(project_id: str):
         change = modes.preview(state.project, target)
         modes.apply(change, expected)
     except modes.ModeChangeError as exc:  # a stale edit included: nothing was written
-        return render_template("mode.html", state=state, change=None, error=str(exc), target=target), 409
+        return _refused(state, target, exc)
     _jobs().record_mode_change(state.project, current_user(), change.current_mode, target, change.diff)
     _monitor().refresh()
     if target == "persistent_uv" and request.form.get("sync_after"):
