@@ -7,6 +7,7 @@ behind the same NAT, a crafted `next`, a forged proxy header.
 import os
 import re
 import stat
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -375,3 +376,39 @@ def test_serve_refuses_the_proxy_header_without_a_trusted_proxy(tmp_path, capsys
         ]
     )
     assert code == 2 and "--trusted-proxy" in capsys.readouterr().err
+
+
+def test_rotate_from_a_shell_signs_a_browser_out_of_a_running_server(tmp_path, live_server):
+    import subprocess
+    import urllib.request
+    from http.cookiejar import CookieJar
+    from urllib.parse import urlencode
+
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp")
+    users = tmp_path / "users.toml"
+    token = add_user(users, "ann", "operator")
+    url = live_server(root, "--users", str(users))
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    page = browser.open(url + "/signin", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urlencode({"token": token, "csrf_token": csrf, "next": "/history"}).encode()
+    assert browser.open(url + "/signin", data=form, timeout=10).geturl() == url + "/history"
+    assert browser.open(url + "/", timeout=10).geturl() == url + "/"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "webapp",
+            "users",
+            "rotate",
+            "ann",
+            "--users",
+            str(users),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert browser.open(url + "/", timeout=10).geturl().startswith(url + "/signin")
