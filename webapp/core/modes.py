@@ -49,8 +49,10 @@ MAX_PREVIEW_BYTES = 1024 * 1024
 MAX_PREVIEWS_AT_ONCE = 3
 PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
 _PREVIEW_CACHE_SIZE = 64
+_PREVIEW_CACHE_BYTES = 8 * 1024 * 1024  # a few big files, or every usual one
 _preview_slots = threading.BoundedSemaphore(MAX_PREVIEWS_AT_ONCE)
-_preview_cache: OrderedDict[tuple, str] = OrderedDict()  # (sha256, target, dg.toml?) -> new text
+# (sha256, target, dg.toml?) -> the new text, or why it was refused
+_preview_cache: OrderedDict[tuple, str | ModeChangeError] = OrderedDict()
 _preview_cache_lock = threading.Lock()
 
 
@@ -113,25 +115,34 @@ def preview(project: Project, target: str) -> ModeChange:
     in_dg_toml = path.name == DG_TOML
     key = (digest, target, in_dg_toml)
     with _preview_cache_lock:
-        new_text = _preview_cache.get(key)
-        if new_text is not None:
+        known = _preview_cache.get(key)
+        if known is not None:
             _preview_cache.move_to_end(key)
-    if new_text is None:
+    if known is None:
         if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
             raise PreviewsBusy(
                 f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
             )
         try:
-            new_text = _rewrite(text, target, in_dg_toml=in_dg_toml)
-            _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
+            known = _rewrite(text, target, in_dg_toml=in_dg_toml)
+            _verify(path, text, known, target, in_dg_toml=in_dg_toml)
+        except ModeChangeError as exc:
+            known = exc  # a refusal is kept too: the same bytes are refused again without the work
         finally:
             _preview_slots.release()
-        with _preview_cache_lock:  # only verified results are kept
-            _preview_cache[key] = new_text
-            while len(_preview_cache) > _PREVIEW_CACHE_SIZE:
+        with _preview_cache_lock:
+            _preview_cache[key] = known
+            while len(_preview_cache) > _PREVIEW_CACHE_SIZE or _cached_bytes() > _PREVIEW_CACHE_BYTES:
                 _preview_cache.popitem(last=False)
+    if isinstance(known, ModeChangeError):
+        raise ModeChangeError(str(known))
+    new_text = known
     current = project.mode.mode if project.mode else MODE_ACTIVE
     return ModeChange(path, current, target, text, new_text, digest)
+
+
+def _cached_bytes() -> int:
+    return sum(len(value) for value in _preview_cache.values() if isinstance(value, str))
 
 
 def _refuse_symlink(path: Path) -> None:

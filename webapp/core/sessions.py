@@ -146,7 +146,7 @@ class SessionStore:
             if expired or replaced:
                 db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (key,))
                 return None
-            if now - last_seen > TOUCH_EVERY:
+            if now - last_seen > min(TOUCH_EVERY, self.idle / 4):
                 with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
                     db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
         return SessionInfo(user, created, last_seen)
