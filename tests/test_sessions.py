@@ -69,7 +69,7 @@ def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(hosted):
     assert replay.status_code == 302 and "/signin" in replay.headers["Location"]
 
 
-def test_a_session_survives_a_restart_but_not_a_new_secret_or_an_ended_record(hosted):
+def test_a_session_survives_a_restart(hosted):
     factory, tokens, _ = hosted
     first = factory(SECRET_KEY="kept")
     client = first.test_client()
@@ -91,8 +91,8 @@ def test_rotate_and_remove_end_sessions_in_a_running_server_within_a_request(
     assert client.get("/").status_code == 200
     code = cli(["users", command, "alice", "--users", str(path), "--state-dir", str(tmp_path / "state")])
     assert code == 0
-    err = capsys.readouterr().err
-    assert command == "remove" or "2 browser sessions ended" in err
+    said = capsys.readouterr()
+    assert "2 browser sessions ended" in said.out + said.err
     for browser in (client, other_browser):
         response = browser.get("/")
         assert response.status_code == 302 and "/signin" in response.headers["Location"]
