@@ -17,6 +17,16 @@
     }
   });
 
+  // Forms in cached, shared fragments (overview rows) carry no CSRF token: the page's
+  // <meta name="csrf-token"> is the one place it lives, out of reach of rendered user text.
+  document.addEventListener("submit", function (event) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (!meta) return;
+    event.target.querySelectorAll("input[data-csrf-from-page]").forEach(function (input) {
+      input.value = meta.getAttribute("content");
+    });
+  }, true);
+
   // A live log follows new lines unless the reader has scrolled up to read.
   function follow(log) {
     var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;

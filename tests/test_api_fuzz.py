@@ -94,3 +94,121 @@ def fuzz_client(tmp_path_factory):
     record = envboard.history.new_job(project.id, str(project.path), "mode", "fuzzer", status="succeeded")
     yield app.test_client(), record.id
     envboard.close()
+
+
+# -- the HTML routes: every GET rule of the app, and sign-in, with hostile parameters ---------------
+
+PARAMETER_NAMES = ["offset", "since", "to", "next", "q", "mode", "status", "force", "file_hash", "token"]
+HOSTILE_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.sampled_from(
+        [
+            "/\t/evil.example/x",
+            "/\r\nSet-Cookie: a=b",
+            "//evil.example",
+            "\x00",
+            "%00",
+            "9" * 400,
+            str(2**63),
+            str(2**64),
+            "1" + "0" * 30,
+            "-1",
+            "1e309",
+            "persistent_uv",
+            "active",
+            "x-__envboard_csrf__-y",
+            "{{7*7}}",
+        ]
+    ),
+)
+
+
+def html_get_rules(app) -> list[str]:
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.rule.startswith("/api/") and rule.endpoint != "static"
+    )
+
+
+@pytest.fixture
+def synced_client(tmp_path, make_app):
+    """A project synced by a real uv, so that its job has a log to read from any offset."""
+    from tests.test_attacks import synced_job
+
+    root, job_id, _ = synced_job(tmp_path, extra_log_bytes=300 * 1024)
+    (root / "broken").mkdir()
+    (root / "broken" / "pyproject.toml").write_text("[tool.dg\n")
+    return make_app(root).test_client(), job_id
+
+
+@pytest.fixture
+def html_rules(synced_client):
+    client, _ = synced_client
+    return html_get_rules(client.application)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=WEIRD,
+    real_id=st.booleans(),
+    fragment=st.booleans(),
+    query=st.dictionaries(st.sampled_from(PARAMETER_NAMES) | st.text(max_size=6), HOSTILE_VALUES, max_size=4),
+)
+def test_no_html_route_answers_500(synced_client, html_rules, value, real_id, fragment, query):
+    """Each example tries every GET route with the same hostile parameters."""
+    client, job_id = synced_client
+    for rule in html_rules:
+        if real_id:  # a real job and project, so that the parameters reach the code behind the lookup
+            value = job_id if "job_id" in rule else "tiny"
+        url = re.sub(r"<(?:[^:>]+:)?[^>]+>", quote(value, safe=""), rule)
+        response = client.get(url, query_string=query, headers={"HX-Request": "true"} if fragment else {})
+        assert response.status_code < 500, (url, query, response.status_code)
+
+
+def test_the_html_fuzzer_covers_the_routes_that_take_parameters(html_rules):
+    for expected in ("/jobs/<job_id>/log", "/projects/<project_id>/mode", "/fragments/rows", "/signin"):
+        assert expected in html_rules
+
+
+@pytest.fixture(scope="module")
+def signin_client(tmp_path_factory):
+    from tests.conftest import core
+    from webapp.core.settings import Settings
+    from webapp.core.users import UserDirectory, add_user
+    from webapp.web import create_app
+
+    base = tmp_path_factory.mktemp("fuzz-signin")
+    root = write_workspace(base / "ws", ["a"])
+    write_project(root / "a", "a")
+    add_user(base / "users.toml", "ann", "operator")
+    app = create_app(
+        {
+            "ENVBOARD_SETTINGS": Settings(workspace=root, state_dir=base / "state"),
+            "ENVBOARD_USERS": UserDirectory(base / "users.toml"),
+            "TESTING": True,
+        }
+    )
+    yield app.test_client()
+    core(app).close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=HOSTILE_VALUES, next_target=HOSTILE_VALUES, ip=st.ip_addresses().map(str))
+def test_sign_in_never_500s_and_never_redirects_off_site(signin_client, token, next_target, ip):
+    page = signin_client.get("/signin", query_string={"next": next_target}).get_data(as_text=True)
+    assert signin_client.get("/signin", query_string={"next": next_target}).status_code < 500
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = signin_client.post(
+        "/signin",
+        data={"token": token, "csrf_token": csrf, "next": next_target},
+        environ_base={"REMOTE_ADDR": ip},
+    )
+    assert response.status_code in (401, 429), response.status_code
+    if any(c in token for c in "\r\n"):
+        return  # no HTTP client can put that in a header
+    bearer = signin_client.get(
+        "/api/projects", headers={"Authorization": f"Bearer {token}"}, environ_base={"REMOTE_ADDR": ip}
+    )
+    assert bearer.status_code in (401, 429)

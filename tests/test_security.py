@@ -1,5 +1,6 @@
 """Each rule of hosting on a shared box, tried from the side of someone breaking it."""
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -182,7 +183,12 @@ def test_trusted_proxy_header_only_when_configured(hosted):
     factory, _, _ = hosted
     plain = factory().test_client()
     assert plain.get("/api/projects", headers={"X-Forwarded-User": "alice"}).status_code == 401
-    proxied = factory(ENVBOARD_PROXY_USER_HEADER="X-Forwarded-User").test_client()
+    no_proxy_named = factory(ENVBOARD_PROXY_USER_HEADER="X-Forwarded-User").test_client()
+    assert no_proxy_named.get("/api/projects", headers={"X-Forwarded-User": "alice"}).status_code == 401
+    proxied = factory(
+        ENVBOARD_PROXY_USER_HEADER="X-Forwarded-User",
+        ENVBOARD_TRUSTED_PROXIES=(ipaddress.ip_network("127.0.0.1/32"),),
+    ).test_client()
     assert proxied.get("/api/projects", headers={"X-Forwarded-User": "alice"}).status_code == 200
     assert proxied.get("/api/projects", headers={"X-Forwarded-User": "mallory"}).status_code == 401
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -10,6 +11,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from ..core.modes import remove_stale_temp_files
+from ..core.sessions import parse_duration
 from .options import add_common, env, settings_from
 
 
@@ -28,7 +31,36 @@ def add_parsers(commands) -> None:
         "--threads",
         type=int,
         default=int(env("THREADS", "16")),
-        help="waitress worker threads (ENVBOARD_THREADS; default 16)",
+        help="waitress worker threads, the requests answered at once; raw logs are sent without "
+        "holding one (ENVBOARD_THREADS; default 16)",
+    )
+    serve.add_argument(
+        "--connection-limit",
+        type=int,
+        default=int(env("CONNECTION_LIMIT", "1000")),
+        help="open connections accepted at once, idle ones included; waitress's own default of 100 "
+        "lets 100 idle sockets shut everyone out (ENVBOARD_CONNECTION_LIMIT; default 1000)",
+    )
+    serve.add_argument(
+        "--channel-timeout",
+        type=int,
+        default=int(env("CHANNEL_TIMEOUT", "30")),
+        help="seconds a connection may stay idle (no request, nothing read) before it is closed "
+        "(ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+    )
+    serve.add_argument(
+        "--session-idle",
+        type=_duration,
+        default=env("SESSION_IDLE", "12h"),
+        help="a browser session ends after this long without a request, e.g. 30m, 12h "
+        "(ENVBOARD_SESSION_IDLE; default 12h)",
+    )
+    serve.add_argument(
+        "--session-max-age",
+        type=_duration,
+        default=env("SESSION_MAX_AGE", "7d"),
+        help="a browser session ends this long after sign-in, in use or not "
+        "(ENVBOARD_SESSION_MAX_AGE; default 7d)",
     )
     serve.add_argument(
         "--users", default=env("USERS"), help="users file: names, roles, token hashes (ENVBOARD_USERS)"
@@ -43,8 +75,18 @@ def add_parsers(commands) -> None:
         "--trust-proxy-user-header",
         default=env("TRUST_PROXY_USER_HEADER"),
         metavar="HEADER",
-        help="take the user name from this header set by an authenticating reverse proxy; only use "
-        "it when nothing but the proxy can reach envboard (ENVBOARD_TRUST_PROXY_USER_HEADER)",
+        help="take the user name from this header set by an authenticating reverse proxy; believed "
+        "only on connections from a --trusted-proxy address and never next to a bearer token "
+        "(ENVBOARD_TRUST_PROXY_USER_HEADER)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_network,
+        default=None,
+        metavar="ADDR",
+        help="address (or network, e.g. 10.0.0.0/24) of the proxy that sets the user header; required "
+        "with --trust-proxy-user-header; repeat for several (ENVBOARD_TRUSTED_PROXY, comma-separated)",
     )
     serve.add_argument(
         "--public-url",
@@ -131,6 +173,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        proxies = args.trusted_proxy or [
+            _network(part) for part in (env("TRUSTED_PROXY") or "").replace(",", " ").split()
+        ]
+    except argparse.ArgumentTypeError as exc:
+        print(f"envboard: ENVBOARD_TRUSTED_PROXY: {exc}", file=sys.stderr)
+        return 2
+    if args.trust_proxy_user_header and not proxies:
+        print(
+            "envboard: --trust-proxy-user-header needs --trusted-proxy ADDR (the proxy's address): "
+            "otherwise anyone who can reach envboard could name themselves in that header",
+            file=sys.stderr,
+        )
+        return 2
+    if args.session_idle > args.session_max_age:
+        print("envboard: --session-idle is longer than --session-max-age", file=sys.stderr)
+        return 2
     configure(args.log_format)
     settings = dataclasses.replace(settings_from(args), max_jobs=args.max_jobs)
     app = create_app(
@@ -139,15 +198,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "ENVBOARD_USERS": users,
             "ENVBOARD_ALLOW_ANONYMOUS_VIEW": args.allow_anonymous_view,
             "ENVBOARD_PROXY_USER_HEADER": args.trust_proxy_user_header,
+            "ENVBOARD_TRUSTED_PROXIES": tuple(proxies),
+            "ENVBOARD_SESSION_IDLE": args.session_idle,
+            "ENVBOARD_SESSION_MAX_AGE": args.session_max_age,
             "SECRET_KEY": load_secret_key(settings.state_dir),
             "TRUSTED_HOSTS": trusted_hosts(args.host, args.public_url),
             "SESSION_COOKIE_SECURE": bool(args.public_url and args.public_url.startswith("https:")),
         }
     )
     board = app.extensions[EXTENSION].board
+    for leftover in remove_stale_temp_files(board.workspace.projects):
+        print(f"envboard: removed {leftover}, left by a mode change that was killed mid-write")
     mode = "single-user mode" if users is None else f"users from {args.users}"
     print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
     print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
+    _allow_open_files(args.connection_limit + args.threads + 64)
+    serve(
+        app,
+        host=args.host,
+        port=args.port,
+        ident="envboard",
+        threads=args.threads,
+        connection_limit=args.connection_limit,
+        channel_timeout=args.channel_timeout,
+        cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
+        asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+    )
     return 0
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft limit on open files so that --connection-limit sockets fit (never above hard)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):  # keep the limit we have
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or network") from None

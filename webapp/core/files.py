@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAX_CONFIG_BYTES = 1024 * 1024  # a dg config larger than this is not a config
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a dg config larger than this is not a config
 UTF8_BOM = b"\xef\xbb\xbf"
 TEMP_SUFFIX = ".envboard-tmp"  # left behind only by a kill between write and rename
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -79,7 +79,7 @@ def read_toml(path: Path) -> TomlFile:
 
 def _parse(path: Path, size: int) -> TomlFile:
     if size > MAX_CONFIG_BYTES:
-        raise ConfigError(path, f"file is {size} bytes, larger than a config file can be (1 MiB)")
+        raise ConfigError(path, f"file is {size} bytes, larger than a config file can be (4 MiB)")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
+import re
+import stat
+import threading
+import time
 import tomllib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from tomlkit.items import InlineTable, Table
 
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
-from .files import UTF8_BOM, atomic_write
+from .files import TEMP_SUFFIX, UTF8_BOM, atomic_write
 from .workspace import Project
 
 
@@ -29,6 +35,23 @@ class ModeChangeError(Exception):
 
 class StaleEdit(ModeChangeError):
     """The file changed since the preview; nothing was written."""
+
+
+class PreviewsBusy(ModeChangeError):
+    """Too many previews are being computed right now; try again in a moment."""
+
+
+# A preview parses, edits and re-parses the whole file (tomlkit is slow on big files), and a
+# GET can ask for one: bound what anybody can make the server do.
+MAX_PREVIEW_BYTES = 1024 * 1024  # tomlkit takes seconds on larger files
+MAX_PREVIEWS_AT_ONCE = 3
+PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
+_PREVIEW_CACHE_SIZE = 64
+_PREVIEW_CACHE_BYTES = 8 * 1024 * 1024  # a few big files, or every usual one
+_preview_slots = threading.BoundedSemaphore(MAX_PREVIEWS_AT_ONCE)
+# (sha256, target, dg.toml?) -> the new text, or why it was refused
+_preview_cache: OrderedDict[tuple, str | ModeChangeError] = OrderedDict()
+_preview_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -64,16 +87,65 @@ def preview(project: Project, target: str) -> ModeChange:
     if project.error or project.config_file is None:
         raise ModeChangeError(f"the project's config cannot be read: {project.error}")
     path = project.config_file
-    raw = path.read_bytes()
+    _refuse_symlink(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PREVIEW_BYTES:
+            raise ModeChangeError(
+                f"{path} is {size / 1048576:.1f} MB; envboard edits config files up to "
+                f"{MAX_PREVIEW_BYTES // 1048576} MB. Change python_environment by hand."
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_PREVIEW_BYTES:  # grew between stat and read
+        raise ModeChangeError(f"{path} is larger than {MAX_PREVIEW_BYTES // 1048576} MB; change it by hand")
     bom = raw.startswith(UTF8_BOM)
     try:
         text = raw[len(UTF8_BOM) :].decode("utf-8") if bom else raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModeChangeError(f"{path} is not UTF-8") from exc
-    new_text = _rewrite(text, target, in_dg_toml=path.name == DG_TOML)
-    _verify(path, text, new_text, target, in_dg_toml=path.name == DG_TOML)
+    digest = hashlib.sha256(raw).hexdigest()
+    in_dg_toml = path.name == DG_TOML
+    key = (digest, target, in_dg_toml)
+    with _preview_cache_lock:
+        known = _preview_cache.get(key)
+        if known is not None:
+            _preview_cache.move_to_end(key)
+    if known is None:
+        if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
+            raise PreviewsBusy(
+                f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
+            )
+        try:
+            known = _rewrite(text, target, in_dg_toml=in_dg_toml)
+            _verify(path, text, known, target, in_dg_toml=in_dg_toml)
+        except ModeChangeError as exc:
+            known = exc  # a refusal is kept too: the same bytes are refused again without the work
+        finally:
+            _preview_slots.release()
+        with _preview_cache_lock:
+            _preview_cache[key] = known
+            while len(_preview_cache) > _PREVIEW_CACHE_SIZE or _cached_bytes() > _PREVIEW_CACHE_BYTES:
+                _preview_cache.popitem(last=False)
+    if isinstance(known, ModeChangeError):
+        raise ModeChangeError(str(known))
+    new_text = known
     current = project.mode.mode if project.mode else MODE_ACTIVE
-    return ModeChange(path, current, target, text, new_text, hashlib.sha256(raw).hexdigest())
+    return ModeChange(path, current, target, text, new_text, digest)
+
+
+def _cached_bytes() -> int:
+    return sum(len(value) for value in _preview_cache.values() if isinstance(value, str))
+
+
+def _refuse_symlink(path: Path) -> None:
+    """Writing replaces the file: through a symlink that would cut the link or edit its target."""
+    if path.is_symlink():
+        raise ModeChangeError(
+            f"{path} is a symlink (to {os.readlink(path)}); envboard does not write through links. "
+            "Change python_environment in the file it points to by hand."
+        )
 
 
 def apply(change: ModeChange, expected_hash: str) -> None:
@@ -83,6 +155,7 @@ def apply(change: ModeChange, expected_hash: str) -> None:
     of envboard's writes between the check and the rename.
     """
     path = change.file
+    _refuse_symlink(path)  # it may have become one since the preview
     try:
         current = path.read_bytes()
     except OSError as exc:
@@ -98,6 +171,36 @@ def apply(change: ModeChange, expected_hash: str) -> None:
     except OSError as exc:
         reason = exc.strerror or exc
         raise ModeChangeError(f"{path} cannot be written: {reason}; nothing was changed") from exc
+
+
+TEMP_FILE = re.compile(r"^\.(pyproject\.toml|dg\.toml)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+STALE_TEMP_AGE = 60.0  # seconds: a write takes milliseconds; younger ones may be mid-write elsewhere
+
+
+def remove_stale_temp_files(projects: list[Project]) -> list[Path]:
+    """Delete the temporary files a killed mode write left (only `files.atomic_write`'s exact names).
+
+    Called on start; returns what it removed so that it can be said.
+    """
+    removed = []
+    now = time.time()
+    for project in projects:
+        try:
+            entries = list(os.scandir(project.path))
+        except OSError:
+            continue
+        for entry in entries:
+            if not TEMP_FILE.match(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_TEMP_AGE:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:

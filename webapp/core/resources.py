@@ -123,6 +123,7 @@ class ModePreview:
     change: modes.ModeChange | None  # None when the change cannot be made (see error)
     error: str | None
     future_env: ResolvedEnvironment | None  # the environment the project will have
+    busy: bool = False  # refused only because too many previews are being prepared: retry soon
 
     def to_json(self) -> dict[str, Any]:
         change = self.change
@@ -144,7 +145,7 @@ def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePr
     try:
         change = modes.preview(state.project, target)
     except modes.ModeChangeError as exc:
-        return ModePreview(state, target, None, str(exc), None)
+        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, modes.PreviewsBusy))
     future = envboard.board.resolver.resolve(state.project, mode=target)
     return ModePreview(state, target, change, None, future)
 

@@ -60,6 +60,7 @@ class UserDirectory:
         self._stamp: tuple | None = None
         self._by_hash: dict[str, User] = {}
         self._by_name: dict[str, User] = {}
+        self._digests: dict[str, str] = {}
         self._load()
 
     def _load(self) -> None:
@@ -74,7 +75,7 @@ class UserDirectory:
             data = tomllib.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UsersError(f"users file {self.path} is not valid TOML: {exc}") from exc
-        by_hash, by_name = {}, {}
+        by_hash, by_name, digests = {}, {}, {}
         for index, entry in enumerate(data.get("users", [])):
             name, role, digest = entry.get("name"), entry.get("role"), entry.get("token_sha256")
             if not (
@@ -86,7 +87,8 @@ class UserDirectory:
             user = User(name, role)
             by_hash[digest] = user
             by_name[name] = user
-        self._by_hash, self._by_name, self._stamp = by_hash, by_name, stamp
+            digests[name] = digest
+        self._by_hash, self._by_name, self._digests, self._stamp = by_hash, by_name, digests, stamp
 
     def _fresh(self) -> None:
         # keep the last good list rather than locking everybody out mid-edit
@@ -105,32 +107,96 @@ class UserDirectory:
         self._fresh()
         return self._by_name.get(name)
 
+    def token_digest(self, name: str) -> str | None:
+        """The hash of the user's current token: a session opened with an older one has ended."""
+        self._fresh()
+        return self._digests.get(name)
 
-def add_user(path: Path, name: str, role: str) -> str:
-    """Add (or replace) a user and return the new token; only its hash is written."""
+    def names(self) -> list[User]:
+        self._fresh()
+        return list(self._by_name.values())
+
+
+def _read_document(path: Path) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+        raise UsersError(f"users file {path} cannot be read: {exc}") from exc
+
+
+def _write_document(path: Path, document: tomlkit.TOMLDocument) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(tomlkit.dumps(document))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _index_of(document: tomlkit.TOMLDocument, name: str) -> int | None:
+    for index, entry in enumerate(document.get("users", [])):
+        if entry.get("name") == name:
+            return index
+    return None
+
+
+def list_users(path: Path) -> list[User]:
+    """The users of the file, in file order (no tokens: the file has none)."""
+    return UserDirectory(path).names() if path.exists() else []
+
+
+def add_user(path: Path, name: str, role: str, *, replace: bool = False) -> str:
+    """Add a user and return the new token; only its hash is written.
+
+    An existing name is refused unless `replace`: a typo must not silently cut a colleague off.
+    """
     if not _NAME.match(name):
         raise UsersError(f"{name!r} is not a valid user name (letters, digits, . _ @ -)")
     if role not in ROLES:
         raise UsersError(f"role must be one of {', '.join(ROLES)}")
     token = secrets.token_urlsafe(32)
-    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    document = _read_document(path)
     users = document.get("users")
     if users is None:
         users = tomlkit.aot()
         document.append("users", users)
-    for index, entry in enumerate(list(users)):
-        if entry.get("name") == name:
-            del users[index]
-            break
+    index = _index_of(document, name)
+    if index is not None:
+        if not replace:
+            raise UsersError(
+                f"{name} already exists in {path}; pass --replace to give them a new token and role "
+                f"(or use `envboard users rotate {name}` to keep the role)"
+            )
+        del users[index]
     entry = tomlkit.table()
     entry.add("name", name)
     entry.add("role", role)
     entry.add("token_sha256", hash_token(token))
     users.append(entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(tomlkit.dumps(document))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    _write_document(path, document)
     return token
+
+
+def rotate_user(path: Path, name: str) -> str:
+    """Give `name` a new token (same role) and return it; the old token stops working."""
+    document = _read_document(path)
+    index = _index_of(document, name)
+    if index is None:
+        raise UsersError(f"no user {name!r} in {path}")
+    token = secrets.token_urlsafe(32)
+    document["users"][index]["token_sha256"] = hash_token(token)
+    _write_document(path, document)
+    return token
+
+
+def remove_user(path: Path, name: str) -> None:
+    document = _read_document(path)
+    index = _index_of(document, name)
+    if index is None:
+        raise UsersError(f"no user {name!r} in {path}")
+    del document["users"][index]
+    _write_document(path, document)

@@ -23,7 +23,7 @@ from .config import (
     read_mode,
     read_toml,
 )
-from .dg import ENTRY_POINT_GROUPS, PYPROJECT
+from .dg import DG_TOML, ENTRY_POINT_GROUPS, PYPROJECT
 
 SKIPPED_FOLDERS = {".venv", "venv", "node_modules", "__pycache__", "site-packages", "build", "dist"}
 MAX_DISCOVERY_DEPTH = 6
@@ -79,6 +79,8 @@ def find_workspace_root(start: Path) -> Path | None:
     """The nearest folder at or above `start` holding a dg config."""
     start = start.resolve()
     for folder in (start, *start.parents):
+        if outward_config(folder, folder):
+            return folder  # not read: the scan reports it as a located error
         if has_dg_config(folder):
             try:
                 if read_dg_config(folder) is not None:
@@ -94,16 +96,19 @@ def scan_workspace(start: Path) -> Workspace:
     root = find_workspace_root(start)
     if root is None:
         return _discover(start)
+    escape = outward_config(root, root)
+    if escape is not None:
+        return Workspace(root, "unreadable", escape.path, [_project_at(root, ".", root.name, boundary=root)])
     try:
         config = read_dg_config(root)
     except ConfigError as exc:
         # workspace or project, it cannot be told: list the root with its error, like any project
-        return Workspace(root, "unreadable", exc.path, [_project_at(root, ".", root.name)])
+        return Workspace(root, "unreadable", exc.path, [_project_at(root, ".", root.name, boundary=root)])
     assert config is not None
     kind = config.directory_type
     if kind == "workspace":
         return _scan_listed_projects(root, config)
-    project = _project_at(root, ".", root.name)
+    project = _project_at(root, ".", root.name, boundary=root)
     return Workspace(root, "project", config.path, [project])
 
 
@@ -146,7 +151,7 @@ def _scan_listed_projects(root: Path, config: DgConfig) -> Workspace:
                 )
             )
             continue
-        project = _project_at(folder, rel, Path(rel).name or rel, ids)
+        project = _project_at(folder, rel, Path(rel).name or rel, ids, boundary=root)
         projects.append(project)
         if project.error:
             continue
@@ -171,10 +176,41 @@ def _escapes(root: Path, folder: Path, rel: str) -> str | None:
     return None
 
 
+def outward_config(folder: Path, boundary: Path) -> ConfigError | None:
+    """A dg.toml or pyproject.toml in `folder` that is a symlink to a file outside `boundary`.
+
+    Such a file is neither read (its contents would show on pages) nor written (a mode
+    change would replace the link with a regular file, or edit a file outside): the
+    project gets this located error instead.
+    """
+    for name in (DG_TOML, PYPROJECT):
+        path = folder / name
+        if not path.is_symlink():
+            continue
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return ConfigError(path, "is a broken symlink or a symlink loop")
+        if not target.is_relative_to(boundary.resolve()):
+            return ConfigError(
+                path,
+                f"is a symlink to {target}, outside {boundary}; envboard does not read or write "
+                "config files through links that leave the workspace: copy the file here instead",
+            )
+    return None
+
+
 def _discover(start: Path) -> Workspace:
-    """No dg config above: find project folders below, skipping environments and loops."""
+    """No dg config above: find project folders below, skipping environments and loops.
+
+    A symlink is followed only while it stays inside `start`: one that leads out (to another
+    checkout, to a home folder) would let a mode change edit files nobody asked to scan, so
+    if it leads to something that looks like a project it is listed as an error, unfollowed.
+    """
     found: list[Path] = []
+    outside: list[tuple[Path, Path]] = []
     visited: set[tuple[int, int]] = set()
+    boundary = start.resolve()
 
     def walk(folder: Path, depth: int) -> None:
         try:
@@ -184,7 +220,7 @@ def _discover(start: Path) -> Workspace:
         if (info.st_dev, info.st_ino) in visited:
             return
         visited.add((info.st_dev, info.st_ino))
-        if has_dg_config(folder):
+        if outward_config(folder, boundary) or has_dg_config(folder):
             found.append(folder)
             return
         if depth >= MAX_DISCOVERY_DEPTH:
@@ -196,19 +232,43 @@ def _discover(start: Path) -> Workspace:
         for child in children:
             if child.name.startswith(".") or child.name in SKIPPED_FOLDERS:
                 continue
-            if child.is_dir():
-                walk(Path(child.path), depth + 1)
+            if not child.is_dir():
+                continue
+            if child.is_symlink():
+                try:
+                    target = Path(child.path).resolve(strict=True)
+                except (OSError, RuntimeError):
+                    continue
+                if not target.is_relative_to(boundary):
+                    if any((target / name).exists() for name in (DG_TOML, PYPROJECT)):
+                        outside.append((Path(child.path), target))
+                    continue
+            walk(Path(child.path), depth + 1)
 
     walk(start, 0)
     ids: set[str] = set()
     projects = []
     for folder in found:
         rel = folder.relative_to(start).as_posix()
-        projects.append(_project_at(folder, rel, folder.name, ids))
+        projects.append(_project_at(folder, rel, folder.name, ids, boundary=boundary))
+    for link, target in outside:
+        rel = link.relative_to(start).as_posix()
+        projects.append(
+            Project(
+                id=_unique_id(project_id(rel, link), ids),
+                name=link.name,
+                path=link,
+                rel_path=rel,
+                error=f"{rel!r} is a symlink to {target}, outside the scanned folder {start}; not followed",
+                error_file=link,
+            )
+        )
     return Workspace(start, "discovered", None, projects)
 
 
-def _project_at(folder: Path, rel: str, fallback_name: str, ids: set[str] | None = None) -> Project:
+def _project_at(
+    folder: Path, rel: str, fallback_name: str, ids: set[str] | None = None, *, boundary: Path
+) -> Project:
     ids = ids if ids is not None else set()
     project = Project(
         id=_unique_id(project_id(rel, folder), ids),
@@ -218,6 +278,10 @@ def _project_at(folder: Path, rel: str, fallback_name: str, ids: set[str] | None
     )
     if not folder.is_dir():
         project.error = f"project folder {rel!r} does not exist"
+        return project
+    escape = outward_config(folder, boundary)
+    if escape is not None:
+        project.fail(escape)
         return project
     try:
         config = read_dg_config(folder)

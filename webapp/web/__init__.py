@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from ..core.services import Envboard
+from ..core.sessions import DEFAULT_IDLE, DEFAULT_MAX_AGE, SessionStore
 from . import services
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -39,7 +40,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="envboard_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        ENVBOARD_SESSION_IDLE=DEFAULT_IDLE,  # seconds without a request before a session ends
+        ENVBOARD_SESSION_MAX_AGE=DEFAULT_MAX_AGE,  # seconds after sign-in, whatever happens
+        ENVBOARD_TRUSTED_PROXIES=(),  # ip networks whose user header is believed
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
         ENVBOARD_PROXY_USER_HEADER=None,
@@ -47,8 +50,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
     core = Envboard(app.config["ENVBOARD_SETTINGS"])
-    services.init_app(app, core)
+    sessions = SessionStore(
+        core.settings.state_dir, app.config["ENVBOARD_SESSION_IDLE"], app.config["ENVBOARD_SESSION_MAX_AGE"]
+    )
+    services.init_app(app, core, sessions)
     core.start()
+    # the signed cookie lives as long as the longest session could; the record decides before that
+    app.permanent_session_lifetime = timedelta(seconds=app.config["ENVBOARD_SESSION_MAX_AGE"])
 
     from . import (
         access_log,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 from flask import Flask, g, request
@@ -15,7 +16,21 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name}
         data.update(getattr(record, "fields", {}) or {"message": record.getMessage()})
-        return json.dumps(data)
+        return json.dumps(data, ensure_ascii=True)  # control characters always escaped
+
+
+_PLAIN = re.compile(r"[!#-~]*")  # printable ASCII without space and double quote
+
+
+def text_value(value: object) -> str:
+    """A field for the text log: bare when plain, else a JSON string (controls, spaces escaped).
+
+    A path is attacker-chosen: `%0a` or a space must not start a forged line or field.
+    """
+    text = "-" if value is None else str(value)
+    if _PLAIN.fullmatch(text) and "=" not in text:
+        return text
+    return json.dumps(text)  # ensure_ascii: \n, \u2028 and every other control become escapes
 
 
 def configure(log_format: str) -> None:
@@ -46,6 +61,6 @@ def init_app(app: Flask) -> None:
             "user": user.name if user else None,
             "remote": request.remote_addr,
         }
-        message = " ".join(f"{k}={v}" for k, v in fields.items())
+        message = " ".join(f"{k}={text_value(v)}" for k, v in fields.items())
         access.info(message, extra={"fields": fields})
         return response

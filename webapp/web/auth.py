@@ -1,55 +1,147 @@
-"""Signing in with a token, and out; failed attempts are rate limited per client."""
+"""Signing in with a token, and out; failed attempts slow the guesser down, not the team."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import ipaddress
 import threading
 import time
-from collections import deque
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
+from ..core.sessions import SessionStore, SessionStoreError
+from ..core.users import hash_token
+from .services import services
+
 blueprint = Blueprint("auth", __name__)
 
-MAX_FAILURES = 5
-WINDOW = 60.0
+FREE_FAILURES = 5  # failures per key in WINDOW before delays start
+WINDOW = 15 * 60.0
+MAX_DELAY = 300.0
+PREFIX_LENGTH = 8  # characters of a token that tell whose it is, without saying anything useful
+MAX_KEYS = 20000  # memory bound against an attacker spraying addresses
 
 
 class FailureLimiter:
-    """At most MAX_FAILURES failed sign-ins per client address in any WINDOW seconds."""
+    """Growing delays after failed sign-ins and bearer tokens, per address and per token prefix.
 
-    def __init__(self, limit: int = MAX_FAILURES, window: float = WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque] = {}
+    Per address: after FREE_FAILURES failures in WINDOW, each further attempt waits
+    2, 4, 8 … up to MAX_DELAY seconds after the last failure, unchecked (so a guesser
+    learns nothing during the wait). One proxy or NAT is one address, so that alone
+    would let an attacker lock out everyone behind it; hence the second key:
+
+    Per token prefix: the first characters of every token that has signed in are
+    remembered (hashed). A token with such a prefix is checked even from a delayed
+    address: the colleague's own token works. A random guess has a 1 in 2^48 chance
+    to carry a known prefix, so the attacker gains nothing; failures with a known
+    prefix delay that prefix, so knowing a prefix does not make guessing the rest fast.
+    """
+
+    def __init__(
+        self, free: int = FREE_FAILURES, window: float = WINDOW, max_delay: float = MAX_DELAY
+    ) -> None:
+        self.free, self.window, self.max_delay = free, window, max_delay
+        self._failures: dict[str, list[float]] = {}
+        self._known_prefixes: set[str] = set()
         self._lock = threading.Lock()
 
-    def blocked_for(self, client: str) -> float:
+    @staticmethod
+    def address_key(address: str | None) -> str:
+        """IPv6 clients usually own a whole /64: count it as one address."""
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return f"addr:{address}"
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return f"addr:{ip.ipv4_mapped}"
+            return f"addr:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+        return f"addr:{ip}"
+
+    @staticmethod
+    def _prefix_key(token: str) -> str:
+        return "prefix:" + hashlib.sha256(token[:PREFIX_LENGTH].encode()).hexdigest()
+
+    def blocked_for(self, address: str | None, token: str) -> float:
+        """Seconds to wait before this token may be checked from this address; 0 means check it."""
+        prefix = self._prefix_key(token)
         with self._lock:
-            recent = self._recent(client)
-            return self.window - (time.monotonic() - recent[0]) if len(recent) >= self.limit else 0.0
+            now = time.monotonic()
+            if prefix in self._known_prefixes:
+                return self._wait(prefix, now)
+            return self._wait(self.address_key(address), now)
 
-    def fail(self, client: str) -> None:
+    def fail(self, address: str | None, token: str) -> None:
+        prefix = self._prefix_key(token)
         with self._lock:
-            self._recent(client).append(time.monotonic())
+            now = time.monotonic()
+            if len(self._failures) > MAX_KEYS:
+                self._prune(now)
+            keys = [self.address_key(address)]
+            if prefix in self._known_prefixes:  # unknown prefixes are random: counting them is useless
+                keys.append(prefix)
+            for key in keys:
+                self._failures.setdefault(key, []).append(now)
 
-    def _recent(self, client: str) -> deque:
-        entries = self._failures.setdefault(client, deque())
-        while entries and time.monotonic() - entries[0] > self.window:
-            entries.popleft()
-        return entries
+    def succeed(self, token: str) -> None:
+        with self._lock:
+            self._known_prefixes.add(self._prefix_key(token))
+
+    def _wait(self, key: str, now: float) -> float:
+        recent = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        over = len(recent) - self.free
+        if over < 0:
+            return 0.0
+        delay = min(2.0 ** (over + 1), self.max_delay)
+        return max(0.0, recent[-1] + delay - now)
+
+    def _prune(self, now: float) -> None:
+        for key in list(self._failures):
+            self._wait(key, now)
+        while len(self._failures) > MAX_KEYS:  # still full: forget the oldest
+            self._failures.pop(next(iter(self._failures)))
 
 
-def _safe_next(target: str | None) -> str:
-    # only paths of this site: never an absolute URL or a scheme-relative //host
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("overview.index")
+def safe_next(target: str | None) -> str:
+    """A path of this site built from `target`, or the overview; never another host."""
+    fallback = url_for("overview.index")
+    if not target or len(target) > 2000:
+        return fallback
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target) or "\\" in target:
+        return fallback  # browsers drop tabs/newlines and read \ as /: `/\t/evil` is `//evil` to them
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return fallback
+    path = "/" + parts.path.lstrip("/")  # never `//host`
+    return urlunsplit(("", "", path, parts.query, ""))
+
+
+def session_store() -> SessionStore:
+    return services().sessions
+
+
+def sign_in_problem() -> str | None:
+    """Why nobody can sign in right now (the session store cannot be written), or None."""
+    problem = session_store().problem()
+    return f"Sign-in is unavailable: {problem}. Bearer tokens still work." if problem else None
+
+
+def _form(error: str | None, next_target: str | None, status: int = 200):
+    return render_template("signin.html", error=error, next=next_target or ""), status
 
 
 @blueprint.get("/signin")
 def signin_form():
     if current_app.config.get("ENVBOARD_USERS") is None:
         return redirect(url_for("overview.index"))
-    return render_template("signin.html", error=None, next=request.args.get("next", ""))
+    problem = sign_in_problem()
+    return _form(problem, request.args.get("next", ""), 503 if problem else 200)
 
 
 @blueprint.post("/signin")
@@ -57,33 +149,38 @@ def signin():
     users = current_app.config.get("ENVBOARD_USERS")
     if users is None:
         return redirect(url_for("overview.index"))
-    from .services import services
-
     limiter = services().signin_limiter
-    client = request.remote_addr or "unknown"
-    wait = limiter.blocked_for(client)
+    token = request.form.get("token", "").strip()
+    next_target = request.form.get("next")
+    wait = limiter.blocked_for(request.remote_addr, token)
     if wait > 0:
         response = current_app.response_class(
-            render_template(
-                "signin.html", error=f"Too many failed attempts; try again in {int(wait) + 1} s.", next=""
-            ),
-            status=429,
+            *_form(f"Too many failed attempts from here; try again in {int(wait) + 1} s.", next_target, 429)
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         abort(response)
-    user = users.authenticate(request.form.get("token", "").strip())
+    user = users.authenticate(token)
     if user is None:
-        limiter.fail(client)
-        return render_template(
-            "signin.html", error="That token is not valid.", next=request.form.get("next")
-        ), 401
+        limiter.fail(request.remote_addr, token)
+        return _form("That token is not valid.", next_target, 401)
+    limiter.succeed(token)
+    try:
+        session_id = session_store().create(user.name, hash_token(token))
+    except SessionStoreError as exc:
+        return _form(f"Sign-in is unavailable: {exc}. Bearer tokens still work.", next_target, 503)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     session.permanent = True
     session["user"] = user.name
-    return redirect(_safe_next(request.form.get("next")), code=303)
+    session["sid"] = session_id
+    return redirect(safe_next(next_target), code=303)
 
 
 @blueprint.post("/signout")
 def signout():
+    session_id = session.get("sid")
+    if session_id:
+        # an unreadable store cannot sign anyone in either; the cookie goes in any case
+        with contextlib.suppress(SessionStoreError):
+            session_store().end(session_id)
     session.clear()
     return redirect(url_for("auth.signin_form"), code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ..core.history import HistoryError
@@ -14,6 +15,8 @@ def _http_error(error: HTTPException):
     if request.path.startswith("/api/"):
         name = (error.name or "error").lower()
         return jsonify({"error": name, "message": error.description}), error.code
+    if request_ctx.url_adapter is None:  # a foreign Host: no URL can be built, so no page either
+        return f"{error.code} {error.name}: {error.description}\n", error.code, {"Content-Type": "text/plain"}
     return render_template("error.html", error=error), error.code
 
 

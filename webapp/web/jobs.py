@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
 from ..core import resources
 from ..core.history import JobRecord
@@ -65,6 +65,9 @@ def log_chunk(job_id: str):
     data = b""
     if record.log_path and os.path.exists(record.log_path):
         with open(record.log_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if offset > size:  # not a place this log has reached (seeking there would overflow or lie)
+                abort(416, description=f"offset {offset} is past the end of this log ({size} bytes)")
             handle.seek(offset)
             data = handle.read(LOG_CHUNK)
     more = len(data) == LOG_CHUNK
@@ -86,20 +89,26 @@ def log_chunk(job_id: str):
 
 @blueprint.get("/jobs/<job_id>/raw")
 def raw_log(job_id: str):
+    """The whole log as a download, sent by the server's I/O loop (wsgi.file_wrapper).
+
+    A reader that never reads then costs a socket and an open file, not a worker thread:
+    waitress hands a file wrapper to its event loop instead of writing from the thread.
+    """
     record = _job_or_404(job_id)
-    if not record.log_path or not os.path.exists(record.log_path):
+    if not record.log_path:
         abort(404, description="this job has no log")
-
-    def stream():
-        with open(record.log_path, "rb") as handle:
-            while chunk := handle.read(LOG_CHUNK):
-                yield chunk
-
-    return Response(
-        stream(),
-        mimetype="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="envboard-{record.id}.log"'},
-    )
+    try:
+        return send_file(
+            record.log_path,
+            mimetype="text/plain",
+            as_attachment=True,
+            download_name=f"envboard-{record.id}.log",
+            conditional=False,  # the log may still grow: no ranges or 304s on a moving file
+            etag=False,
+            max_age=0,
+        )
+    except OSError:
+        abort(404, description="this job has no log")
 
 
 @blueprint.get("/jobs/<job_id>/status")

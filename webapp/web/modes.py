@@ -14,27 +14,34 @@ from .services import envboard, services
 blueprint = Blueprint("modes", __name__)
 
 
-def _page(preview: resources.ModePreview, status: int = 200):
-    return render_template(
+def _status(preview: resources.ModePreview) -> tuple[int, dict[str, str]]:
+    """200; 409 for a change that cannot be made; 503 (try again) while previews are all busy."""
+    if preview.busy:
+        return 503, {"Retry-After": "2"}
+    return (409 if preview.error else 200), {}
+
+
+def _page(preview: resources.ModePreview):
+    page = render_template(
         "mode.html",
         state=preview.state,
         change=preview.change,
         error=preview.error,
         target=preview.target,
         env=preview.future_env,
-    ), status
+    )
+    return page, *_status(preview)
 
 
 @blueprint.get("/projects/<project_id>/mode")
 def preview(project_id: str):
-    data = resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
-    return _page(data, 409 if data.error else 200)
+    return _page(resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", "")))
 
 
 @blueprint.get("/api/projects/<project_id>/mode")
 def api_preview(project_id: str):
     data = resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
-    return jsonify(data.to_json()), 409 if data.error else 200
+    return jsonify(data.to_json()), *_status(data)
 
 
 @blueprint.post("/projects/<project_id>/mode")
@@ -43,12 +50,13 @@ def apply(project_id: str):
     target = request.form.get("to", "")
     data = resources.mode_preview(envboard(), state, target)
     if data.change is None:
-        return _page(data, 409)
+        return _page(data)
     jobs = services().jobs
     try:
         jobs.change_mode(data.change, request.form.get("file_hash", ""), state.project, current_user())
     except (JobError, modes.ModeChangeError) as exc:  # a stale edit included: nothing was written
-        return _page(resources.ModePreview(state, target, None, str(exc), None), 409)
+        refused = resources.ModePreview(state, target, None, str(exc), None)
+        return _page(refused)
     services().monitor.refresh()
     if target == MODE_UV and request.form.get("sync_after"):
         fresh = project_state(project_id)

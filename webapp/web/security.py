@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 
+from ..core.sessions import SessionStoreError
 from ..core.users import LOCAL_USER, User
+from .auth import session_store
+from .services import services
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -42,20 +46,16 @@ def _identify() -> None:
     if users is None:  # single-user mode: only reachable on loopback
         g.user = LOCAL_USER
         return
-    header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
-    if header and request.headers.get(header):
-        g.user = users.get(request.headers[header])
     authorization = request.authorization
-    if (
-        g.user is None
-        and authorization is not None
-        and authorization.type == "bearer"
-        and authorization.token
-    ):
-        g.user = users.authenticate(authorization.token)
-        g.bearer = g.user is not None
-    if g.user is None and session.get("user"):
-        g.user = users.get(session["user"])  # a removed user loses access at once
+    bearer = authorization.token if authorization is not None and authorization.type == "bearer" else None
+    header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
+    if header and bearer is None and request.headers.get(header) and _from_trusted_proxy():
+        g.user = users.get(request.headers[header])
+    if g.user is None and bearer:
+        g.user = _bearer_user(users, bearer)
+        g.bearer = True
+    if g.user is None and session.get("sid"):
+        g.user = _session_user(users)
     if g.user is None and current_app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
         g.user = ANONYMOUS
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
@@ -72,6 +72,49 @@ def _identify() -> None:
                 )
             )
         )
+
+
+def _from_trusted_proxy() -> bool:
+    """The user header counts only on connections from a configured proxy address."""
+    trusted = current_app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
+    try:
+        peer = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(peer in network for network in trusted)
+
+
+def _bearer_user(users, token: str) -> User:
+    """The token's user; a wrong token is answered 401 (429 while its sender is slowed down)."""
+    limiter = services().signin_limiter
+    wait = limiter.blocked_for(request.remote_addr, token)
+    if wait > 0:
+        response = jsonify({"error": "too many requests", "message": "too many wrong tokens from here"})
+        response.status_code = 429
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        abort(response)
+    user = users.authenticate(token)
+    if user is None:
+        limiter.fail(request.remote_addr, token)
+        response = jsonify({"error": "unauthorized", "message": "that bearer token is not valid"})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        abort(response)
+    limiter.succeed(token)
+    return user
+
+
+def _session_user(users) -> User | None:
+    """The user of a live server-side session; an ended, expired or replaced one clears the cookie."""
+    name = session.get("user", "")
+    try:
+        info = session_store().check(session["sid"], users.token_digest(name))
+    except SessionStoreError:
+        info = None  # the sign-in page says why; pages must not break over it
+    user = users.get(name) if info is not None and info.user == name else None
+    if user is None:
+        session.clear()
+    return user
 
 
 def _check_csrf() -> None:

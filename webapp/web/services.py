@@ -11,6 +11,7 @@ from ..core.board import Board
 from ..core.jobs import JobManager
 from ..core.monitor import Monitor
 from ..core.services import Envboard
+from ..core.sessions import SessionStore
 
 if TYPE_CHECKING:  # both import this module's accessor
     from .auth import FailureLimiter
@@ -21,9 +22,10 @@ EXTENSION = "envboard"
 
 @dataclass
 class Services:
-    """The core envboard plus what only the web layer keeps (rendered rows, sign-in limits)."""
+    """The core envboard plus what only the web layer keeps (rendered rows, sessions, sign-in limits)."""
 
     core: Envboard
+    sessions: SessionStore
     rows: RowCache
     signin_limiter: FailureLimiter
 
@@ -40,11 +42,11 @@ class Services:
         return self.core.jobs
 
 
-def init_app(app: Flask, core: Envboard) -> Services:
+def init_app(app: Flask, core: Envboard, sessions: SessionStore) -> Services:
     from .auth import FailureLimiter
     from .rows import RowCache
 
-    services = Services(core, RowCache(), FailureLimiter())
+    services = Services(core, sessions, RowCache(), FailureLimiter())
     app.extensions[EXTENSION] = services
     return services
 

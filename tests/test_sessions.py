@@ -1,0 +1,415 @@
+"""Sessions that end, sign-in limits that slow guessers but not colleagues, `next`, the proxy header.
+
+Each test attacks from the breaking side: a copied cookie, a rotated token, an attacker
+behind the same NAT, a crafted `next`, a forged proxy header.
+"""
+
+import os
+import re
+import stat
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import write_project, write_workspace
+from webapp.cli import main as cli
+from webapp.core.sessions import SessionStore, parse_duration
+from webapp.core.users import UserDirectory, add_user, list_users
+from webapp.web.services import EXTENSION
+
+
+@pytest.fixture
+def hosted(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp", mode="persistent_uv")
+    path = tmp_path / "users.toml"
+    tokens = {"alice": add_user(path, "alice", "operator"), "victor": add_user(path, "victor", "viewer")}
+
+    def factory(**config):
+        return make_app(root, ENVBOARD_USERS=UserDirectory(path), **config)
+
+    return factory, tokens, path
+
+
+def form_csrf(client) -> str:
+    return re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/signin").get_data(as_text=True)
+    ).group(1)
+
+
+def sign_in(client, token: str, next_target: str = "/", addr: str = "127.0.0.1"):
+    return client.post(
+        "/signin",
+        data={"token": token, "csrf_token": form_csrf(client), "next": next_target},
+        environ_base={"REMOTE_ADDR": addr},
+    )
+
+
+def cookie_of(client) -> str:
+    return client.get_cookie("envboard_session").value
+
+
+def with_cookie(app, value: str):
+    thief = app.test_client()
+    thief.set_cookie("envboard_session", value)
+    return thief
+
+
+def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(hosted):
+    factory, tokens, _ = hosted
+    app = factory()
+    client = app.test_client()
+    assert sign_in(client, tokens["alice"]).status_code == 303
+    stolen = cookie_of(client)
+    assert with_cookie(app, stolen).get("/").status_code == 200
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    assert client.post("/signout", data={"csrf_token": csrf}).status_code == 303
+    replay = with_cookie(app, stolen).get("/")
+    assert replay.status_code == 302 and "/signin" in replay.headers["Location"]
+
+
+def test_a_session_survives_a_restart(hosted):
+    factory, tokens, _ = hosted
+    first = factory(SECRET_KEY="kept")
+    client = first.test_client()
+    sign_in(client, tokens["victor"])
+    again = factory(SECRET_KEY="kept")  # same state dir, same key: a restart
+    assert with_cookie(again, cookie_of(client)).get("/").status_code == 200
+
+
+@pytest.mark.parametrize("command", ["rotate", "remove"])
+def test_rotate_and_remove_end_sessions_in_a_running_server_within_a_request(
+    hosted, tmp_path, capsys, command
+):
+    factory, tokens, path = hosted
+    app = factory()
+    client = app.test_client()
+    sign_in(client, tokens["alice"])
+    other_browser = app.test_client()
+    sign_in(other_browser, tokens["alice"])
+    assert client.get("/").status_code == 200
+    code = cli(["users", command, "alice", "--users", str(path), "--state-dir", str(tmp_path / "state")])
+    assert code == 0
+    said = capsys.readouterr()
+    assert "2 browser sessions ended" in said.out + said.err
+    for browser in (client, other_browser):
+        response = browser.get("/")
+        assert response.status_code == 302 and "/signin" in response.headers["Location"]
+
+
+def test_rotate_prints_a_working_token_once_and_the_old_one_stops(hosted, tmp_path, capsys):
+    factory, tokens, path = hosted
+    assert cli(["users", "rotate", "alice", "--users", str(path), "--state-dir", str(tmp_path / "s")]) == 0
+    new = capsys.readouterr().out.strip()
+    directory = UserDirectory(path)
+    assert directory.authenticate(new).name == "alice" and directory.get("alice").role == "operator"
+    assert directory.authenticate(tokens["alice"]) is None
+    assert new not in path.read_text()
+
+
+def test_a_token_replaced_by_hand_ends_sessions_opened_with_the_old_one(hosted):
+    import tomlkit
+
+    factory, tokens, path = hosted
+    app = factory()
+    client = app.test_client()
+    sign_in(client, tokens["victor"])
+    document = tomlkit.parse(path.read_text())
+    for entry in document["users"]:
+        if entry["name"] == "victor":
+            entry["token_sha256"] = "0" * 64
+    path.write_text(tomlkit.dumps(document))
+    assert client.get("/").status_code == 302
+
+
+def test_idle_and_absolute_lifetimes(hosted):
+    factory, tokens, _ = hosted
+    app = factory(ENVBOARD_SESSION_IDLE=1.0, ENVBOARD_SESSION_MAX_AGE=60.0)
+    client = app.test_client()
+    sign_in(client, tokens["victor"])
+    assert client.get("/").status_code == 200
+    time.sleep(1.3)
+    assert client.get("/").status_code == 302  # idle too long
+
+    app = factory(ENVBOARD_SESSION_IDLE=60.0, ENVBOARD_SESSION_MAX_AGE=1.5)
+    client = app.test_client()
+    sign_in(client, tokens["victor"])
+    for _ in range(4):  # in use all the time, and still ends
+        time.sleep(0.45)
+        client.get("/")
+    assert client.get("/").status_code == 302
+
+
+def test_the_store_keeps_only_hashes_of_session_ids(hosted, tmp_path):
+    import sqlite3
+
+    from flask.sessions import SecureCookieSessionInterface
+
+    factory, tokens, _ = hosted
+    app = factory()
+    client = app.test_client()
+    sign_in(client, tokens["alice"])
+    session_id = SecureCookieSessionInterface().get_signing_serializer(app).loads(cookie_of(client))["sid"]
+    dump = "\n".join(sqlite3.connect(tmp_path / "state" / "sessions.sqlite3").iterdump())
+    assert "alice" in dump and session_id not in dump
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_state_dir_that_cannot_be_written_says_why_sign_in_is_unavailable(hosted, tmp_path):
+    factory, tokens, _ = hosted
+    app = factory()
+    state = tmp_path / "state"
+    os.chmod(state, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        client = app.test_client()
+        page = client.get("/signin")
+        assert page.status_code == 503 and "Sign-in is unavailable" in page.get_data(as_text=True)
+        assert sign_in(client, tokens["alice"]).status_code == 503
+        bearer = client.get("/api/projects", headers={"Authorization": f"Bearer {tokens['alice']}"})
+        assert bearer.status_code == 200
+    finally:
+        os.chmod(state, 0o755)
+
+
+def test_a_state_dir_that_is_a_file_says_why_sign_in_is_unavailable(hosted, tmp_path):
+    factory, tokens, _ = hosted
+    app = factory()
+    blocker = tmp_path / "blocked"
+    blocker.write_text("not a folder")
+    app.extensions[EXTENSION].sessions = SessionStore(blocker)
+    client = app.test_client()
+    page = client.get("/signin")
+    assert page.status_code == 503
+    text = page.get_data(as_text=True)
+    assert "Sign-in is unavailable" in text and "blocked" in text
+    assert sign_in(client, tokens["alice"]).status_code == 503
+    assert client.get("/").status_code == 302  # still a page, not a 500
+    assert client.get("/healthz").status_code == 200
+
+
+# -- users on the command line -------------------------------------------------------------------
+
+
+def test_users_add_refuses_an_existing_name_unless_replace(tmp_path, capsys):
+    path = tmp_path / "u.toml"
+    assert cli(["users", "add", "carol", "--role", "operator", "--users", str(path)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert cli(["users", "add", "carol", "--users", str(path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert UserDirectory(path).authenticate(first).role == "operator"  # nothing lost
+    code = cli(
+        [
+            "users",
+            "add",
+            "carol",
+            "--role",
+            "viewer",
+            "--replace",
+            "--users",
+            str(path),
+            "--state-dir",
+            str(tmp_path / "s"),
+        ]
+    )
+    assert code == 0
+    second = capsys.readouterr().out.strip()
+    assert UserDirectory(path).authenticate(second).role == "viewer"
+    assert UserDirectory(path).authenticate(first) is None
+
+
+def test_users_list_and_remove(tmp_path, capsys):
+    path = tmp_path / "u.toml"
+    add_user(path, "ann", "operator")
+    add_user(path, "bob", "viewer")
+    assert cli(["users", "list", "--users", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ann\s+operator$", out, re.M) and re.search(r"^bob\s+viewer$", out, re.M)
+    assert "token" not in out
+    assert cli(["users", "remove", "bob", "--users", str(path), "--state-dir", str(tmp_path / "s")]) == 0
+    assert [u.name for u in list_users(path)] == ["ann"]
+    assert cli(["users", "remove", "bob", "--users", str(path), "--state-dir", str(tmp_path / "s")]) == 2
+    assert "no user 'bob'" in capsys.readouterr().err
+
+
+def test_durations():
+    assert parse_duration("12h") == 43200 and parse_duration("7d") == 604800 and parse_duration("90") == 90
+    for bad in ("", "h", "-1h", "0", "soon"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+# -- the sign-in limit ----------------------------------------------------------------------------
+
+
+def test_guessing_is_slowed_down_and_the_wait_grows(hosted):
+    factory, _, _ = hosted
+    client = factory().test_client()
+    codes = [sign_in(client, f"guess-{i:02d}-xxxxxxxx", addr="10.0.0.7").status_code for i in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    limiter = client.application.extensions[EXTENSION].signin_limiter
+    first_wait = limiter.blocked_for("10.0.0.7", "another-guess")
+    limiter.fail("10.0.0.7", "one-more")
+    assert limiter.blocked_for("10.0.0.7", "another-guess") > first_wait  # delays grow
+
+
+def test_an_attacker_behind_the_same_nat_cannot_lock_out_a_colleague(hosted):
+    factory, tokens, _ = hosted
+    app = factory()
+    colleague = app.test_client()
+    assert sign_in(colleague, tokens["alice"], addr="203.0.113.9").status_code == 303  # signed in before
+    attacker = app.test_client()
+    for i in range(20):
+        sign_in(attacker, f"wrong-token-{i}", addr="203.0.113.9")
+    assert sign_in(attacker, "yet-another-guess", addr="203.0.113.9").status_code == 429
+    later = app.test_client()  # alice, from the same NAT, in a new browser
+    assert sign_in(later, tokens["alice"], addr="203.0.113.9").status_code == 303
+    other = app.test_client()  # somebody elsewhere is not affected at all
+    assert sign_in(other, tokens["victor"], addr="198.51.100.1").status_code == 303
+
+
+def test_knowing_a_token_prefix_does_not_make_guessing_the_rest_fast(hosted):
+    factory, tokens, _ = hosted
+    app = factory()
+    sign_in(app.test_client(), tokens["alice"], addr="192.0.2.1")
+    attacker = app.test_client()
+    prefix = tokens["alice"][:8]
+    codes = [sign_in(attacker, prefix + f"guess{i}", addr=f"192.0.2.{i + 10}").status_code for i in range(8)]
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+
+
+def test_wrong_bearer_tokens_are_limited_too(hosted):
+    factory, tokens, _ = hosted
+    client = factory().test_client()
+    codes = [
+        client.get(
+            "/api/projects",
+            headers={"Authorization": f"Bearer nope-{i}"},
+            environ_base={"REMOTE_ADDR": "10.1.1.1"},
+        ).status_code
+        for i in range(7)
+    ]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    good = client.get(
+        "/api/projects",
+        headers={"Authorization": f"Bearer {tokens['alice']}"},
+        environ_base={"REMOTE_ADDR": "10.1.1.2"},
+    )
+    assert good.status_code == 200
+
+
+# -- next, the proxy header -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example/x",
+        "/\n/evil.example",
+        "/\r\nSet-Cookie: x=1",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        " //evil.example",
+        "/%09/evil.example",
+    ],
+)
+def test_next_never_leaves_the_site_and_never_500s(hosted, target):
+    factory, tokens, _ = hosted
+    response = sign_in(factory().test_client(), tokens["alice"], next_target=target)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//") and "\\" not in location
+    browser_reads = urlsplit(re.sub(r"[\t\r\n]", "", location).replace("\\", "/"), "https")
+    assert browser_reads.netloc == "" and browser_reads.scheme == "https"  # same origin
+
+
+def test_next_keeps_a_real_path_and_query(hosted):
+    factory, tokens, _ = hosted
+    response = sign_in(factory().test_client(), tokens["alice"], next_target="/projects/uvp?tab=plugins")
+    assert response.headers["Location"] == "/projects/uvp?tab=plugins"
+
+
+def test_the_proxy_user_header_counts_only_from_the_trusted_proxy_and_never_over_a_bearer(hosted):
+    import ipaddress
+
+    factory, tokens, _ = hosted
+    app = factory(
+        ENVBOARD_PROXY_USER_HEADER="X-Forwarded-User",
+        ENVBOARD_TRUSTED_PROXIES=(ipaddress.ip_network("10.9.9.9/32"),),
+    )
+    client = app.test_client()
+    header = {"X-Forwarded-User": "alice"}
+    assert (
+        client.get("/api/projects", headers=header, environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code
+        == 200
+    )
+    forged = client.get("/api/projects", headers=header, environ_base={"REMOTE_ADDR": "10.9.9.8"})
+    assert forged.status_code == 401
+    # a viewer's bearer token next to the header stays a viewer: the header never upgrades it
+    both = client.post(
+        "/projects/uvp/sync",
+        headers={**header, "Authorization": f"Bearer {tokens['victor']}"},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
+    assert both.status_code == 403
+
+
+def test_serve_refuses_the_proxy_header_without_a_trusted_proxy(tmp_path, capsys):
+    path = tmp_path / "u.toml"
+    add_user(path, "ann", "operator")
+    code = cli(
+        [
+            "serve",
+            "--workspace",
+            str(tmp_path),
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--users",
+            str(path),
+            "--trust-proxy-user-header",
+            "X-Forwarded-User",
+        ]
+    )
+    assert code == 2 and "--trusted-proxy" in capsys.readouterr().err
+
+
+def test_rotate_from_a_shell_signs_a_browser_out_of_a_running_server(tmp_path, live_server):
+    import subprocess
+    import urllib.request
+    from http.cookiejar import CookieJar
+    from urllib.parse import urlencode
+
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp")
+    users = tmp_path / "users.toml"
+    token = add_user(users, "ann", "operator")
+    url = live_server(root, "--users", str(users))
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    page = browser.open(url + "/signin", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urlencode({"token": token, "csrf_token": csrf, "next": "/history"}).encode()
+    assert browser.open(url + "/signin", data=form, timeout=10).geturl() == url + "/history"
+    assert browser.open(url + "/", timeout=10).geturl() == url + "/"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "webapp",
+            "users",
+            "rotate",
+            "ann",
+            "--users",
+            str(users),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert browser.open(url + "/", timeout=10).geturl().startswith(url + "/signin")

@@ -1,0 +1,169 @@
+"""Signed-in sessions that can be ended: one SQLite file in the state dir, shared by processes.
+
+The browser's cookie carries a random session id; only its SHA-256 is stored here, so a
+copy of this file signs nobody in. A session ends by signing out, when its user's token is
+rotated or the user removed (`envboard users rotate|remove` deletes the rows; a running
+server reads the same file on every request, so it takes effect at once), after `idle`
+seconds without a request, and `max_age` seconds after sign-in, whatever happens.
+
+Each session also records a fingerprint of the token it was opened with: a token replaced
+by any means (even a hand edit of the users file) ends the sessions opened with the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
+DEFAULT_MAX_AGE = 7 * 86400.0  # a week: sign in again every Monday
+TOUCH_EVERY = 60.0  # write last_seen at most this often per session (reads are free)
+FILE_NAME = "sessions.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    token_fingerprint TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user);
+"""
+
+
+class SessionStoreError(Exception):
+    """The session store cannot be used; the message says why (sign-in is then unavailable)."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    user: str
+    created: float
+    last_seen: float
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def token_fingerprint(token_sha256: str) -> str:
+    """A short tag of the token's hash (not of the token): tells one token from its successor."""
+    return _digest("envboard-session:" + token_sha256)[:16]
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `12h`, `7d` -> seconds; raises ValueError with a readable message."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    factor = units.get(value[-1:])
+    number = value[:-1] if factor else value
+    try:
+        seconds = float(number) * (factor or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 90s, 30m, 12h, 7d)") from None
+    if not seconds > 0:
+        raise ValueError(f"{text!r}: a duration must be more than zero")
+    return seconds
+
+
+class SessionStore:
+    """Sessions in `state_dir/sessions.sqlite3`; every call opens the file afresh.
+
+    Opening per call costs well under a millisecond and means a state dir that is moved,
+    recreated or shared with `envboard users rotate` in another process is always current.
+    """
+
+    def __init__(self, state_dir: Path, idle: float = DEFAULT_IDLE, max_age: float = DEFAULT_MAX_AGE) -> None:
+        self.path = state_dir / FILE_NAME
+        self.idle, self.max_age = idle, max_age
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise SessionStoreError(self._why(exc)) from exc
+        try:
+            connection.executescript(_SCHEMA)
+            yield connection
+        except sqlite3.Error as exc:
+            raise SessionStoreError(self._why(exc)) from exc
+        finally:
+            connection.close()
+
+    def _why(self, exc: BaseException) -> str:
+        detail = getattr(exc, "strerror", None) or str(exc)
+        return f"the session store {self.path} cannot be written ({detail})"
+
+    def problem(self) -> str | None:
+        """Why sign-in cannot work right now, or None (a write is tried, then undone)."""
+        try:
+            with self._db() as db:
+                db.execute("BEGIN IMMEDIATE")  # needs a write lock: fails on a read-only file or dir
+                db.execute("ROLLBACK")
+        except SessionStoreError as exc:
+            return str(exc)
+        return None
+
+    def create(self, user: str, token_sha256: str) -> str:
+        """A new session for `user`; returns the id to put in the (signed) cookie."""
+        session_id = secrets.token_urlsafe(32)
+        now = time.time()
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                (_digest(session_id), user, token_fingerprint(token_sha256), now, now),
+            )
+            # expired rows of anyone go now: the table stays as small as the team
+            db.execute(
+                "DELETE FROM sessions WHERE last_seen < ? OR created < ?",
+                (now - self.idle, now - self.max_age),
+            )
+        return session_id
+
+    def check(self, session_id: str, token_sha256: str | None) -> SessionInfo | None:
+        """The live session with this id, or None (unknown, ended, expired, or its token replaced)."""
+        key = _digest(session_id)
+        now = time.time()
+        with self._db() as db:
+            row = db.execute(
+                "SELECT user, token_fingerprint, created, last_seen FROM sessions WHERE id_sha256 = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            user, fingerprint, created, last_seen = row
+            expired = now - last_seen > self.idle or now - created > self.max_age
+            replaced = token_sha256 is None or fingerprint != token_fingerprint(token_sha256)
+            if expired or replaced:
+                db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (key,))
+                return None
+            if now - last_seen > min(TOUCH_EVERY, self.idle / 4):
+                with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
+                    db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
+        return SessionInfo(user, created, last_seen)
+
+    def end(self, session_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (_digest(session_id),))
+
+    def end_user(self, user: str) -> int:
+        """End every session of `user`; returns how many there were."""
+        with self._db() as db:
+            return db.execute("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
+
+    def count(self, user: str) -> int:
+        now = time.time()
+        with self._db() as db:
+            return db.execute(
+                "SELECT COUNT(*) FROM sessions WHERE user = ? AND last_seen >= ? AND created >= ?",
+                (user, now - self.idle, now - self.max_age),
+            ).fetchone()[0]
