@@ -16,6 +16,12 @@ _ERROR = {
 }
 
 
+_SLOWED = {
+    "description": "too many wrong bearer tokens from this address: wait Retry-After seconds",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 def _json(schema_ref: str, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
 
@@ -25,7 +31,7 @@ def _get(summary: str, ok: dict, parameters: list | None = None, **more: dict) -
         "get": {
             "summary": summary,
             "parameters": parameters or [],
-            "responses": {"200": ok, "401": _ERROR, "404": _ERROR, **more},
+            "responses": {"200": ok, "401": _ERROR, "404": _ERROR, "429": _SLOWED, **more},
         }
     }
 
