@@ -132,8 +132,6 @@ def trusted_hosts(host: str, public_url: str | None) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress import serve
-
     from .cli import settings_from
     from .core.users import UserDirectory, UsersError
     from .web import create_app
@@ -175,8 +173,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
     print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
-    return 0
+    from .serving import serve_until_stopped  # SIGTERM/SIGINT: jobs interrupted and recorded, exit 0
+
+    stops = [app.extensions["envboard.monitor"].stop, board.close]
+    jobs = app.extensions["envboard.jobs"]
+    return serve_until_stopped(app, jobs, host=args.host, port=args.port, threads=args.threads, on_stop=stops)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

@@ -275,6 +275,48 @@ class JobManager:
                 entry.cancel.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def interrupt_all(self, reason: str, timeout: float = 2.0) -> list[str]:
+        """End every queued and running job for a server that is stopping; each is `interrupted`.
+
+        The launcher TERMs each job's process group (and KILLs what is left of it); a group
+        that has not gone after half the timeout is KILLed from here, so the whole stop takes
+        `timeout` at most. Returns the ids of the jobs interrupted.
+        """
+        with self._lock:
+            entries = list(self._active.values())
+        for entry in entries:
+            entry.cancel.cancel()
+        # the workers record `cancelled` and leave; queued jobs never start
+        waiter = threading.Thread(
+            target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True}, daemon=True
+        )
+        waiter.start()
+        waiter.join(timeout / 2)
+        if waiter.is_alive():
+            for entry in entries:
+                record = self.get(entry.record.id)
+                if record and record.pid and _is_our_job(record.pid, record.id):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(record.pid, signal.SIGKILL)
+            waiter.join(timeout / 2)
+        interrupted = []
+        for entry in entries:
+            _append(entry.record.log_path, f"\n[envboard] interrupted: {reason}\n")
+            try:
+                if self.history is not None:
+                    self.history.update(
+                        entry.record.id,
+                        status=INTERRUPTED,
+                        ended_at=time.time(),
+                        message=f"interrupted: {reason}; the log is kept up to that point",
+                    )
+            except (HistoryError, sqlite3.Error) as exc:
+                log.warning("job=%s could not be recorded as interrupted: %s", entry.record.id, exc)
+                continue
+            log.info("job=%s action=%s status=interrupted", entry.record.id, entry.record.action)
+            interrupted.append(entry.record.id)
+        return interrupted
+
 
 def failure_message(exit_code: int | None, log_path: str | None) -> str:
     """What went wrong in words: uv's own error line, or how the process ended."""
