@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import live_group_members, wait_for, write_slow_project
+from tests.conftest import live_group_members, wait_for, write_slow_project, write_workspace
 from tests.test_faults import Browserless
 
 SLOW = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}
@@ -90,3 +90,42 @@ def test_stop_signal_when_idle_exits_0_at_once(tmp_path, live_server):
     process.send_signal(signal.SIGTERM)
     code, took = _exit_code_within(process, 3.0)
     assert code == 0 and took < 1.5, (code, took)
+
+
+def test_interrupt_all_ends_a_stubborn_build_and_a_queued_job(tmp_path, make_board, monkeypatch):
+    """A build backend that ignores SIGTERM still ends; a job that never started is recorded too."""
+    from webapp.core.jobs import JobManager
+
+    monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    root = write_workspace(tmp_path / "ws", ["stubborn", "waiting"])
+    stubborn = write_slow_project(root / "stubborn")
+    backend = stubborn / "slow_backend.py"
+    backend.write_text("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + backend.read_text())
+    write_slow_project(root / "waiting")
+    board = make_board(root)
+    jobs = JobManager(board, tmp_path / "state", max_parallel=1)
+    try:
+        running, _ = jobs.sync(board.workspace.projects[0], "alice")
+        queued, _ = jobs.sync(board.workspace.projects[1], "alice")
+        wait_for(lambda: "Building" in Path(running.log_path).read_text(), timeout=60)
+        group = jobs.get(running.id).pid
+        wait_for(lambda: len(live_group_members(group)) >= 2, timeout=30)
+        assert jobs.get(queued.id).status == "queued"
+
+        started = time.monotonic()
+        interrupted = jobs.interrupt_all("the server was stopped", timeout=2.0)
+        took = time.monotonic() - started
+
+        assert sorted(interrupted) == sorted([running.id, queued.id])
+        assert took < 2.5, f"interrupt_all took {took:.1f} s"
+        assert live_group_members(group) == [], "the backend that ignores SIGTERM is gone too"
+        for job in (running, queued):
+            record = jobs.get(job.id)
+            assert record.status == "interrupted", record
+            assert record.message.startswith("interrupted: the server was stopped")
+            last = Path(job.log_path).read_text().rstrip().splitlines()[-1]
+            assert last == "[envboard] interrupted: the server was stopped"
+        assert jobs.get(queued.id).started_at is None, "the queued job never started"
+    finally:
+        jobs.close()
