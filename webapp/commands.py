@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     stops = [app.extensions["envboard.monitor"].stop, board.close]
     jobs = app.extensions["envboard.jobs"]
-    return serve_until_stopped(app, jobs, host=args.host, port=args.port, threads=args.threads, on_stop=stops)
+    return serve_until_stopped(app, jobs, on_stop=stops, host=args.host, port=args.port, threads=args.threads)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from waitress import create_server, wasyncore
 
@@ -35,19 +36,20 @@ def serve_until_stopped(
     app,
     jobs: JobManager,
     *,
-    host: str,
-    port: int,
-    threads: int,
     on_stop: Sequence[Callable[[], None]] = (),
+    **waitress_options: Any,
 ) -> int:
     """Serve `app` until SIGTERM or SIGINT, then stop as described above; returns 0.
 
+    `waitress_options` are waitress's own (host, port, threads, connection_limit, ...).
     If a thread that is not part of the stop (a plugin probe still running) would keep the
     process alive past the stop, the process exits here, after flushing its output: every
     job is already recorded by then.
     """
     socket_map: dict = {}  # ours, so the loop below runs it a turn at a time
-    server = create_server(app, map=socket_map, host=host, port=port, threads=threads, ident="envboard")
+    waitress_options.setdefault("ident", "envboard")
+    server = create_server(app, map=socket_map, **waitress_options)
+    turn = {"timeout": server.adj.asyncore_loop_timeout, "use_poll": server.adj.asyncore_use_poll}
     wakeup = _SignalWakeup(socket_map)
     received: list[signal.Signals] = []
 
@@ -59,11 +61,11 @@ def serve_until_stopped(
     previous_wakeup = signal.set_wakeup_fd(wakeup.write_end, warn_on_full_buffer=False)
     try:
         while not received:
-            wasyncore.loop(timeout=30.0, map=socket_map, use_poll=True, count=1)
+            wasyncore.loop(map=socket_map, count=1, **turn)
         started = time.monotonic()
         print(f"envboard: {received[0].name} received, stopping", file=sys.stderr, flush=True)
         _stop_accepting(socket_map)
-        interrupted = _interrupt_jobs(jobs, socket_map)
+        interrupted = _interrupt_jobs(jobs, socket_map, turn["use_poll"])
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=REQUESTS_TIMEOUT)
         wasyncore.close_all(socket_map)
         for step in on_stop:
@@ -109,7 +111,7 @@ def _stop_accepting(socket_map: dict) -> None:
             dispatcher.socket.close()
 
 
-def _interrupt_jobs(jobs: JobManager, socket_map: dict) -> list[str]:
+def _interrupt_jobs(jobs: JobManager, socket_map: dict, use_poll: bool) -> list[str]:
     """Interrupt the jobs in a thread while this one keeps answering requests already accepted."""
     interrupted: list[str] = []
     worker = threading.Thread(
@@ -119,7 +121,7 @@ def _interrupt_jobs(jobs: JobManager, socket_map: dict) -> list[str]:
     )
     worker.start()
     while worker.is_alive():
-        wasyncore.loop(timeout=0.05, map=socket_map, use_poll=True, count=1)
+        wasyncore.loop(timeout=0.05, map=socket_map, use_poll=use_poll, count=1)
         worker.join(0.01)
     return interrupted
 
