@@ -244,6 +244,17 @@ def test_refuses_to_start_without_a_users_file(site, podman, image):
     missing = podman.run("run", "--rm", image, timeout=60, check=False)
     assert missing.returncode == 2
     assert "users file /etc/envboard/users.toml cannot be read" in missing.stderr
+    # a users file the container's user may not read (as `envboard users add` writes it: 0600)
+    unreadable = site.users.with_name("root-only.toml")
+    unreadable.write_bytes(site.users.read_bytes())
+    unreadable.chmod(0o600)
+    mount = f"{unreadable}:/etc/envboard/users.toml:ro"
+    denied = podman.run("run", "--rm", "--volume", mount, image, timeout=60, check=False)
+    assert denied.returncode == 2
+    assert (
+        "users file /etc/envboard/users.toml cannot be read: Permission denied (envboard runs as uid 10001)"
+        in denied.stderr
+    )
 
 
 def test_podman_stop_is_clean_and_fast_with_a_sync_running(site, start_container):
