@@ -1,8 +1,10 @@
-# envboard on a shared box. Build:  docker build -t envboard .
-# Run (a users file is required, since the container binds 0.0.0.0):
-#   envboard users add alice --role operator --users ./users.toml
+# envboard on a shared box. Build:  docker build -t envboard .   (or: podman build --format docker -t envboard .)
+# Run (a users file is required, since the container binds 0.0.0.0; uid 10001 must read it):
+#   envboard users add alice --role operator --users ./users.toml && sudo chown 10001 users.toml
 #   docker run -p 8765:8765 -v "$PWD/workspace:/workspace" -v envboard-state:/var/lib/envboard \
 #     -v "$PWD/users.toml:/etc/envboard/users.toml:ro" envboard
+# envboard is PID 1 here and handles SIGTERM itself: `docker stop` / `podman stop` end running
+# syncs, which are recorded as interrupted, and the container exits 0 within seconds.
 FROM python:3.12-slim
 
 ENV PYTHONUNBUFFERED=1 \

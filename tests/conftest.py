@@ -456,6 +456,7 @@ def live_server(tmp_path):
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"
         start.pids[url] = process.pid
+        start.processes[url] = process
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -468,6 +469,7 @@ def live_server(tmp_path):
         raise AssertionError((tmp_path / f"server-{port}.log").read_text())
 
     start.pids = {}
+    start.processes = {}
     yield start
     for process, log in processes:
         process.terminate()

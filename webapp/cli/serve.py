@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.modes import remove_stale_temp_files
 from ..core.sessions import parse_duration
+from ..serving import serve_until_stopped
 from .options import add_common, env, settings_from
 
 
@@ -150,8 +151,6 @@ def trusted_hosts(host: str, public_url: str | None) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress import serve
-
     from ..core.users import UserDirectory, UsersError
     from ..web import create_app
     from ..web.access_log import configure
@@ -214,18 +213,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
     print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
     _allow_open_files(args.connection_limit + args.threads + 64)
-    serve(
+    # SIGTERM/SIGINT: no new connections, running jobs interrupted and recorded, exit 0
+    envboard = app.extensions[EXTENSION].core
+    return serve_until_stopped(
         app,
+        envboard.jobs,
+        on_stop=[envboard.monitor.stop, envboard.board.close],
         host=args.host,
         port=args.port,
-        ident="envboard",
         threads=args.threads,
         connection_limit=args.connection_limit,
         channel_timeout=args.channel_timeout,
         cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
         asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
     )
-    return 0
 
 
 def _allow_open_files(wanted: int) -> None:

@@ -65,6 +65,7 @@ class JobManager:
         self._active: dict[str, _Running] = {}  # project id -> its queued or running sync
         self._lock = threading.Lock()
         self._on_change = on_change or (lambda: None)
+        self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
 
     @property
     def unavailable(self) -> str | None:
@@ -89,9 +90,11 @@ class JobManager:
             recovered.append(record.id)
         return recovered
 
-    def _interrupt(self, record: JobRecord, message: str) -> None:
-        self.history.update(record.id, status=INTERRUPTED, ended_at=time.time(), message=message)
-        _append(record.log_path, "\n[envboard] interrupted: the server stopped during this job\n")
+    def _interrupt(self, record: JobRecord, reason: str, **fields: Any) -> None:
+        _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
+        message = f"interrupted: {reason}; its log is kept up to that point"
+        record.status = INTERRUPTED
+        self.history.update(record.id, status=INTERRUPTED, ended_at=time.time(), message=message, **fields)
 
     # -- starting, joining, cancelling ----------------------------------------------------------
 
@@ -203,7 +206,10 @@ class JobManager:
         record = entry.record
         try:
             if entry.cancel.requested:
-                self._finish(record, CANCELLED, message="cancelled before it started")
+                if self._stopping:
+                    self._interrupt(record, self._stopping)
+                else:
+                    self._finish(record, CANCELLED, message="cancelled before it started")
                 return
             waiting = "[envboard] waiting: another envboard process is changing this project\n"
             with self.locks.hold(project.path, on_wait=lambda: _append(record.log_path, waiting)):
@@ -246,6 +252,9 @@ class JobManager:
             )
             if result.error and not result.cancelled:
                 sink.write(f"\n[envboard] {result.error}\n".encode())
+        if result.cancelled and self._stopping:
+            self._interrupt(record, self._stopping, exit_code=result.exit_code, duration=result.duration)
+            return
         if result.cancelled:
             status, message = CANCELLED, "cancelled"
         elif result.ok:
@@ -285,6 +294,38 @@ class JobManager:
             for entry in self._active.values():
                 entry.cancel.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def interrupt_all(self, reason: str, timeout: float = 2.0) -> list[str]:
+        """End every queued and running job of a server that is stopping; each ends `interrupted`.
+
+        The launcher TERMs each running job's process group; a group still there after half
+        the timeout is KILLed, so the whole stop takes `timeout` at most. Queued jobs never
+        start. Returns the ids of the jobs interrupted.
+        """
+        self._stopping = reason
+        with self._lock:
+            entries = list(self._active.values())
+        for entry in entries:
+            entry.cancel.cancel()
+        waiter = threading.Thread(
+            target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True}, daemon=True
+        )
+        waiter.start()
+        waiter.join(timeout / 2)
+        if waiter.is_alive():  # a group that ignores TERM gets no more grace than this
+            for entry in entries:
+                record = self.get(entry.record.id)
+                if record is not None and record.pid:
+                    end_leftover_group(record.pid, record.id, grace=0)
+            waiter.join(timeout / 2)
+        interrupted = []
+        for entry in entries:
+            record = self.get(entry.record.id)
+            if record is not None and not record.finished:  # queued: it never ran to record itself
+                with contextlib.suppress(HistoryError):
+                    self._interrupt(record, reason)
+            interrupted.append(entry.record.id)
+        return interrupted
 
 
 def _append(path: str | None, text: str) -> None:

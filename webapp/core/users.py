@@ -72,8 +72,16 @@ class UserDirectory:
         if stamp == self._stamp:
             return
         try:
-            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raw = self.path.read_bytes()
+        except PermissionError as exc:  # e.g. a file mounted into a container, owned by another uid
+            raise UsersError(
+                f"users file {self.path} cannot be read: {exc.strerror} (envboard runs as uid {os.getuid()})"
+            ) from exc
+        except OSError as exc:
+            raise UsersError(f"users file {self.path} cannot be read: {exc.strerror}") from exc
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UsersError(f"users file {self.path} is not valid TOML: {exc}") from exc
         by_hash, by_name, digests = {}, {}, {}
         for index, entry in enumerate(data.get("users", [])):

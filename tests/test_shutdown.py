@@ -1,0 +1,132 @@
+"""A clean stop: SIGTERM or SIGINT to a real `envboard serve` with a sync running.
+
+In a container envboard is PID 1, and `podman stop` / `docker stop` send SIGTERM; the
+server must end the job's whole process group, record the job as interrupted with a last
+log line, and exit 0 at once instead of being killed at the end of the grace period.
+"""
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import live_group_members, wait_for, write_slow_project, write_workspace
+from tests.test_faults import Browserless
+
+SLOW = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}
+
+
+def _start_slow_sync(url: str, database: Path) -> tuple[str, Path, int]:
+    """A sync whose uv is building the slow backend; returns the job, its log and uv's group."""
+    client = Browserless(url)
+    status, headers = client.post("/projects/slow/sync")
+    assert status == 303
+    job_id = headers["Location"].rsplit("/", 1)[1]
+    wait_for(lambda: client.json(f"/api/jobs/{job_id}")["status"] == "running", timeout=30)
+    log_path = Path(client.json(f"/api/jobs/{job_id}")["log_path"])
+    wait_for(lambda: "Building" in log_path.read_text(), timeout=60)
+    with sqlite3.connect(database) as db:
+        (uv_group,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    # uv and the Python running the build backend
+    wait_for(lambda: len(live_group_members(uv_group)) >= 2, timeout=30)
+    return job_id, log_path, uv_group
+
+
+def _exit_code_within(process: subprocess.Popen, seconds: float) -> tuple[int | None, float]:
+    started = time.monotonic()
+    try:
+        code = process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        code = None
+    return code, time.monotonic() - started
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_interrupts_the_sync_and_exits_0(tmp_path, live_server, sig):
+    project = write_slow_project(tmp_path / "slow")
+    url = live_server(project, env=SLOW)
+    process = live_server.processes[url]
+    database = tmp_path / "state" / "envboard.sqlite3"
+    job_id, log_path, uv_group = _start_slow_sync(url, database)
+    before = log_path.read_text()
+
+    process.send_signal(sig)
+    code, took = _exit_code_within(process, 3.0)
+
+    assert code == 0, f"exit code {code} after {took:.1f} s"
+    assert live_group_members(uv_group) == [], "nothing of uv's process group outlives the server"
+    with socket.socket() as probe:  # nothing listens any more
+        assert probe.connect_ex((urlsplit(url).hostname, urlsplit(url).port)) != 0
+    with sqlite3.connect(database) as db:
+        status, message, ended = db.execute(
+            "SELECT status, message, ended_at FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+    assert status == "interrupted" and ended is not None
+    assert "the server was stopped" in message
+    text = log_path.read_text()
+    assert text.startswith(before), "the log is kept"
+    assert text.rstrip().splitlines()[-1] == "[envboard] interrupted: the server was stopped"
+
+    # a restarted server shows the same record, and a new sync of the project can start
+    url = live_server(project, env={"SLOW_BUILD_SECONDS": "1", "UV_NO_CACHE": "1"})
+    client = Browserless(url)
+    job = client.json(f"/api/jobs/{job_id}")
+    assert job["status"] == "interrupted"
+    assert job["message"] == message
+    status, headers = client.post("/projects/slow/sync")
+    new_job = headers["Location"].rsplit("/", 1)[1]
+    assert client.json(f"/api/jobs/{new_job}")["status"] in ("queued", "running", "succeeded")
+
+
+def test_stop_signal_when_idle_exits_0_at_once(tmp_path, live_server):
+    project = write_slow_project(tmp_path / "slow")
+    url = live_server(project)
+    process = live_server.processes[url]
+    process.send_signal(signal.SIGTERM)
+    code, took = _exit_code_within(process, 3.0)
+    assert code == 0 and took < 1.5, (code, took)
+
+
+def test_interrupt_all_ends_a_stubborn_build_and_a_queued_job(tmp_path, make_board, monkeypatch):
+    """A build backend that ignores SIGTERM still ends; a job that never started is recorded too."""
+    from webapp.core.history import History
+    from webapp.core.jobs import JobManager
+
+    monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    root = write_workspace(tmp_path / "ws", ["stubborn", "waiting"])
+    stubborn = write_slow_project(root / "stubborn")
+    backend = stubborn / "slow_backend.py"
+    backend.write_text("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + backend.read_text())
+    write_slow_project(root / "waiting")
+    board = make_board(root)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root), max_parallel=1)
+    try:
+        running, _ = jobs.sync(board.workspace.projects[0], "alice")
+        queued, _ = jobs.sync(board.workspace.projects[1], "alice")
+        wait_for(lambda: "Building" in Path(running.log_path).read_text(), timeout=60)
+        group = jobs.get(running.id).pid
+        wait_for(lambda: len(live_group_members(group)) >= 2, timeout=30)
+        assert jobs.get(queued.id).status == "queued"
+
+        started = time.monotonic()
+        interrupted = jobs.interrupt_all("the server was stopped", timeout=2.0)
+        took = time.monotonic() - started
+
+        assert sorted(interrupted) == sorted([running.id, queued.id])
+        assert took < 2.5, f"interrupt_all took {took:.1f} s"
+        assert live_group_members(group) == [], "the backend that ignores SIGTERM is gone too"
+        for job in (running, queued):
+            record = jobs.get(job.id)
+            assert record.status == "interrupted", record
+            assert record.message.startswith("interrupted: the server was stopped")
+            last = Path(job.log_path).read_text().rstrip().splitlines()[-1]
+            assert last == "[envboard] interrupted: the server was stopped"
+        assert jobs.get(queued.id).started_at is None, "the queued job never started"
+    finally:
+        jobs.close()
