@@ -26,7 +26,7 @@ from .dg import MODE_UV
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
 from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_group, run
 from .locks import ProjectBusy, ProjectLocks
-from .plugins import lock_hash, plugin_diff
+from .plugins import PluginList, lock_hash, plugin_diff
 from .terminal import failure_message
 from .workspace import Project
 
@@ -224,7 +224,8 @@ class JobManager:
         env = self.board.resolve(project)
         if env is None:
             raise JobError("the project's config has an error")
-        before = self.board.probe.last_known(project, env)
+        # no environment yet means no plugins yet: the first sync's diff lists all it brought
+        before = self.board.probe.last_known(project, env) if env.exists else PluginList()
         started = time.time()
         record.status, record.started_at = RUNNING, started
         self.history.update(
