@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -107,8 +109,38 @@ def trusted_hosts(host: str, public_url: str | None) -> list[str]:
     return sorted(n for n in names if n)
 
 
+def bind_problem(host: str, port: int, error: OSError | None = None) -> str | None:
+    """Why waitress could not listen on host:port, in one line; None when it can.
+
+    Checked before the app starts (so a busy port fails at once, before any probe runs),
+    and used again for the error of the real bind (someone may take the port meanwhile).
+    """
+    if error is None:
+        try:
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            return f"cannot bind {host}: {exc.strerror}"
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+                try:
+                    probe.bind(address)
+                except OSError as exc:
+                    error = exc
+                    break
+        if error is None:
+            return None
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use; pass --port"
+    if error.errno == errno.EACCES:
+        return f"port {port} needs privileges here; pass --port with a number above 1023"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; pass --host"
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from waitress import serve
+    from waitress.server import create_server
 
     from ..core.users import UserDirectory, UsersError
     from ..web import create_app
@@ -131,8 +163,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    configure(args.log_format)
     settings = dataclasses.replace(settings_from(args), max_jobs=args.max_jobs)
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"envboard: {problem}", file=sys.stderr)
+        return 2
+    configure(args.log_format)
     app = create_app(
         {
             "ENVBOARD_SETTINGS": settings,
@@ -144,10 +180,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "SESSION_COOKIE_SECURE": bool(args.public_url and args.public_url.startswith("https:")),
         }
     )
-    board = app.extensions[EXTENSION].board
+    services = app.extensions[EXTENSION]
+    try:
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
+    except OSError as exc:  # taken between the check and now
+        services.core.close()
+        print(f"envboard: {bind_problem(args.host, args.port, exc)}", file=sys.stderr)
+        return 2
+    board = services.board
     mode = "single-user mode" if users is None else f"users from {args.users}"
-    print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
+    count = len(board.workspace.projects)
+    print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
     print(f"envboard: active python {board.active.python} ({board.active.reason})")
     print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="envboard")
+    server.run()
     return 0

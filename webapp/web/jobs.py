@@ -9,8 +9,9 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from ..core import resources
 from ..core.history import JobRecord
 from ..core.jobs import JobError
+from ..core.terminal import safe_cut
 from . import htmx
-from .ansi import safe_cut, to_html
+from .ansi import to_html
 from .projects import project_state
 from .security import current_user
 from .services import envboard, services
