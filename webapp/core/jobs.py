@@ -61,6 +61,7 @@ class JobManager:
         self.term_grace = term_grace
         with contextlib.suppress(OSError):  # a read-only state dir: `unavailable` says why
             self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.max_parallel = max_parallel
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="job")
         self._active: dict[str, _Running] = {}  # project id -> its queued or running sync
         self._lock = threading.Lock()
@@ -156,6 +157,18 @@ class JobManager:
         with self._lock:
             entry = self._active.get(project_id)
         return entry.record if entry else None
+
+    def queued_behind(self, job_id: str) -> list[JobRecord]:
+        """The syncs that take every slot ahead of this queued one (it starts when one ends);
+        [] when it can start at once or has started."""
+        with self._lock:
+            entries = list(self._active.values())  # insertion order is queue order
+        ahead = []
+        for entry in entries:
+            if entry.record.id == job_id:
+                return ahead if len(ahead) >= self.max_parallel else []
+            ahead.append(entry.record)
+        return []
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord | None:
         deadline = None if timeout is None else time.monotonic() + timeout
