@@ -36,12 +36,14 @@ def serve_until_stopped(
     app,
     jobs: JobManager,
     *,
+    on_ready: Callable[[], None] | None = None,
     on_stop: Sequence[Callable[[], None]] = (),
     **waitress_options: Any,
 ) -> int:
     """Serve `app` until SIGTERM or SIGINT, then stop as described above; returns 0.
 
     `waitress_options` are waitress's own (host, port, threads, connection_limit, ...).
+    `on_ready` runs once the port is bound; an OSError from binding it propagates.
     If a thread that is not part of the stop (a plugin probe still running) would keep the
     process alive past the stop, the process exits here, after flushing its output: every
     job is already recorded by then.
@@ -49,6 +51,8 @@ def serve_until_stopped(
     socket_map: dict = {}  # ours, so the loop below runs it a turn at a time
     waitress_options.setdefault("ident", "envboard")
     server = create_server(app, map=socket_map, **waitress_options)
+    if on_ready is not None:
+        on_ready()
     turn = {"timeout": server.adj.asyncore_loop_timeout, "use_poll": server.adj.asyncore_use_poll}
     wakeup = _SignalWakeup(socket_map)
     received: list[signal.Signals] = []

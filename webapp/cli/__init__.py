@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from . import actions, listing, serve, users
 
 
@@ -16,8 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envboard",
         description="A dashboard for the Python environments of a dg workspace.",
+        epilog="Run `envboard COMMAND --help` for a command's options. Without --workspace, "
+        "envboard finds the workspace from the current folder the way dg does.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"envboard {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for area in (listing, serve, actions, users):
         area.add_parsers(commands)
     return parser
@@ -26,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `envboard` alone: what it can do, not an argparse error
+        parser.print_help()
+        return 0
     try:
         return args.handler(args)
     except KeyboardInterrupt:

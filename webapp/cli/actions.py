@@ -11,13 +11,19 @@ from ..core import modes
 from ..core.dg import MODES
 from ..core.jobs import JobError
 from ..core.services import Envboard
+from ..core.terminal import safe_cut, strip_ansi
 from .options import add_common, settings_from
 
 
 def add_parsers(commands) -> None:
-    sync = commands.add_parser("sync", help="uv sync one project, through the same jobs as the dashboard")
+    sync = commands.add_parser(
+        "sync",
+        help="uv sync projects, through the same jobs as the dashboard",
+        description="uv sync each project in turn, streaming uv's output. Colours only on a "
+        "terminal (NO_COLOR turns them off there too).",
+    )
     add_common(sync)
-    sync.add_argument("project", help="project id, name or path")
+    sync.add_argument("projects", nargs="+", metavar="PROJECT", help="project id, name or path")
     sync.set_defaults(handler=cmd_sync)
 
     mode = commands.add_parser("mode", help="switch a project's environment mode")
@@ -44,22 +50,39 @@ def _who() -> str:
     return os.environ.get("USER", "local")
 
 
+def wants_colour(stream=None) -> bool:
+    """Colours only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    stream = stream or sys.stdout
+    return bool(stream.isatty()) and not os.environ.get("NO_COLOR")
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     envboard = Envboard(settings_from(args))
+    try:
+        projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
+        worst = 0
+        for project in projects:  # one after the other, so that each log reads on its own
+            code = _sync_one(envboard, project, colour=wants_colour())
+            worst = worst or code
+        return worst
+    finally:
+        envboard.close()
+
+
+def _sync_one(envboard: Envboard, project, colour: bool) -> int:
     jobs = envboard.jobs
     record = None
     try:
-        project = _project_or_exit(envboard.board, args.project)
         try:
             record, _ = jobs.sync(project, _who())
         except JobError as exc:
-            print(f"envboard: cannot sync {project.id}: {exc}", file=sys.stderr)
+            print(f"envboard: cannot sync {project.name}: {exc}", file=sys.stderr)
             return 2
-        print(f"envboard: job {record.id}: sync of {project.id}", file=sys.stderr)
+        print(f"envboard: job {record.id}: sync of {project.name}", file=sys.stderr)
         position = 0
         while True:
             finished = jobs.get(record.id).finished  # read before copying: the tail is never lost
-            position = _copy_new_output(record.log_path, position)
+            position = _copy_new_output(record.log_path, position, colour, finished)
             if finished:
                 break
             time.sleep(0.1)
@@ -75,19 +98,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if record is not None:
             jobs.cancel(record.id, _who())
             jobs.wait(record.id, timeout=15)
-        return 130
-    finally:
-        envboard.close()
+        raise
 
 
-def _copy_new_output(path: str | None, position: int) -> int:
+def _copy_new_output(path: str | None, position: int, colour: bool = True, last: bool = False) -> int:
+    """Copy the log's new bytes to stdout; without colour, escapes are stripped, and an
+    escape or character cut in two by the writer waits for its second half."""
     if not path:
         return position
     with open(path, "rb") as handle:
         handle.seek(position)
         data = handle.read()
+    if not colour:
+        data = data[: len(data) if last else safe_cut(data)]
     if data:
-        sys.stdout.buffer.write(data)
+        shown = data if colour else strip_ansi(data.decode("utf-8", errors="replace")).encode()
+        sys.stdout.buffer.write(shown)
         sys.stdout.flush()
     return position + len(data)
 

@@ -85,7 +85,7 @@ def render_table(report: dict, states: list[ProjectState]) -> str:
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = settings_from(args, need_workspace=False)
     removed = DependencyCache(settings.resolved_cache_dir).clear()
     print(f"removed {removed} cached entries from {settings.resolved_cache_dir}")
     return 0

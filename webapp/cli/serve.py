@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -150,6 +152,36 @@ def trusted_hosts(host: str, public_url: str | None) -> list[str]:
     return sorted(n for n in names if n)
 
 
+def bind_problem(host: str, port: int, error: OSError | None = None) -> str | None:
+    """Why waitress could not listen on host:port, in one line; None when it can.
+
+    Checked before the app starts (so a busy port fails at once, before any probe runs),
+    and used again for the error of the real bind (someone may take the port meanwhile).
+    """
+    if error is None:
+        try:
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            return f"cannot bind {host}: {exc.strerror}"
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+                try:
+                    probe.bind(address)
+                except OSError as exc:
+                    error = exc
+                    break
+        if error is None:
+            return None
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use; pass --port"
+    if error.errno == errno.EACCES:
+        return f"port {port} needs privileges here; pass --port with a number above 1023"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine; pass --host"
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..core.users import UserDirectory, UsersError
     from ..web import create_app
@@ -189,8 +221,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.session_idle > args.session_max_age:
         print("envboard: --session-idle is longer than --session-max-age", file=sys.stderr)
         return 2
-    configure(args.log_format)
     settings = dataclasses.replace(settings_from(args), max_jobs=args.max_jobs)
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"envboard: {problem}", file=sys.stderr)
+        return 2
+    configure(args.log_format)
     app = create_app(
         {
             "ENVBOARD_SETTINGS": settings,
@@ -205,28 +241,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "SESSION_COOKIE_SECURE": bool(args.public_url and args.public_url.startswith("https:")),
         }
     )
-    board = app.extensions[EXTENSION].board
+    envboard = app.extensions[EXTENSION].core
+    board = envboard.board
     for leftover in remove_stale_temp_files(board.workspace.projects):
         print(f"envboard: removed {leftover}, left by a mode change that was killed mid-write")
-    mode = "single-user mode" if users is None else f"users from {args.users}"
-    print(f"envboard: workspace {board.workspace.root} ({len(board.workspace.projects)} projects)")
-    print(f"envboard: active python {board.active.python} ({board.active.reason})")
-    print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
+
+    def announce() -> None:
+        mode = "single-user mode" if users is None else f"users from {args.users}"
+        count = len(board.workspace.projects)
+        print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
+        print(f"envboard: active python {board.active.python} ({board.active.reason})")
+        print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
+
     _allow_open_files(args.connection_limit + args.threads + 64)
-    # SIGTERM/SIGINT: no new connections, running jobs interrupted and recorded, exit 0
-    envboard = app.extensions[EXTENSION].core
-    return serve_until_stopped(
-        app,
-        envboard.jobs,
-        on_stop=[envboard.monitor.stop, envboard.board.close],
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        connection_limit=args.connection_limit,
-        channel_timeout=args.channel_timeout,
-        cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
-        asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
-    )
+    try:
+        # SIGTERM/SIGINT: no new connections, running jobs interrupted and recorded, exit 0
+        return serve_until_stopped(
+            app,
+            envboard.jobs,
+            on_ready=announce,
+            on_stop=[envboard.monitor.stop, envboard.board.close],
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            connection_limit=args.connection_limit,
+            channel_timeout=args.channel_timeout,
+            cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
+            asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+        )
+    except OSError as exc:  # the port was taken between the check and the bind
+        envboard.close()
+        print(f"envboard: {bind_problem(args.host, args.port, exc)}", file=sys.stderr)
+        return 2
 
 
 def _allow_open_files(wanted: int) -> None:

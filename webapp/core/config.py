@@ -87,6 +87,13 @@ def project_table(config: DgConfig) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
+# What a person can write instead of a bad value: every error about the mode ends with it.
+ACCEPTED_MODES = (
+    'dg accepts python_environment = "active" or "persistent_uv" '
+    "(or the table form { active = true } / { uv_managed = true })"
+)
+
+
 def read_mode(config: DgConfig) -> ModeSetting:
     """The environment mode of a project config; a bad value raises ConfigError quoting it."""
     key = f"{config.prefix}project.python_environment"
@@ -118,15 +125,17 @@ def _read_table_mode(config: DgConfig, value: dict, key: str, line: int | None) 
     if unknown:
         raise ConfigError(
             config.path,
-            f"{key} = {shown}: unknown key {unknown[0]!r}; use active or uv_managed",
+            f"{key} = {shown}: unknown key {unknown[0]!r}; {ACCEPTED_MODES}",
             line,
         )
     if any(not isinstance(v, bool) for v in value.values()):
-        raise ConfigError(config.path, f"{key} = {shown}: values must be true or false", line)
+        raise ConfigError(
+            config.path, f"{key} = {shown}: values must be true or false; {ACCEPTED_MODES}", line
+        )
     chosen = [k for k, v in value.items() if v]
     if len(chosen) != 1:
         reason = "conflicting: both are true" if len(chosen) > 1 else "no mode is true"
-        raise ConfigError(config.path, f"{key} = {shown}: {reason}", line)
+        raise ConfigError(config.path, f"{key} = {shown}: {reason}; {ACCEPTED_MODES}", line)
     mode = MODE_ACTIVE if chosen[0] == TABLE_ACTIVE else MODE_UV
     return ModeSetting(mode, "table", config.path, key, line, shown)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .times import iso
+
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED = "succeeded", "failed", "cancelled", "interrupted"
 ACTIVE_STATUSES = (QUEUED, RUNNING)
@@ -66,8 +68,11 @@ class JobRecord:
         return self.status not in ACTIVE_STATUSES
 
     def to_json(self) -> dict[str, Any]:
+        """Every field but the pid; each epoch time has an ISO 8601 twin (`queued_at_iso`, ...)."""
         data = dict(self.__dict__)
         data.pop("pid")
+        for name in ("queued_at", "started_at", "ended_at"):
+            data[f"{name}_iso"] = iso(data[name])
         return data
 
 
@@ -174,6 +179,16 @@ class History:
         args.append(limit)
         rows = self._run(lambda db: db.execute(query, args).fetchall(), "cannot read the history")
         return [_record(row) for row in rows]
+
+    def people(self) -> list[str]:
+        """Everyone who did something in this workspace, for the history's filter."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT DISTINCT who FROM jobs WHERE workspace = ? ORDER BY who", (self.workspace,)
+            ).fetchall(),
+            "cannot read the history",
+        )
+        return [row["who"] for row in rows]
 
     def unfinished(self) -> list[JobRecord]:
         rows = self._run(

@@ -26,7 +26,7 @@ from .dg import MODE_UV
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
 from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_group, run
 from .locks import ProjectBusy, ProjectLocks
-from .plugins import lock_hash, plugin_diff
+from .plugins import PluginList, lock_hash, plugin_diff
 from .terminal import failure_message
 from .workspace import Project
 
@@ -61,6 +61,7 @@ class JobManager:
         self.term_grace = term_grace
         with contextlib.suppress(OSError):  # a read-only state dir: `unavailable` says why
             self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.max_parallel = max_parallel
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="job")
         self._active: dict[str, _Running] = {}  # project id -> its queued or running sync
         self._lock = threading.Lock()
@@ -160,6 +161,18 @@ class JobManager:
             entry = self._active.get(project_id)
         return entry.record if entry else None
 
+    def queued_behind(self, job_id: str) -> list[JobRecord]:
+        """The syncs that take every slot ahead of this queued one (it starts when one ends);
+        [] when it can start at once or has started."""
+        with self._lock:
+            entries = list(self._active.values())  # insertion order is queue order
+        ahead = []
+        for entry in entries:
+            if entry.record.id == job_id:
+                return ahead if len(ahead) >= self.max_parallel else []
+            ahead.append(entry.record)
+        return []
+
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
@@ -230,7 +243,8 @@ class JobManager:
         env = self.board.resolve(project)
         if env is None:
             raise JobError("the project's config has an error")
-        before = self.board.probe.last_known(project, env)
+        # no environment yet means no plugins yet: the first sync's diff lists all it brought
+        before = self.board.probe.last_known(project, env) if env.exists else PluginList()
         started = time.time()
         record.status, record.started_at = RUNNING, started
         self.history.update(

@@ -13,6 +13,7 @@ from typing import Any
 from .cache import DependencyCache, content_hash, stamp_all
 from .environment import ResolvedEnvironment, Resolver
 from .launcher import run
+from .times import iso
 from .workspace import Project
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
@@ -40,6 +41,7 @@ class PluginList:
             "errors": self.errors,
             "cached": self.cached,
             "probed_at": self.probed_at,
+            "probed_at_iso": iso(self.probed_at),
             "python_version": self.python_version,
             "dagster_importable": self.dagster_importable,
             "failure": self.failure,

@@ -155,6 +155,7 @@ class History:
     jobs: list[JobRecord]
     project: ProjectState | None  # set when it is one project's history
     who: str | None
+    people: list[str]  # everyone in the history, for the filter by user
 
     def to_json(self) -> dict[str, Any]:
         return {"jobs": [job.to_json() for job in self.jobs]}
@@ -162,7 +163,8 @@ class History:
 
 def history(envboard: Envboard, project: ProjectState | None = None, who: str | None = None) -> History:
     project_id = project.id if project else None
-    return History(envboard.jobs.history.list(project_id, who=who or None), project, who or None)
+    records = envboard.jobs.history
+    return History(records.list(project_id, who=who or None), project, who or None, records.people())
 
 
 def job(envboard: Envboard, job_id: str) -> JobRecord | None:

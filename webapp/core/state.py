@@ -7,6 +7,7 @@ from typing import Any
 
 from .environment import EnvironmentStatus, ResolvedEnvironment
 from .plugins import PluginList
+from .times import iso
 from .workspace import Project
 
 
@@ -64,6 +65,7 @@ class ProjectState:
             "environment": None,
             "plugins": None,
             "last_change": self.last_change,
+            "last_change_iso": iso(self.last_change),
             "pending": self.pending,
         }
         if self.env is not None:

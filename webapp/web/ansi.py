@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from markupsafe import Markup, escape
 
 from ..core.terminal import ANSI_ESCAPE
@@ -50,21 +48,3 @@ def _apply(params: str, classes: list[str]) -> list[str]:
         elif code == 39:
             result = [c for c in result if not c.startswith("ansi-3")]
     return result
-
-
-def safe_cut(data: bytes) -> int:
-    """How many bytes can be shown now without splitting a UTF-8 character or an escape code."""
-    end = len(data)
-    escape_at = data.rfind(b"\x1b", max(0, end - 32))
-    if escape_at != -1 and not re.match(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][A-Za-z0-9])", data[escape_at:]):
-        end = escape_at
-    # step back over an incomplete UTF-8 sequence at the end
-    back = 0
-    while back < min(4, end) and (data[end - 1 - back] & 0xC0) == 0x80:
-        back += 1
-    if back < min(4, end) and end > 0:
-        lead = data[end - 1 - back]
-        need = 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 1
-        if need > back + 1:
-            end = end - 1 - back
-    return end

@@ -9,8 +9,10 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from ..core import resources
 from ..core.history import JobRecord
 from ..core.jobs import JobError
-from . import htmx
-from .ansi import safe_cut, to_html
+from ..core.terminal import safe_cut
+from . import feedback, htmx
+from .ansi import to_html
+from .presenters import project_name
 from .projects import project_state
 from .security import current_user
 from .services import envboard, services
@@ -37,16 +39,30 @@ def sync(project_id: str):
             return render_template("fragments/notice.html", kind="error", message=str(exc)), 409
         abort(409, description=str(exc))
     if htmx.is_htmx():
-        return render_template("fragments/job_panel.html", job=record, joined=joined)
+        if not joined:  # a joined job's panel says so itself
+            feedback.say_sync(services().jobs, record, joined)
+        panel = render_template("fragments/job_panel.html", job=record, joined=joined)
+        buttons = render_template("fragments/action_buttons.html", project=state.project, oob=True)
+        return feedback.with_flashes(panel + buttons)
+    feedback.say_sync(services().jobs, record, joined)
     return redirect(url_for("jobs.show", job_id=record.id), code=303)
 
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
     jobs = services().jobs
+    started, under_way = [], []
     for state in services().monitor.snapshot.states:
         if state.status_name == "out_of_sync" and jobs.can_sync(state.project) is None:
-            jobs.sync(state.project, current_user())
+            record, joined = jobs.sync(state.project, current_user())
+            (under_way if joined else started).append(record)
+    if not started:
+        if under_way:
+            feedback.say(f"Nothing more to start: the sync of {feedback.names(under_way)} is under way")
+        else:
+            feedback.say("Nothing is out of sync")
+        return redirect(url_for("overview.index"), code=303)
+    feedback.say(f"Sync of {feedback.names(started)} started")
     return redirect(url_for("jobs.history"), code=303)
 
 
@@ -125,26 +141,48 @@ def status_fragment(job_id: str):
 def cancel(job_id: str):
     _job_or_404(job_id)
     record = services().jobs.cancel(job_id, current_user())
+    if record is not None and not record.finished:
+        feedback.say(f"Cancel of the {record.action} of {project_name(record.project_id)} requested")
     if htmx.is_htmx():
-        return render_template("fragments/job_status.html", job=record)
+        return feedback.with_flashes(render_template("fragments/job_status.html", job=record))
     return redirect(url_for("jobs.show", job_id=job_id), code=303)
+
+
+def _history_page(data: resources.History, scoped: bool):
+    """`scoped`: the page of one project (/projects/<id>/history), not the filtered history."""
+    return render_template(
+        "history.html",
+        jobs=data.jobs,
+        project=data.project.project if data.project else None,
+        who=data.who,
+        people=data.people,
+        scoped=scoped,
+        projects=[state.project for state in services().monitor.snapshot.states],
+    )
 
 
 @blueprint.get("/history")
 def history():
-    data = resources.history(envboard(), who=request.args.get("who"))
-    return render_template("history.html", jobs=data.jobs, project=None, who=data.who)
+    """Filtered by `?project=<id>` and `?who=<name>` (a plain GET form: works without JavaScript)."""
+    data = resources.history(envboard(), _chosen_project(), who=request.args.get("who"))
+    return _history_page(data, scoped=False)
 
 
 @blueprint.get("/projects/<project_id>/history")
 def project_history(project_id: str):
     data = resources.history(envboard(), project_state(project_id), who=request.args.get("who"))
-    return render_template("history.html", jobs=data.jobs, project=data.project.project, who=data.who)
+    return _history_page(data, scoped=True)
+
+
+def _chosen_project():
+    """`?project=<id>` of the history and its JSON twin; an id the scan does not know is a 404."""
+    chosen = request.args.get("project") or None
+    return project_state(chosen) if chosen else None
 
 
 @blueprint.get("/api/jobs")
 def api_jobs():
-    return jsonify(resources.history(envboard(), who=request.args.get("who")).to_json())
+    return jsonify(resources.history(envboard(), _chosen_project(), who=request.args.get("who")).to_json())
 
 
 @blueprint.get("/api/projects/<project_id>/history")

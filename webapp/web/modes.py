@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, url_fo
 from ..core import modes, resources
 from ..core.dg import MODE_UV
 from ..core.jobs import JobError
+from . import feedback
 from .projects import project_state
 from .security import current_user
 from .services import envboard, services
@@ -33,9 +34,24 @@ def _page(preview: resources.ModePreview):
     return page, *_status(preview)
 
 
+def written(state) -> str:
+    """'Mode of ingest written: persistent_uv (pyproject.toml line 19)', read back from the file."""
+    project = state.project
+    setting = project.mode
+    if setting is None:  # the file no longer reads (edited meanwhile): say what is known
+        return f"Mode of {project.name} written; its config now reads: {project.error}"
+    where = setting.file.name if setting.file else "its config"
+    line = f" line {setting.line}" if setting.line else ""
+    return f"Mode of {project.name} written: {setting.mode} ({where}{line})"
+
+
 @blueprint.get("/projects/<project_id>/mode")
 def preview(project_id: str):
-    return _page(resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", "")))
+    body, status, headers = _page(
+        resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
+    )
+    # never from the browser's cache: Back after writing must show the file as it is now
+    return body, status, {**headers, "Cache-Control": "no-store"}
 
 
 @blueprint.get("/api/projects/<project_id>/mode")
@@ -58,11 +74,13 @@ def apply(project_id: str):
         refused = resources.ModePreview(state, target, None, str(exc), None)
         return _page(refused)
     services().monitor.refresh()
+    fresh = project_state(project_id)
+    feedback.say(written(fresh))
     if target == MODE_UV and request.form.get("sync_after"):
-        fresh = project_state(project_id)
         try:
-            record, _ = jobs.sync(fresh.project, current_user())
+            record, joined = jobs.sync(fresh.project, current_user())
+            feedback.say_sync(jobs, record, joined)
             return redirect(url_for("jobs.show", job_id=record.id), code=303)
-        except JobError:
-            pass
+        except JobError as exc:
+            feedback.say(f"Sync of {fresh.project.name} not started: {exc}", feedback.ERROR)
     return redirect(url_for("projects.show", project_id=project_id), code=303)

@@ -74,6 +74,7 @@ SPEC = {
                     "path": {"type": "string"},
                     "mode": {"type": "string", "nullable": True, "enum": ["active", "persistent_uv", None]},
                     "error": {"type": "string", "nullable": True},
+                    "last_change_iso": {"type": "string", "format": "date-time", "nullable": True},
                     "environment": {"type": "object", "nullable": True},
                     "plugins": {"type": "object", "nullable": True},
                 },
@@ -88,12 +89,16 @@ SPEC = {
             },
             "Job": {
                 "type": "object",
-                "required": ["id", "project_id", "action", "who", "status"],
+                "required": ["id", "project_id", "action", "who", "status", "queued_at", "queued_at_iso"],
                 "properties": {
                     "id": {"type": "string"},
                     "project_id": {"type": "string"},
                     "action": {"type": "string", "enum": ["sync", "mode"]},
                     "who": {"type": "string"},
+                    "queued_at": {"type": "number", "description": "seconds since the epoch"},
+                    "queued_at_iso": {"type": "string", "format": "date-time"},
+                    "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+                    "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
                     "status": {
                         "type": "string",
                         "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
@@ -143,7 +148,9 @@ SPEC = {
             [_path_param("project_id"), _WHO],
         ),
         "/api/jobs": _get(
-            "Every job and mode change, newest first", _json("#/components/schemas/Jobs", "ok"), [_WHO]
+            "Every job and mode change, newest first",
+            _json("#/components/schemas/Jobs", "ok"),
+            [_query("project", "only this project's (its id)"), _WHO],
         ),
         "/api/jobs/{job_id}": _get(
             "One job", _json("#/components/schemas/Job", "ok"), [_path_param("job_id")]

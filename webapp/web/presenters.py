@@ -40,6 +40,21 @@ def clock(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
+def project_name(project_id: str) -> str:
+    """The name a person knows a project by; its id when it is no longer in the workspace."""
+    state = services().monitor.snapshot.get(project_id)
+    return state.project.name if state is not None else project_id
+
+
+def in_workspace(path) -> str:
+    """A file as a person finds it from the workspace root (absolute when it is outside)."""
+    root = services().board.workspace.root
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
@@ -54,6 +69,8 @@ def init_app(app: Flask) -> None:
 
         return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 
+    app.jinja_env.globals["project_name"] = project_name
     app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["in_workspace"] = in_workspace
     app.jinja_env.filters["clock"] = clock
     app.jinja_env.filters["status_label"] = status_label

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from ..core import resources
 from ..core.state import ProjectState
@@ -38,6 +38,11 @@ def api_project(project_id: str):
 @blueprint.get("/projects/<project_id>/fragments/environment")
 def environment_fragment(project_id: str):
     page = project_or_404(project_id)
+    waiting_for_a_fix = request.args.get("broken") is not None  # asked by the error page
+    if waiting_for_a_fix:
+        if page.state.env is None:
+            return "", 204  # still broken: the page stays as it is
+        return htmx.refresh(current_app.response_class(""))  # fixed: the whole page, environment and all
     if page.state.env is None:  # the config broke meanwhile: the whole page tells it best
         return htmx.refresh(current_app.response_class(""))
     return render_template(
@@ -48,6 +53,12 @@ def environment_fragment(project_id: str):
 @blueprint.get("/projects/<project_id>/fragments/plugins")
 def plugins_fragment(project_id: str):
     return render_template("fragments/plugins.html", state=project_state(project_id))
+
+
+@blueprint.get("/projects/<project_id>/fragments/actions")
+def actions_fragment(project_id: str):
+    """The Sync and mode buttons, fetched again when a job ends (Syncing… becomes Sync)."""
+    return render_template("fragments/action_buttons.html", project=project_state(project_id).project)
 
 
 @blueprint.post("/projects/<project_id>/plugins/refresh")
