@@ -25,6 +25,7 @@ from .security import current_user
 blueprint = Blueprint("jobs", __name__)
 
 LOG_CHUNK = 256 * 1024
+LOG_TAIL = 1024 * 1024  # a page opened on a big log starts this far from its end (the page keeps 5,000 lines)
 
 
 def _jobs() -> JobManager:
@@ -81,8 +82,13 @@ def log_chunk(job_id: str):
     offset = max(0, request.args.get("offset", 0, type=int))
     finished = record.finished
     data = b""
+    skipped = 0
     if record.log_path and os.path.exists(record.log_path):
         with open(record.log_path, "rb") as handle:
+            if request.args.get("tail") and os.path.getsize(record.log_path) - offset > LOG_TAIL:
+                handle.seek(os.path.getsize(record.log_path) - LOG_TAIL)
+                handle.readline()  # start at a line boundary
+                skipped = offset = handle.tell()
             handle.seek(offset)
             data = handle.read(LOG_CHUNK)
     more = len(data) == LOG_CHUNK
@@ -98,6 +104,7 @@ def log_chunk(job_id: str):
         html=to_html(data.decode("utf-8", errors="replace")),
         offset=next_offset,
         done=done,
+        skipped=skipped,
     )
     return body, 286 if done else 200
 

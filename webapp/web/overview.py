@@ -8,7 +8,6 @@ from flask import Blueprint, current_app, get_template_attribute, render_templat
 from markupsafe import Markup
 
 from ..core.board import ProjectState
-from .presenters import age
 from .security import csrf_token, permission_problem
 
 CSRF_PLACEHOLDER = "__envboard_csrf__"
@@ -54,10 +53,8 @@ class RowCache:
         for state in states:
             running = jobs.active_job(state.id)
             blocked = problem or jobs.can_sync(state.project)
-            key = (
+            key = (  # ages are <time> elements the browser keeps current: no re-render per second
                 state.fingerprint(),
-                age(state.plugins.probed_at if state.plugins else None),
-                age(state.last_change),
                 (running.id, running.status) if running else None,
                 blocked,
                 request.script_root,

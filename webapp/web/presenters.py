@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
 
 from flask import Flask, current_app
+from markupsafe import Markup, escape
 
 from .security import permission_problem
+
+LOG_MAX_LINES = 5000  # lines of a job's log a page holds; the raw log download has them all
 
 STATUS_LABELS = {
     "missing": "missing",
     "in_sync": "in sync",
     "out_of_sync": "out of sync",
     "unknown": "unknown",
-    "unmanaged": "active env",
+    "unmanaged": "not managed by envboard (active)",
     "error": "error",
     "checking": "checking…",
 }
@@ -39,8 +44,39 @@ def clock(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
+def moment(timestamp: float | None) -> Markup | str:
+    """A <time> the browser keeps relative ("3 min ago"); the absolute time and zone on hover.
+
+    The text is the absolute time, so a cached row stays true and the page reads without
+    JavaScript; static/envboard.js rewrites it as an age and keeps it current.
+    """
+    if timestamp is None:
+        return "-"
+    local = datetime.fromtimestamp(timestamp).astimezone()
+    absolute = local.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(
+        local.isoformat(timespec="seconds"), absolute, absolute
+    )
+
+
 def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 module', '2 modules', '0 modules'."""
+    return f"{number} {noun if number == 1 else (plural or noun + 's')}"
+
+
+_SEPARATOR = re.compile(r"([/\\])")
+
+
+def breakable(text: object) -> Markup:
+    """Escaped text with a line-break opportunity after each path separator.
+
+    Long paths and commands then wrap at a folder boundary, never in the middle of a name.
+    """
+    return Markup(_SEPARATOR.sub(r"\1<wbr>", str(escape(str(text)))))
 
 
 def init_app(app: Flask) -> None:
@@ -55,4 +91,8 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["clock"] = clock
+    app.jinja_env.globals["log_max_lines"] = LOG_MAX_LINES
+    app.jinja_env.filters["moment"] = moment
+    app.jinja_env.filters["counted"] = counted
+    app.jinja_env.filters["breakable"] = breakable
     app.jinja_env.filters["status_label"] = status_label
