@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv, write_project, write_workspace
+from tests.conftest import uv, write_project, write_slow_project, write_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -224,6 +224,25 @@ def test_live_indicator_pauses_with_a_hidden_tab_and_catches_up_when_shown(tmp_p
     # a finished job's page does not refresh itself, so it has no live badge
     page.goto(url + "/history")
     expect(page.locator("#live")).to_have_count(0)
+
+
+def test_a_running_job_page_is_live_until_the_job_ends_and_announces_it(tmp_path, live_server, page):
+    project = write_slow_project(tmp_path / "slow")
+    url = live_server(project, env={"SLOW_BUILD_SECONDS": "4", "UV_NO_CACHE": "1"})
+    page.goto(url + "/projects/slow")
+    page.get_by_role("button", name="Sync slow").click()
+    page.get_by_role("link", name="Permanent link").click()
+    live = page.locator("#live")
+    expect(live).to_have_attribute("data-state", "live")
+    announcer = page.locator(".job-status [role=status]")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_contain_text("sync of slow running", timeout=30_000)
+    page.evaluate("() => { window.announcer = document.querySelector('.job-status [role=status]'); }")
+    expect(announcer).to_contain_text("sync of slow succeeded", timeout=60_000)
+    # the region was updated in place (a replaced live region is not announced)
+    assert page.evaluate("() => window.announcer === document.querySelector('.job-status [role=status]')")
+    expect(live).to_have_attribute("data-state", "stopped", timeout=10_000)
+    expect(live).to_contain_text("nothing more to follow")
 
 
 # -- accessibility --------------------------------------------------------------------------------
