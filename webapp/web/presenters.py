@@ -1,9 +1,8 @@
-"""How core facts read on a page: ages, badges, labels. No logic about environments."""
+"""How core facts read on a page: times, counts, paths, labels. No logic about environments."""
 
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 
 from flask import Flask, current_app
@@ -22,26 +21,6 @@ STATUS_LABELS = {
     "error": "error",
     "checking": "checking…",
 }
-
-
-def age(timestamp: float | None) -> str:
-    """'12 s ago', '3 min ago', '2 h ago', '4 d ago'; '-' when unknown."""
-    if timestamp is None:
-        return "-"
-    seconds = max(0, int(time.time() - timestamp))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
-
-
-def clock(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def moment(timestamp: float | None) -> Markup | str:
@@ -89,8 +68,6 @@ def init_app(app: Flask) -> None:
 
         return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 
-    app.jinja_env.filters["age"] = age
-    app.jinja_env.filters["clock"] = clock
     app.jinja_env.globals["log_max_lines"] = LOG_MAX_LINES
     app.jinja_env.filters["moment"] = moment
     app.jinja_env.filters["counted"] = counted
