@@ -45,7 +45,7 @@ def test_a_sync_says_it_started_and_disables_sync_everywhere_until_it_ends(tmp_p
     page.goto(url + "/projects/slow")
     page.click("#sync-button")  # htmx: the answer carries the message out of band
     expect(page.locator("#flashes")).to_have_text("Sync of slowpkg started")
-    expect(page.locator("#sync-button")).to_have_text("Syncing…")
+    expect(page.locator("#sync-button")).to_have_accessible_name("Syncing… slowpkg")
     expect(page.locator("#sync-button")).to_be_disabled()
     expect(page.locator(".job-status .badge").first).to_have_attribute(
         "data-job-status", "running", timeout=30_000
@@ -53,16 +53,16 @@ def test_a_sync_says_it_started_and_disables_sync_everywhere_until_it_ends(tmp_p
     overview = page.context.new_page()
     overview.goto(url + "/")
     row_button = overview.locator("#project-slow button.sync")
-    expect(row_button).to_have_text("Syncing…")
+    expect(row_button).to_have_accessible_name("Syncing… slowpkg")
     expect(row_button).to_be_disabled()
     release.touch()
     expect(page.locator(".job-status .badge").first).to_have_attribute(
         "data-job-status", "succeeded", timeout=60_000
     )
     # both places give the button back by themselves
-    expect(page.locator("#sync-button")).to_have_text("Sync", timeout=15_000)
+    expect(page.locator("#sync-button")).to_have_accessible_name("Sync slowpkg", timeout=15_000)
     expect(page.locator("#sync-button")).to_be_enabled()
-    expect(row_button).to_have_text("Sync", timeout=15_000)
+    expect(row_button).to_have_accessible_name("Sync slowpkg", timeout=15_000)
     expect(row_button).to_be_enabled()
     assert page.console_errors == []
 

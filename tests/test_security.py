@@ -81,7 +81,8 @@ def test_a_viewer_sees_disabled_buttons_and_cannot_post(hosted):
     factory, tokens, _ = hosted
     client = signed_in(factory(), tokens["victor"])
     page = client.get("/projects/uvp").get_data(as_text=True)
-    assert re.search(r'<button type="submit" id="sync-button" disabled', page)
+    # disabled but focusable (aria-disabled), with the reason in text it points to
+    assert re.search(r'<button type="submit" id="sync-button" aria-disabled="true" aria-describedby="sync-blocked"', page)
     assert "victor is a viewer; ask an operator" in page
     csrf = page_csrf(client)
     assert client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf}).status_code == 403

@@ -20,6 +20,7 @@ from .services import envboard, services
 blueprint = Blueprint("jobs", __name__)
 
 LOG_CHUNK = 256 * 1024
+LOG_TAIL = 1024 * 1024  # a page opened on a big log starts this far from its end (the page keeps 5,000 lines)
 
 
 def _job_or_404(job_id: str) -> JobRecord:
@@ -79,11 +80,16 @@ def log_chunk(job_id: str):
     offset = max(0, request.args.get("offset", 0, type=int))
     finished = record.finished
     data = b""
+    skipped = 0
     if record.log_path and os.path.exists(record.log_path):
         with open(record.log_path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if offset > size:  # not a place this log has reached (seeking there would overflow or lie)
                 abort(416, description=f"offset {offset} is past the end of this log ({size} bytes)")
+            if request.args.get("tail") and size - offset > LOG_TAIL:
+                handle.seek(size - LOG_TAIL)
+                handle.readline()  # start at a line boundary
+                skipped = offset = handle.tell()
             handle.seek(offset)
             data = handle.read(LOG_CHUNK)
     more = len(data) == LOG_CHUNK
@@ -99,6 +105,7 @@ def log_chunk(job_id: str):
         html=to_html(data.decode("utf-8", errors="replace")),
         offset=next_offset,
         done=done,
+        skipped=skipped,
     )
     return body, htmx.STOP_POLLING if done else 200
 

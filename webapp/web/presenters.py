@@ -1,43 +1,46 @@
-"""How core facts read on a page: ages, badges, labels. No logic about environments."""
+"""How core facts read on a page: times, counts, paths, labels. No logic about environments."""
 
 from __future__ import annotations
 
-import time
+import re
+from datetime import datetime
 
 from flask import Flask
+from markupsafe import Markup, escape
 
 from .security import permission_problem
 from .services import services
+
+LOG_MAX_LINES = 5000  # lines of a job's log a page holds; the raw log download has them all
 
 STATUS_LABELS = {
     "missing": "missing",
     "in_sync": "in sync",
     "out_of_sync": "out of sync",
     "unknown": "unknown",
-    "unmanaged": "active env",
+    "unmanaged": "not managed by envboard (active)",
     "error": "error",
     "checking": "checking…",
 }
 
 
-def age(timestamp: float | None) -> str:
-    """'12 s ago', '3 min ago', '2 h ago', '4 d ago'; '-' when unknown."""
+def moment(timestamp: float | None) -> Markup | str:
+    """A <time> the browser keeps relative ("3 min ago"); the absolute time and zone on hover.
+
+    The text is the absolute time, so a cached row stays true and the page reads without
+    JavaScript; static/envboard.js rewrites it as an age and keeps it current.
+    """
     if timestamp is None:
         return "-"
-    seconds = max(0, int(time.time() - timestamp))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
+    local = datetime.fromtimestamp(timestamp).astimezone()
+    absolute = local.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(
+        local.isoformat(timespec="seconds"), absolute, absolute
+    )
 
 
-def clock(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
 
 
 def project_name(project_id: str) -> str:
@@ -55,8 +58,20 @@ def in_workspace(path) -> str:
         return str(path)
 
 
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 module', '2 modules', '0 modules'."""
+    return f"{number} {noun if number == 1 else (plural or noun + 's')}"
+
+
+_SEPARATOR = re.compile(r"([/\\])")
+
+
+def breakable(text: object) -> Markup:
+    """Escaped text with a line-break opportunity after each path separator.
+
+    Long paths and commands then wrap at a folder boundary, never in the middle of a name.
+    """
+    return Markup(_SEPARATOR.sub(r"\1<wbr>", str(escape(str(text)))))
 
 
 def init_app(app: Flask) -> None:
@@ -69,8 +84,10 @@ def init_app(app: Flask) -> None:
 
         return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 
+    app.jinja_env.globals["log_max_lines"] = LOG_MAX_LINES
     app.jinja_env.globals["project_name"] = project_name
-    app.jinja_env.filters["age"] = age
     app.jinja_env.filters["in_workspace"] = in_workspace
-    app.jinja_env.filters["clock"] = clock
+    app.jinja_env.filters["moment"] = moment
+    app.jinja_env.filters["counted"] = counted
+    app.jinja_env.filters["breakable"] = breakable
     app.jinja_env.filters["status_label"] = status_label

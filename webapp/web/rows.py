@@ -17,7 +17,6 @@ from markupsafe import Markup
 from ..core.jobs import JobManager
 from ..core.monitor import Snapshot
 from ..core.state import ProjectState
-from .presenters import age
 from .security import permission_problem
 
 
@@ -35,8 +34,6 @@ class RowCache:
             blocked = problem or jobs.can_sync(state.project)
             key = (
                 snapshot.fingerprints.get(state.id),
-                age(state.plugins.probed_at if state.plugins else None),
-                age(state.last_change),
                 (running.id, running.status) if running else None,
                 blocked,
                 request.script_root,
