@@ -129,17 +129,37 @@ def read_dg_config(folder: Path) -> DgConfig | None:
     return None
 
 
+# Every way TOML can name a `dg` key: bare, "quoted" or 'literal', followed by the dot,
+# `=` or `]` that makes it a key, or any \u escape (a basic-string key may spell `dg` in
+# escapes). It may admit files with no dg table; it must never miss one: a parse decides.
+_MAYBE_DG_KEY = re.compile(rb"""(?:^|[\s.\[{,])(?:dg|"dg"|'dg')\s*[.=\]]|\\[uU]""", re.MULTILINE)
+
+
 def has_dg_config(folder: Path) -> bool:
-    """Cheap check used while walking: is there a file that may hold dg settings?"""
+    """Does this folder hold dg settings, in any spelling TOML allows?
+
+    Used while walking a tree, so a pyproject.toml without anything that could be a
+    `dg` key is rejected from its bytes alone; one that could is parsed. A file that
+    looks like it has a dg key but does not parse counts, so the scan reports its error.
+    """
     if (folder / DG_TOML).is_file():
         return True
     pyproject = folder / PYPROJECT
     try:
         with pyproject.open("rb") as handle:
-            head = handle.read(MAX_CONFIG_BYTES)
+            head = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return False
-    return b"tool.dg" in head
+    if len(head) > MAX_CONFIG_BYTES or not _MAYBE_DG_KEY.search(head):
+        return False
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    try:
+        data = tomllib.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return True
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "dg" in tool
 
 
 def project_table(config: DgConfig) -> dict[str, Any]:
