@@ -115,6 +115,10 @@ class ProjectState:
                 "reason": self.status.reason if self.status else "uv's check is running",
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
+                # read by the plugin probe in the environment: null until it has answered
+                "dagster_version": self.plugins.dagster_version if self.plugins else None,
+                "dg_version": self.plugins.dg_version if self.plugins else None,
+                "package_count": self.plugins.package_count if self.plugins else None,
             }
             if project.mode is not None:
                 data["mode_setting"] = {
