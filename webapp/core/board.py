@@ -113,6 +113,7 @@ class ProjectState:
                 "venv": str(self.env.venv) if self.env.venv else None,
                 "status": self.status.status if self.status else "checking",
                 "reason": self.status.reason if self.status else "uv's check is running",
+                "drift": list(self.status.drift) if self.status else [],
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
                 # read by the plugin probe in the environment: null until it has answered
@@ -192,7 +193,9 @@ class Board:
         if env.mode != "persistent_uv" or not env.exists:
             return self.resolver.check_status(env)  # no subprocess in these cases
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
-        return EnvironmentStatus(value["status"], value["reason"]) if value else None
+        if not value:
+            return None
+        return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         status = self.resolver.check_status(env)
@@ -200,7 +203,7 @@ class Board:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
-                {"status": status.status, "reason": status.reason},
+                {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
                 status_dependencies(project, env),
             )
         return status

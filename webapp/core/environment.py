@@ -14,9 +14,11 @@ import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import MODE_ACTIVE, MODE_UV, PYPROJECT
 from .launcher import Invocation, UvLocation, child_environment, run
+from .packages import parse_plan
 from .workspace import Project
 
 STATUS_MISSING = "missing"
@@ -128,6 +130,9 @@ class ResolvedEnvironment:
 class EnvironmentStatus:
     status: str
     reason: str
+    # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
+    # {"name", "action", "installed", "locked"}; empty when in sync or not known
+    drift: tuple[dict[str, Any], ...] = ()
 
 
 class Resolver:
@@ -236,7 +241,7 @@ class Resolver:
         if result.exit_code == 0:
             return EnvironmentStatus(STATUS_IN_SYNC, _uv_summary(text) or "uv: would make no changes")
         if "outdated" in text or "Would " in text:
-            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _uv_summary(text))
+            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _uv_summary(text), tuple(parse_plan(text)))
         return EnvironmentStatus(STATUS_UNKNOWN, _uv_summary(text) or f"uv exited {result.exit_code}")
 
 
