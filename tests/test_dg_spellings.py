@@ -54,7 +54,7 @@ def settings_and_spelling(draw):
     spelling = draw(st.sampled_from(SPELLINGS))
     dg, tool = draw(st.sampled_from(DG_KEYS)), draw(st.sampled_from(TOOL_KEYS))
     dot = draw(st.sampled_from([".", " . "]))
-    trailers = ["", "\n[project]\nname = \"p\"\n"]
+    trailers = ["", '\n[project]\nname = "p"\n']
     if spelling != "inline at top level":  # an inline `tool` table cannot be extended
         trailers.append("\n[tool.other]\nz = 1\n")
     trailer = draw(st.sampled_from(trailers))
@@ -155,7 +155,7 @@ def test_every_spelling_scans_the_same_and_the_writer_agrees(tmp_path_factory, c
     "text",
     [
         '[project]\nname = "p"\ndependencies = ["dagster-dg", "dg"]\n',
-        '[tool.dgx]\na = 1\n[tool.other]\ndg = 1\n',
+        "[tool.dgx]\na = 1\n[tool.other]\ndg = 1\n",
         '[tool.other]\n"d\\u0067" = 1\n',
         '[project]\nname = "dg"\n',
     ],

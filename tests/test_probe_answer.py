@@ -136,3 +136,80 @@ def test_the_probe_does_not_wait_for_a_plugins_teardown(tmp_path, uv_bin, make_b
     assert plugins.failure is None and "slow_exit" in [m["module"] for m in plugins.registry_modules]
     assert plugins.duration < 20
     assert not marker.exists()
+
+
+LEGACY_STAND_IN = '''
+"""The 1.10 layout: no top-level Component; the base lives in dagster.components."""
+
+import abc
+
+
+class Component(abc.ABC):
+    """Base class of component types."""
+
+    __dg_package_entry__ = True
+
+    @abc.abstractmethod
+    def build_defs(self, context): ...
+
+
+class DefinitionsComponent(Component):
+    """An arbitrary set of Dagster definitions."""
+
+    def build_defs(self, context):
+        return None
+'''
+
+
+def test_components_of_the_1_10_layout_are_found(tmp_path, uv_bin, make_board):
+    """dagster 1.10 has no `dagster.Component`; its components were listed as none at all."""
+    wheels = tmp_path / "wheels"
+    dagster = build_wheel(
+        wheels,
+        "dagster",
+        "1.10.17",
+        {"dagster/__init__.py": "", "dagster/components/__init__.py": LEGACY_STAND_IN},
+        entry_points={
+            "dagster_dg.plugin": {"dagster": "dagster", "dagster.components": "dagster.components"}
+        },
+    )
+    plugin = build_wheel(
+        wheels,
+        "old-plugin",
+        "0.26.17",
+        {
+            "old_plugin/__init__.py": textwrap.dedent('''
+                from dagster.components import Component
+
+
+                class OldComponent(Component):
+                    """Registered under dagster_dg.plugin."""
+
+                    def build_defs(self, context):
+                        return None
+            ''')
+        },
+        entry_points={"dagster_dg.plugin": {"old_plugin": "old_plugin"}},
+    )
+    dg = build_wheel(wheels, "dagster-dg", "0.26.17", {"dagster_dg/__init__.py": ""})
+    project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv")
+    uv(uv_bin, "sync", cwd=project_dir)
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "--python",
+        ".venv/bin/python",
+        str(dagster),
+        str(plugin),
+        str(dg),
+        cwd=project_dir,
+    )
+    board = make_board(project_dir)
+    plugins = board.state(board.workspace.projects[0], wait=True).plugins
+    assert plugins.errors == [] and plugins.dagster_importable
+    assert [(c["key"], c["summary"]) for c in plugins.components] == [
+        ("dagster.components.DefinitionsComponent", "An arbitrary set of Dagster definitions."),
+        ("old_plugin.OldComponent", "Registered under dagster_dg.plugin."),
+    ]
+    assert (plugins.dagster_version, plugins.dg_version) == ("1.10.17", "0.26.17")
