@@ -274,3 +274,79 @@ def test_the_current_era_reports_its_versions(dagster_project, tmp_path):
     environment = envboard_json(dagster_project, tmp_path)["environment"]
     assert environment["dagster_version"] == "1.13.27"
     assert environment["dg_version"] == "1.13.27"  # dagster-dg-cli
+
+
+# Dagster 1.11 and 1.12: dagster-dg-cli, the `dagster_dg_cli.registry_modules` group,
+# and the project's own components found through `registry_modules`
+MIDDLE_ERAS = {"1.11": "1.11.16", "1.12": "1.12.22"}
+
+
+@pytest.fixture(scope="module", params=sorted(MIDDLE_ERAS))
+def middle_era_project(request, tmp_path_factory, uv_bin, package_index) -> Path:
+    version = MIDDLE_ERAS[request.param]
+    project = tmp_path_factory.mktemp(f"era-{request.param}") / "midera"
+    components = project / "src" / "midera" / "components"
+    components.mkdir(parents=True)
+    (project / "src" / "midera" / "__init__.py").write_text("")
+    (components / "__init__.py").write_text("")
+    (components / "greeting.py").write_text(
+        textwrap.dedent('''
+            import dagster as dg
+
+
+            class GreetingComponent(dg.Component):
+                """Says hello from the middle era.
+
+                More words that are not part of the summary.
+                """
+
+                def build_defs(self, context):
+                    return dg.Definitions()
+        ''')
+    )
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(f"""
+            [project]
+            name = "midera"
+            version = "0.1.0"
+            requires-python = ">=3.10,<3.14"
+            dependencies = ["dagster=={version}", "dagster-dg-cli=={version}"]
+
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [tool.hatch.build.targets.wheel]
+            packages = ["src/midera"]
+
+            [tool.dg]
+            directory_type = "project"
+
+            [tool.dg.project]
+            root_module = "midera"
+            registry_modules = ["midera.components.*"]
+        """).lstrip()
+    )
+    env = _env()
+    subprocess.run([uv_bin, "sync"], cwd=project, env=env, check=True, capture_output=True, timeout=900)
+    return project
+
+
+def dg_items(answer: dict | list) -> list:
+    return answer["items"] if isinstance(answer, dict) else answer
+
+
+def test_dagster_1_11_and_1_12_agree_with_their_own_dg(middle_era_project, tmp_path):
+    project = middle_era_project
+    # dg 1.11 prints a bare list; later ones wrap it as {"items": [...]}
+    modules = dg_items(dg_json(project, "registry-modules"))
+    components = dg_items(dg_json(project, "components"))
+    assert "midera.components.greeting.GreetingComponent" in [c["key"] for c in components]
+    # the project is in active mode (the default): envboard is given the project's interpreter
+    entry = envboard_json(project, tmp_path, "--active-python", str(project / ".venv" / "bin" / "python"))
+    plugins = entry["plugins"]
+    assert plugins["errors"] == [] and plugins["unmatched_patterns"] == []
+    assert plugins["registry_modules"] == modules
+    assert [{"key": c["key"], "summary": c["summary"]} for c in plugins["components"]] == components
+    assert entry["environment"]["dagster_version"] == entry["environment"]["dg_version"]
+    assert entry["environment"]["dagster_version"].rsplit(".", 1)[0] in MIDDLE_ERAS
