@@ -213,3 +213,44 @@ def test_components_of_the_1_10_layout_are_found(tmp_path, uv_bin, make_board):
         ("old_plugin.OldComponent", "Registered under dagster_dg.plugin."),
     ]
     assert (plugins.dagster_version, plugins.dg_version) == ("1.10.17", "0.26.17")
+
+
+def test_a_module_linked_into_site_packages_from_elsewhere_is_watched(
+    tmp_path, uv_bin, make_board, wheelhouse
+):
+    """Stamping resolves folders once each, but a link still leads to the file it names."""
+    source = tmp_path / "elsewhere" / "linked_plugin"
+    source.mkdir(parents=True)
+    component = textwrap.dedent('''
+        from dagster import Component
+
+
+        class LinkedComponent(Component):
+            """{summary}"""
+
+            def build_defs(self, context):
+                return None
+    ''')
+    (source / "__init__.py").write_text(component.format(summary="Before the edit."))
+    metadata_only = build_wheel(
+        tmp_path / "wheels",
+        "linked-plugin",
+        "1.0.0",
+        {},
+        entry_points={"dagster_dg.plugin": {"linked_plugin": "linked_plugin"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    uv(uv_bin, "sync", cwd=project_dir)
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(metadata_only), cwd=project_dir)
+    (site_packages(project_dir) / "linked_plugin").symlink_to(source, target_is_directory=True)
+    board = make_board(project_dir)
+    project = board.workspace.projects[0]
+    first = board.state(project, wait=True).plugins
+    assert {"key": "linked_plugin.LinkedComponent", "summary": "Before the edit."} in first.components
+    assert board.state(project, wait=True).plugins.cached
+    (source / "__init__.py").write_text(component.format(summary="After the edit."))
+    after = board.state(project, wait=True).plugins
+    assert not after.cached
+    assert {"key": "linked_plugin.LinkedComponent", "summary": "After the edit."} in after.components

@@ -146,20 +146,26 @@ def _components_in(module_name, module, base):
 def _watched_files(site_dirs):
     """Source files the answer depended on that no installed distribution accounts for.
 
-    Thousands of modules are loaded once Dagster is; most live under site-packages or
-    the base Python, which a plain prefix test on the path as loaded rules out. Only
-    the few others are resolved and stat'ed.
+    Thousands of modules are loaded once Dagster is. Resolving each path component by
+    component (os.path.realpath) cost more than 100 ms; folders are resolved once each
+    instead, and a file is resolved on its own only if it is itself a link, so a module
+    linked into site-packages from elsewhere is still watched.
     """
     roots = set(site_dirs) | {sys.base_prefix, sys.base_exec_prefix}
-    roots |= {os.path.realpath(p) for p in roots}
-    prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
-    real_prefixes = tuple(os.path.realpath(r) + os.sep for r in roots)
+    real_prefixes = tuple({os.path.realpath(r) + os.sep for r in roots})
+    real_folders = {}
     files = set()
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if not path or path.startswith(prefixes):
+        if not path:
             continue
-        real = os.path.realpath(path)
+        folder, name = os.path.split(path)
+        real_folder = real_folders.get(folder)
+        if real_folder is None:
+            real_folder = real_folders[folder] = os.path.realpath(folder)
+        real = os.path.join(real_folder, name)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
         if real.startswith(real_prefixes) or os.path.dirname(real) == _here or not os.path.isfile(real):
             continue
         files.add(real)
