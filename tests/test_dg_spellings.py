@@ -170,3 +170,15 @@ def test_a_broken_file_that_may_hold_a_dg_table_is_reported(tmp_path):
     assert has_dg_config(tmp_path)
     (project,) = scan_workspace(tmp_path).projects
     assert project.error and "invalid TOML" in project.error and project.error_line == 3
+
+
+def test_a_header_inside_a_multiline_string_is_not_a_dg_table(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\ndescription = """\n[tool.dg]\n"""\n')
+    assert not has_dg_config(tmp_path)
+
+
+def test_an_oversized_pyproject_with_a_dg_table_is_reported_not_skipped(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\n' + "# pad\n" * 800_000)
+    assert has_dg_config(tmp_path)
+    (project,) = scan_workspace(tmp_path).projects
+    assert "larger than a config file" in project.error

@@ -134,6 +134,8 @@ def read_dg_config(folder: Path) -> DgConfig | None:
 # escapes). It may admit files with no dg table; it must never miss one: a parse decides.
 _MAYBE_DG_KEY = re.compile(rb"""(?:^|[\s.\[{,])(?:dg|"dg"|'dg')\s*[.=\]]|\\[uU]""", re.MULTILINE)
 
+_DG_HEADER = re.compile(rb"^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*dg[ \t]*[\].]", re.MULTILINE)
+
 
 def has_dg_config(folder: Path) -> bool:
     """Does this folder hold dg settings, in any spelling TOML allows?
@@ -150,8 +152,14 @@ def has_dg_config(folder: Path) -> bool:
             head = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return False
-    if len(head) > MAX_CONFIG_BYTES or not _MAYBE_DG_KEY.search(head):
+    if not _MAYBE_DG_KEY.search(head, 0, MAX_CONFIG_BYTES):
         return False
+    if len(head) > MAX_CONFIG_BYTES:
+        return True  # too large to be a config: the scan says so rather than skip it
+    if _DG_HEADER.search(head) and b'"""' not in head and b"'''" not in head:
+        # a `[tool.dg]` header line outside any multi-line string opens the table (or the
+        # file is broken, which also counts): the common spelling needs no parse
+        return True
     if head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM) :]
     try:
