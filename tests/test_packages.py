@@ -4,6 +4,7 @@ Each drift case is proven against uv itself: the drift envboard reports before a
 `uv sync` must equal what that sync then changes in site-packages.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -89,6 +90,17 @@ def test_a_package_at_another_version_is_to_change(alpha, uv_workspace, make_boa
     board, project, state = drift_of(make_board, uv_workspace)
     drift = list(state.status.drift)
     assert drift == [{"name": "acme-plugin", "action": "change", "installed": "1.1.0", "locked": "1.0.0"}]
+    # another version again: uv's words are the same, the drift is not, and the row must redraw
+    newest = build_wheel(tmp_path / "newest", "acme-plugin", "1.2.0", {"acme_plugin/__init__.py": ""})
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(newest), cwd=alpha)
+    later = board.state(project, wait=True)
+    assert later.status.reason == state.status.reason
+    assert later.status.drift[0]["installed"] == "1.2.0"
+    same_but_drift = dataclasses.replace(
+        later, status=dataclasses.replace(later.status, drift=state.status.drift)
+    )
+    assert later.fingerprint() != same_but_drift.fingerprint()
+    drift = list(later.status.drift)
     assert_uv_sync_does_exactly(board, project, alpha, drift, uv_bin)
 
 

@@ -86,6 +86,7 @@ class ProjectState:
             self.project.mode.mode if self.project.mode else None,
             self.status.status if self.status else None,
             self.status.reason if self.status else None,
+            tuple(tuple(item.values()) for item in self.status.drift) if self.status else (),
             self.python_version,
             plugins.probed_at if plugins else None,
             plugins.failure if plugins else None,

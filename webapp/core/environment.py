@@ -132,7 +132,7 @@ class EnvironmentStatus:
     reason: str
     # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
     # {"name", "action", "installed", "locked"}; empty when in sync or not known
-    drift: tuple[dict[str, Any], ...] = ()
+    drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
 
 
 class Resolver:
