@@ -86,7 +86,9 @@ class Board:
         if env.mode != MODE_UV or not env.exists:
             return self.resolver.check_status(env)  # no subprocess in these cases
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
-        return EnvironmentStatus(value["status"], value["reason"]) if value else None
+        if not value:
+            return None
+        return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         status = self.resolver.check_status(env)
@@ -94,7 +96,7 @@ class Board:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
-                {"status": status.status, "reason": status.reason},
+                {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
                 status_dependencies(project, env),
             )
         return status

@@ -69,17 +69,43 @@ def read_dg_config(folder: Path) -> DgConfig | None:
     return None
 
 
+# Every way TOML can name a `dg` key: bare, "quoted" or 'literal', followed by the dot,
+# `=` or `]` that makes it a key, or any \u escape (a basic-string key may spell `dg` in
+# escapes). It may admit files with no dg table; it must never miss one: a parse decides.
+_MAYBE_DG_KEY = re.compile(rb"""(?:^|[\s.\[{,])(?:dg|"dg"|'dg')\s*[.=\]]|\\[uU]""", re.MULTILINE)
+
+_DG_HEADER = re.compile(rb"^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*dg[ \t]*[\].]", re.MULTILINE)
+
+
 def has_dg_config(folder: Path) -> bool:
-    """Cheap check used while walking: is there a file that may hold dg settings?"""
+    """Does this folder hold dg settings, in any spelling TOML allows?
+
+    Used while walking a tree, so a pyproject.toml without anything that could be a
+    `dg` key is rejected from its bytes alone; one that could is parsed. A file that
+    looks like it has a dg key but does not parse counts, so the scan reports its error.
+    """
     if (folder / DG_TOML).is_file():
         return True
     pyproject = folder / PYPROJECT
     try:
         with pyproject.open("rb") as handle:
-            head = handle.read(MAX_CONFIG_BYTES)
+            head = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return False
-    return b"tool.dg" in head
+    if not _MAYBE_DG_KEY.search(head, 0, MAX_CONFIG_BYTES):
+        return False
+    if len(head) > MAX_CONFIG_BYTES:
+        return True  # too large to be a config: the scan says so rather than skip it
+    if _DG_HEADER.search(head) and b'"""' not in head and b"'''" not in head:
+        # a `[tool.dg]` header line outside any multi-line string opens the table (or the
+        # file is broken, which also counts): the common spelling needs no parse
+        return True
+    try:
+        data = read_toml(pyproject).data  # remembered: the scan's own read parses nothing again
+    except ConfigError:
+        return True
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "dg" in tool
 
 
 def project_table(config: DgConfig) -> dict[str, Any]:

@@ -13,10 +13,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from .files import ConfigError, read_toml
 from .launcher import Invocation, UvLocation, child_environment, run
+from .packages import parse_plan
 from .workspace import Project
 
 STATUS_MISSING = "missing"
@@ -144,6 +146,9 @@ class ResolvedEnvironment:
 class EnvironmentStatus:
     status: str
     reason: str
+    # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
+    # {"name", "action", "installed", "locked"}; empty when in sync or not known
+    drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
 
 
 class Resolver:
@@ -252,7 +257,7 @@ class Resolver:
         if result.exit_code == 0:
             return EnvironmentStatus(STATUS_IN_SYNC, _uv_summary(text) or "uv: would make no changes")
         if "outdated" in text or "Would " in text:
-            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _uv_summary(text))
+            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _uv_summary(text), tuple(parse_plan(text)))
         return EnvironmentStatus(STATUS_UNKNOWN, _uv_summary(text) or f"uv exited {result.exit_code}")
 
 

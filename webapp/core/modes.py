@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+import tomlkit.exceptions
 from tomlkit.items import InlineTable, Table
 
 from .config import TABLE_ACTIVE, TABLE_UV
@@ -118,8 +119,7 @@ def preview(project: Project, target: str) -> ModeChange:
                 f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
             )
         try:
-            known = _rewrite(text, target, in_dg_toml=in_dg_toml)
-            _verify(path, text, known, target, in_dg_toml=in_dg_toml)
+            known = _edited(path, text, target, in_dg_toml=in_dg_toml)
         except ModeChangeError as exc:
             known = exc  # a refusal is kept too: the same bytes are refused again without the work
         finally:
@@ -133,6 +133,20 @@ def preview(project: Project, target: str) -> ModeChange:
     new_text = known
     current = project.mode.mode if project.mode else MODE_ACTIVE
     return ModeChange(path, current, target, text, new_text, digest)
+
+
+def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
+    """The new text, verified to differ from the old in the mode key only."""
+    try:
+        new_text = _rewrite(text, target, in_dg_toml=in_dg_toml)
+    except (ValueError, TypeError, KeyError, tomlkit.exceptions.TOMLKitError) as exc:
+        # tomlkit refuses some layouts (e.g. a table inside an inline table)
+        raise ModeChangeError(
+            f"{path.name} is laid out in a way envboard cannot edit safely ({exc}); nothing was written. "
+            "Edit the file by hand."
+        ) from exc
+    _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
+    return new_text
 
 
 def _cached_bytes() -> int:
@@ -210,10 +224,7 @@ def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:
     if not in_dg_toml:
         root = document["tool"]["dg"]  # present: the scan found the project there
     if "project" not in root:
-        table = tomlkit.table()
-        table.add("python_environment", target)
-        table.add(tomlkit.nl())  # keep a blank line before whatever table follows
-        root.append("project", table)
+        _add_project_table(root, target)
     else:
         project = root["project"]
         if "python_environment" not in project:
@@ -233,6 +244,23 @@ def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:
     if crlf:
         new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
     return new_text
+
+
+def _add_project_table(root: Any, target: str) -> None:
+    """A new `project` table in the spelling of the dg table that holds it."""
+    if isinstance(root, InlineTable):  # tool = { dg = { ... } }: a table cannot go inside
+        table = tomlkit.inline_table()
+        table["python_environment"] = target
+        root["project"] = table
+    elif isinstance(root, Table) and root.is_super_table():
+        # `dg.directory_type = ...` under [tool] (or `tool.dg.x = ...`): a [dg.project]
+        # header would land at the top level, so stay dotted: dg.project.python_environment
+        root.append(tomlkit.key(["project", "python_environment"]), target)
+    else:
+        table = tomlkit.table()
+        table.add("python_environment", target)
+        table.add(tomlkit.nl())  # keep a blank line before whatever table follows
+        root.append("project", table)
 
 
 def _same_quoting(current: Any, target: str) -> Any:

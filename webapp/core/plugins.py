@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import DependencyCache, content_hash, stamp_all
+from .dg import ENTRY_POINT_GROUPS
 from .environment import ResolvedEnvironment, Resolver
 from .launcher import run
 from .times import iso
@@ -33,10 +34,21 @@ class PluginList:
     dagster_importable: bool | None = None
     failure: str | None = None  # the probe itself could not run
     output: str = ""  # what the probe printed when it failed
+    # `registry_modules` patterns of the project that matched no importable module
+    unmatched_patterns: list[str] = field(default_factory=list)
+    # read by the same probe run, so they are exactly as fresh as the plugin list
+    dagster_version: str | None = None
+    dg_version: str | None = None  # dagster-dg-cli, or dagster-dg in the 1.10 era
+    packages: list[dict[str, str]] = field(default_factory=list)  # [{"name", "version"}], sorted
+
+    @property
+    def package_count(self) -> int | None:
+        return len(self.packages) if self.failure is None else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "registry_modules": self.registry_modules,
+            "unmatched_patterns": self.unmatched_patterns,
             "components": self.components,
             "errors": self.errors,
             "cached": self.cached,
@@ -44,34 +56,42 @@ class PluginList:
             "probed_at_iso": iso(self.probed_at),
             "python_version": self.python_version,
             "dagster_importable": self.dagster_importable,
+            "dagster_version": self.dagster_version,
+            "dg_version": self.dg_version,
+            "packages": self.packages,
             "failure": self.failure,
         }
 
     @classmethod
     def from_probe(cls, data: dict[str, Any], probed_at: float, duration: float) -> PluginList:
-        return cls(
-            registry_modules=data.get("registry_modules", []),
-            components=data.get("components", []),
-            errors=data.get("errors", []),
-            probed_at=probed_at,
-            duration=duration,
-            python_version=data.get("python_version"),
-            dagster_importable=data.get("dagster_importable"),
-        )
+        return cls(probed_at=probed_at, duration=duration, **_answer_fields(data))
+
+
+_ANSWER_DEFAULTS: dict[str, Any] = {
+    "registry_modules": [],
+    "unmatched_patterns": [],
+    "components": [],
+    "errors": [],
+    "python_version": None,
+    "dagster_importable": None,
+    "dagster_version": None,
+    "dg_version": None,
+    "packages": [],
+}
+
+
+def _answer_fields(data: dict[str, Any]) -> dict[str, Any]:
+    fields = {}
+    for name, default in _ANSWER_DEFAULTS.items():
+        value = data.get(name, default)
+        fields[name] = list(value) if isinstance(value, list) else value  # never a shared default
+    return fields
 
 
 def _from_value(value: dict[str, Any] | None) -> PluginList | None:
     if value is None:
         return None
-    return PluginList(
-        registry_modules=value["registry_modules"],
-        components=value["components"],
-        errors=value["errors"],
-        cached=True,
-        probed_at=value.get("probed_at"),
-        python_version=value.get("python_version"),
-        dagster_importable=value.get("dagster_importable"),
-    )
+    return PluginList(cached=True, probed_at=value.get("probed_at"), **_answer_fields(value))
 
 
 def cache_key(project: Project, env: ResolvedEnvironment) -> str:
@@ -138,7 +158,8 @@ class PluginProbe:
         with tempfile.TemporaryDirectory(prefix="envboard-probe-") as scratch:
             request = Path(scratch) / "request.json"
             answer = Path(scratch) / "answer.json"
-            request.write_text(json.dumps({"registry_modules": patterns}), encoding="utf-8")
+            asked = {"registry_modules": patterns, "entry_point_groups": list(ENTRY_POINT_GROUPS)}
+            request.write_text(json.dumps(asked), encoding="utf-8")
             invocation = probe_invocation(self.resolver, env, answer, request)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
             duration = time.time() - started

@@ -46,6 +46,7 @@ class ProjectState:
             self.project.mode.mode if self.project.mode else None,
             self.status.status if self.status else None,
             self.status.reason if self.status else None,
+            tuple(tuple(item.values()) for item in self.status.drift) if self.status else (),
             self.python_version,
             plugins.probed_at if plugins else None,
             plugins.failure if plugins else None,
@@ -75,8 +76,13 @@ class ProjectState:
                 "venv": str(self.env.venv) if self.env.venv else None,
                 "status": self.status.status if self.status else "checking",
                 "reason": self.status.reason if self.status else "uv's check is running",
+                "drift": list(self.status.drift) if self.status else [],
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
+                # read by the plugin probe in the environment: null until it has answered
+                "dagster_version": self.plugins.dagster_version if self.plugins else None,
+                "dg_version": self.plugins.dg_version if self.plugins else None,
+                "package_count": self.plugins.package_count if self.plugins else None,
             }
             if project.mode is not None:
                 data["mode_setting"] = {

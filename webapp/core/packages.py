@@ -1,0 +1,262 @@
+"""What a persistent_uv project's lock says, and what uv would change in its environment.
+
+Two sources, both uv's own: `uv.lock` (read with tomllib: `[[package]] name/version`)
+and uv's sync plan. `uv sync --check` (run by the status check that already runs) is a
+dry run that prints the plan it refuses to carry out, one line per distribution:
+
+    Would uninstall 2 packages
+    Would install 2 packages
+     - idna==3.6
+     + idna==3.7
+     - packaging==26.4
+     + six==1.16.0
+
+so the named drift is that plan, not a comparison of envboard's own that could differ
+from what `uv sync` really does. Lock freshness is `uv lock --check --offline`, cached
+on the stamps of `pyproject.toml` and `uv.lock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .cache import DependencyCache, stamp_all
+from .launcher import run
+
+if TYPE_CHECKING:
+    from .environment import ResolvedEnvironment, Resolver
+    from .workspace import Project
+
+LOCK_CHECK_TIMEOUT = 120.0
+
+LOCK_UP_TO_DATE = "up_to_date"
+LOCK_OUTDATED = "outdated"
+LOCK_ABSENT = "absent"
+LOCK_UNKNOWN = "unknown"
+
+ACTION_INSTALL = "install"
+ACTION_REMOVE = "remove"
+ACTION_CHANGE = "change"
+
+# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`
+_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s(]+)")
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalise(name: str) -> str:
+    """PEP 503 normalised distribution name, as uv and the probe report them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_plan(text: str) -> list[dict[str, Any]]:
+    """uv's sync plan as `[{"name", "action", "installed", "locked"}]`, sorted by name.
+
+    `-` lines are what uv would uninstall (the installed version), `+` what it would
+    install (the locked one); a name on both is a change; `~` is a reinstall in place.
+    """
+    removed: dict[str, str] = {}
+    added: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _PLAN_LINE.match(line)
+        if not match:
+            continue
+        sign, name, version = match.groups()
+        name = normalise(name)
+        if sign in "-~":
+            removed[name] = version
+        if sign in "+~":
+            added[name] = version
+    drift = []
+    for name in sorted(set(removed) | set(added)):
+        installed, locked = removed.get(name), added.get(name)
+        if installed is not None and locked is not None:
+            action = ACTION_CHANGE
+        elif locked is not None:
+            action = ACTION_INSTALL
+        else:
+            action = ACTION_REMOVE
+        drift.append({"name": name, "action": action, "installed": installed, "locked": locked})
+    return drift
+
+
+def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
+    """{"install": n, "remove": n, "change": n} for a badge ("1 to remove, 2 to change")."""
+    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0}
+    for item in drift:
+        counts[item["action"]] += 1
+    return counts
+
+
+def read_locked_versions(lock: Path) -> dict[str, str]:
+    """name -> version of every `[[package]]` in a uv.lock; {} when absent or unreadable.
+
+    A lock that forks by platform may pin two versions of one name: both are kept,
+    joined by ", ", since either may be the one installed.
+    """
+    try:
+        data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    versions: dict[str, list[str]] = {}
+    packages = data.get("package", [])
+    for package in packages if isinstance(packages, list) else []:
+        if not isinstance(package, dict):
+            continue
+        name, version = package.get("name"), package.get("version")
+        if isinstance(name, str) and isinstance(version, str):
+            known = versions.setdefault(normalise(name), [])
+            if version not in known:
+                known.append(version)
+    return {name: ", ".join(found) for name, found in versions.items()}
+
+
+def direct_requirements(pyproject: Path) -> list[str]:
+    """Names the project asks for itself: dependencies, optional ones and dependency groups."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    requirements: list[Any] = []
+    project = data.get("project")
+    if isinstance(project, dict):
+        requirements += _list(project.get("dependencies"))
+        optional = project.get("optional-dependencies")
+        if isinstance(optional, dict):
+            for group in optional.values():
+                requirements += _list(group)
+    groups = data.get("dependency-groups")
+    if isinstance(groups, dict):
+        for group in groups.values():
+            requirements += _list(group)  # {include-group = ...} tables are skipped below
+    tool = data.get("tool")
+    tool_uv = tool.get("uv") if isinstance(tool, dict) else None
+    if isinstance(tool_uv, dict):
+        requirements += _list(tool_uv.get("dev-dependencies"))
+    names = set()
+    for requirement in requirements:
+        if isinstance(requirement, str):
+            match = _REQUIREMENT_NAME.match(requirement)
+            if match:
+                names.add(normalise(match.group(1)))
+    return sorted(names)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class LockFacts:
+    """The lock of one project: where it is, what it pins, what is asked for, is it current."""
+
+    lock_file: Path | None  # the uv.lock that governs the project, None when there is none
+    status: str  # up_to_date / outdated / absent / unknown
+    reason: str  # uv's own words
+    locked: dict[str, str] = field(default_factory=dict)
+    direct: list[str] = field(default_factory=list)
+    cached: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lock_file": str(self.lock_file) if self.lock_file else None,
+            "status": self.status,
+            "reason": self.reason,
+            "locked": self.locked,
+            "direct": self.direct,
+            "cached": self.cached,
+        }
+
+
+def governing_lock(project: Project, env: ResolvedEnvironment) -> Path:
+    """The uv.lock uv uses for this project: the uv workspace's, else the project's own."""
+    root = env.uv_root or project.path
+    return root / "uv.lock"
+
+
+class LockInspector:
+    """Lock facts for persistent_uv projects; `uv lock --check` runs only when a file changed."""
+
+    def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
+        self.resolver = resolver
+        self.cache = cache
+
+    def _cache_name(self, project: Project) -> str:
+        return f"lock:{project.path}"
+
+    def _cache_key(self, env: ResolvedEnvironment) -> str:
+        parts = f"{env.uv_root}:{self.resolver.uv.path}"
+        return hashlib.sha256(parts.encode()).hexdigest()
+
+    def _dependencies(self, project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
+        root = env.uv_root or project.path
+        files = {str(project.path / "pyproject.toml"), str(root / "pyproject.toml"), str(root / "uv.lock")}
+        return {"file": sorted(files)}
+
+    def cached(self, project: Project, env: ResolvedEnvironment) -> LockFacts | None:
+        """The facts if neither pyproject.toml nor uv.lock changed since; never spawns."""
+        value = self.cache.load(self._cache_name(project), self._cache_key(env))
+        if value is None:
+            return None
+        return self._facts(project, env, value["status"], value["reason"], cached=True)
+
+    def facts(self, project: Project, env: ResolvedEnvironment) -> LockFacts:
+        """Cached facts, or a fresh `uv lock --check --offline` (never writes the lock)."""
+        known = self.cached(project, env)
+        if known is not None:
+            return known
+        lock = governing_lock(project, env)
+        dependencies = self._dependencies(project, env)
+        stamps = stamp_all(dependencies)  # taken before uv looks, so a racing edit is seen
+        status, reason = self._check(project, env, lock)
+        if status != LOCK_UNKNOWN:
+            self.cache.store(
+                self._cache_name(project),
+                self._cache_key(env),
+                {"status": status, "reason": reason},
+                dependencies,
+                stamps,
+            )
+        return self._facts(project, env, status, reason, cached=False)
+
+    def _check(self, project: Project, env: ResolvedEnvironment, lock: Path) -> tuple[str, str]:
+        if not lock.is_file():
+            return LOCK_ABSENT, f"no uv.lock at {lock}"
+        problem = self.resolver.unavailable(env)
+        if problem:
+            return LOCK_UNKNOWN, problem
+        invocation = self.resolver.uv_invocation(env.project_root, ["lock", "--check", "--offline"])
+        result = run(invocation, capture=True, timeout=LOCK_CHECK_TIMEOUT)
+        words = _last_words(result.text)
+        if result.error:
+            return LOCK_UNKNOWN, result.error
+        if result.exit_code == 0:
+            return LOCK_UP_TO_DATE, words or "uv: the lock is up to date"
+        if "needs to be updated" in result.text:
+            return LOCK_OUTDATED, words
+        return LOCK_UNKNOWN, words or f"uv exited {result.exit_code}"
+
+    def _facts(
+        self, project: Project, env: ResolvedEnvironment, status: str, reason: str, *, cached: bool
+    ) -> LockFacts:
+        lock = governing_lock(project, env)
+        present = lock.is_file()
+        return LockFacts(
+            lock_file=lock if present else None,
+            status=status,
+            reason=reason,
+            locked=read_locked_versions(lock) if present else {},
+            direct=direct_requirements(project.path / "pyproject.toml"),
+            cached=cached,
+        )
+
+
+def _last_words(text: str) -> str:
+    """uv's error line if it printed one, else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors[-1] if errors else (lines[-1] if lines else ""))[:500]
