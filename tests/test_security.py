@@ -249,3 +249,17 @@ def test_dockerfile_runs_envboard_safely():
     assert "ENVBOARD_HOST=0.0.0.0" in text and "ENVBOARD_USERS=/etc/envboard/users.toml" in text
     assert "ENVBOARD_WORKSPACE=/workspace" in text and "ENVBOARD_STATE_DIR=/var/lib/envboard" in text
     assert re.search(r"pip install .*\.", text), "envboard (and with it uv) installed from the source"
+
+
+def test_a_users_file_of_the_wrong_shape_is_refused_with_a_reason(tmp_path):
+    from webapp.core.users import UsersError
+
+    for text, words in (
+        ("users = 3\n", "must be [[users]] tables"),
+        ("users = [1, 2]\n", "entry 1 needs name, role and token_sha256"),
+        ("[[users]\n", "is not valid TOML"),
+    ):
+        path = tmp_path / "users.toml"
+        path.write_text(text)
+        with pytest.raises(UsersError, match=re.escape(words)):
+            UserDirectory(path)

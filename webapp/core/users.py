@@ -17,13 +17,13 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import threading
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
+
+from .files import ConfigError, atomic_write, read_toml
 
 VIEWER, OPERATOR = "viewer", "operator"
 ROLES = (VIEWER, OPERATOR)
@@ -72,19 +72,17 @@ class UserDirectory:
         if stamp == self._stamp:
             return
         try:
-            raw = self.path.read_bytes()
-        except PermissionError as exc:  # e.g. a file mounted into a container, owned by another uid
-            raise UsersError(
-                f"users file {self.path} cannot be read: {exc.strerror} (envboard runs as uid {os.getuid()})"
-            ) from exc
-        except OSError as exc:
-            raise UsersError(f"users file {self.path} cannot be read: {exc.strerror}") from exc
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UsersError(f"users file {self.path} is not valid TOML: {exc}") from exc
+            data = read_toml(self.path).data
+        except ConfigError as exc:
+            # e.g. a file mounted into a container, owned by another uid: say who envboard is
+            who = f" (envboard runs as uid {os.getuid()})" if "Permission denied" in exc.message else ""
+            raise UsersError(f"users file {exc.path} {_users_words(exc.message)}{who}") from exc
         by_hash, by_name, digests = {}, {}, {}
-        for index, entry in enumerate(data.get("users", [])):
+        entries = data.get("users", [])
+        if not isinstance(entries, list):
+            raise UsersError(f"users file {self.path}: users must be [[users]] tables")
+        for index, entry in enumerate(entries):
+            entry = entry if isinstance(entry, dict) else {}
             name, role, digest = entry.get("name"), entry.get("role"), entry.get("token_sha256")
             if not (
                 isinstance(name, str) and role in ROLES and isinstance(digest, str) and len(digest) == 64
@@ -132,17 +130,16 @@ def _read_document(path: Path) -> tomlkit.TOMLDocument:
         raise UsersError(f"users file {path} cannot be read: {exc}") from exc
 
 
+def _users_words(message: str) -> str:
+    """read_toml's words, as a sentence about the users file."""
+    if message.startswith("cannot be read") or message.startswith("invalid TOML"):
+        return message.replace("invalid TOML", "is not valid TOML", 1)
+    return f"cannot be read: {message}"
+
+
 def _write_document(path: Path, document: tomlkit.TOMLDocument) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(tomlkit.dumps(document))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600)  # only hashes, but still
 
 
 def _index_of(document: tomlkit.TOMLDocument, name: str) -> int | None:
