@@ -7,6 +7,7 @@ runs in a bounded pool, deduplicated so two viewers never start the same probe t
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class Board:
         self._lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
+        self._finished: set[Path] = set()  # projects whose background task ended since the last look
+        self.probe_listeners: list[Callable[[PluginList], None]] = []  # told of every probe's result
         self._workspace: Workspace = scan_workspace(settings.workspace)
         self._workspace_stamp = self._config_stamp(self._workspace)
 
@@ -57,14 +60,15 @@ class Board:
     def workspace(self) -> Workspace:
         return self._workspace
 
-    def rescan(self) -> Workspace:
-        """Scan again when a config file changed (or a project folder appeared or went)."""
+    def rescan(self) -> bool:
+        """Scan again when a config file changed (or a project folder appeared or went); True if so."""
         current = self._config_stamp(self._workspace)
-        if current != self._workspace_stamp:
-            workspace = scan_workspace(self.settings.workspace)
-            self._workspace = workspace
-            self._workspace_stamp = self._config_stamp(workspace)
-        return self._workspace
+        if current == self._workspace_stamp:
+            return False
+        workspace = scan_workspace(self.settings.workspace)
+        self._workspace = workspace
+        self._workspace_stamp = self._config_stamp(workspace)
+        return True
 
     @staticmethod
     def _config_stamp(workspace: Workspace) -> tuple:
@@ -137,6 +141,8 @@ class Board:
     def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
         # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
         result = self.probe.probe(project, env)
+        for listener in self.probe_listeners:
+            listener(result)
         name = self._probe_name(project, env)
         if result.failure:
             self._failures[name] = result
@@ -155,6 +161,12 @@ class Board:
         with self._lock:
             return self._busy.get(project.path, 0) > 0
 
+    def take_finished(self) -> set[Path]:
+        """The projects whose status check or probe ended since the last call."""
+        with self._lock:
+            finished, self._finished = self._finished, set()
+        return finished
+
     def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future:
         with self._lock:
             running = self._running.get(name)
@@ -169,6 +181,7 @@ class Board:
                 if self._running.get(name) is future:
                     del self._running[name]
                     self._busy[project.path] -= 1
+                self._finished.add(project.path)
             for listener in self.task_listeners:
                 listener()
 
@@ -206,16 +219,11 @@ class Board:
 
 def _last_change(project: Project) -> float | None:
     """The newest change we can see: config, lock file or installed packages."""
-    candidates = [
-        project.path / "pyproject.toml",
-        project.path / "dg.toml",
-        project.path / "uv.lock",
-        project.path / ".venv",
-    ]
+    root = str(project.path)  # plain strings: this runs for every project the monitor looks at
     newest = None
-    for path in candidates:
+    for name in ("pyproject.toml", "dg.toml", "uv.lock", ".venv"):
         try:
-            mtime = path.stat().st_mtime
+            mtime = os.stat(os.path.join(root, name)).st_mtime
         except OSError:
             continue
         newest = mtime if newest is None else max(newest, mtime)

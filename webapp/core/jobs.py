@@ -65,6 +65,7 @@ class JobManager:
         self._active: dict[str, _Running] = {}  # project id -> its queued or running sync
         self._lock = threading.Lock()
         self._on_change = on_change or (lambda: None)
+        self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
 
     @property
     def unavailable(self) -> str | None:
@@ -151,6 +152,11 @@ class JobManager:
 
     def get(self, job_id: str) -> JobRecord | None:
         return self.history.get(job_id)
+
+    def active_jobs(self) -> dict[str, JobRecord]:
+        """Every queued or running sync, by project id (a copy)."""
+        with self._lock:
+            return {project_id: entry.record for project_id, entry in self._active.items()}
 
     def active_job(self, project_id: str) -> JobRecord | None:
         with self._lock:
@@ -278,7 +284,18 @@ class JobManager:
             fields.get("exit_code"),
         )
         record.status = status
-        self.history.update(record.id, status=status, ended_at=time.time(), **fields)
+        record.ended_at = time.time()
+        for name, value in fields.items():
+            if hasattr(record, name):
+                setattr(record, name, value)
+        if record.duration is None and record.started_at is not None:
+            record.duration = record.ended_at - record.started_at
+        self.history.update(record.id, status=status, ended_at=record.ended_at, **fields)
+        for listener in self.finish_listeners:
+            try:
+                listener(record)
+            except Exception:  # noqa: BLE001 - a listener (metrics) must never fail a job
+                log.exception("job listener failed")
 
     def close(self) -> None:
         with self._lock:

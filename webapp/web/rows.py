@@ -1,14 +1,20 @@
 """Rendered overview rows, reused while nothing a row shows has changed.
 
 With hundreds of projects and every viewer polling, most rows are identical from one
-answer to the next. A row's key is the fingerprint the monitor computed when it
-published its snapshot, plus what depends on the viewer (their permission) and on
-running jobs; the per-session CSRF token goes in after the cache.
+answer to the next, and usually the whole table is. A row's key is the fingerprint the
+monitor computed when it published its snapshot, plus what depends on the viewer (their
+permission) and on running jobs. The joined table is kept too, keyed by the snapshot's
+version, the filters and the same viewer and job facts, until the first of its relative
+ages ("12 s ago") would read differently: a request that finds it does no per-row work.
+The per-session CSRF token goes in after both caches.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
 
 from flask import get_template_attribute, request
 from markupsafe import Markup
@@ -20,23 +26,64 @@ from .presenters import age
 from .security import csrf_token, permission_problem
 
 CSRF_PLACEHOLDER = "__envboard_csrf__"
+TABLES_KEPT = 16  # filter combinations whose joined table is kept
+
+
+def age_changes_at(timestamp: float | None, now: float) -> float:
+    """When `age(timestamp)` will next read differently (inf when there is no timestamp)."""
+    if timestamp is None:
+        return float("inf")
+    seconds = max(0, int(now - timestamp))
+    unit = 1 if seconds < 60 else 60 if seconds < 3600 else 3600 if seconds < 86400 else 86400
+    return timestamp + (seconds // unit + 1) * unit
 
 
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
+        self._tables: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def render(self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager) -> Markup:
-        macro = get_template_attribute("fragments/row.html", "project_row")
+    def render(
+        self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters: Hashable = None
+    ) -> Markup:
+        """The rows of `states` (the ones `filters` let through) as one HTML string."""
         problem = permission_problem()
+        active = jobs.active_jobs()
+        table_key = (
+            snapshot.version,
+            filters,
+            problem,
+            jobs.unavailable,
+            tuple(sorted((pid, r.id, r.status) for pid, r in active.items())),
+            request.script_root,
+        )
+        now = time.time()
+        with self._lock:
+            table = self._tables.get(table_key)
+        if table is None or now >= table[0]:
+            table = self._render_rows(states, snapshot, jobs, problem, active, now)
+            with self._lock:
+                self._tables[table_key] = table
+                self._tables.move_to_end(table_key)
+                while len(self._tables) > TABLES_KEPT:
+                    self._tables.popitem(last=False)
+        return Markup(table[1].replace(CSRF_PLACEHOLDER, csrf_token()))
+
+    def _render_rows(self, states, snapshot, jobs, problem, active, now) -> tuple[float, str]:
+        macro = get_template_attribute("fragments/row.html", "project_row")
         parts = []
+        valid_until = float("inf")
         for state in states:
-            running = jobs.active_job(state.id)
+            running = active.get(state.id)
             blocked = problem or jobs.can_sync(state.project)
+            probed_at = state.plugins.probed_at if state.plugins else None
+            valid_until = min(
+                valid_until, age_changes_at(probed_at, now), age_changes_at(state.last_change, now)
+            )
             key = (
                 snapshot.fingerprints.get(state.id),
-                age(state.plugins.probed_at if state.plugins else None),
+                age(probed_at),
                 age(state.last_change),
                 (running.id, running.status) if running else None,
                 blocked,
@@ -49,4 +96,4 @@ class RowCache:
                 with self._lock:
                     self._rows[state.id] = cached
             parts.append(cached[1])
-        return Markup("".join(parts).replace(CSRF_PLACEHOLDER, csrf_token()))
+        return valid_until, "".join(parts)
