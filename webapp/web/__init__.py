@@ -43,6 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
         ENVBOARD_PROXY_USER_HEADER=None,
+        ENVBOARD_METRICS_TOKEN=None,  # a scraper sends it as a bearer token to read /metrics
+        ENVBOARD_METRICS_PUBLIC=False,  # /metrics readable by anyone who can reach the server
     )
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
@@ -55,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         auth,
         errors,
         jobs,
+        metrics,
         modes,
         openapi,
         ops,
@@ -65,10 +68,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     access_log.init_app(app)
+    metrics.init_app(app)
     security.init_app(app)
     presenters.init_app(app)
     errors.init_app(app)
-    for area in (auth, ops, openapi, overview, projects, modes, jobs):
+    for area in (auth, ops, openapi, overview, projects, modes, jobs, metrics):
         app.register_blueprint(area.blueprint)
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load

@@ -13,6 +13,8 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "ops.readyz", "openapi.openapi"}
+# checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
+OPEN_ENDPOINTS.add("metrics.metrics")
 ANONYMOUS = User("anonymous", "viewer")
 
 CSP = (
