@@ -115,7 +115,7 @@ def test_the_last_successful_sync_survives_a_restart(tmp_path, wheelhouse, make_
     core(app).close()
     again = make_app(root, state_dir=tmp_path / "state").test_client()
     metrics = scrape(again)
-    assert value(metrics["envboard_jobs"], "envboard_jobs_total", action="sync", outcome="succeeded") is None
+    assert value(metrics["envboard_jobs"], "envboard_jobs_total", action="sync", outcome="succeeded") == 0
     name = "envboard_project_last_successful_sync_timestamp_seconds"
     assert value(metrics[name], name, project="uvp") == ended
 
@@ -137,3 +137,22 @@ def test_who_may_read_the_metrics(tmp_path, wheelhouse, make_app):
     )
     scrape(public.test_client())
     assert public.test_client().get("/api/projects").status_code == 401  # only /metrics became public
+
+
+def test_the_readme_example_parses_and_matches_a_real_scrape(tmp_path, wheelhouse, make_app):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("<!-- metrics-example -->\n```text\n", 1)[1].split("```", 1)[0]
+    documented = {family.name: family for family in text_string_to_metric_families(example)}
+    assert "envboard_project_status" in documented and "envboard_jobs" in documented
+    client = make_app(workspace(tmp_path, wheelhouse)).test_client()
+    client.get("/")  # a request to time
+    response = client.get("/metrics")
+    real = {f.name: f for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    for name, family in documented.items():
+        assert name in real, f"README documents {name}, which a scrape does not have"
+        assert real[name].type == family.type and real[name].documentation == family.documentation
+        labels = {key for sample in family.samples for key in sample.labels}
+        real_labels = {key for sample in real[name].samples for key in sample.labels}
+        assert not real[name].samples or labels == real_labels, name

@@ -12,13 +12,17 @@ from webapp.core.settings import Settings
 def _synced_workspace(tmp_path, wheelhouse, uv_bin):
     root = write_workspace(tmp_path / "ws", ["a", "b"])
     for name in ("a", "b"):
-        write_project(root / name, name, mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+        write_project(
+            root / name, name, mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+        )
         uv(uv_bin, "sync", cwd=root / name)
     return root
 
 
 def _envboard(tmp_path, root, **settings) -> Envboard:
-    envboard = Envboard(Settings(workspace=root, state_dir=tmp_path / "state", refresh_interval=0.2, **settings))
+    envboard = Envboard(
+        Settings(workspace=root, state_dir=tmp_path / "state", refresh_interval=0.2, **settings)
+    )
     envboard.start()
     return envboard
 
@@ -34,7 +38,9 @@ def _settled(envboard: Envboard):
     return wait_for(done, timeout=120)
 
 
-def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_again(tmp_path, wheelhouse, uv_bin):
+def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_again(
+    tmp_path, wheelhouse, uv_bin
+):
     root = _synced_workspace(tmp_path, wheelhouse, uv_bin)
     envboard = _envboard(tmp_path, root, full_refresh_interval=3600)  # no safety-net pass during the test
     try:
@@ -43,7 +49,9 @@ def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_agai
         add_dependency(root / "a", "acme-plugin", next(wheelhouse.glob("acme_plugin-*.whl")))
         changed = time.monotonic()
         after = wait_for(
-            lambda: envboard.monitor.snapshot.get("a").status_name == "out_of_sync" and envboard.monitor.snapshot,
+            lambda: (
+                envboard.monitor.snapshot.get("a").status_name == "out_of_sync" and envboard.monitor.snapshot
+            ),
             timeout=10,
         )
         assert time.monotonic() - changed < 5

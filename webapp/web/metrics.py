@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from ..core.history import JobRecord
+from ..core.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
 from ..core.metrics import Activity
 from ..core.plugins import PluginList
 from ..core.services import Envboard
@@ -156,6 +156,9 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=self.registry,
         )
+        for action in ("sync", "mode"):  # at 0 from the start, so rate() and increase() see the first one
+            for outcome in (SUCCEEDED, FAILED, CANCELLED, INTERRUPTED):
+                self.jobs.labels(action, outcome)
         self.activity.job_listeners.append(self._job_ended)
         self.activity.probe_listeners.append(self._probed)
 
