@@ -4,15 +4,15 @@ With hundreds of projects and every viewer polling, most rows are identical from
 answer to the next, and usually the whole table is. A row's key is the fingerprint the
 monitor computed when it published its snapshot, plus what depends on the viewer (their
 permission) and on running jobs. The joined table is kept too, keyed by the snapshot's
-version, the filters and the same viewer and job facts, until the first of its relative
-ages ("12 s ago") would read differently: a request that finds it does no per-row work.
-The per-session CSRF token goes in after both caches.
+version, the filters and the same viewer and job facts: a request that finds it does no
+per-row work. Relative ages ("12 s ago") are not part of either key: the browser keeps
+them current from each `<time datetime>` (the frontend's change), so a row re-renders
+only when its content changes. The per-session CSRF token goes in after both caches.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Hashable
 
@@ -22,26 +22,16 @@ from markupsafe import Markup
 from ..core.jobs import JobManager
 from ..core.monitor import Snapshot
 from ..core.state import ProjectState
-from .presenters import age
 from .security import csrf_token, permission_problem
 
 CSRF_PLACEHOLDER = "__envboard_csrf__"
 TABLES_KEPT = 16  # filter combinations whose joined table is kept
 
 
-def age_changes_at(timestamp: float | None, now: float) -> float:
-    """When `age(timestamp)` will next read differently (inf when there is no timestamp)."""
-    if timestamp is None:
-        return float("inf")
-    seconds = max(0, int(now - timestamp))
-    unit = 1 if seconds < 60 else 60 if seconds < 3600 else 3600 if seconds < 86400 else 86400
-    return timestamp + (seconds // unit + 1) * unit
-
-
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
-        self._tables: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
+        self._tables: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def render(
@@ -58,33 +48,25 @@ class RowCache:
             tuple(sorted((pid, r.id, r.status) for pid, r in active.items())),
             request.script_root,
         )
-        now = time.time()
         with self._lock:
             table = self._tables.get(table_key)
-        if table is None or now >= table[0]:
-            table = self._render_rows(states, snapshot, jobs, problem, active, now)
+        if table is None:
+            table = self._render_rows(states, snapshot, jobs, problem, active)
             with self._lock:
                 self._tables[table_key] = table
                 self._tables.move_to_end(table_key)
                 while len(self._tables) > TABLES_KEPT:
                     self._tables.popitem(last=False)
-        return Markup(table[1].replace(CSRF_PLACEHOLDER, csrf_token()))
+        return Markup(table.replace(CSRF_PLACEHOLDER, csrf_token()))
 
-    def _render_rows(self, states, snapshot, jobs, problem, active, now) -> tuple[float, str]:
+    def _render_rows(self, states, snapshot, jobs, problem, active) -> str:
         macro = get_template_attribute("fragments/row.html", "project_row")
         parts = []
-        valid_until = float("inf")
         for state in states:
             running = active.get(state.id)
             blocked = problem or jobs.can_sync(state.project)
-            probed_at = state.plugins.probed_at if state.plugins else None
-            valid_until = min(
-                valid_until, age_changes_at(probed_at, now), age_changes_at(state.last_change, now)
-            )
             key = (
                 snapshot.fingerprints.get(state.id),
-                age(probed_at),
-                age(state.last_change),
                 (running.id, running.status) if running else None,
                 blocked,
                 request.script_root,
@@ -96,4 +78,4 @@ class RowCache:
                 with self._lock:
                     self._rows[state.id] = cached
             parts.append(cached[1])
-        return valid_until, "".join(parts)
+        return "".join(parts)
