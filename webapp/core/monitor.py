@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -66,6 +66,8 @@ class Monitor:
         self._changes: set[str] = set()  # paths the watcher reported since the last pass
         self._changes_lock = threading.Lock()
         self._next_full = 0.0
+        # told of every snapshot whose version grew (the web layer renders its rows ahead of requests)
+        self.publish_listeners: list[Callable[[Snapshot], None]] = []
         self.passes = 0  # how many passes looked at anything (for /metrics and the benchmarks)
         self.last_pass_seconds: float | None = None
         board.task_listeners.append(self.poke)
@@ -200,7 +202,11 @@ class Monitor:
                 by_id=MappingProxyType({state.id: state for state in states}),
                 refreshed_at=time.time(),
             )
-            return self._snapshot
+            snapshot = self._snapshot
+        if changed:
+            for listener in self.publish_listeners:
+                listener(snapshot)
+        return snapshot
 
     def poke(self) -> None:
         """Refresh soon (a job ended, a probe finished)."""

@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
     core = Envboard(app.config["ENVBOARD_SETTINGS"])
-    services.init_app(app, core)
+    web = services.init_app(app, core)
     core.start()
 
     from . import (
@@ -76,4 +76,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(area.blueprint)
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load
+    # the overview's rows are rendered in the background as each snapshot is published
+    render_ahead = web.rows.render_ahead(app, core.jobs)
+    core.monitor.publish_listeners.append(render_ahead)
+    render_ahead(core.monitor.snapshot)
     return app
