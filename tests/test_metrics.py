@@ -48,6 +48,8 @@ def test_projects_jobs_probes_and_requests_are_scraped(tmp_path, wheelhouse, mak
     assert value(metrics["envboard_project_info"], "envboard_project_info", project="act", mode="active")
     assert value(metrics["envboard_project_drift"], "envboard_project_drift", project="uvp") == 0
     assert value(metrics["envboard_projects"], "envboard_projects") == 2
+    assert value(metrics["envboard_monitor_watching"], "envboard_monitor_watching") == 1
+    assert value(metrics["envboard_monitor_full_pass_seconds"], "envboard_monitor_full_pass_seconds") > 0
 
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
     job_id = (

@@ -70,6 +70,7 @@ class Monitor:
         self.publish_listeners: list[Callable[[Snapshot], None]] = []
         self.passes = 0  # how many passes looked at anything (for /metrics and the benchmarks)
         self.last_pass_seconds: float | None = None
+        self.last_full_pass_seconds: float | None = None
         board.task_listeners.append(self.poke)
 
     # -- reading (no I/O: the last published snapshot) ------------------------------------------
@@ -99,6 +100,7 @@ class Monitor:
         self._next_full = time.monotonic() + self.full_interval
         self._watch(snapshot)
         self._count(started)
+        self.last_full_pass_seconds = self.last_pass_seconds
         return snapshot
 
     def _pass(self) -> Snapshot:

@@ -16,7 +16,7 @@ import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from ..core.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
@@ -102,6 +102,21 @@ class WorkspaceCollector(Collector):
                 last_sync.add_metric([pid], synced[pid])
         yield from (info, status, modules, components, errors, probe_failed, drift, dagster, last_sync)
         yield GaugeMetricFamily("envboard_projects", "Projects in the workspace.", value=len(snapshot.states))
+        monitor = self.envboard.monitor
+        yield CounterMetricFamily(
+            "envboard_monitor_passes", "Monitor passes that looked at anything.", value=monitor.passes
+        )
+        if monitor.last_full_pass_seconds is not None:
+            yield GaugeMetricFamily(
+                "envboard_monitor_full_pass_seconds",
+                "How long the last pass over every project took.",
+                value=monitor.last_full_pass_seconds,
+            )
+        yield GaugeMetricFamily(
+            "envboard_monitor_watching",
+            "1 when file-system events tell the monitor what changed; 0 when it re-reads every pass.",
+            value=1 if monitor.watching else 0,
+        )
         if snapshot.refreshed_at is not None:
             yield GaugeMetricFamily(
                 "envboard_snapshot_timestamp_seconds",
