@@ -117,9 +117,10 @@ class Monitor:
             started = time.perf_counter()
             if self._needs_rescan(changes):
                 self.board.rescan()
-            dirty = finished | self._projects_of(changes)
-            if dirty is None:
+            touched = self._projects_of(changes)
+            if touched is None:
                 return self._full_pass()
+            dirty = finished | touched
             previous = current.by_id
             states = []
             for project in self.board.workspace.projects:
@@ -143,16 +144,14 @@ class Monitor:
 
     def _projects_of(self, changes: set[str]) -> set[Path] | None:
         """The projects whose folders hold these paths; None when one is outside every project."""
-        roots = {p.path: p for p in self.board.workspace.projects}
-        workspace_root = self.board.workspace.root
+        roots = {p.path for p in self.board.workspace.projects}
         dirty: set[Path] = set()
         for change in changes:
             path = Path(change)
             owner = next((parent for parent in (path, *path.parents) if parent in roots), None)
-            if owner is not None:
-                dirty.add(owner)
-            elif path.parent != workspace_root:  # a shared environment (the active one), say
+            if owner is None:  # a shared environment (the active one, a uv workspace's): all of them
                 return None
+            dirty.add(owner)
         return dirty
 
     def _watch(self, snapshot: Snapshot) -> None:
