@@ -41,20 +41,22 @@ class FolderWatcher:
         When this returns True, every change from now on is reported.
         """
         requested = frozenset(folders)
-        if requested == self._requested and self.watching:
-            return True
+        if requested == self._requested and (self.watching or self.failure):
+            return self.failure is None  # a failure is not retried until the folders change
         wanted = frozenset(f for f in requested if os.path.isdir(f))
-        self.stop()
-        self._requested = requested
         try:
             from watchfiles._rust_notify import RustNotify
 
             # debug, force_polling, poll_delay_ms, recursive, ignore_permission_denied
             notify = RustNotify(sorted(wanted), False, False, 1000, False, True)
         except Exception as exc:  # noqa: BLE001 - no watchfiles, no inotify, too many watches: poll instead
+            self.stop()
+            self._requested = requested
             self.failure = f"cannot watch folders ({exc.__class__.__name__}: {exc}); re-reading every pass"
             log.warning("envboard: %s", self.failure)
             return False
+        self.stop()  # the new watch is already collecting events: none is lost in between
+        self._requested = requested
         self.failure = None
         self.folders = wanted
         stop = threading.Event()
