@@ -70,12 +70,20 @@ class Board:
         self._workspace_stamp = self._config_stamp(workspace)
         return True
 
+    def config_changed(self, paths: set[Path]) -> bool:
+        """Whether the folder or a config file of one of these projects changed since the last scan."""
+        for path in paths:
+            for candidate in _config_paths(path):
+                if file_stamp(candidate) != self._workspace_stamp.get(candidate, "absent"):
+                    return True
+        return False
+
     @staticmethod
-    def _config_stamp(workspace: Workspace) -> tuple:
+    def _config_stamp(workspace: Workspace) -> dict[Path, str]:
         paths = [workspace.root / "dg.toml", workspace.root / "pyproject.toml"]
         for project in workspace.projects:
-            paths += [project.path, project.path / "dg.toml", project.path / "pyproject.toml"]
-        return tuple(file_stamp(p) for p in paths)
+            paths += _config_paths(project.path)
+        return {p: file_stamp(p) for p in paths}
 
     def project(self, project_id: str) -> Project | None:
         return self._workspace.get(project_id)
@@ -215,6 +223,10 @@ class Board:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _config_paths(project_path: Path) -> list[Path]:
+    return [project_path, project_path / "dg.toml", project_path / "pyproject.toml"]
 
 
 def _last_change(project: Project) -> float | None:

@@ -115,12 +115,14 @@ class Monitor:
             if not changes and not finished and not any(s.pending for s in current.states):
                 return current  # nothing to look at: no stat, no publish
             started = time.perf_counter()
-            if self._needs_rescan(changes):
-                self.board.rescan()
             touched = self._projects_of(changes)
             if touched is None:
                 return self._full_pass()
             dirty = finished | touched
+            # a probe that just failed may be the first to know its folder went (the event may
+            # still be on its way): the configs of the projects looked at are checked anyway
+            if self._needs_rescan(changes) or self.board.config_changed(dirty):
+                self.board.rescan()
             previous = current.by_id
             states = []
             for project in self.board.workspace.projects:

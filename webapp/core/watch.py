@@ -18,6 +18,7 @@ log = logging.getLogger("envboard")
 
 DEBOUNCE_MS = 300  # changes that arrive together (uv writing a venv) are reported together
 STEP_MS = 200  # how often the watching thread looks for changes and for a stop
+RETIRE_CHECK_MS = 1000  # a replaced watch ends within this, after reporting what it collected
 
 
 class FolderWatcher:
@@ -29,6 +30,7 @@ class FolderWatcher:
         self._requested: frozenset[str] = frozenset()
         self.failure: str | None = None  # why watching is not possible here (the monitor then polls)
         self._stop: threading.Event | None = None
+        self._retiring: threading.Event | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -50,41 +52,48 @@ class FolderWatcher:
             # debug, force_polling, poll_delay_ms, recursive, ignore_permission_denied
             notify = RustNotify(sorted(wanted), False, False, 1000, False, True)
         except Exception as exc:  # noqa: BLE001 - no watchfiles, no inotify, too many watches: poll instead
-            self.stop()
+            self._retire()
             self._requested = requested
             self.failure = f"cannot watch folders ({exc.__class__.__name__}: {exc}); re-reading every pass"
             log.warning("envboard: %s", self.failure)
             return False
-        self.stop()  # the new watch is already collecting events: none is lost in between
+        self._retire()  # the new watch already collects events; the old one reports what it holds
         self._requested = requested
         self.failure = None
         self.folders = wanted
-        stop = threading.Event()
-        self._stop = stop
+        stop, retire = threading.Event(), threading.Event()
+        self._stop, self._retiring = stop, retire
         self._thread = threading.Thread(
-            target=self._run, args=(notify, stop), name="envboard-watch", daemon=True
+            target=self._run, args=(notify, stop, retire), name="envboard-watch", daemon=True
         )
         self._thread.start()
         return True
 
-    def _run(self, notify, stop: threading.Event) -> None:
+    def _run(self, notify, stop: threading.Event, retire: threading.Event) -> None:
         with notify:
-            while not stop.is_set():
+            while not stop.is_set() and not retire.is_set():
                 try:
-                    changes = notify.watch(DEBOUNCE_MS, STEP_MS, 0, stop)
+                    changes = notify.watch(DEBOUNCE_MS, STEP_MS, RETIRE_CHECK_MS, stop)
                 except Exception as exc:  # noqa: BLE001 - the watcher broke: say so, the monitor polls
-                    self.failure = f"folder watcher stopped ({exc.__class__.__name__}: {exc})"
-                    log.warning("envboard: %s", self.failure)
+                    if not retire.is_set():  # a replaced watch's failure is no longer news
+                        self.failure = f"folder watcher stopped ({exc.__class__.__name__}: {exc})"
+                        log.warning("envboard: %s", self.failure)
                     return
                 if isinstance(changes, set) and changes:
                     self.on_change({path for _, path in changes})
                 elif changes == "stop":
                     return
 
+    def _retire(self) -> None:
+        if self._retiring is not None:
+            self._retiring.set()
+        self._stop = self._retiring = None
+        self._thread = None
+
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
-        self._stop = None
+        self._stop = self._retiring = None
         self._thread = None
         self.folders = frozenset()
         self._requested = frozenset()
