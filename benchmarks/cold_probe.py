@@ -1,6 +1,6 @@
 """The cold plugin probe against `uv run dg list components --json`, in a heavy real project.
 
-    python benchmarks/cold_probe.py [--project DIR] [--runs 5]
+    PYTHONPATH=. python benchmarks/cold_probe.py [--project DIR] [--runs 5]   (from the repository root)
 
 Needs the package index: without --project it builds, once, a create-dagster project with
 several integration libraries (snowflake, aws, hightouch, databricks, dlt) in a temporary
