@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -22,36 +23,73 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+THREADS = 16  # `envboard serve`'s default; the bare page gets the same
+
+
+def wait_listening(url: str, attempts: int = 3000) -> None:
+    for _ in range(attempts):
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url} never answered")
+
+
 class Server:
-    def __init__(self, workspace: Path, state: Path, env: dict[str, str], fake_uv: bool = True) -> None:
+    """`envboard serve` in single-user mode; `fake_uv` swaps uv for benchmarks/fake_uv.py."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        state: Path,
+        env: dict[str, str],
+        fake_uv: bool = True,
+        threads: int = THREADS,
+        session: bool = True,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        argv = [
+            sys.executable,
+            "-m",
+            "webapp",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(state),
+            "--threads",
+            str(threads),
+        ]
+        if fake_uv:
+            argv += ["--uv", str(HERE / "fake_uv.py")]
+        self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--workspace",
-                str(workspace),
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(state),
-                "--uv",
-                str(HERE / "fake_uv.py"),
-            ],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        self.session_cookie, self.csrf = self._session()
+        wait_listening(self.url + "/healthz")
+        self.listening = time.perf_counter()
+        if session:
+            self.session_cookie, self.csrf = self._session()
+
+    def projects(self) -> dict:
+        return json.loads(urllib.request.urlopen(self.url + "/api/projects", timeout=60).read())
+
+    def wait_settled(self, timeout: float = 900) -> dict:
+        """Until no status check or probe is running (the overview as a person sees it after a while)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            report = self.projects()
+            if not any(p["pending"] for p in report["projects"]):
+                return report
+            time.sleep(0.5)
+        raise RuntimeError("probes did not finish")
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     def _session(self) -> tuple[str, str]:
         with urllib.request.urlopen(self.url + "/", timeout=10) as response:
@@ -93,6 +131,55 @@ class Server:
         self.process.wait(timeout=20)
 
 
+class BarePage:
+    """The ceiling: a bare Flask+waitress app rendering the same rows and nothing else (bare_page.py)."""
+
+    def __init__(self, report: dict, folder: Path, threads: int = THREADS) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = folder / "rows.json"
+        rows.write_text(json.dumps(report))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "bare_page.py"), str(rows), str(self.port), str(threads)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_listening(self.url + "/healthz")
+        self.listening = time.perf_counter()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int = 10, connections: int = 16) -> float:
+    """Requests per second that wrk (Debian package `wrk`) gets with `connections` keep-alive clients."""
+    wrk_path = shutil.which("wrk")
+    if wrk_path is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    output = subprocess.run(
+        [wrk_path, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    errors = [line for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    if errors:
+        raise RuntimeError(f"wrk saw errors against {url}: {errors}")
+    return float(output.split("Requests/sec:")[1].split()[0])
+
+
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
@@ -117,6 +204,14 @@ def write_workspace(root: Path, *, uv_projects: tuple[str, ...] = (), active_pro
     entries = "".join(f'\n[[workspace.projects]]\npath = "{name}"\n' for name, _ in projects)
     (root / "dg.toml").write_text('directory_type = "workspace"\n' + entries)
     return root
+
+
+def workspace_of(base: Path, size: int) -> tuple[Path, Path]:
+    """A workspace of `size` active projects and its state folder under `base`, made once and reused."""
+    workspace, state = base / f"ws{size}", base / f"state{size}"
+    if not workspace.exists():
+        write_workspace(workspace, active_projects=size)
+    return workspace, state
 
 
 def median(function, runs: int) -> float:

@@ -1,11 +1,14 @@
-"""Server time for the overview page, warm and cold, and throughput under concurrent clients.
+"""The overview under 16 concurrent clients, against the bare-page ceiling measured in the same run.
 
-    python benchmarks/overview.py [--sizes 10 100 500] [--requests 400]
+    python benchmarks/overview.py [--sizes 100 500 2000] [--seconds 10] [--scratch DIR]
 
-Generates workspaces of active-mode projects in a temporary folder. "cold" is the first
-paint with an empty plugin cache (probes start in the background; the page must not wait
-for them). Throughput is measured against `envboard serve` (waitress) on loopback with 16
-concurrent clients. Run with PYTHONDONTWRITEBYTECODE unset.
+For each size: a workspace of active-mode projects, a real `envboard serve` (waitress,
+16 threads, real uv) left to finish its probes, then wrk (Debian package `wrk`, 16
+keep-alive connections) against `/`; then benchmarks/bare_page.py, a bare Flask+waitress
+app rendering the same rows with the same thread count, measured the same way. The
+ratio is envboard's req/s over the bare page's. `--scratch` keeps workspaces and plugin
+caches between runs (the first run of a size probes every project). Run with
+PYTHONDONTWRITEBYTECODE unset.
 """
 
 from __future__ import annotations
@@ -16,57 +19,46 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import Server, median, write_workspace
-
-from webapp.core.settings import Settings
-from webapp.web import create_app
-from webapp.web.services import EXTENSION
+from harness import BarePage, Server, median, workspace_of, wrk
 
 
-def throughput(url: str, requests: int, clients: int = 16) -> float:
-    def fetch(_):
-        with urllib.request.urlopen(url, timeout=30) as response:
-            response.read()
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(fetch, range(requests)))
-    return requests / (time.perf_counter() - started)
+def one_client_ms(url: str) -> float:
+    return median(lambda: urllib.request.urlopen(url, timeout=60).read(), 20) * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--scratch", type=Path)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="envboard-overview-"))
-    print(f"{'projects':>8} {'cold first paint ms':>20} {'warm / ms (median)':>19} {'req/s, 16 clients':>18}")
+    base = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-overview-"))
+    print(
+        f"{'projects':>8} {'envboard req/s':>15} {'bare req/s':>11} {'ratio':>7} "
+        f"{'1 client ms':>12} {'bare ms':>8}"
+    )
     for size in args.sizes:
-        workspace = write_workspace(base / f"ws{size}", active_projects=size)
-        state = base / f"state{size}"
-        # as `envboard serve` does: the monitor's first picture is taken before serving
-        settings = Settings(workspace=workspace, state_dir=state)
-        app = create_app({"ENVBOARD_SETTINGS": settings})
-        client = app.test_client()
-        started = time.perf_counter()
-        assert client.get("/").status_code == 200
-        cold = (time.perf_counter() - started) * 1000
-        envboard = app.extensions[EXTENSION].core
-        board = envboard.board
-        deadline = time.monotonic() + 600
-        while any(board.is_busy(p) for p in board.workspace.projects) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        warm = median(lambda client=client: client.get("/"), 20) * 1000
-        envboard.close()
-        server = Server(workspace, state, {}, fake_uv=False)
+        workspace, state = workspace_of(base, size)
+        server = Server(workspace, state, {}, fake_uv=False, session=False)
         try:
-            rate = throughput(server.url + "/", args.requests)
+            report = server.wait_settled()
+            time.sleep(1)
+            ours_ms = one_client_ms(server.url + "/")
+            ours = wrk(server.url + "/", args.seconds)
         finally:
             server.stop()
-        print(f"{size:>8} {cold:>20.1f} {warm:>19.1f} {rate:>18.1f}")
+        bare = BarePage(report, base / f"bare{size}")
+        try:
+            bare_ms = one_client_ms(bare.url + "/")
+            ceiling = wrk(bare.url + "/", args.seconds)
+        finally:
+            bare.stop()
+        print(
+            f"{size:>8} {ours:>15.1f} {ceiling:>11.1f} {ours / ceiling:>6.2f}x "
+            f"{ours_ms:>12.1f} {bare_ms:>8.1f}"
+        )
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
         print("warning: PYTHONDONTWRITEBYTECODE was set", file=sys.stderr)
 

@@ -106,6 +106,18 @@ def add_parsers(commands) -> None:
         default=env("LOG_FORMAT", "text"),
         help="access and job logs on stderr (ENVBOARD_LOG_FORMAT)",
     )
+    serve.add_argument(
+        "--metrics-token",
+        default=env("METRICS_TOKEN"),
+        help="a scraper sending 'Authorization: Bearer TOKEN' may read /metrics; prefer the variable, "
+        "which other users cannot see in the process list (ENVBOARD_METRICS_TOKEN)",
+    )
+    serve.add_argument(
+        "--metrics-public",
+        action="store_true",
+        default=env("METRICS_PUBLIC", "") not in ("", "0", "false"),
+        help="anyone who can reach envboard may read /metrics (ENVBOARD_METRICS_PUBLIC)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -236,6 +248,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "ENVBOARD_TRUSTED_PROXIES": tuple(proxies),
             "ENVBOARD_SESSION_IDLE": args.session_idle,
             "ENVBOARD_SESSION_MAX_AGE": args.session_max_age,
+            "ENVBOARD_METRICS_TOKEN": args.metrics_token or None,
+            "ENVBOARD_METRICS_PUBLIC": args.metrics_public,
             "SECRET_KEY": load_secret_key(settings.state_dir),
             "TRUSTED_HOSTS": trusted_hosts(args.host, args.public_url),
             "SESSION_COOKIE_SECURE": bool(args.public_url and args.public_url.startswith("https:")),

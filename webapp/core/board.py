@@ -7,6 +7,7 @@ runs in a bounded pool, deduplicated so two viewers never start the same probe t
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class Board:
         self._lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
+        self._finished: set[Path] = set()  # projects whose background task ended since the last look
+        self.probe_listeners: list[Callable[[PluginList], None]] = []  # told of every probe's result
         self._workspace: Workspace = scan_workspace(settings.workspace)
         self._workspace_stamp = self._config_stamp(self._workspace)
 
@@ -57,21 +60,30 @@ class Board:
     def workspace(self) -> Workspace:
         return self._workspace
 
-    def rescan(self) -> Workspace:
-        """Scan again when a config file changed (or a project folder appeared or went)."""
+    def rescan(self) -> bool:
+        """Scan again when a config file changed (or a project folder appeared or went); True if so."""
         current = self._config_stamp(self._workspace)
-        if current != self._workspace_stamp:
-            workspace = scan_workspace(self.settings.workspace)
-            self._workspace = workspace
-            self._workspace_stamp = self._config_stamp(workspace)
-        return self._workspace
+        if current == self._workspace_stamp:
+            return False
+        workspace = scan_workspace(self.settings.workspace)
+        self._workspace = workspace
+        self._workspace_stamp = self._config_stamp(workspace)
+        return True
+
+    def config_changed(self, paths: set[Path]) -> bool:
+        """Whether the folder or a config file of one of these projects changed since the last scan."""
+        for path in paths:
+            for candidate in _config_paths(path):
+                if file_stamp(candidate) != self._workspace_stamp.get(candidate, "absent"):
+                    return True
+        return False
 
     @staticmethod
-    def _config_stamp(workspace: Workspace) -> tuple:
+    def _config_stamp(workspace: Workspace) -> dict[Path, str]:
         paths = [workspace.root / "dg.toml", workspace.root / "pyproject.toml"]
         for project in workspace.projects:
-            paths += [project.path, project.path / "dg.toml", project.path / "pyproject.toml"]
-        return tuple(file_stamp(p) for p in paths)
+            paths += _config_paths(project.path)
+        return {p: file_stamp(p) for p in paths}
 
     def project(self, project_id: str) -> Project | None:
         return self._workspace.get(project_id)
@@ -139,6 +151,8 @@ class Board:
     def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
         # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
         result = self.probe.probe(project, env)
+        for listener in self.probe_listeners:
+            listener(result)
         name = self._probe_name(project, env)
         if result.failure:
             self._failures[name] = result
@@ -157,6 +171,12 @@ class Board:
         with self._lock:
             return self._busy.get(project.path, 0) > 0
 
+    def take_finished(self) -> set[Path]:
+        """The projects whose status check or probe ended since the last call."""
+        with self._lock:
+            finished, self._finished = self._finished, set()
+        return finished
+
     def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future:
         with self._lock:
             running = self._running.get(name)
@@ -171,6 +191,7 @@ class Board:
                 if self._running.get(name) is future:
                     del self._running[name]
                     self._busy[project.path] -= 1
+                self._finished.add(project.path)
             for listener in self.task_listeners:
                 listener()
 
@@ -206,18 +227,17 @@ class Board:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _config_paths(project_path: Path) -> list[Path]:
+    return [project_path, project_path / "dg.toml", project_path / "pyproject.toml"]
+
+
 def _last_change(project: Project) -> float | None:
     """The newest change we can see: config, lock file or installed packages."""
-    candidates = [
-        project.path / "pyproject.toml",
-        project.path / "dg.toml",
-        project.path / "uv.lock",
-        project.path / ".venv",
-    ]
+    root = str(project.path)  # plain strings: this runs for every project the monitor looks at
     newest = None
-    for path in candidates:
+    for name in ("pyproject.toml", "dg.toml", "uv.lock", ".venv"):
         try:
-            mtime = path.stat().st_mtime
+            mtime = os.stat(os.path.join(root, name)).st_mtime
         except OSError:
             continue
         newest = mtime if newest is None else max(newest, mtime)

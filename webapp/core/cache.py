@@ -123,20 +123,51 @@ class DependencyCache:
         self.folder = folder
         # what this process stored, so answers survive a read-only or full cache folder
         self._memory: dict[str, dict[str, Any]] = {}
+        # entries read from disk, kept decoded while their file's stamp is unchanged: another
+        # process (a shell's `envboard sync`) may replace one, so each read costs one stat
+        self._disk: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        self._paths: dict[str, Path] = {}
 
     def _path(self, name: str) -> Path:
-        return self.folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
+        path = self._paths.get(name)
+        if path is None:
+            path = self.folder / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.json"
+            self._paths[name] = path
+        return path
 
     def _entry(self, name: str, key: str) -> dict[str, Any] | None:
         entry = self._memory.get(name)
         if entry is None:
-            try:
-                entry = json.loads(self._path(name).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
+            entry = self._from_disk(name)
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return entry
+
+    def _from_disk(self, name: str) -> dict[str, Any] | None:
+        path = self._path(name)
+        stamp = file_stamp(path)
+        known = self._disk.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entry = None
+        self._disk[name] = (stamp, entry)
+        return entry
+
+    def watched_folders(self) -> set[str]:
+        """The folders whose entries every cached answer depends on (for a file-system watcher)."""
+        folders: set[str] = set()
+        # list() copies in one step, so a store from a pool thread cannot resize them under us
+        entries = list(self._memory.values()) + [entry for _, entry in list(self._disk.values())]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            for kind, stamps in entry.get("stamps", {}).items():
+                for path in stamps:
+                    folders.add(path if kind in ("folder", "site") else os.path.dirname(path))
+        return folders
 
     def last_stored(self, name: str, key: str) -> dict[str, Any] | None:
         """The stored value even if a dependency changed since (for comparisons, never display)."""
@@ -181,6 +212,7 @@ class DependencyCache:
 
     def clear(self) -> int:
         self._memory.clear()
+        self._disk.clear()
         removed = 0
         if not self.folder.is_dir():
             return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 DG_TOML = "dg.toml"
 PYPROJECT = "pyproject.toml"
+CONFIG_FILES = (DG_TOML, PYPROJECT)
 
 MODE_ACTIVE = "active"
 MODE_UV = "persistent_uv"

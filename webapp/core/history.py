@@ -190,6 +190,18 @@ class History:
         )
         return [row["who"] for row in rows]
 
+    def last_successes(self, action: str) -> dict[str, float]:
+        """When each project's last `action` job succeeded (project id -> end time)."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT project_id, MAX(ended_at) FROM jobs WHERE workspace = ? AND action = ? "
+                "AND status = ? AND ended_at IS NOT NULL GROUP BY project_id",
+                (self.workspace, action, SUCCEEDED),
+            ).fetchall(),
+            "cannot read the history",
+        )
+        return {row[0]: row[1] for row in rows}
+
     def unfinished(self) -> list[JobRecord]:
         rows = self._run(
             lambda db: db.execute(

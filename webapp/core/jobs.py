@@ -67,6 +67,7 @@ class JobManager:
         self._lock = threading.Lock()
         self._on_change = on_change or (lambda: None)
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
+        self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
 
     @property
     def unavailable(self) -> str | None:
@@ -94,8 +95,7 @@ class JobManager:
     def _interrupt(self, record: JobRecord, reason: str, **fields: Any) -> None:
         _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
         message = f"interrupted: {reason}; its log is kept up to that point"
-        record.status = INTERRUPTED
-        self.history.update(record.id, status=INTERRUPTED, ended_at=time.time(), message=message, **fields)
+        self._finish(record, INTERRUPTED, message=message, **fields)
 
     # -- starting, joining, cancelling ----------------------------------------------------------
 
@@ -155,6 +155,11 @@ class JobManager:
 
     def get(self, job_id: str) -> JobRecord | None:
         return self.history.get(job_id)
+
+    def active_jobs(self) -> dict[str, JobRecord]:
+        """Every queued or running sync, by project id (a copy)."""
+        with self._lock:
+            return {project_id: entry.record for project_id, entry in self._active.items()}
 
     def active_job(self, project_id: str) -> JobRecord | None:
         with self._lock:
@@ -301,7 +306,18 @@ class JobManager:
             fields.get("exit_code"),
         )
         record.status = status
-        self.history.update(record.id, status=status, ended_at=time.time(), **fields)
+        record.ended_at = time.time()
+        for name, value in fields.items():
+            if hasattr(record, name):
+                setattr(record, name, value)
+        if record.duration is None and record.started_at is not None:
+            record.duration = record.ended_at - record.started_at
+        self.history.update(record.id, status=status, ended_at=record.ended_at, **fields)
+        for listener in self.finish_listeners:
+            try:
+                listener(record)
+            except Exception:  # noqa: BLE001 - a listener (metrics) must never fail a job
+                log.exception("job listener failed")
 
     def close(self) -> None:
         with self._lock:

@@ -76,7 +76,10 @@ class Overview:
 
 def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # noqa: B008 - frozen
     snapshot = envboard.monitor.snapshot
-    shown = [state for state in snapshot.states if filters.matches(state)]
+    if filters == Filters():
+        shown = list(snapshot.states)  # the usual poll: no per-project work
+    else:
+        shown = [state for state in snapshot.states if filters.matches(state)]
     return Overview(
         workspace=envboard.board.workspace,
         states=shown,

@@ -19,7 +19,9 @@ class Envboard:
         self.settings = settings
         self.board = Board(settings, environ)
         self.history = History(settings.state_dir, self.board.workspace.root)
-        self.monitor = Monitor(self.board, settings.refresh_interval)
+        self.monitor = Monitor(
+            self.board, settings.refresh_interval, settings.full_refresh_interval, settings.watch
+        )
         self.jobs = JobManager(
             self.board,
             self.history,

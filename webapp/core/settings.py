@@ -11,6 +11,7 @@ from platformdirs import user_state_path
 from .launcher import TERM_GRACE
 
 REFRESH_INTERVAL = 2.0  # a change made outside envboard shows within this plus the page's poll
+FULL_REFRESH_INTERVAL = 60.0  # everything re-read even without a file-system event (a lost one)
 
 
 def default_state_dir() -> Path:
@@ -28,6 +29,8 @@ class Settings:
     workers: int = max(1, os.cpu_count() or 1)  # status checks and probes at once
     max_jobs: int = 2  # syncs at once
     refresh_interval: float = REFRESH_INTERVAL
+    full_refresh_interval: float = FULL_REFRESH_INTERVAL
+    watch: bool = True  # file-system events tell the monitor what changed (else it re-reads every pass)
     term_grace: float = TERM_GRACE
 
     @property

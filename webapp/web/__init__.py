@@ -46,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
         ENVBOARD_PROXY_USER_HEADER=None,
+        ENVBOARD_METRICS_TOKEN=None,  # a scraper sends it as a bearer token to read /metrics
+        ENVBOARD_METRICS_PUBLIC=False,  # /metrics readable by anyone who can reach the server
     )
     app.config.update(config or {})
     app.json.sort_keys = False  # keep the order of `envboard list --json`
@@ -53,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     sessions = SessionStore(
         core.settings.state_dir, app.config["ENVBOARD_SESSION_IDLE"], app.config["ENVBOARD_SESSION_MAX_AGE"]
     )
-    services.init_app(app, core, sessions)
+    web = services.init_app(app, core, sessions)
     core.start()
     # the signed cookie lives as long as the longest session could; the record decides before that
     app.permanent_session_lifetime = timedelta(seconds=app.config["ENVBOARD_SESSION_MAX_AGE"])
@@ -63,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         auth,
         errors,
         jobs,
+        metrics,
         modes,
         openapi,
         ops,
@@ -73,11 +76,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     access_log.init_app(app)
+    metrics.init_app(app)
     security.init_app(app)
     presenters.init_app(app)
     errors.init_app(app)
-    for area in (auth, ops, openapi, overview, projects, modes, jobs):
+    for area in (auth, ops, openapi, overview, projects, modes, jobs, metrics):
         app.register_blueprint(area.blueprint)
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load
+    # the overview's rows are rendered in the background as each snapshot is published
+    render_ahead = web.rows.render_ahead(app, core.jobs)
+    core.monitor.publish_listeners.append(render_ahead)
+    render_ahead(core.monitor.snapshot)
     return app

@@ -20,7 +20,7 @@ def _context(data: resources.Overview) -> dict:
     return {
         "workspace": data.workspace,
         "states": data.states,
-        "rows_html": services().rows.render(data.states, data.snapshot, services().jobs),
+        "rows_html": services().rows.render(data.states, data.snapshot, services().jobs, data.filters),
         "total": data.total,
         "filters": data.filters,
         "version": data.version,

@@ -1,36 +1,129 @@
 """Rendered overview rows, reused while nothing a row shows has changed.
 
 With hundreds of projects and every viewer polling, most rows are identical from one
-answer to the next. A row's key is the fingerprint the monitor computed when it
-published its snapshot, plus what depends on the viewer (their permission) and on
-running jobs. Rows hold no CSRF token (it lives in base.html's meta tag): nothing is ever
+answer to the next, and usually the whole table is. A row's key is the fingerprint the
+monitor computed when it published its snapshot, plus what depends on the viewer (their
+permission) and on running jobs. The joined table is kept too, keyed by the snapshot's
+version, the filters and the same viewer and job facts: a request that finds it does no
+per-row work. Relative ages ("12 s ago") are not part of either key: the browser keeps
+them current from each `<time datetime>`, so a row re-renders only when its content
+changes. Rows hold no CSRF token (it lives in base.html's meta tag): nothing is ever
 substituted into rendered text that a project's name could reach.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
-from flask import get_template_attribute, request
+from flask import Flask, get_template_attribute, request
 from markupsafe import Markup
 
 from ..core.jobs import JobManager
 from ..core.monitor import Snapshot
+from ..core.resources import Filters
 from ..core.state import ProjectState
 from .security import permission_problem
+
+log = logging.getLogger("envboard")
+
+RENDER_AHEAD_WAIT = 5.0  # a request waits this long at most for rows being rendered ahead
+TABLES_KEPT = 16  # filter combinations whose joined table is kept
 
 
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
+        self._tables: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()
+        self._latest: Snapshot | None = None  # the snapshot waiting to be rendered ahead of requests
+        self._rendering: threading.Event | None = None  # set when the ahead-of-time render is done
+        self._wake = threading.Event()
 
-    def render(self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager) -> Markup:
+    # -- ahead of requests ----------------------------------------------------------------------
+
+    def render_ahead(self, app: Flask, jobs: JobManager) -> Callable[[Snapshot], None]:
+        """A publish listener: every new snapshot's table is rendered in the background.
+
+        It is rendered as the usual viewer sees it (no filter, allowed to act, no script
+        root), so that the first request after start, and every poll after a change,
+        finds the rows ready instead of rendering hundreds of them while the viewer waits.
+        """
+        thread = threading.Thread(
+            target=self._render_loop, args=(app, jobs), name="envboard-rows", daemon=True
+        )
+        thread.start()
+
+        def published(snapshot: Snapshot) -> None:
+            with self._lock:
+                self._latest = snapshot
+                if self._rendering is None or self._rendering.is_set():
+                    self._rendering = threading.Event()
+            self._wake.set()
+
+        return published
+
+    def _render_loop(self, app: Flask, jobs: JobManager) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                snapshot, self._latest = self._latest, None
+                done = self._rendering
+            if snapshot is None:
+                continue
+            try:
+                with app.test_request_context("/"):
+                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None)
+            except Exception:  # noqa: BLE001 - requests render for themselves if this fails
+                log.exception("rendering rows ahead failed")
+            with self._lock:
+                if self._latest is None and done is not None:
+                    done.set()
+
+    # -- for a request ----------------------------------------------------------------------------
+
+    def render(
+        self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters: Hashable = None
+    ) -> Markup:
+        """The rows of `states` (the ones `filters` let through) as one HTML string."""
+        with self._lock:
+            rendering = self._rendering
+        if rendering is not None and not rendering.is_set():
+            rendering.wait(RENDER_AHEAD_WAIT)  # the same rows are being rendered already
+        table = self._table(states, snapshot, jobs, filters, permission_problem())
+        return Markup(table)
+
+    def _table(
+        self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters, problem
+    ) -> str:
+        active = jobs.active_jobs()
+        table_key = (
+            snapshot.version,
+            filters,
+            problem,
+            jobs.unavailable,
+            tuple(sorted((pid, r.id, r.status) for pid, r in active.items())),
+            request.script_root,
+        )
+        with self._lock:
+            table = self._tables.get(table_key)
+        if table is None:
+            table = self._render_rows(states, snapshot, jobs, problem, active)
+            with self._lock:
+                self._tables[table_key] = table
+                self._tables.move_to_end(table_key)
+                while len(self._tables) > TABLES_KEPT:
+                    self._tables.popitem(last=False)
+        return table
+
+    def _render_rows(self, states, snapshot, jobs, problem, active) -> str:
         macro = get_template_attribute("fragments/row.html", "project_row")
-        problem = permission_problem()
         parts = []
         for state in states:
-            running = jobs.active_job(state.id)
+            running = active.get(state.id)
             blocked = problem or jobs.can_sync(state.project)
             key = (
                 snapshot.fingerprints.get(state.id),
@@ -45,4 +138,4 @@ class RowCache:
                 with self._lock:
                     self._rows[state.id] = cached
             parts.append(cached[1])
-        return Markup("".join(parts))
+        return "".join(parts)

@@ -11,12 +11,15 @@ from flask import Flask, abort, current_app, g, jsonify, redirect, request, sess
 from ..core.sessions import SessionStoreError
 from ..core.users import LOCAL_USER, User
 from .auth import session_store
+from .metrics import is_scraper_token
 from .services import services
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "ops.readyz", "openapi.openapi"}
+# checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
+OPEN_ENDPOINTS.add("metrics.metrics")
 ANONYMOUS = User("anonymous", "viewer")
 
 CSP = (
@@ -51,6 +54,8 @@ def _identify() -> None:
     header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
     if header and bearer is None and request.headers.get(header) and _from_trusted_proxy():
         g.user = users.get(request.headers[header])
+    if g.user is None and bearer and request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
+        return  # the scraper's token reads /metrics only and names no user
     if g.user is None and bearer:
         g.user = _bearer_user(users, bearer)
         g.bearer = True

@@ -13,8 +13,9 @@ from ..core.monitor import Monitor
 from ..core.services import Envboard
 from ..core.sessions import SessionStore
 
-if TYPE_CHECKING:  # both import this module's accessor
+if TYPE_CHECKING:  # they import this module's accessor
     from .auth import FailureLimiter
+    from .metrics import Metrics
     from .rows import RowCache
 
 EXTENSION = "envboard"
@@ -28,6 +29,7 @@ class Services:
     sessions: SessionStore
     rows: RowCache
     signin_limiter: FailureLimiter
+    metrics: Metrics | None = None  # set by web.metrics.init_app
 
     @property
     def board(self) -> Board:
