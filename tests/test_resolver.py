@@ -3,7 +3,8 @@
 import sys
 
 from tests.conftest import write_project, write_workspace
-from webapp.core.environment import ActivePython, Resolver, uv_workspace_root
+from webapp.core.environment import Resolver, uv_workspace_root
+from webapp.core.interpreters import ActivePython
 from webapp.core.launcher import UvLocation
 from webapp.core.workspace import scan_workspace
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import errno
 import ipaddress
-import os
-import secrets
-import socket
 import sys
 from pathlib import Path
 
-from ..core.modes import remove_stale_temp_files
+from ..core.files import remove_stale_temp_files
 from ..core.sessions import parse_duration
 from ..serving import serve_until_stopped
+from .hosting import allow_open_files, bind_problem, is_loopback, load_secret_key, trusted_hosts
 from .options import add_common, env, settings_from
 
 
@@ -121,79 +117,6 @@ def add_parsers(commands) -> None:
     serve.set_defaults(handler=cmd_serve)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def load_secret_key(state_dir: Path) -> str:
-    """Kept across restarts so that open pages and sessions survive a restart."""
-    path = state_dir / "secret_key"
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        pass
-    key = secrets.token_hex(32)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(key)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        pass  # read-only state dir: sessions last until the next restart
-    return key
-
-
-def trusted_hosts(host: str, public_url: str | None) -> list[str]:
-    from urllib.parse import urlsplit
-
-    names = {host.strip("[]")}
-    if is_loopback(host):
-        names |= {"localhost", "127.0.0.1", "::1"}
-    if host in ("0.0.0.0", "::"):
-        names = set()  # any interface: only the public URL's host (and loopback) are trusted
-        names |= {"localhost", "127.0.0.1", "::1"}
-    if public_url:
-        names.add(urlsplit(public_url).hostname or "")
-    return sorted(n for n in names if n)
-
-
-def bind_problem(host: str, port: int, error: OSError | None = None) -> str | None:
-    """Why waitress could not listen on host:port, in one line; None when it can.
-
-    Checked before the app starts (so a busy port fails at once, before any probe runs),
-    and used again for the error of the real bind (someone may take the port meanwhile).
-    """
-    if error is None:
-        try:
-            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        except socket.gaierror as exc:
-            return f"cannot bind {host}: {exc.strerror}"
-        for family, kind, proto, _, address in addresses:
-            with socket.socket(family, kind, proto) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
-                try:
-                    probe.bind(address)
-                except OSError as exc:
-                    error = exc
-                    break
-        if error is None:
-            return None
-    if error.errno == errno.EADDRINUSE:
-        return f"port {port} is in use; pass --port"
-    if error.errno == errno.EACCES:
-        return f"port {port} needs privileges here; pass --port with a number above 1023"
-    if error.errno == errno.EADDRNOTAVAIL:
-        return f"{host} is not an address of this machine; pass --host"
-    return f"cannot listen on {host}:{port}: {error.strerror or error}"
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..core.users import UserDirectory, UsersError
     from ..web import create_app
@@ -257,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     envboard = app.extensions[EXTENSION].core
     board = envboard.board
-    for leftover in remove_stale_temp_files(board.workspace.projects):
+    for leftover in remove_stale_temp_files(project.path for project in board.workspace.projects):
         print(f"envboard: removed {leftover}, left by a mode change that was killed mid-write")
 
     def announce() -> None:
@@ -267,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
         print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
 
-    _allow_open_files(args.connection_limit + args.threads + 64)
+    allow_open_files(args.connection_limit + args.threads + 64)
     try:
         # SIGTERM/SIGINT: no new connections, running jobs interrupted and recorded, exit 0
         return serve_until_stopped(
@@ -287,19 +210,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         envboard.close()
         print(f"envboard: {bind_problem(args.host, args.port, exc)}", file=sys.stderr)
         return 2
-
-
-def _allow_open_files(wanted: int) -> None:
-    """Raise the soft limit on open files so that --connection-limit sockets fit (never above hard)."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        with contextlib.suppress(ValueError, OSError):  # keep the limit we have
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _duration(text: str) -> float:

@@ -19,11 +19,11 @@ from .cache import DependencyCache, file_stamp
 from .dg import MODE_UV
 from .environment import (
     STATUS_MISSING,
-    ActivePython,
     EnvironmentStatus,
     ResolvedEnvironment,
     Resolver,
 )
+from .interpreters import ActivePython
 from .launcher import find_uv
 from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
 from .settings import Settings

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,3 +130,33 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TEMP_FILE = re.compile(r"^\.(pyproject\.toml|dg\.toml)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+STALE_TEMP_AGE = 60.0  # seconds: a write takes milliseconds; younger ones may be mid-write elsewhere
+
+
+def remove_stale_temp_files(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temporary config files a killed write left in `folders` (only this module's names).
+
+    Called on start; returns what it removed so that it can be said.
+    """
+    removed = []
+    now = time.time()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not TEMP_FILE.match(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_TEMP_AGE:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed

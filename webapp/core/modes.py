@@ -10,10 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
-import stat
 import threading
-import time
 import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ from tomlkit.items import InlineTable, Table
 
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
-from .files import TEMP_SUFFIX, UTF8_BOM, atomic_write
+from .files import UTF8_BOM, atomic_write
 from .workspace import Project
 
 
@@ -185,36 +182,6 @@ def apply(change: ModeChange, expected_hash: str) -> None:
     except OSError as exc:
         reason = exc.strerror or exc
         raise ModeChangeError(f"{path} cannot be written: {reason}; nothing was changed") from exc
-
-
-TEMP_FILE = re.compile(r"^\.(pyproject\.toml|dg\.toml)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
-STALE_TEMP_AGE = 60.0  # seconds: a write takes milliseconds; younger ones may be mid-write elsewhere
-
-
-def remove_stale_temp_files(projects: list[Project]) -> list[Path]:
-    """Delete the temporary files a killed mode write left (only `files.atomic_write`'s exact names).
-
-    Called on start; returns what it removed so that it can be said.
-    """
-    removed = []
-    now = time.time()
-    for project in projects:
-        try:
-            entries = list(os.scandir(project.path))
-        except OSError:
-            continue
-        for entry in entries:
-            if not TEMP_FILE.match(entry.name):
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-                if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < STALE_TEMP_AGE:
-                    continue
-                os.unlink(entry.path)
-            except OSError:
-                continue
-            removed.append(Path(entry.path))
-    return removed
 
 
 def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:

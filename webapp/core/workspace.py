@@ -23,10 +23,8 @@ from .config import (
     read_mode,
     read_toml,
 )
-from .dg import DG_TOML, ENTRY_POINT_GROUPS, PYPROJECT
-
-SKIPPED_FOLDERS = {".venv", "venv", "node_modules", "__pycache__", "site-packages", "build", "dist"}
-MAX_DISCOVERY_DEPTH = 6
+from .dg import ENTRY_POINT_GROUPS, PYPROJECT
+from .discovery import find_project_folders, outward_config
 
 
 @dataclass
@@ -200,76 +198,10 @@ def _escapes(root: Path, folder: Path, rel: str) -> str | None:
     return None
 
 
-def outward_config(folder: Path, boundary: Path) -> ConfigError | None:
-    """A dg.toml or pyproject.toml in `folder` that is a symlink to a file outside `boundary`.
-
-    Such a file is neither read (its contents would show on pages) nor written (a mode
-    change would replace the link with a regular file, or edit a file outside): the
-    project gets this located error instead.
-    """
-    for name in (DG_TOML, PYPROJECT):
-        path = folder / name
-        if not path.is_symlink():
-            continue
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return ConfigError(path, "is a broken symlink or a symlink loop")
-        if not target.is_relative_to(boundary.resolve()):
-            return ConfigError(
-                path,
-                f"is a symlink to {target}, outside {boundary}; envboard does not read or write "
-                "config files through links that leave the workspace: copy the file here instead",
-            )
-    return None
-
-
 def _discover(start: Path) -> Workspace:
-    """No dg config above: find project folders below, skipping environments and loops.
-
-    A symlink is followed only while it stays inside `start`: one that leads out (to another
-    checkout, to a home folder) would let a mode change edit files nobody asked to scan, so
-    if it leads to something that looks like a project it is listed as an error, unfollowed.
-    """
-    found: list[Path] = []
-    outside: list[tuple[Path, Path]] = []
-    visited: set[tuple[int, int]] = set()
+    """No dg config above: the project folders below, and the links that lead out, as errors."""
     boundary = start.resolve()
-
-    def walk(folder: Path, depth: int) -> None:
-        try:
-            info = folder.stat()
-        except OSError:
-            return
-        if (info.st_dev, info.st_ino) in visited:
-            return
-        visited.add((info.st_dev, info.st_ino))
-        if outward_config(folder, boundary) or has_dg_config(folder):
-            found.append(folder)
-            return
-        if depth >= MAX_DISCOVERY_DEPTH:
-            return
-        try:
-            children = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for child in children:
-            if child.name.startswith(".") or child.name in SKIPPED_FOLDERS:
-                continue
-            if not child.is_dir():
-                continue
-            if child.is_symlink():
-                try:
-                    target = Path(child.path).resolve(strict=True)
-                except (OSError, RuntimeError):
-                    continue
-                if not target.is_relative_to(boundary):
-                    if any((target / name).exists() for name in (DG_TOML, PYPROJECT)):
-                        outside.append((Path(child.path), target))
-                    continue
-            walk(Path(child.path), depth + 1)
-
-    walk(start, 0)
+    found, outside = find_project_folders(start)
     ids: set[str] = set()
     projects = []
     for folder in found:
