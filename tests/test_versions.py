@@ -321,3 +321,34 @@ def test_cli_list_shows_dagster_dg_and_package_count(skewed, tmp_path):
     assert header.split()[:7] == ["ID", "MODE", "STATUS", "PYTHON", "DAGSTER", "DG", "PACKAGES"]
     alpha = next(line for line in lines if line.startswith("projects-alpha"))
     assert alpha.split()[4] == "0.0.1" and alpha.split()[5] == "-" and int(alpha.split()[6]) >= 3
+
+
+def test_a_sync_records_what_it_changed_in_packages(skewed, make_app, uv_bin, wheelhouse, tmp_path):
+    alpha_dir = skewed / "projects" / "alpha"
+    extra = next(wheelhouse.glob("extra_plugin-*.whl"))
+    newer = next((tmp_path / "wheels-new").glob("shared_lib-*.whl"))
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(extra), str(newer), cwd=alpha_dir)
+    app = make_app(skewed)
+    client = app.test_client()
+    settled(client)
+    env = client.get("/api/projects/projects-alpha").get_json()["environment"]
+    assert env["drift"] == [
+        {"name": "extra-plugin", "action": "remove", "installed": "2.0.0", "locked": None},
+        {"name": "shared-lib", "action": "change", "installed": "2.0.0", "locked": "1.0.0"},
+    ]
+    page = client.get("/projects/projects-alpha").get_data(as_text=True)
+    assert "out of sync: 1 to remove, 1 to change" in page
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    response = client.post("/projects/projects-alpha/sync", headers={"X-CSRF-Token": csrf})
+    job_id = response.headers["Location"].rsplit("/", 1)[1]
+    job = wait_for(lambda: (j := client.get(f"/api/jobs/{job_id}").get_json())["ended_at"] and j, timeout=120)
+    assert job["status"] == "succeeded"
+    # exactly what uv's plan said before the sync
+    assert job["detail"]["package_diff"] == {
+        "added": [],
+        "removed": [{"name": "extra-plugin", "version": "2.0.0"}],
+        "changed": [{"name": "shared-lib", "from": "2.0.0", "to": "1.0.0"}],
+    }
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    diff = re.search(r'<div class="package-diff".*?</div>', page, re.S).group(0)
+    assert "<code>extra-plugin</code> 2.0.0" in diff and "<code>shared-lib</code> 2.0.0 → 1.0.0" in diff
