@@ -352,3 +352,33 @@ def test_a_sync_records_what_it_changed_in_packages(skewed, make_app, uv_bin, wh
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     diff = re.search(r'<div class="package-diff".*?</div>', page, re.S).group(0)
     assert "<code>extra-plugin</code> 2.0.0" in diff and "<code>shared-lib</code> 2.0.0 → 1.0.0" in diff
+
+
+def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
+    """The matrix itself, from the states the probe fills (a pure function of them)."""
+    from webapp.core.plugins import PluginList
+    from webapp.core.resources import VersionFilters, version_matrix
+    from webapp.core.state import ProjectState
+    from webapp.core.workspace import Project
+
+    def state(name, packages, failure=None):
+        project = Project(id=name, name=name, path=tmp_path / name, rel_path=name)
+        listed = [{"name": n, "version": v} for n, v in packages.items()]
+        return ProjectState(project, plugins=PluginList(packages=listed, failure=failure))
+
+    states = [
+        state("a", {"dagster": "1.13.2", "pandas": "2.0", "only-a": "1"}),
+        state("b", {"dagster": "1.13.2", "pandas": "2.1", "dagster-dbt": "0.29.2"}),
+        state("c", {"dagster": "1.12.0", "pandas": "2.2"}),
+        state("d", {}, failure="the probe exited 1"),
+    ]
+    matrix = version_matrix(states)
+    rows = {row.name: row for row in matrix.rows}
+    assert matrix.waiting == ["d"]
+    assert rows["dagster"].skew and rows["dagster"].common == "1.13.2"  # c is the odd one out
+    assert rows["pandas"].skew and rows["pandas"].common is None  # three versions: none is common
+    assert "only-a" not in rows  # in one project only
+    assert rows["dagster-dbt"].versions == {"a": None, "b": "0.29.2", "c": None, "d": None}  # Dagster's: kept
+    assert not rows["dagster-dbt"].skew
+    family = version_matrix(states, VersionFilters(scope="dagster"))
+    assert [row.name for row in family.rows] == ["python", "dagster", "dagster-dbt"]

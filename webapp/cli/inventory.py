@@ -57,7 +57,7 @@ def render_versions(matrix: resources.Versions) -> str:
     if not matrix.rows:
         lines.append("(no package is installed in two or more projects)")
     for project_id in matrix.waiting:
-        lines.append(f"{project_id}: packages not known (no environment, or the probe failed)")
+        lines.append(f"{project_id}: packages not known (config error, no environment, or probe failed)")
     return "\n".join(lines)
 
 

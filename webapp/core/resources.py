@@ -203,7 +203,7 @@ class VersionRow:
     name: str
     versions: dict[str, str | None]  # project id -> version, None where not installed
     skew: bool  # two or more different versions across the projects that have it
-    common: str | None  # the version most projects have: the others stand out on the page
+    common: str | None  # the version most projects have (None on a tie): the others stand out
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "versions": self.versions, "skew": self.skew}
@@ -225,7 +225,7 @@ class Versions:
 
 
 def version_matrix(states: list[ProjectState], filters: VersionFilters = VersionFilters()) -> Versions:  # noqa: B008
-    """Every distribution installed in two or more projects, plus Python, by project."""
+    """Every distribution installed in two or more projects, plus Python and the Dagster family."""
     installed: dict[str, dict[str, str]] = {}  # name -> project id -> version
     waiting = []
     for state in states:
@@ -235,7 +235,8 @@ def version_matrix(states: list[ProjectState], filters: VersionFilters = Version
             continue
         for package in plugins.packages:
             installed.setdefault(package["name"], {})[state.id] = package["version"]
-    shared = {name: found for name, found in installed.items() if len(found) >= 2}
+    # the Dagster family is what the page opens on: shown even where one project has it
+    shared = {name: found for name, found in installed.items() if len(found) >= 2 or is_dagster_family(name)}
     shared.pop(PYTHON_ROW, None)  # the interpreter's row comes from the environment, below
     pythons = {s.id: s.python_version for s in states if s.python_version}
     ids = [s.id for s in states]
@@ -247,8 +248,9 @@ def version_matrix(states: list[ProjectState], filters: VersionFilters = Version
 
 def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow:
     distinct = sorted(set(found.values()))
-    counts = {version: list(found.values()).count(version) for version in distinct}
-    common = max(distinct, key=lambda v: counts[v]) if distinct else None
+    counts = sorted((list(found.values()).count(v), v) for v in distinct)
+    # the version most projects share; None on a tie, where no one version is the odd one out
+    common = counts[-1][1] if counts and (len(counts) == 1 or counts[-1][0] > counts[-2][0]) else None
     return VersionRow(name, {i: found.get(i) for i in ids}, len(distinct) > 1, common)
 
 
