@@ -123,12 +123,15 @@ class Board:
         needs_plugins = state.plugins is None and env.exists
         needs_lock = checks_lock and state.lock is None
         if wait:
+            # `uv lock --check` beside the probe, not after it: a cold `envboard list` barely waits longer
+            check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
+            lock_check = _Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
                 state.plugins = self.probe.probe(project, env)
             if needs_status or state.plugins is not None and not state.plugins.cached:
                 state.status = self.check_status(project, env)
-            if needs_lock:
-                state.lock = self.lock_inspector.facts(project, env)
+            if lock_check is not None:
+                state.lock = lock_check.result()
             return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))
@@ -228,6 +231,23 @@ class Board:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Concurrently:
+    """One call on a thread of its own (not the pool, whose workers may all be waiting on it)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._future: Future = Future()
+        threading.Thread(target=self._run, args=(work,), name="envboard-lock-check", daemon=True).start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+            self._future.set_exception(exc)
+
+    def result(self) -> Any:
+        return self._future.result()
 
 
 def _last_change(project: Project) -> float | None:
