@@ -44,7 +44,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     scope = resources.SCOPE_DAGSTER if args.dagster else resources.SCOPE_ALL
     matrix = resources.version_matrix(states, resources.VersionFilters(q=args.filter, scope=scope))
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
-    return 0
+    return 1 if board.workspace.error else 0  # as `envboard list`
 
 
 def render_versions(matrix: resources.Versions) -> str:
