@@ -1,7 +1,7 @@
-"""Make the README's hero screenshot: the overview of the bundled example, in a real browser.
+"""Make the README's screenshots of the bundled example, in a real browser: the overview and Versions.
 
     envboard sync --workspace examples/workspace pipelines widgets   # README command 1
-    python examples/screenshot.py                                # writes examples/overview.png
+    python examples/screenshot.py     # writes examples/overview.png and examples/versions.png
 
 Starts `envboard serve --workspace examples/workspace` on a free loopback port (with a
 state dir of its own), waits until every row is filled in and the `pipelines` row lists
@@ -66,7 +66,7 @@ def serve(workspace: Path, state_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("envboard serve did not answer within 60 s")
 
 
-def screenshot(url: str, out: Path, width: int = 1280) -> None:
+def screenshot(url: str, out: Path, versions_out: Path | None = None, width: int = 1280) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     chromium = shutil.which("chromium")
@@ -82,6 +82,12 @@ def screenshot(url: str, out: Path, width: int = 1280) -> None:
         expect(page.locator(".badge.status-checking")).to_have_count(0, timeout=120_000)
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out), full_page=True)
+        if versions_out is not None:
+            # every shared package, so the skew between the projects shows; the first screenful
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(url + "/versions?all=1")
+            expect(page.locator('tr[data-package="dagster"]')).to_have_count(1, timeout=120_000)
+            page.screenshot(path=str(versions_out))
         browser.close()
 
 
@@ -89,15 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", default=str(REPO / "examples" / "workspace"))
     parser.add_argument("--out", default=str(REPO / "examples" / "overview.png"))
+    parser.add_argument("--versions-out", default=str(REPO / "examples" / "versions.png"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="envboard-screenshot-") as state_dir:
         process, url = serve(Path(args.workspace), Path(state_dir))
         try:
-            screenshot(url, Path(args.out))
+            screenshot(url, Path(args.out), Path(args.versions_out))
         finally:
             process.terminate()
             process.wait(timeout=15)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {args.versions_out}")
     return 0
 
 

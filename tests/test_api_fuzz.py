@@ -98,7 +98,7 @@ def fuzz_client(tmp_path_factory):
 
 # -- the HTML routes: every GET rule of the app, and sign-in, with hostile parameters ---------------
 
-PARAMETER_NAMES = ["offset", "since", "to", "next", "q", "mode", "status", "force", "file_hash", "token"]
+PARAMETER_NAMES = ["offset", "since", "to", "next", "q", "mode", "status", "force", "file_hash", "token", "all"]
 HOSTILE_VALUES = st.one_of(
     st.text(max_size=30),
     st.integers(min_value=-(2**80), max_value=2**80).map(str),

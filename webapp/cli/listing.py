@@ -45,7 +45,9 @@ def render_table(report: dict, states: list[ProjectState]) -> str:
     lines.append(f"active python: {active['python'] or '-'} ({active['reason']})")
     if report["workspace_error"]:
         lines.append(f"error: {report['workspace_error']}")
-    rows = [("ID", "MODE", "STATUS", "PYTHON", "MODULES", "COMPONENTS", "ERRORS")]
+    rows = [
+        ("ID", "MODE", "STATUS", "PYTHON", "DAGSTER", "DG", "PACKAGES", "MODULES", "COMPONENTS", "ERRORS")
+    ]
     notes = []
     for state in states:
         project = state.project
@@ -58,6 +60,9 @@ def render_table(report: dict, states: list[ProjectState]) -> str:
                 project.mode.mode if project.mode else "-",
                 state.status_name,
                 state.python_version or "-",
+                (plugins.dagster_version or "-") if plugins else "-",
+                (plugins.dg_version or "-") if plugins else "-",
+                str(plugins.package_count) if plugins and plugins.package_count is not None else "-",
                 str(len(plugins.registry_modules)) if plugins else "-",
                 str(len(plugins.components)) if plugins else "-",
                 str(len(plugins.errors)) if plugins else "-",

@@ -25,6 +25,7 @@ from .environment import (
 )
 from .interpreters import ActivePython
 from .launcher import find_uv
+from .packages import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
 from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
 from .settings import Settings
 from .state import ProjectState
@@ -43,11 +44,13 @@ class Board:
         self.resolver = Resolver(self.active, self.uv, environ)
         self.cache = DependencyCache(settings.resolved_cache_dir)
         self.probe = PluginProbe(self.resolver, self.cache)
+        self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
+        self._lock_failures: dict[Path, tuple[float, LockFacts]] = {}  # `uv lock --check` said neither
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
         self._finished: set[Path] = set()  # projects whose background task ended since the last look
         self.probe_listeners: list[Callable[[PluginList], None]] = []  # told of every probe's result
@@ -123,22 +126,37 @@ class Board:
         if env is None:
             return state
         state.env = env
+        state.direct = tuple(direct_requirements(project.path / "pyproject.toml"))  # memoised per stamp
         state.status = None if refresh else self.cached_status(project, env)
         state.plugins = None if refresh else self.probe.cached(project, env)
+        checks_lock = env.mode == MODE_UV
+        state.lock = self.lock_inspector.cached(project, env) if checks_lock and not refresh else None
         needs_status = state.status is None
         needs_plugins = state.plugins is None and env.exists
+        needs_lock = checks_lock and state.lock is None
         if wait:
+            # `uv lock --check` beside the probe, not after it: a cold `envboard list` barely waits longer
+            check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
+            lock_check = _Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
                 state.plugins = self.probe.probe(project, env)
             if needs_status or state.plugins is not None and not state.plugins.cached:
                 state.status = self.check_status(project, env)
+            if lock_check is not None:
+                state.lock = lock_check.result()
             return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))
             if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_PROBE_RETRY:
                 state.plugins, needs_plugins = failed, False
+        if needs_lock:
+            failed_lock = self._lock_failures.get(project.path)
+            if failed_lock is not None and time.time() - failed_lock[0] < FAILED_PROBE_RETRY:
+                state.lock, needs_lock = failed_lock[1], False
         if needs_status:
             self._submit(f"status:{project.path}", lambda: self.check_status(project, env), project)
+        if needs_lock:
+            self._submit(f"lock:{project.path}", lambda: self._lock_task(project, env), project)
         if needs_plugins:
             self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
         state.pending = self.is_busy(project)
@@ -159,6 +177,15 @@ class Board:
         else:
             self._failures.pop(name, None)
         return result
+
+    def _lock_task(self, project: Project, env: ResolvedEnvironment) -> LockFacts:
+        # an answer uv could not give is not cached on disk; remember it a while, as a failed probe
+        facts = self.lock_inspector.facts(project, env)
+        if facts.status == LOCK_UNKNOWN:
+            self._lock_failures[project.path] = (time.time(), facts)
+        else:
+            self._lock_failures.pop(project.path, None)
+        return facts
 
     def refresh_plugins(self, project: Project) -> Future | None:
         """Probe again, bypassing the cache, in the background (deduplicated)."""
@@ -229,6 +256,23 @@ class Board:
 
 def _config_paths(project_path: Path) -> list[Path]:
     return [project_path, project_path / "dg.toml", project_path / "pyproject.toml"]
+
+
+class _Concurrently:
+    """One call on a thread of its own (not the pool, whose workers may all be waiting on it)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._future: Future = Future()
+        threading.Thread(target=self._run, args=(work,), name="envboard-lock-check", daemon=True).start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+            self._future.set_exception(exc)
+
+    def result(self) -> Any:
+        return self._future.result()
 
 
 def _last_change(project: Project) -> float | None:

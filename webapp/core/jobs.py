@@ -26,7 +26,7 @@ from .dg import MODE_UV
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
 from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_group, run
 from .locks import ProjectBusy, ProjectLocks
-from .plugins import PluginList, lock_hash, plugin_diff
+from .plugins import PluginList, lock_hash, package_diff, plugin_diff
 from .terminal import failure_message
 from .workspace import Project
 
@@ -285,6 +285,7 @@ class JobManager:
         if status == SUCCEEDED and env.exists:
             after = self.board.probe.probe(project, env)
             detail["plugin_diff"] = plugin_diff(before, after)
+            detail["package_diff"] = package_diff(before, after)
         self.board.check_status(project, env)
         self._finish(
             record,

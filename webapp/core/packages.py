@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import DependencyCache, stamp_all
+from .cache import DependencyCache, file_stamp, stamp_all
 from .launcher import run
 
 if TYPE_CHECKING:
@@ -92,12 +92,29 @@ def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+_memo: dict[tuple[str, str, str], Any] = {}
+
+
+def _memoised(kind: str, path: Path, read):
+    """`read(path)`, remembered per file stamp: the monitor asks every few seconds, files rarely change."""
+    key = (kind, str(path), file_stamp(path))
+    if key not in _memo:
+        if len(_memo) > 4096:
+            _memo.clear()
+        _memo[key] = read(path)
+    return _memo[key]
+
+
 def read_locked_versions(lock: Path) -> dict[str, str]:
     """name -> version of every `[[package]]` in a uv.lock; {} when absent or unreadable.
 
     A lock that forks by platform may pin two versions of one name: both are kept,
     joined by ", ", since either may be the one installed.
     """
+    return dict(_memoised("lock", lock, _read_locked_versions))
+
+
+def _read_locked_versions(lock: Path) -> dict[str, str]:
     try:
         data = tomllib.loads(lock.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -117,6 +134,10 @@ def read_locked_versions(lock: Path) -> dict[str, str]:
 
 def direct_requirements(pyproject: Path) -> list[str]:
     """Names the project asks for itself: dependencies, optional ones and dependency groups."""
+    return list(_memoised("pyproject", pyproject, _read_direct_requirements))
+
+
+def _read_direct_requirements(pyproject: Path) -> list[str]:
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -160,6 +181,14 @@ class LockFacts:
     locked: dict[str, str] = field(default_factory=dict)
     direct: list[str] = field(default_factory=list)
     cached: bool = False
+
+    @property
+    def present(self) -> bool:
+        return self.lock_file is not None
+
+    def summary(self) -> dict[str, Any]:
+        """What `environment.lock` of a project's JSON says: status, present, reason."""
+        return {"status": self.status, "present": self.present, "reason": self.reason}
 
     def to_json(self) -> dict[str, Any]:
         return {

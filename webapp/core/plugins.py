@@ -204,6 +204,27 @@ def plugin_diff(before: PluginList | None, after: PluginList) -> dict[str, list]
     }
 
 
+def package_diff(before: PluginList | None, after: PluginList) -> dict[str, list]:
+    """Distributions a sync added, removed or changed, from the probe's lists before and after.
+
+    `{"added": [{"name", "version"}], "removed": [{"name", "version"}],
+    "changed": [{"name", "from", "to"}]}`, each by name; `{"unknown": [why]}` without a before.
+    """
+    if before is None:
+        return {"unknown": ["no earlier package list to compare with"]}
+    if before.failure or after.failure:
+        return {}
+    old = {p["name"]: p["version"] for p in before.packages}
+    new = {p["name"]: p["version"] for p in after.packages}
+    return {
+        "added": [{"name": n, "version": new[n]} for n in sorted(set(new) - set(old))],
+        "removed": [{"name": n, "version": old[n]} for n in sorted(set(old) - set(new))],
+        "changed": [
+            {"name": n, "from": old[n], "to": new[n]} for n in sorted(set(old) & set(new)) if old[n] != new[n]
+        ],
+    }
+
+
 def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
     uv_root = env.uv_root or project.path
     return {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .dg import MODE_UV
 from .environment import EnvironmentStatus, ResolvedEnvironment
+from .packages import LockFacts, drift_counts
 from .plugins import PluginList
 from .times import iso
 from .workspace import Project
@@ -19,6 +21,8 @@ class ProjectState:
     env: ResolvedEnvironment | None = None
     status: EnvironmentStatus | None = None
     plugins: PluginList | None = None
+    lock: LockFacts | None = None  # persistent_uv only: uv.lock and `uv lock --check`
+    direct: tuple[str, ...] = ()  # what the project's pyproject.toml asks for by name
     pending: bool = False  # a status check or probe is running for it
     last_change: float | None = None
 
@@ -48,11 +52,29 @@ class ProjectState:
             self.status.reason if self.status else None,
             tuple(tuple(item.values()) for item in self.status.drift) if self.status else (),
             self.python_version,
+            (self.lock.status, self.lock.reason, self.lock.present) if self.lock else None,
+            self.direct,
             plugins.probed_at if plugins else None,
             plugins.failure if plugins else None,
             self.pending,
             self.last_change,
         )
+
+    @property
+    def drift(self) -> list[dict[str, Any]]:
+        return list(self.status.drift) if self.status else []
+
+    @property
+    def drift_counts(self) -> dict[str, int]:
+        return drift_counts(self.drift)
+
+    def lock_json(self) -> dict[str, Any] | None:
+        """`environment.lock`: null outside persistent_uv, "checking" until uv has answered."""
+        if self.env is None or self.env.mode != MODE_UV:
+            return None
+        if self.lock is None:
+            return {"status": "checking", "present": None, "reason": "uv lock --check is running"}
+        return self.lock.summary()
 
     def to_json(self) -> dict[str, Any]:
         project = self.project
@@ -76,7 +98,8 @@ class ProjectState:
                 "venv": str(self.env.venv) if self.env.venv else None,
                 "status": self.status.status if self.status else "checking",
                 "reason": self.status.reason if self.status else "uv's check is running",
-                "drift": list(self.status.drift) if self.status else [],
+                "drift": self.drift,
+                "lock": self.lock_json(),
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
                 # read by the plugin probe in the environment: null until it has answered

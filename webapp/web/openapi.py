@@ -120,6 +120,61 @@ SPEC = {
                     "venv": {"type": "string", "nullable": True},
                 },
             },
+            "Versions": {
+                "type": "object",
+                "required": ["projects", "packages"],
+                "properties": {
+                    "projects": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name"],
+                            "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                        },
+                    },
+                    "packages": {
+                        "type": "array",
+                        "description": "every distribution installed in two or more projects, and Python",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "versions", "skew"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "versions": {
+                                    "type": "object",
+                                    "description": "project id -> version, null where not installed",
+                                    "additionalProperties": {"type": "string", "nullable": True},
+                                },
+                                "skew": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+            },
+            "Packages": {
+                "type": "object",
+                "required": ["project", "packages"],
+                "properties": {
+                    "project": {"type": "string"},
+                    "packages": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "version", "locked", "direct"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "version": {"type": "string"},
+                                "locked": {
+                                    "type": "string",
+                                    "nullable": True,
+                                    "description": "what uv.lock pins; null when not in it or no lock",
+                                },
+                                "direct": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+            },
             "Jobs": {
                 "type": "object",
                 "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
@@ -135,6 +190,19 @@ SPEC = {
         ),
         "/api/projects/{project_id}": _get(
             "One project", _json("#/components/schemas/Project", "ok"), [_path_param("project_id")]
+        ),
+        "/api/projects/{project_id}/packages": _get(
+            "Every installed distribution of one project, against its uv.lock and pyproject.toml",
+            _json("#/components/schemas/Packages", "ok"),
+            [_path_param("project_id"), _query("q", "only packages whose name contains this")],
+        ),
+        "/api/versions": _get(
+            "Packages by project: every distribution installed in two or more projects, and Python",
+            _json("#/components/schemas/Versions", "ok"),
+            [
+                _query("q", "only packages whose name contains this"),
+                _query("all", "0: only the Dagster family (dagster, dagster-*, dg) and Python", ["0", "1"]),
+            ],
         ),
         "/api/projects/{project_id}/mode": _get(
             "What switching the mode would write (the preview page's data); nothing is written",

@@ -43,6 +43,21 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
+DRIFT_WORDS = (("install", "to install"), ("remove", "to remove"), ("change", "to change"))
+
+
+def drift_summary(counts: dict[str, int]) -> str:
+    """'1 to remove, 2 to change' (kinds with none left out); '' when nothing differs."""
+    return ", ".join(f"{counts[kind]} {words}" for kind, words in DRIFT_WORDS if counts.get(kind))
+
+
+def status_text(state) -> str:
+    """A status badge's words: 'out of sync: 1 to remove, 2 to change' when uv named the drift."""
+    label = status_label(state.status_name)
+    summary = drift_summary(state.drift_counts) if state.status_name == "out_of_sync" else ""
+    return f"{label}: {summary}" if summary else label
+
+
 def project_name(project_id: str) -> str:
     """The name a person knows a project by; its id when it is no longer in the workspace."""
     state = services().monitor.snapshot.get(project_id)
@@ -91,3 +106,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["counted"] = counted
     app.jinja_env.filters["breakable"] = breakable
     app.jinja_env.filters["status_label"] = status_label
+    app.jinja_env.filters["status_text"] = status_text

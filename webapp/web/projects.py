@@ -35,6 +35,24 @@ def api_project(project_id: str):
     return jsonify(project_or_404(project_id).to_json())
 
 
+def packages_or_404(project_id: str) -> resources.Packages:
+    data = resources.packages(envboard(), project_id, request.args.get("q", "")[:200])
+    if data is None:
+        abort(404, description=f"no project with id {project_id!r} in this workspace")
+    return data
+
+
+@blueprint.get("/projects/<project_id>/packages")
+def packages(project_id: str):
+    data = packages_or_404(project_id)
+    return render_template("packages.html", data=data, state=data.state, project=data.state.project)
+
+
+@blueprint.get("/api/projects/<project_id>/packages")
+def api_packages(project_id: str):
+    return jsonify(packages_or_404(project_id).to_json())
+
+
 @blueprint.get("/projects/<project_id>/fragments/environment")
 def environment_fragment(project_id: str):
     page = project_or_404(project_id)

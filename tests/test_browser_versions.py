@@ -1,0 +1,112 @@
+"""The Versions and Packages pages in a real browser, against `envboard serve` over real uv projects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import uv
+from tests.test_versions import skewed_workspace
+
+pytestmark = pytest.mark.browser
+
+
+def background(locator) -> str:
+    return locator.evaluate("element => getComputedStyle(element).backgroundColor")
+
+
+def wait_for_versions(page, url: str) -> None:
+    """The monitor fills the matrix as probes answer; reload until both uv projects have."""
+    beta = page.locator('tr[data-package="dagster"] td[data-project="projects-beta"]')
+    alpha = page.locator('tr[data-package="dagster"] td[data-project="projects-alpha"]')
+    for _ in range(120):
+        page.goto(url)
+        found = [cell.get_attribute("data-version") if cell.count() else None for cell in (alpha, beta)]
+        if found == ["0.0.1", "0.0.2"]:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(page.content())
+
+
+def test_versions_page_highlights_skew_and_its_filter_and_toggle_live_in_the_url(
+    tmp_path, live_server, browser, wheelhouse, uv_bin
+):
+    url = live_server(skewed_workspace(tmp_path, wheelhouse, uv_bin))
+    context = browser.new_context(java_script_enabled=False)  # a plain GET form: no script needed
+    page = context.new_page()
+    page.goto(url + "/")
+    page.get_by_role("link", name="Versions").click()
+    assert page.url == url + "/versions"
+    wait_for_versions(page, url + "/versions")
+
+    # opens on the Dagster family and Python; the skewed row and its odd cell stand out
+    rows = page.locator("#versions tbody tr")
+    expect(rows).to_have_count(2)
+    dagster = page.locator('tr[data-package="dagster"]')
+    expect(dagster).to_have_attribute("data-skew", "true")
+    expect(dagster.locator("th .badge")).to_have_text("skew")
+    python = page.locator('tr[data-package="python"]')
+    expect(python).to_have_attribute("data-skew", "false")
+    odd = dagster.locator("td.version-odd")
+    expect(odd).to_have_count(2)  # one project each: no version is the common one, both stand out
+    plain = python.locator('td[data-project="projects-alpha"]')
+    assert background(odd.first) != background(plain)
+    expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(0)
+
+    # the toggle: every shared package, kept in the URL
+    page.check("#versions-all")
+    page.get_by_role("button", name="Show").click()
+    assert "all=1" in page.url
+    expect(page.locator('tr[data-package="shared-lib"]')).to_have_attribute("data-skew", "true")
+
+    # the filter, kept in the URL: a reload or a shared link shows the same rows
+    page.fill("#versions-q", "shared")
+    page.get_by_role("button", name="Show").click()
+    assert re.search(r"[?&]q=shared", page.url) and "all=1" in page.url
+    expect(rows).to_have_count(1)
+    page.reload()
+    expect(page.locator("#versions-q")).to_have_value("shared")
+    expect(page.locator("#versions-all")).to_be_checked()
+    expect(rows).to_have_count(1)
+
+    # back to the Dagster family: shared-lib is not one of them
+    page.uncheck("#versions-all")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#versions-empty")).to_be_visible()
+    page.get_by_role("link", name="Look in all shared packages").click()
+    expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(1)
+    context.close()
+
+
+def test_packages_page_shows_a_package_installed_by_hand_as_not_in_the_lock(
+    tmp_path, live_server, page, wheelhouse, uv_bin
+):
+    root = skewed_workspace(tmp_path, wheelhouse, uv_bin)
+    extra = next(wheelhouse.glob("extra_plugin-*.whl"))
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(extra), cwd=root / "projects" / "alpha")
+    url = live_server(root)
+    page.goto(url + "/projects/projects-alpha")
+    link = page.locator("#package-count a")
+    expect(link).to_have_text(re.compile(r"\d+ installed distributions"), timeout=60_000)
+    expect(page.locator("#lock-status")).to_have_attribute("data-lock-status", "up_to_date", timeout=60_000)
+    expect(page.locator("#environment .badge.status-out_of_sync")).to_have_text("out of sync: 1 to remove")
+    link.click()
+    expect(page).to_have_url(url + "/projects/projects-alpha/packages")
+
+    by_hand = page.locator('tr[data-package="extra-plugin"]')
+    expect(by_hand).to_have_attribute("data-differs", "true")
+    expect(by_hand).to_contain_text("not in the lock")
+    locked = page.locator('tr[data-package="acme-plugin"]')
+    expect(locked).to_have_attribute("data-differs", "false")
+    expect(locked).to_contain_text("direct")
+    assert background(by_hand.locator("td").first) != background(locked.locator("td").first)
+    expect(page.locator("#packages tr.differs")).to_have_count(1)
+
+    page.fill("#packages-q", "plugin")
+    page.get_by_role("button", name="Filter").click()
+    assert "q=plugin" in page.url
+    names = page.locator("#packages tbody th").all_inner_texts()
+    assert names == ["acme-plugin", "extra-plugin"]
+    assert page.console_errors == []

@@ -1,0 +1,98 @@
+"""`envboard versions` and `envboard packages`: the Versions and Packages pages, on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..core import resources
+from ..core.board import Board
+from .actions import _project_or_exit
+from .options import add_common, settings_from
+
+
+def add_parsers(commands) -> None:
+    versions = commands.add_parser(
+        "versions", help="packages installed in two or more projects, and Python, by project"
+    )
+    add_common(versions)
+    versions.add_argument("--json", action="store_true", help="print one JSON object (as /api/versions)")
+    versions.add_argument("--dagster", action="store_true", help="only the Dagster family and Python")
+    versions.add_argument(
+        "--filter", default="", metavar="TEXT", help="only packages whose name contains TEXT"
+    )
+    versions.set_defaults(handler=cmd_versions)
+
+    packages = commands.add_parser("packages", help="a project's installed packages against its uv.lock")
+    add_common(packages)
+    packages.add_argument("project", metavar="PROJECT", help="project id, name or path")
+    packages.add_argument(
+        "--json", action="store_true", help="print one JSON object (as /api/projects/<id>/packages)"
+    )
+    packages.add_argument(
+        "--filter", default="", metavar="TEXT", help="only packages whose name contains TEXT"
+    )
+    packages.set_defaults(handler=cmd_packages)
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    board = Board(settings_from(args))
+    try:
+        states = board.states(wait=True)
+    finally:
+        board.close()
+    scope = resources.SCOPE_DAGSTER if args.dagster else resources.SCOPE_ALL
+    matrix = resources.version_matrix(states, resources.VersionFilters(q=args.filter, scope=scope))
+    print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
+    return 1 if board.workspace.error else 0  # as `envboard list`
+
+
+def render_versions(matrix: resources.Versions) -> str:
+    names = [state.project.name for state in matrix.states]
+    rows = [("PACKAGE", *names, "")]
+    for row in matrix.rows:
+        cells = [row.versions[state.id] or "-" for state in matrix.states]
+        rows.append((row.name, *cells, "skew" if row.skew else ""))
+    lines = _columns(rows)
+    if not matrix.rows:
+        lines.append("(no package is installed in two or more projects)")
+    for project_id in matrix.waiting:
+        lines.append(f"{project_id}: packages not known (config error, no environment, or probe failed)")
+    return "\n".join(lines)
+
+
+def cmd_packages(args: argparse.Namespace) -> int:
+    board = Board(settings_from(args))
+    try:
+        project = _project_or_exit(board, args.project)
+        state = board.state(project, wait=True)
+    finally:
+        board.close()
+    listing = resources.package_list(state, args.filter)
+    print(json.dumps(listing.to_json(), indent=2) if args.json else render_packages(listing))
+    return 0
+
+
+def render_packages(listing: resources.Packages) -> str:
+    lock = listing.state.lock
+    compared = lock is not None and lock.present
+    rows = [("PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "")]
+    for row in listing.rows:
+        note = "not as locked" if compared and row.differs else ""
+        rows.append((row.name, row.version, row.locked or "-", "yes" if row.direct else "no", note))
+    lines = _columns(rows)
+    plugins = listing.state.plugins
+    if plugins is not None and plugins.failure:
+        lines.append(f"the probe failed: {plugins.failure}")
+    elif not listing.known:
+        lines.append("(no environment: sync the project first)")
+    if lock is not None:
+        lines.append(f"uv.lock: {lock.status.replace('_', ' ')} ({lock.reason})")
+    return "\n".join(lines)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]

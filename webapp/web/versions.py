@@ -1,0 +1,62 @@
+"""The Versions page: packages by project across the workspace, skew highlighted."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from flask import Blueprint, jsonify, render_template, request
+from markupsafe import Markup
+
+from ..core import resources
+from ..core.services import Envboard
+from .services import envboard
+
+blueprint = Blueprint("versions", __name__)
+
+# The matrix's HTML by (snapshot version, names, filters, script root): with a hundred projects
+# it is thousands of cells, and it changes only when a probe answers
+_tables: weakref.WeakKeyDictionary[Envboard, dict[tuple, Markup]] = weakref.WeakKeyDictionary()
+_tables_lock = threading.Lock()
+
+
+def _table_html(data: resources.Versions) -> Markup:
+    key = (
+        envboard().monitor.snapshot.version,
+        tuple((s.id, s.project.name) for s in data.states),
+        data.filters,
+        request.script_root,
+    )
+    with _tables_lock:
+        tables = _tables.setdefault(envboard(), {})
+        found = tables.get(key)
+    if found is None:
+        found = Markup(render_template("fragments/versions_table.html", data=data))
+        with _tables_lock:
+            if len(tables) > 32:
+                tables.clear()
+            tables[key] = found
+    return found
+
+
+def _filters(default_scope: str) -> resources.VersionFilters:
+    """`?q=` a text in the name; `?all=1` every shared package, else the Dagster family and Python."""
+    args = request.args
+    if "all" in args:
+        scope = resources.SCOPE_ALL if args.get("all") not in ("0", "") else resources.SCOPE_DAGSTER
+    else:
+        scope = default_scope
+    return resources.VersionFilters(q=args.get("q", "")[:200], scope=scope)
+
+
+@blueprint.get("/versions")
+def index():
+    data = resources.versions(envboard(), _filters(resources.SCOPE_DAGSTER))
+    table = _table_html(data) if data.rows else Markup("")
+    return render_template("versions.html", data=data, filters=data.filters, table_html=table)
+
+
+@blueprint.get("/api/versions")
+def api_versions():
+    """Every shared package unless `?all=0` asks for the Dagster family only."""
+    return jsonify(resources.versions(envboard(), _filters(resources.SCOPE_ALL)).to_json())
