@@ -1,5 +1,7 @@
 """The dashboard in a real browser: Playwright driving Debian's chromium against `envboard serve`."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -168,3 +170,16 @@ def test_a_refused_sync_says_why_on_the_page(tmp_path, live_server, page):
     page.goto(url + "/projects/p")
     expect(page.locator("#sync-blocked")).to_contain_text("uv not found at")
     expect(page.locator("#sync-button")).to_be_disabled()
+
+
+def test_a_sync_from_the_overview_works_without_javascript(tmp_path, live_server, browser):
+    """Rows are shared by every viewer and hold no CSRF token; the plain form must still post."""
+    project = write_project(tmp_path / "proj", "proj", mode="persistent_uv")
+    url = live_server(project)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(url + "/")
+    page.locator("#project-proj button.sync").click()
+    expect(page).to_have_url(re.compile(r".*/jobs/[^/]+$"))
+    expect(page.locator("h1")).to_contain_text("Sync of proj")
+    context.close()

@@ -158,3 +158,30 @@ def test_the_readme_example_parses_and_matches_a_real_scrape(tmp_path, wheelhous
         labels = {key for sample in family.samples for key in sample.labels}
         real_labels = {key for sample in real[name].samples for key in sample.labels}
         assert not real[name].samples or labels == real_labels, name
+
+
+def test_drift_is_counted_per_project(tmp_path, wheelhouse, make_app, uv_bin):
+    """A package installed by hand: uv would remove it, and the scrape says one package drifted."""
+    from tests.conftest import uv
+
+    root = workspace(tmp_path, wheelhouse)
+    uv(uv_bin, "sync", cwd=root / "uvp")
+    extra = next(wheelhouse.glob("extra_plugin-*.whl"))
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "--python",
+        str(root / "uvp" / ".venv" / "bin" / "python"),
+        str(extra),
+        cwd=root,
+    )
+    app = make_app(root)
+    client = app.test_client()
+    wait_for(
+        lambda: client.get("/api/projects/uvp").get_json()["environment"]["status"] == "out_of_sync",
+        timeout=60,
+    )
+    metrics = scrape(client)
+    assert value(metrics["envboard_project_drift"], "envboard_project_drift", project="uvp") == 1
+    assert value(metrics["envboard_project_drift"], "envboard_project_drift", project="act") == 0

@@ -82,7 +82,9 @@ def test_a_viewer_sees_disabled_buttons_and_cannot_post(hosted):
     client = signed_in(factory(), tokens["victor"])
     page = client.get("/projects/uvp").get_data(as_text=True)
     # disabled but focusable (aria-disabled), with the reason in text it points to
-    assert re.search(r'<button type="submit" id="sync-button" aria-disabled="true" aria-describedby="sync-blocked"', page)
+    assert re.search(
+        r'<button type="submit" id="sync-button" aria-disabled="true" aria-describedby="sync-blocked"', page
+    )
     assert "victor is a viewer; ask an operator" in page
     csrf = page_csrf(client)
     assert client.post("/projects/uvp/sync", headers={"X-CSRF-Token": csrf}).status_code == 403
@@ -127,6 +129,27 @@ def test_a_cross_site_post_is_refused_even_with_a_session(hosted):
         "/projects/uvp/sync", headers={"X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"}
     )
     assert response.status_code == 403
+
+
+def test_a_form_posted_without_javascript_needs_the_browsers_word_that_it_is_same_origin(hosted):
+    """An overview row's form holds no token (rows are shared); without JavaScript to copy it in,
+    the browser's Sec-Fetch-Site header, which no page can set, vouches for the form instead."""
+    factory, tokens, _ = hosted
+    client = signed_in(factory(), tokens["alice"])
+    assert client.post("/projects/uvp/sync", data={"csrf_token": ""}).status_code == 403
+    for other in ("cross-site", "same-site", "none"):
+        refused = client.post(
+            "/projects/uvp/sync", data={"csrf_token": ""}, headers={"Sec-Fetch-Site": other}
+        )
+        assert refused.status_code == 403, other
+    wrong = client.post(
+        "/projects/uvp/sync", data={"csrf_token": "forged"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert wrong.status_code == 403, "a token that is given must be right"
+    posted = client.post(
+        "/projects/uvp/sync", data={"csrf_token": ""}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert posted.status_code == 303 and "/jobs/" in posted.headers["Location"]
 
 
 def test_bad_tokens_are_refused_and_brute_force_is_rate_limited(hosted):

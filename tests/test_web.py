@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import wait_for, write_project, write_workspace
+from tests.conftest import core, wait_for, write_project, write_workspace
 
 
 def csrf(client) -> str:
@@ -46,8 +46,28 @@ def test_rows_fragment_filters_and_answers_204_when_nothing_changed(tmp_path, ma
     assert "projects-beta" in body and "projects-alpha" not in body
     body = client.get("/fragments/rows?status=error").get_data(as_text=True)
     assert "projects-bad" in body and "projects-beta" not in body
-    version = int(re.search(r"since=(\d+)", body).group(1))
-    wait_for(lambda: client.get(f"/fragments/rows?since={version}").status_code == 204, timeout=30)
+    wait_for(lambda: client.get(f"/fragments/rows?since={poll_token(client)}").status_code == 204, timeout=30)
+
+
+def poll_token(client, query: str = "") -> str:
+    body = client.get(f"/fragments/rows?{query}").get_data(as_text=True)
+    return re.search(r"since=([\d.]+)", body).group(1)
+
+
+def test_a_job_that_changes_nothing_on_disk_still_reaches_the_rows(tmp_path, make_app):
+    """Queued, running, ended: each changes what a row shows ("Syncing…"), so pollers get new rows."""
+    root = mixed_workspace(tmp_path)
+    app = make_app(root)
+    client = app.test_client()
+    wait_for(lambda: client.get(f"/fragments/rows?since={poll_token(client)}").status_code == 204, timeout=30)
+    before = poll_token(client)
+    jobs = core(app).jobs
+    project = core(app).board.project("projects-alpha")
+    record, _ = jobs.sync(project, "alice")  # whatever uv then does on disk, the rows must show the job
+    assert client.get(f"/fragments/rows?since={before}").status_code == 200
+    assert jobs.wait(record.id, timeout=60).finished
+    wait_for(lambda: client.get(f"/fragments/rows?since={poll_token(client)}").status_code == 204, timeout=30)
+    assert poll_token(client) != before
 
 
 def test_the_same_row_renders_in_the_page_and_in_the_fragment(tmp_path, make_app):

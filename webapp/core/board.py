@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, file_stamp
+from .cache import DependencyCache, file_stamp, stamp_all
 from .dg import MODE_UV
 from .environment import (
     STATUS_MISSING,
@@ -106,13 +106,17 @@ class Board:
         return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
+        dependencies = status_dependencies(project, env)
+        # stamped before uv looks: an install that lands during the check invalidates its answer
+        stamps = stamp_all(dependencies)
         status = self.resolver.check_status(env)
         if env.mode == MODE_UV and status.status != STATUS_MISSING:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
                 {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
-                status_dependencies(project, env),
+                dependencies,
+                stamps,
             )
         return status
 
@@ -197,6 +201,13 @@ class Board:
     def is_busy(self, project: Project) -> bool:
         with self._lock:
             return self._busy.get(project.path, 0) > 0
+
+    def mark_changed(self, project_path: Path) -> None:
+        """Something envboard did changed this project (a job ended): the monitor looks again."""
+        with self._lock:
+            self._finished.add(project_path)
+        for listener in self.task_listeners:
+            listener()
 
     def take_finished(self) -> set[Path]:
         """The projects whose status check or probe ended since the last call."""

@@ -154,6 +154,18 @@ class History:
         statement = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608 - names are our own columns
         self._run(lambda db: db.execute(statement, [*fields.values(), job_id]), f"cannot update job {job_id}")
 
+    def finish(self, job_id: str, **fields: Any) -> bool:
+        """Record how a job ended, once: False when it had already ended (nothing is written)."""
+        if "detail" in fields:
+            fields["detail"] = json.dumps(fields["detail"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        statement = f"UPDATE jobs SET {assignments} WHERE id = ? AND status IN (?, ?)"  # noqa: S608 - our columns
+        cursor = self._run(
+            lambda db: db.execute(statement, [*fields.values(), job_id, *ACTIVE_STATUSES]),
+            f"cannot update job {job_id}",
+        )
+        return cursor.rowcount == 1
+
     def get(self, job_id: str) -> JobRecord | None:
         row = self._run(
             lambda db: db.execute(

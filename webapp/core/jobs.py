@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from . import modes
 from .board import Board
 from .dg import MODE_UV
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
-from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_group, run
+from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_groups, run
 from .locks import ProjectBusy, ProjectLocks
 from .plugins import PluginList, lock_hash, package_diff, plugin_diff
 from .terminal import failure_message
@@ -40,6 +40,15 @@ class JobError(Exception):
 
 
 @dataclass
+class SyncAll:
+    """What "sync all out of sync" did: started, joined the one under way, or could not start."""
+
+    started: list[JobRecord] = field(default_factory=list)
+    joined: list[JobRecord] = field(default_factory=list)
+    refused: list[tuple[Project, str]] = field(default_factory=list)
+
+
+@dataclass
 class _Running:
     record: JobRecord
     cancel: Cancellation
@@ -51,7 +60,6 @@ class JobManager:
         board: Board,
         history: History,
         max_parallel: int = 2,
-        on_change: Callable[[], None] | None = None,
         term_grace: float = TERM_GRACE,
     ) -> None:
         self.board = board
@@ -65,7 +73,7 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="job")
         self._active: dict[str, _Running] = {}  # project id -> its queued or running sync
         self._lock = threading.Lock()
-        self._on_change = on_change or (lambda: None)
+        self.generation = 0  # grows whenever a job is queued, starts or ends (pollers compare it)
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
         self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
 
@@ -84,18 +92,15 @@ class JobManager:
         for record in self.history.unfinished():
             if self.locks.is_held(record.project_path):
                 continue  # another live envboard process (the command line) owns this job
-            if record.pid:
-                end_leftover_group(record.pid, record.id, self.term_grace)
-            self._interrupt(
-                record, "envboard stopped while this job was running; its log is kept up to that point"
-            )
+            end_leftover_groups(record.id, self.term_grace)
+            self._interrupt(record, "the server stopped during this job")
             recovered.append(record.id)
         return recovered
 
     def _interrupt(self, record: JobRecord, reason: str, **fields: Any) -> None:
-        _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
         message = f"interrupted: {reason}; its log is kept up to that point"
-        self._finish(record, INTERRUPTED, message=message, **fields)
+        if self._finish(record, INTERRUPTED, message=message, **fields):
+            _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
 
     # -- starting, joining, cancelling ----------------------------------------------------------
 
@@ -127,9 +132,23 @@ class JobManager:
             entry = _Running(record, Cancellation())
             self._active[project.id] = entry
         log.info("job=%s action=sync project=%s who=%s status=queued", record.id, project.id, who)
-        self._on_change()
+        self._changed(project)
         self._pool.submit(self._run_sync, project, entry)
         return record, False
+
+    def sync_out_of_sync(self, projects: list[Project], who: str) -> SyncAll:
+        """A sync for each of these projects that can have one (the overview's "Sync all")."""
+        outcome = SyncAll()
+        for project in projects:
+            if self.can_sync(project) is not None:
+                continue
+            try:
+                record, joined = self.sync(project, who)
+            except JobError as exc:  # e.g. the history cannot record it: say so, go on
+                outcome.refused.append((project, str(exc)))
+                continue
+            (outcome.joined if joined else outcome.started).append(record)
+        return outcome
 
     def _record(self, project: Project, action: str, who: str, **fields: Any) -> JobRecord:
         """A new history entry with its log file; nothing is done before this succeeds."""
@@ -213,10 +232,19 @@ class JobManager:
         except modes.ModeChangeError as exc:
             self._finish(record, FAILED, message=str(exc), exit_code=1)
             raise
-        self._finish(
-            record, SUCCEEDED, message=f"mode {change.current_mode} -> {change.target_mode}", exit_code=0
-        )
+        try:
+            message = f"mode {change.current_mode} -> {change.target_mode}"
+            self._finish(record, SUCCEEDED, message=message, exit_code=0)
+        except HistoryError:  # the file is written: say so, and that the record could not be finished
+            log.exception("job=%s: the mode was written but its record could not be finished", record.id)
+        self._changed(project)
         return record
+
+    def _changed(self, project: Project) -> None:
+        """A job of this project was queued, started or ended: pages and the monitor look again."""
+        with self._lock:
+            self.generation += 1
+        self.board.mark_changed(project.path)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -241,10 +269,16 @@ class JobManager:
             with self._lock:
                 if self._active.get(project.id) is entry:
                     del self._active[project.id]
-            self._on_change()
+            self._changed(project)
 
     def _sync_locked(self, project: Project, entry: _Running) -> None:
         record = entry.record
+        # the config as it is now, under the lock: a mode change may have landed while this waited
+        self.board.rescan()
+        project = self.board.project(project.id) or project
+        problem = self.can_sync(project)
+        if problem:
+            raise JobError(f"not synced: {problem}")
         env = self.board.resolve(project)
         if env is None:
             raise JobError("the project's config has an error")
@@ -255,7 +289,7 @@ class JobManager:
         self.history.update(
             record.id, status=RUNNING, started_at=started, lock_before=lock_hash(project, env)
         )
-        self._on_change()
+        self._changed(project)
         base = self.board.resolver.uv_invocation(project.path, list(SYNC_ARGS))
         invocation = Invocation(base.argv, base.cwd, {**base.env, JOB_MARKER: record.id})
         with open(record.log_path, "ab") as sink:
@@ -297,7 +331,11 @@ class JobManager:
             detail=detail,
         )
 
-    def _finish(self, record: JobRecord, status: str, **fields: Any) -> None:
+    def _finish(self, record: JobRecord, status: str, **fields: Any) -> bool:
+        """Record how the job ended, once (a stopping server and the job itself may both try)."""
+        ended_at = time.time()
+        if not self.history.finish(record.id, status=status, ended_at=ended_at, **fields):
+            return False
         log.info(
             "job=%s action=%s project=%s status=%s exit=%s",
             record.id,
@@ -307,18 +345,18 @@ class JobManager:
             fields.get("exit_code"),
         )
         record.status = status
-        record.ended_at = time.time()
+        record.ended_at = ended_at
         for name, value in fields.items():
             if hasattr(record, name):
                 setattr(record, name, value)
         if record.duration is None and record.started_at is not None:
             record.duration = record.ended_at - record.started_at
-        self.history.update(record.id, status=status, ended_at=record.ended_at, **fields)
         for listener in self.finish_listeners:
             try:
                 listener(record)
             except Exception:  # noqa: BLE001 - a listener (metrics) must never fail a job
                 log.exception("job listener failed")
+        return True
 
     def close(self) -> None:
         with self._lock:
@@ -345,9 +383,7 @@ class JobManager:
         waiter.join(timeout / 2)
         if waiter.is_alive():  # a group that ignores TERM gets no more grace than this
             for entry in entries:
-                record = self.get(entry.record.id)
-                if record is not None and record.pid:
-                    end_leftover_group(record.pid, record.id, grace=0)
+                end_leftover_groups(entry.record.id, grace=0)
             waiter.join(timeout / 2)
         interrupted = []
         for entry in entries:

@@ -195,29 +195,40 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def carries_marker(pid: int, marker: str) -> bool:
-    """Whether process `pid` was started with JOB_MARKER=marker (pids are reused: check first)."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-    return f"{JOB_MARKER}={marker}".encode() in environ.split(b"\0")
+def marked_groups(marker: str) -> set[int]:
+    """The process groups with a live member started with JOB_MARKER=marker.
 
-
-def end_leftover_group(pgid: int, marker: str, grace: float = TERM_GRACE) -> bool:
-    """End a process group a killed envboard left behind, if its leader carries `marker`.
-
-    Not our child, so it cannot be waited for: TERM, wait up to `grace`, then KILL.
-    Returns whether the group was ours to end.
+    Pids are reused, so the marker, not a remembered pid, says what is ours; and the
+    group's leader (uv) may be gone while the builds it started live on.
     """
-    if not carries_marker(pgid, marker):
-        return False
-    _kill_group(pgid, signal.SIGTERM)
+    needle = f"{JOB_MARKER}={marker}".encode()
+    groups = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in Path(entry.path, "environ").read_bytes().split(b"\0"):
+                groups.add(os.getpgid(int(entry.name)))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return groups
+
+
+def end_leftover_groups(marker: str, grace: float = TERM_GRACE) -> bool:
+    """End what a killed envboard left of a job: every group with a member carrying `marker`.
+
+    Not our children, so they cannot be waited for: TERM, wait up to `grace`, then KILL.
+    Returns whether anything was found.
+    """
+    groups = marked_groups(marker)
+    for group in groups:
+        _kill_group(group, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and carries_marker(pgid, marker):
+    while groups and time.monotonic() < deadline and marked_groups(marker):
         time.sleep(0.05)
-    _kill_group(pgid, signal.SIGKILL)
-    return True
+    for group in groups | marked_groups(marker):
+        _kill_group(group, signal.SIGKILL)
+    return bool(groups)
 
 
 class _OutputReader(threading.Thread):

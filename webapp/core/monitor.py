@@ -176,14 +176,16 @@ class Monitor:
 
     def refresh_project(self, project_id: str) -> ProjectState | None:
         """Look at one project again now (after an action on it)."""
-        project = self.board.project(project_id)
-        if project is None:
-            return None
-        state = self.board.state(project)
-        with self._publish_lock:
-            states = [state if s.id == project_id else s for s in self._snapshot.states]
-        self._publish(states)
-        return state
+        with self._refresh_lock:  # no pass may publish between reading the states and publishing them
+            project = self.board.project(project_id)
+            if project is not None and self.board.config_changed({project.path}):
+                self.board.rescan()  # its config was just written (a mode change)
+                project = self.board.project(project_id)
+            if project is None:
+                return None
+            state = self.board.state(project)
+            self._publish([state if s.id == project_id else s for s in self._snapshot.states])
+            return state
 
     def _publish(self, states: list[ProjectState]) -> Snapshot:
         with self._publish_lock:
@@ -210,6 +212,11 @@ class Monitor:
             for listener in self.publish_listeners:
                 listener(snapshot)
         return snapshot
+
+    @property
+    def stopped(self) -> threading.Event:
+        """Set once the monitor has stopped (threads that follow it stop too)."""
+        return self._stopped
 
     def poke(self) -> None:
         """Refresh soon (a job ended, a probe finished)."""

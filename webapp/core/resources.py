@@ -11,13 +11,14 @@ finds it here:
 | project | `project()` | `/projects/<id>` and its fragments, `/api/projects/<id>` |
 | mode change | `mode_preview()` | `/projects/<id>/mode?to=`, `/api/projects/<id>/mode?to=` |
 | history | `history()` | `/history`, `/projects/<id>/history`, `/api/jobs`, `/api/projects/<id>/history` |
-| job | `job()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
+| job | `job()`, `log_chunk()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
 | versions | `versions()` | `/versions`, `/api/versions` |
 | packages | `packages()` | `/projects/<id>/packages`, `/api/projects/<id>/packages` |
 """
 
 from __future__ import annotations
 
+import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from .monitor import Snapshot
 from .plugins import probe_invocation
 from .services import Envboard
 from .state import ProjectState
+from .terminal import safe_cut
 from .workspace import Workspace
 
 
@@ -64,10 +66,12 @@ class Overview:
     filters: Filters
     snapshot: Snapshot  # what the monitor published last, these rows included
     report: dict[str, Any]  # the workspace facts of `envboard list --json`
+    jobs_generation: int = 0  # grows when a job is queued, starts or ends (rows show "Syncing…")
 
     @property
-    def version(self) -> int:
-        return self.snapshot.version
+    def version(self) -> str:
+        """What a poller sends back: the rows are unchanged while both numbers are."""
+        return f"{self.snapshot.version}.{self.jobs_generation}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +94,7 @@ def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # n
         filters=filters,
         snapshot=snapshot,
         report=envboard.board.report([]),
+        jobs_generation=envboard.jobs.generation,
     )
 
 
@@ -171,6 +176,44 @@ def history(envboard: Envboard, project: ProjectState | None = None, who: str | 
     project_id = project.id if project else None
     records = envboard.jobs.history
     return History(records.list(project_id, who=who or None), project, who or None, records.people())
+
+
+LOG_CHUNK = 256 * 1024
+LOG_TAIL = 1024 * 1024  # a page opened on a big log starts this far from its end
+
+
+class LogOffsetError(ValueError):
+    """An offset this log has not reached."""
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str  # whole characters and escape codes only: a cut one waits for the next chunk
+    offset: int  # where the next chunk starts
+    skipped: int  # bytes left out at the start (a page opened on a big log)
+    done: bool  # the job has ended and this is the end of its log
+
+
+def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:
+    """New output of a job's log from a byte offset (the live log's data)."""
+    data, skipped = b"", 0
+    if record.log_path and os.path.exists(record.log_path):
+        with open(record.log_path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if offset > size:  # seeking there would overflow or lie
+                raise LogOffsetError(f"offset {offset} is past the end of this log ({size} bytes)")
+            if tail and size - offset > LOG_TAIL:
+                handle.seek(size - LOG_TAIL)
+                handle.readline()  # start at a line boundary
+                skipped = offset = handle.tell()
+            handle.seek(offset)
+            data = handle.read(LOG_CHUNK)
+    more = len(data) == LOG_CHUNK
+    finished = record.finished
+    data = data[: len(data) if finished and not more else safe_cut(data)]
+    return LogChunk(
+        data.decode("utf-8", errors="replace"), offset + len(data), skipped, finished and not more
+    )
 
 
 def job(envboard: Envboard, job_id: str) -> JobRecord | None:

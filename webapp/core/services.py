@@ -26,7 +26,6 @@ class Envboard:
             self.board,
             self.history,
             settings.max_jobs,
-            on_change=self.monitor.poke,
             term_grace=settings.term_grace,
         )
 

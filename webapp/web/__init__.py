@@ -86,7 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load
     # the overview's rows are rendered in the background as each snapshot is published
-    render_ahead = web.rows.render_ahead(app, core.jobs)
+    render_ahead = web.rows.render_ahead(app, core.jobs, core.monitor.stopped)
     core.monitor.publish_listeners.append(render_ahead)
     render_ahead(core.monitor.snapshot)
     return app

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
 from ..core import resources
 from ..core.history import JobRecord
 from ..core.jobs import JobError
-from ..core.terminal import safe_cut
 from . import feedback, htmx
 from .ansi import to_html
 from .presenters import project_name
@@ -19,8 +16,6 @@ from .services import envboard, services
 
 blueprint = Blueprint("jobs", __name__)
 
-LOG_CHUNK = 256 * 1024
-LOG_TAIL = 1024 * 1024  # a page opened on a big log starts this far from its end (the page keeps 5,000 lines)
 
 
 def _job_or_404(job_id: str) -> JobRecord:
@@ -51,19 +46,17 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    jobs = services().jobs
-    started, under_way = [], []
-    for state in services().monitor.snapshot.states:
-        if state.status_name == "out_of_sync" and jobs.can_sync(state.project) is None:
-            record, joined = jobs.sync(state.project, current_user())
-            (under_way if joined else started).append(record)
-    if not started:
-        if under_way:
-            feedback.say(f"Nothing more to start: the sync of {feedback.names(under_way)} is under way")
-        else:
+    out_of_sync = [s.project for s in services().monitor.snapshot.states if s.status_name == "out_of_sync"]
+    done = services().jobs.sync_out_of_sync(out_of_sync, current_user())
+    for project, reason in done.refused:
+        feedback.say(f"Sync of {project.name} could not start: {reason}", "error")
+    if not done.started:
+        if done.joined:
+            feedback.say(f"Nothing more to start: the sync of {feedback.names(done.joined)} is under way")
+        elif not done.refused:
             feedback.say("Nothing is out of sync")
         return redirect(url_for("overview.index"), code=303)
-    feedback.say(f"Sync of {feedback.names(started)} started")
+    feedback.say(f"Sync of {feedback.names(done.started)} started")
     return redirect(url_for("jobs.history"), code=303)
 
 
@@ -78,36 +71,21 @@ def log_chunk(job_id: str):
     """New log output from a byte offset; 286 (htmx stops polling) once the job has ended."""
     record = _job_or_404(job_id)
     offset = max(0, request.args.get("offset", 0, type=int))
-    finished = record.finished
-    data = b""
-    skipped = 0
-    if record.log_path and os.path.exists(record.log_path):
-        with open(record.log_path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if offset > size:  # not a place this log has reached (seeking there would overflow or lie)
-                abort(416, description=f"offset {offset} is past the end of this log ({size} bytes)")
-            if request.args.get("tail") and size - offset > LOG_TAIL:
-                handle.seek(size - LOG_TAIL)
-                handle.readline()  # start at a line boundary
-                skipped = offset = handle.tell()
-            handle.seek(offset)
-            data = handle.read(LOG_CHUNK)
-    more = len(data) == LOG_CHUNK
-    cut = len(data) if finished and not more else safe_cut(data)
-    data = data[:cut]
-    if not data and not finished:
+    try:
+        chunk = resources.log_chunk(record, offset, tail=bool(request.args.get("tail")))
+    except resources.LogOffsetError as exc:
+        abort(416, description=str(exc))
+    if not chunk.text and not record.finished:
         return "", 204
-    next_offset = offset + len(data)
-    done = finished and not more
     body = render_template(
         "fragments/log_chunk.html",
         job=record,
-        html=to_html(data.decode("utf-8", errors="replace")),
-        offset=next_offset,
-        done=done,
-        skipped=skipped,
+        html=to_html(chunk.text),
+        offset=chunk.offset,
+        done=chunk.done,
+        skipped=chunk.skipped,
     )
-    return body, htmx.STOP_POLLING if done else 200
+    return body, htmx.STOP_POLLING if chunk.done else 200
 
 
 @blueprint.get("/jobs/<job_id>/raw")
@@ -138,8 +116,7 @@ def raw_log(job_id: str):
 def status_fragment(job_id: str):
     record = _job_or_404(job_id)
     response = Response(render_template("fragments/job_status.html", job=record))
-    if record.finished:
-        services().monitor.refresh_project(record.project_id)
+    if record.finished:  # the job's end already told the monitor to look at the project again
         htmx.trigger(response, "job-ended")  # the page's environment and plugins refresh
     return response
 

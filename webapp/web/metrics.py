@@ -94,10 +94,9 @@ class WorkspaceCollector(Collector):
                 errors.add_metric([pid], len(plugins.errors))
             if plugins is not None:
                 probe_failed.add_metric([pid], 1 if plugins.failure else 0)
-                version = getattr(plugins, "dagster_version", None)  # reported by newer probes
-                if version:
-                    dagster.add_metric([pid], {"version": str(version)})
-            drift.add_metric([pid], _count(getattr(state, "drift", None)))
+                if plugins.dagster_version:
+                    dagster.add_metric([pid], {"version": plugins.dagster_version})
+            drift.add_metric([pid], len(state.status.drift) if state.status else 0)
             if pid in synced:
                 last_sync.add_metric([pid], synced[pid])
         yield from (info, status, modules, components, errors, probe_failed, drift, dagster, last_sync)
@@ -123,18 +122,6 @@ class WorkspaceCollector(Collector):
                 "When the monitor last published what it saw (Unix time).",
                 value=snapshot.refreshed_at,
             )
-
-
-def _count(value) -> int:
-    """Drift as a number, whatever shape it takes (absent: 0)."""
-    if value is None:
-        return 0
-    if isinstance(value, int | float):
-        return int(value)
-    try:
-        return len(value)
-    except TypeError:
-        return 0
 
 
 class Metrics:

@@ -73,7 +73,7 @@ def apply(project_id: str):
     except (JobError, modes.ModeChangeError) as exc:  # a stale edit included: nothing was written
         refused = resources.ModePreview(state, target, None, str(exc), None)
         return _page(refused)
-    services().monitor.refresh()
+    services().monitor.refresh_project(project_id)
     fresh = project_state(project_id)
     feedback.say(written(fresh))
     if target == MODE_UV and request.form.get("sync_after"):

@@ -35,11 +35,11 @@ def index():
 @blueprint.get("/fragments/rows")
 def rows():
     """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
-    since = request.args.get("since", type=int)
-    unchanged = since is not None and since == services().monitor.snapshot.version
+    data = resources.overview(envboard(), _filters())
+    unchanged = request.args.get("since") == data.version
     if unchanged and request.args.get("force") is None:
         return "", 204
-    return render_template("fragments/rows.html", **_context(resources.overview(envboard(), _filters())))
+    return render_template("fragments/rows.html", **_context(data))
 
 
 @blueprint.get("/api/projects")

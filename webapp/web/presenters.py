@@ -58,6 +58,11 @@ def status_text(state) -> str:
     return f"{label}: {summary}" if summary else label
 
 
+def why_no_sync(project, permission: str | None, jobs) -> str | None:
+    """Why this viewer cannot sync this project (their role first, then the project), or None."""
+    return permission or jobs.can_sync(project)
+
+
 def project_name(project_id: str) -> str:
     """The name a person knows a project by; its id when it is no longer in the workspace."""
     state = services().monitor.snapshot.get(project_id)
@@ -95,7 +100,7 @@ def init_app(app: Flask) -> None:
         jobs = services().jobs
 
         def sync_blocked(project):
-            return permission_problem() or jobs.can_sync(project)
+            return why_no_sync(project, permission_problem(), jobs)
 
         return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 

@@ -25,6 +25,7 @@ from ..core.jobs import JobManager
 from ..core.monitor import Snapshot
 from ..core.resources import Filters
 from ..core.state import ProjectState
+from .presenters import why_no_sync
 from .security import permission_problem
 
 log = logging.getLogger("envboard")
@@ -44,7 +45,9 @@ class RowCache:
 
     # -- ahead of requests ----------------------------------------------------------------------
 
-    def render_ahead(self, app: Flask, jobs: JobManager) -> Callable[[Snapshot], None]:
+    def render_ahead(
+        self, app: Flask, jobs: JobManager, stopped: threading.Event
+    ) -> Callable[[Snapshot], None]:
         """A publish listener: every new snapshot's table is rendered in the background.
 
         It is rendered as the usual viewer sees it (no filter, allowed to act, no script
@@ -52,7 +55,7 @@ class RowCache:
         finds the rows ready instead of rendering hundreds of them while the viewer waits.
         """
         thread = threading.Thread(
-            target=self._render_loop, args=(app, jobs), name="envboard-rows", daemon=True
+            target=self._render_loop, args=(app, jobs, stopped), name="envboard-rows", daemon=True
         )
         thread.start()
 
@@ -65,9 +68,10 @@ class RowCache:
 
         return published
 
-    def _render_loop(self, app: Flask, jobs: JobManager) -> None:
-        while True:
-            self._wake.wait()
+    def _render_loop(self, app: Flask, jobs: JobManager, stopped: threading.Event) -> None:
+        while not stopped.is_set():  # it ends with the monitor whose snapshots it renders
+            if not self._wake.wait(0.5):
+                continue
             self._wake.clear()
             with self._lock:
                 snapshot, self._latest = self._latest, None
@@ -124,7 +128,7 @@ class RowCache:
         parts = []
         for state in states:
             running = active.get(state.id)
-            blocked = problem or jobs.can_sync(state.project)
+            blocked = why_no_sync(state.project, problem, jobs)
             key = (
                 snapshot.fingerprints.get(state.id),
                 (running.id, running.status) if running else None,
