@@ -18,6 +18,7 @@ from .files import ConfigError, read_toml
 from .interpreters import ActivePython, pyvenv_version
 from .launcher import Invocation, UvLocation, child_environment, run
 from .packages import parse_plan
+from .terminal import last_words
 from .workspace import Project
 
 STATUS_MISSING = "missing"
@@ -170,18 +171,11 @@ class Resolver:
         if result.error:
             return EnvironmentStatus(STATUS_UNKNOWN, result.error)
         if result.exit_code == 0:
-            return EnvironmentStatus(STATUS_IN_SYNC, _uv_summary(text) or "uv: would make no changes")
+            return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
         if "outdated" in text or "Would " in text:
-            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _uv_summary(text), tuple(parse_plan(text)))
-        return EnvironmentStatus(STATUS_UNKNOWN, _uv_summary(text) or f"uv exited {result.exit_code}")
+            return EnvironmentStatus(STATUS_OUT_OF_SYNC, last_words(text), tuple(parse_plan(text)))
+        return EnvironmentStatus(STATUS_UNKNOWN, last_words(text) or f"uv exited {result.exit_code}")
 
-
-def _uv_summary(text: str) -> str:
-    """uv's own words, shortest useful form: its error line, else its last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    chosen = errors[-1] if errors else (lines[-1] if lines else "")
-    return chosen[:500]
 
 
 def _mode_reason(project: Project) -> str:

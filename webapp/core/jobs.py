@@ -24,14 +24,13 @@ from . import modes
 from .board import Board
 from .dg import MODE_UV
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
-from .launcher import JOB_MARKER, TERM_GRACE, Cancellation, Invocation, end_leftover_groups, run
+from .launcher import TERM_GRACE, Cancellation, end_leftover_groups
 from .locks import ProjectBusy, ProjectLocks
-from .plugins import PluginList, lock_hash, package_diff, plugin_diff
-from .terminal import failure_message
+from .packages import lock_hash
+from .plugins import PluginList
+from .sync import how_it_ended, run_into_log, sync_invocation, what_it_changed
 from .workspace import Project
 
-SYNC_TIMEOUT = 3600.0
-SYNC_ARGS = ("sync", "--color", "always")
 log = logging.getLogger("envboard.jobs")
 
 
@@ -290,36 +289,19 @@ class JobManager:
             record.id, status=RUNNING, started_at=started, lock_before=lock_hash(project, env)
         )
         self._changed(project)
-        base = self.board.resolver.uv_invocation(project.path, list(SYNC_ARGS))
-        invocation = Invocation(base.argv, base.cwd, {**base.env, JOB_MARKER: record.id})
-        with open(record.log_path, "ab") as sink:
-            sink.write(f"$ {invocation.display()}\n".encode())
-            sink.flush()
-            result = run(
-                invocation,
-                sink=sink,
-                cancel=entry.cancel,
-                timeout=SYNC_TIMEOUT,
-                term_grace=self.term_grace,
-                on_start=lambda pid: self.history.update(record.id, pid=pid),
-            )
-            if result.error and not result.cancelled:
-                sink.write(f"\n[envboard] {result.error}\n".encode())
+        result = run_into_log(
+            sync_invocation(self.board.resolver, project.path, record.id),
+            record.log_path,
+            cancel=entry.cancel,
+            term_grace=self.term_grace,
+            on_start=lambda pid: self.history.update(record.id, pid=pid),
+        )
         if result.cancelled and self._stopping:
             self._interrupt(record, self._stopping, exit_code=result.exit_code, duration=result.duration)
             return
-        if result.cancelled:
-            status, message = CANCELLED, "cancelled"
-        elif result.ok:
-            status, message = SUCCEEDED, None
-        else:
-            status = FAILED
-            message = result.error or failure_message(result.exit_code, record.log_path)
-        detail: dict[str, Any] = {}
-        if status == SUCCEEDED and env.exists:
-            after = self.board.probe.probe(project, env)
-            detail["plugin_diff"] = plugin_diff(before, after)
-            detail["package_diff"] = package_diff(before, after)
+        status, message = how_it_ended(result, record.log_path)
+        changed = status == SUCCEEDED and env.exists
+        detail = what_it_changed(self.board, project, env, before) if changed else {}
         self.board.check_status(project, env)
         self._finish(
             record,

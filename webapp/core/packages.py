@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import DependencyCache, file_stamp, stamp_all
+from .cache import DependencyCache, content_hash, file_stamp, stamp_all
 from .launcher import run
+from .terminal import last_words
 
 if TYPE_CHECKING:
     from .environment import ResolvedEnvironment, Resolver
@@ -207,6 +208,12 @@ def governing_lock(project: Project, env: ResolvedEnvironment) -> Path:
     return root / "uv.lock"
 
 
+def lock_hash(project: Project, env: ResolvedEnvironment) -> str | None:
+    """sha256 of the uv.lock that governs the project, for the history of jobs."""
+    digest = content_hash(governing_lock(project, env))
+    return None if digest in ("absent", "unreadable") else digest
+
+
 class LockInspector:
     """Lock facts for persistent_uv projects; `uv lock --check` runs only when a file changed."""
 
@@ -260,7 +267,7 @@ class LockInspector:
             return LOCK_UNKNOWN, problem
         invocation = self.resolver.uv_invocation(env.project_root, ["lock", "--check", "--offline"])
         result = run(invocation, capture=True, timeout=LOCK_CHECK_TIMEOUT)
-        words = _last_words(result.text)
+        words = last_words(result.text)
         if result.error:
             return LOCK_UNKNOWN, result.error
         if result.exit_code == 0:
@@ -284,8 +291,3 @@ class LockInspector:
         )
 
 
-def _last_words(text: str) -> str:
-    """uv's error line if it printed one, else its last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    return (errors[-1] if errors else (lines[-1] if lines else ""))[:500]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, content_hash, stamp_all
+from .cache import DependencyCache, stamp_all
 from .dg import ENTRY_POINT_GROUPS
 from .environment import ResolvedEnvironment, Resolver
 from .launcher import run
@@ -234,14 +234,3 @@ def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str,
         "site": [str(p) for p in env.site_packages],
     }
 
-
-def lock_hash(project: Project, env: ResolvedEnvironment | None = None) -> str | None:
-    """sha256 of the uv.lock that governs the project, for the history of jobs."""
-    candidates = [project.path / "uv.lock"]
-    if env is not None and env.uv_root is not None:
-        candidates.append(env.uv_root / "uv.lock")
-    for path in candidates:
-        digest = content_hash(path)
-        if digest not in ("absent", "unreadable"):
-            return digest
-    return None

@@ -28,11 +28,11 @@ from . import modes
 from .dg import MODE_UV
 from .environment import ResolvedEnvironment
 from .history import JobRecord
-from .jobs import SYNC_ARGS
 from .monitor import Snapshot
 from .plugins import probe_invocation
 from .services import Envboard
 from .state import ProjectState
+from .sync import sync_invocation
 from .terminal import safe_cut
 from .workspace import Workspace
 
@@ -122,7 +122,7 @@ def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]
     probe = probe_invocation(resolver, state.env, Path("ANSWER.json"), Path("REQUEST.json"))
     commands = {"plugin probe": f"(cd {probe.cwd} && {probe.display()})"}
     if state.env.mode == MODE_UV:
-        sync = resolver.uv_invocation(state.project.path, list(SYNC_ARGS))
+        sync = sync_invocation(resolver, state.project.path)
         commands["sync"] = f"(cd {sync.cwd} && {sync.display()})"
     return commands
 

@@ -64,3 +64,10 @@ def safe_cut(data: bytes) -> int:
         if need > back + 1:
             end = end - 1 - back
     return end
+
+
+def last_words(text: str) -> str:
+    """A tool's own words, shortest useful form: its last error line, else its last line."""
+    lines = [line.strip() for line in strip_ansi(text).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors[-1] if errors else (lines[-1] if lines else ""))[:500]
