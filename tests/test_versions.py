@@ -356,8 +356,8 @@ def test_a_sync_records_what_it_changed_in_packages(skewed, make_app, uv_bin, wh
 
 def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
     """The matrix itself, from the states the probe fills (a pure function of them)."""
+    from webapp.core.inventory import VersionFilters, version_matrix
     from webapp.core.plugins import PluginList
-    from webapp.core.resources import VersionFilters, version_matrix
     from webapp.core.state import ProjectState
     from webapp.core.workspace import Project
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..core import resources
+from ..core import inventory
 from ..core.board import Board
 from .actions import _project_or_exit
 from .options import add_common, settings_from
@@ -41,13 +41,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
         states = board.states(wait=True)
     finally:
         board.close()
-    scope = resources.SCOPE_DAGSTER if args.dagster else resources.SCOPE_ALL
-    matrix = resources.version_matrix(states, resources.VersionFilters(q=args.filter, scope=scope))
+    scope = inventory.SCOPE_DAGSTER if args.dagster else inventory.SCOPE_ALL
+    matrix = inventory.version_matrix(states, inventory.VersionFilters(q=args.filter, scope=scope))
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
     return 1 if board.workspace.error else 0  # as `envboard list`
 
 
-def render_versions(matrix: resources.Versions) -> str:
+def render_versions(matrix: inventory.Versions) -> str:
     names = [state.project.name for state in matrix.states]
     rows = [("PACKAGE", *names, "")]
     for row in matrix.rows:
@@ -68,12 +68,12 @@ def cmd_packages(args: argparse.Namespace) -> int:
         state = board.state(project, wait=True)
     finally:
         board.close()
-    listing = resources.package_list(state, args.filter)
+    listing = inventory.package_list(state, args.filter)
     print(json.dumps(listing.to_json(), indent=2) if args.json else render_packages(listing))
     return 0
 
 
-def render_packages(listing: resources.Packages) -> str:
+def render_packages(listing: inventory.Packages) -> str:
     lock = listing.state.lock
     compared = lock is not None and lock.present
     rows = [("PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "")]

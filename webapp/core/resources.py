@@ -12,7 +12,7 @@ finds it here:
 | mode change | `mode_preview()` | `/projects/<id>/mode?to=`, `/api/projects/<id>/mode?to=` |
 | history | `history()` | `/history`, `/projects/<id>/history`, `/api/jobs`, `/api/projects/<id>/history` |
 | job | `job()`, `log_chunk()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
-| versions | `versions()` | `/versions`, `/api/versions` |
+| versions | `versions()` (tables built in `inventory.py`) | `/versions`, `/api/versions` |
 | packages | `packages()` | `/projects/<id>/packages`, `/api/projects/<id>/packages` |
 """
 
@@ -28,6 +28,13 @@ from . import modes
 from .dg import MODE_UV
 from .environment import ResolvedEnvironment
 from .history import JobRecord
+from .inventory import (
+    Packages,
+    VersionFilters,
+    Versions,
+    package_list,
+    version_matrix,
+)
 from .monitor import Snapshot
 from .plugins import probe_invocation
 from .services import Envboard
@@ -220,87 +227,8 @@ def job(envboard: Envboard, job_id: str) -> JobRecord | None:
     return envboard.jobs.get(job_id)
 
 
-# -- versions: packages by project --------------------------------------------------------------
+# -- versions and packages (the tables themselves are built in core/inventory.py) ---------------
 
-PYTHON_ROW = "python"
-SCOPE_DAGSTER = "dagster"  # the Dagster family and Python: what the page opens on
-SCOPE_ALL = "all"
-
-
-def is_dagster_family(name: str) -> bool:
-    """`dagster`, `dagster-*` (dagster-dg-cli among them) and `dg`; Python rides along."""
-    return name in ("dagster", "dg", PYTHON_ROW) or name.startswith("dagster-")
-
-
-@dataclass(frozen=True)
-class VersionFilters:
-    q: str = ""  # a text in the package's name
-    scope: str = SCOPE_ALL
-
-    def matches(self, name: str) -> bool:
-        query = self.q.strip().lower()
-        if query and query not in name:
-            return False
-        return self.scope != SCOPE_DAGSTER or is_dagster_family(name)
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    name: str
-    versions: dict[str, str | None]  # project id -> version, None where not installed
-    skew: bool  # two or more different versions across the projects that have it
-    common: str | None  # the version most projects have (None on a tie): the others stand out
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": self.versions, "skew": self.skew}
-
-
-@dataclass(frozen=True)
-class Versions:
-    states: list[ProjectState]  # the columns, in workspace order
-    rows: list[VersionRow]  # the ones the filters let through: Python first, then by name
-    total: int  # rows before filtering
-    filters: VersionFilters
-    waiting: list[str]  # ids of projects whose packages are not known yet (probing, failed)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "projects": [{"id": s.id, "name": s.project.name} for s in self.states],
-            "packages": [row.to_json() for row in self.rows],
-        }
-
-
-def version_matrix(states: list[ProjectState], filters: VersionFilters = VersionFilters()) -> Versions:  # noqa: B008
-    """Every distribution installed in two or more projects, plus Python and the Dagster family."""
-    installed: dict[str, dict[str, str]] = {}  # name -> project id -> version
-    waiting = []
-    for state in states:
-        plugins = state.plugins
-        if plugins is None or plugins.failure:
-            waiting.append(state.id)
-            continue
-        for package in plugins.packages:
-            installed.setdefault(package["name"], {})[state.id] = package["version"]
-    # the Dagster family is what the page opens on: shown even where one project has it
-    shared = {name: found for name, found in installed.items() if len(found) >= 2 or is_dagster_family(name)}
-    shared.pop(PYTHON_ROW, None)  # the interpreter's row comes from the environment, below
-    pythons = {s.id: s.python_version for s in states if s.python_version}
-    ids = [s.id for s in states]
-    rows = [_version_row(PYTHON_ROW, pythons, ids)]
-    rows += [_version_row(name, shared[name], ids) for name in sorted(shared)]
-    shown = [row for row in rows if filters.matches(row.name)]
-    return Versions(list(states), shown, len(rows), filters, waiting)
-
-
-def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow:
-    distinct = sorted(set(found.values()))
-    counts = sorted((list(found.values()).count(v), v) for v in distinct)
-    # the version most projects share; None on a tie, where no one version is the odd one out
-    common = counts[-1][1] if counts and (len(counts) == 1 or counts[-1][0] > counts[-2][0]) else None
-    return VersionRow(name, {i: found.get(i) for i in ids}, len(distinct) > 1, common)
-
-
-# envboard -> (snapshot version, filters) -> matrix; the version grows whenever a probe answers
 _versions_memo: weakref.WeakKeyDictionary[Envboard, dict[tuple, Versions]] = weakref.WeakKeyDictionary()
 
 
@@ -316,60 +244,6 @@ def versions(envboard: Envboard, filters: VersionFilters = VersionFilters()) -> 
             memo.clear()
         memo[key] = found
     return found
-
-
-# -- packages: one project's, against its lock --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PackageRow:
-    name: str
-    version: str
-    locked: str | None  # what uv.lock pins; None when the lock lacks it or there is no lock
-    direct: bool  # pyproject.toml asks for it by name
-
-    @property
-    def differs(self) -> bool:
-        """Not what the lock pins: installed by hand, or at another version."""
-        return self.locked is None or self.version not in self.locked.split(", ")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "locked": self.locked, "direct": self.direct}
-
-
-@dataclass(frozen=True)
-class Packages:
-    state: ProjectState
-    rows: list[PackageRow]  # the ones the filter lets through, by name
-    total: int
-    q: str
-
-    @property
-    def known(self) -> bool:
-        """The probe has answered: an empty list means none, not "not yet"."""
-        return self.state.plugins is not None and not self.state.plugins.failure
-
-    @property
-    def differing(self) -> int:
-        return sum(1 for row in self.rows if row.differs)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"project": self.state.id, "packages": [row.to_json() for row in self.rows]}
-
-
-def package_list(state: ProjectState, q: str = "") -> Packages:
-    plugins = state.plugins
-    installed = plugins.packages if plugins is not None and not plugins.failure else []
-    lock = state.lock
-    locked = lock.locked if lock is not None and lock.present else {}
-    direct = set(state.direct)
-    rows = [
-        PackageRow(p["name"], p["version"], locked.get(p["name"]), p["name"] in direct)
-        for p in sorted(installed, key=lambda p: p["name"])
-    ]
-    query = q.strip().lower()
-    shown = [row for row in rows if query in row.name] if query else rows
-    return Packages(state, shown, len(rows), q)
 
 
 def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..core import resources
+from ..core import inventory, resources
 from ..core.state import ProjectState
 from . import htmx
 from .services import envboard, services
@@ -35,7 +35,7 @@ def api_project(project_id: str):
     return jsonify(project_or_404(project_id).to_json())
 
 
-def packages_or_404(project_id: str) -> resources.Packages:
+def packages_or_404(project_id: str) -> inventory.Packages:
     data = resources.packages(envboard(), project_id, request.args.get("q", "")[:200])
     if data is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")

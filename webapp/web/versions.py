@@ -8,7 +8,7 @@ import weakref
 from flask import Blueprint, jsonify, render_template, request
 from markupsafe import Markup
 
-from ..core import resources
+from ..core import inventory, resources
 from ..core.services import Envboard
 from .services import envboard
 
@@ -20,7 +20,7 @@ _tables: weakref.WeakKeyDictionary[Envboard, dict[tuple, Markup]] = weakref.Weak
 _tables_lock = threading.Lock()
 
 
-def _table_html(data: resources.Versions) -> Markup:
+def _table_html(data: inventory.Versions) -> Markup:
     key = (
         envboard().monitor.snapshot.version,
         tuple((s.id, s.project.name) for s in data.states),
@@ -39,19 +39,19 @@ def _table_html(data: resources.Versions) -> Markup:
     return found
 
 
-def _filters(default_scope: str) -> resources.VersionFilters:
+def _filters(default_scope: str) -> inventory.VersionFilters:
     """`?q=` a text in the name; `?all=1` every shared package, else the Dagster family and Python."""
     args = request.args
     if "all" in args:
-        scope = resources.SCOPE_ALL if args.get("all") not in ("0", "") else resources.SCOPE_DAGSTER
+        scope = inventory.SCOPE_ALL if args.get("all") not in ("0", "") else inventory.SCOPE_DAGSTER
     else:
         scope = default_scope
-    return resources.VersionFilters(q=args.get("q", "")[:200], scope=scope)
+    return inventory.VersionFilters(q=args.get("q", "")[:200], scope=scope)
 
 
 @blueprint.get("/versions")
 def index():
-    data = resources.versions(envboard(), _filters(resources.SCOPE_DAGSTER))
+    data = resources.versions(envboard(), _filters(inventory.SCOPE_DAGSTER))
     table = _table_html(data) if data.rows else Markup("")
     return render_template("versions.html", data=data, filters=data.filters, table_html=table)
 
@@ -59,4 +59,4 @@ def index():
 @blueprint.get("/api/versions")
 def api_versions():
     """Every shared package unless `?all=0` asks for the Dagster family only."""
-    return jsonify(resources.versions(envboard(), _filters(resources.SCOPE_ALL)).to_json())
+    return jsonify(resources.versions(envboard(), _filters(inventory.SCOPE_ALL)).to_json())
