@@ -52,6 +52,14 @@ def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page)
     page.select_option("select[name=mode]", "active")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("beta")
+    # the filter lives in the address: a reload (or a shared link) shows the same rows
+    expect(page).to_have_url(re.compile(r"/\?mode=active$"))
+    page.reload()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("beta")
+    expect(page.locator("select[name=mode]")).to_have_value("active")
+    page.fill("#filter-q", "bet")
+    expect(page).to_have_url(re.compile(r"/\?q=bet&mode=active$"))
     assert page.console_errors == []
 
 

@@ -183,6 +183,23 @@ def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheel
     assert client.get("/projects/nope/packages").status_code == 404
 
 
+def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app, uv_bin):
+    """uv's own plan says `uv sync` would install it again: the Packages page lists it, not installed."""
+    alpha_dir = skewed / "projects" / "alpha"
+    uv(uv_bin, "pip", "uninstall", "--python", ".venv/bin/python", "acme-plugin", cwd=alpha_dir)
+    client = make_app(skewed).test_client()
+
+    def known() -> bool:  # uv's plan and the probe's package list have both come in
+        data = client.get("/api/projects/projects-alpha").get_json()
+        return bool(data["environment"]["drift"]) and data["plugins"] is not None
+
+    wait_for(known, timeout=60)
+    rows = {p["name"]: p for p in client.get("/api/projects/projects-alpha/packages").get_json()["packages"]}
+    assert rows["acme-plugin"] == {"name": "acme-plugin", "version": None, "locked": "1.0.0", "direct": True}
+    page = client.get("/projects/projects-alpha/packages").get_data(as_text=True)
+    assert 'data-package="acme-plugin" data-differs="true"' in page and "not installed" in page
+
+
 def test_lock_status_named_drift_and_versions_on_the_project_page(skewed, make_app, uv_bin, wheelhouse):
     alpha_dir = skewed / "projects" / "alpha"
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))

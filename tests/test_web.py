@@ -237,3 +237,16 @@ def test_the_active_python_is_reported_with_its_version(tmp_path, make_app):
         check=True,
     )
     assert active["version"] == asked.stdout.strip()
+
+
+def test_a_registry_pattern_that_matches_nothing_is_named_on_the_project_page(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p", registry_modules=("nowhere.components.*",))
+    client = make_app(root).test_client()
+
+    def plugins():
+        return client.get("/projects/p/fragments/plugins").get_data(as_text=True)
+
+    wait_for(lambda: "matched no module" in plugins(), timeout=60)
+    assert "<code>nowhere.components.*</code> (from <code>registry_modules</code>) matched no module" in plugins()
+    assert "nowhere.components.*" in client.get("/projects/p").get_data(as_text=True)

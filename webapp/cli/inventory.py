@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..core import inventory
 from ..core.board import Board
@@ -65,6 +66,11 @@ def cmd_packages(args: argparse.Namespace) -> int:
     board = Board(settings_from(args))
     try:
         project = _project_or_exit(board, args.project)
+        if project.error:
+            print(
+                f"envboard: {project.id}: the project's config has an error: {project.error}", file=sys.stderr
+            )
+            return 2
         state = board.state(project, wait=True)
     finally:
         board.close()
@@ -78,8 +84,8 @@ def render_packages(listing: inventory.Packages) -> str:
     compared = lock is not None and lock.present
     rows = [("PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "")]
     for row in listing.rows:
-        note = "not as locked" if compared and row.differs else ""
-        rows.append((row.name, row.version, row.locked or "-", "yes" if row.direct else "no", note))
+        note = "not installed" if row.version is None else "not as locked" if compared and row.differs else ""
+        rows.append((row.name, row.version or "-", row.locked or "-", "yes" if row.direct else "no", note))
     lines = _columns(rows)
     plugins = listing.state.plugins
     if plugins is not None and plugins.failure:

@@ -49,6 +49,7 @@ class Board:
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._lock = threading.Lock()
+        self._rescan_lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
         self._lock_failures: dict[Path, tuple[float, LockFacts]] = {}  # `uv lock --check` said neither
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
@@ -64,14 +65,21 @@ class Board:
         return self._workspace
 
     def rescan(self) -> bool:
-        """Scan again when a config file changed (or a project folder appeared or went); True if so."""
-        current = self._config_stamp(self._workspace)
-        if current == self._workspace_stamp:
-            return False
-        workspace = scan_workspace(self.settings.workspace)
-        self._workspace = workspace
-        self._workspace_stamp = self._config_stamp(workspace)
-        return True
+        """Scan again when a config file changed (or a project folder appeared or went); True if so.
+
+        One scan at a time (the monitor, a job and a request may all ask), and the stamps are
+        taken before the scan reads the files: a file written during a scan makes the next
+        call scan again instead of being recorded as already seen.
+        """
+        with self._rescan_lock:
+            current = self._config_stamp(self._workspace)
+            if current == self._workspace_stamp:
+                return False
+            workspace = scan_workspace(self.settings.workspace)
+            after = self._config_stamp(workspace)
+            self._workspace = workspace
+            self._workspace_stamp = {path: current.get(path, value) for path, value in after.items()}
+            return True
 
     def config_changed(self, paths: set[Path]) -> bool:
         """Whether the folder or a config file of one of these projects changed since the last scan."""

@@ -154,6 +154,16 @@ class History:
         statement = f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608 - names are our own columns
         self._run(lambda db: db.execute(statement, [*fields.values(), job_id]), f"cannot update job {job_id}")
 
+    def start(self, job_id: str, **fields: Any) -> bool:
+        """Mark a queued job running: False when it is no longer queued (ended meanwhile)."""
+        assignments = ", ".join(f"{name} = ?" for name in ("status", *fields))
+        statement = f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?"  # noqa: S608 - our columns
+        cursor = self._run(
+            lambda db: db.execute(statement, [RUNNING, *fields.values(), job_id, QUEUED]),
+            f"cannot update job {job_id}",
+        )
+        return cursor.rowcount == 1
+
     def finish(self, job_id: str, **fields: Any) -> bool:
         """Record how a job ended, once: False when it had already ended (nothing is written)."""
         if "detail" in fields:

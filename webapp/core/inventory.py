@@ -99,14 +99,14 @@ def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow
 @dataclass(frozen=True)
 class PackageRow:
     name: str
-    version: str
+    version: str | None  # None: not installed, though uv's plan says `uv sync` would install it
     locked: str | None  # what uv.lock pins; None when the lock lacks it or there is no lock
     direct: bool  # pyproject.toml asks for it by name
 
     @property
     def differs(self) -> bool:
-        """Not what the lock pins: installed by hand, or at another version."""
-        return self.locked is None or self.version not in self.locked.split(", ")
+        """Not what the lock pins: installed by hand, at another version, or missing."""
+        return self.version is None or self.locked is None or self.version not in self.locked.split(", ")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "locked": self.locked, "direct": self.direct}
@@ -139,11 +139,17 @@ def package_list(state: ProjectState, q: str = "") -> Packages:
     locked = lock.locked if lock is not None and lock.present else {}
     direct = set(state.direct)
     rows = [
-        PackageRow(p["name"], p["version"], locked.get(p["name"]), p["name"] in direct)
-        for p in sorted(installed, key=lambda p: p["name"])
+        PackageRow(p["name"], p["version"], locked.get(p["name"]), p["name"] in direct) for p in installed
     ]
+    if installed:  # what uv would install is missing here: its own plan says which (no guess from the lock)
+        present = {p["name"] for p in installed}
+        drift = state.status.drift if state.status else ()
+        rows += [
+            PackageRow(d["name"], None, d.get("locked") or locked.get(d["name"]), d["name"] in direct)
+            for d in drift
+            if d.get("action") == "install" and d["name"] not in present
+        ]
+    rows.sort(key=lambda row: row.name)
     query = q.strip().lower()
     shown = [row for row in rows if query in row.name] if query else rows
     return Packages(state, shown, len(rows), q)
-
-

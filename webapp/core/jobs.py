@@ -97,9 +97,14 @@ class JobManager:
         return recovered
 
     def _interrupt(self, record: JobRecord, reason: str, **fields: Any) -> None:
-        message = f"interrupted: {reason}; its log is kept up to that point"
-        if self._finish(record, INTERRUPTED, message=message, **fields):
-            _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
+        current = self.get(record.id)
+        if current is None or current.finished:
+            return  # ended already (by the job itself, or by the other side of a stop)
+        # the line goes first: a reader that sees the job ended has read it
+        _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
+        self._finish(
+            record, INTERRUPTED, message=f"interrupted: {reason}; its log is kept up to that point", **fields
+        )
 
     # -- starting, joining, cancelling ----------------------------------------------------------
 
@@ -139,7 +144,9 @@ class JobManager:
         """A sync for each of these projects that can have one (the overview's "Sync all")."""
         outcome = SyncAll()
         for project in projects:
-            if self.can_sync(project) is not None:
+            problem = self.can_sync(project)
+            if problem is not None:
+                outcome.refused.append((project, problem))
                 continue
             try:
                 record, joined = self.sync(project, who)
@@ -274,7 +281,10 @@ class JobManager:
         record = entry.record
         # the config as it is now, under the lock: a mode change may have landed while this waited
         self.board.rescan()
-        project = self.board.project(project.id) or project
+        current = self.board.project(project.id)
+        if current is None:
+            raise JobError("not synced: the project is no longer in the workspace")
+        project = current
         problem = self.can_sync(project)
         if problem:
             raise JobError(f"not synced: {problem}")
@@ -285,9 +295,8 @@ class JobManager:
         before = self.board.probe.last_known(project, env) if env.exists else PluginList()
         started = time.time()
         record.status, record.started_at = RUNNING, started
-        self.history.update(
-            record.id, status=RUNNING, started_at=started, lock_before=lock_hash(project, env)
-        )
+        if not self.history.start(record.id, started_at=started, lock_before=lock_hash(project, env)):
+            return  # it was ended meanwhile (a stopping or restarted server): it must not run now
         self._changed(project)
         result = run_into_log(
             sync_invocation(self.board.resolver, project.path, record.id),

@@ -202,8 +202,12 @@ def marked_groups(marker: str) -> set[int]:
     group's leader (uv) may be gone while the builds it started live on.
     """
     needle = f"{JOB_MARKER}={marker}".encode()
-    groups = set()
-    for entry in os.scandir("/proc"):
+    groups: set[int] = set()
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:  # no /proc on this system: nothing can be found, nothing is ended
+        return groups
+    for entry in entries:
         if not entry.name.isdigit():
             continue
         try:

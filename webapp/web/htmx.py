@@ -22,3 +22,9 @@ def refresh(response: Response) -> Response:
     """Ask the page to reload itself whole (when a fragment can no longer tell the story)."""
     response.headers["HX-Refresh"] = "true"
     return response
+
+
+def replace_url(response: Response, url: str) -> Response:
+    """Show `url` in the address bar (no new history entry): the page's state, shareable."""
+    response.headers["HX-Replace-Url"] = url
+    return response

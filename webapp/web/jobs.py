@@ -115,9 +115,17 @@ def raw_log(job_id: str):
 @blueprint.get("/jobs/<job_id>/status")
 def status_fragment(job_id: str):
     record = _job_or_404(job_id)
-    response = Response(render_template("fragments/job_status.html", job=record))
-    if record.finished:  # the job's end already told the monitor to look at the project again
-        htmx.trigger(response, "job-ended")  # the page's environment and plugins refresh
+    # ended, and the monitor has published what it left (the job's end asked it to look again):
+    # only then do the page's environment, plugins and buttons refetch, and polling stop
+    snapshot = services().monitor.snapshot
+    settled = (
+        record.finished
+        and services().jobs.active_job(record.project_id) is None
+        and (snapshot.refreshed_at or 0) >= (record.ended_at or 0)
+    )
+    response = Response(render_template("fragments/job_status.html", job=record, settled=settled))
+    if settled:
+        htmx.trigger(response, "job-ended")
     return response
 
 

@@ -163,7 +163,7 @@ SPEC = {
                             "required": ["name", "version", "locked", "direct"],
                             "properties": {
                                 "name": {"type": "string"},
-                                "version": {"type": "string"},
+                                "version": {"type": "string", "nullable": True},
                                 "locked": {
                                     "type": "string",
                                     "nullable": True,

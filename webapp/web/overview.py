@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from ..core import resources
+from . import htmx
 from .services import envboard, services
 
 blueprint = Blueprint("overview", __name__)
@@ -39,7 +40,11 @@ def rows():
     unchanged = request.args.get("since") == data.version
     if unchanged and request.args.get("force") is None:
         return "", 204
-    return render_template("fragments/rows.html", **_context(data))
+    response = Response(render_template("fragments/rows.html", **_context(data)))
+    if request.args.get("force") is not None:  # the filter form: its choice goes into the address
+        shown = {key: value for key, value in data.filters.as_json().items() if value}
+        htmx.replace_url(response, url_for("overview.index", **shown))
+    return response
 
 
 @blueprint.get("/api/projects")

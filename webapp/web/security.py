@@ -17,6 +17,7 @@ from .services import services
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+TOKENLESS_FORMS = {"jobs.sync"}  # forms in shared, cached fragments: same-origin fetch metadata vouches
 OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "ops.readyz", "openapi.openapi"}
 # checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
 OPEN_ENDPOINTS.add("metrics.metrics")
@@ -132,9 +133,9 @@ def _check_csrf() -> None:
         abort(403, description="cross-site request refused")
     expected = session.get(CSRF_FIELD)
     given = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD)
-    if not given and fetched_from == "same-origin":
-        # a form of one of this site's pages, posted without JavaScript (a shared overview row
-        # holds no token): the browser says so in a header no page can set or forge
+    if not given and fetched_from == "same-origin" and request.endpoint in TOKENLESS_FORMS:
+        # the overview row's Sync form, posted without JavaScript (rows are shared and hold no
+        # token): the browser says it comes from this origin in a header no page can set
         return
     if not expected or not given or not hmac.compare_digest(expected, given):
         abort(403, description="missing or wrong CSRF token: reload the page and try again")
