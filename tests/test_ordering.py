@@ -90,3 +90,94 @@ def test_an_install_that_lands_during_a_probe_is_not_recorded_as_seen(
     assert board.probe.cached(project, env) is None, "an answer older than the install must not be served"
     fresh = board.probe.probe(project, env)
     assert "extra_plugin" in {m["module"] for m in fresh.registry_modules}
+
+
+def test_a_job_ends_once_and_its_interrupted_line_is_written_once(tmp_path, make_board):
+    """A stopping server and the job itself may both end it: the first ending stands."""
+    board = make_board(write_project(tmp_path / "p", "p", mode="persistent_uv"))
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    project = board.workspace.projects[0]
+    record = jobs._record(project, "sync", "alice")
+    assert jobs.history.start(record.id, started_at=1.0)
+    jobs._interrupt(record, "the server was stopped")
+    jobs._interrupt(record, "the server was stopped")
+    assert not jobs.history.finish(record.id, status="succeeded")
+    final = jobs.get(record.id)
+    assert final.status == "interrupted"
+    assert Path(record.log_path).read_text().count("[envboard] interrupted") == 1
+    assert not jobs.history.start(record.id, started_at=2.0), "an ended job never starts again"
+    jobs.close()
+
+
+def test_leftovers_are_found_by_their_marker_when_the_group_leader_is_gone(tmp_path):
+    """uv died, the build it started lives on: a restart still finds and ends the build."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import live_group_members
+    from webapp.core.launcher import JOB_MARKER, end_leftover_groups, marked_groups
+
+    child_pid = tmp_path / "child.pid"
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            f"open({str(child_pid)!r}, 'w').write(str(child.pid))\n",
+        ],
+        env={**os.environ, JOB_MARKER: "job-gone-leader"},
+        start_new_session=True,
+    )
+    leader.wait(timeout=30)  # the leader has exited; its child is still in the group
+    wait_for(child_pid.exists, timeout=30)
+    child = int(child_pid.read_text())
+    try:
+        assert marked_groups("job-gone-leader") == {leader.pid}
+        assert marked_groups("another-job") == set()
+        assert end_leftover_groups("job-gone-leader", grace=2.0)
+        wait_for(lambda: not live_group_members(leader.pid), timeout=10)
+    finally:
+        if live_group_members(leader.pid):
+            os.killpg(leader.pid, 9)
+    assert not live_group_members(leader.pid) and child
+
+
+def test_a_sync_that_waited_for_the_lock_reads_the_mode_written_meanwhile(tmp_path, make_board):
+    """Queued behind another process's change that switched the project to active: not synced."""
+    import subprocess
+    import sys
+
+    project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv")
+    board = make_board(project_dir)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time\n"
+            "from webapp.core.locks import ProjectLocks\n"
+            "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
+            "    pathlib.Path(sys.argv[3]).touch()\n"
+            "    time.sleep(60)\n",
+            str(tmp_path / "state" / "locks"),
+            str(project_dir),
+            str(ready),
+        ]
+    )
+    try:
+        wait_for(ready.exists, timeout=30)
+        record, _ = jobs.sync(board.workspace.projects[0], "alice")
+        wait_for(lambda: "waiting" in Path(record.log_path).read_text(), timeout=30)
+        pyproject = project_dir / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('"persistent_uv"', '"active"'))
+    finally:
+        holder.kill()
+        holder.wait()
+    final = jobs.wait(record.id, timeout=60)
+    jobs.close()
+    assert final.status == "failed"
+    assert "not synced" in final.message and "active environment" in final.message
+    assert not (project_dir / ".venv").exists(), "uv never ran"
