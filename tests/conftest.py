@@ -10,6 +10,7 @@ tests marked `dagster` check envboard against the real thing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -534,3 +535,30 @@ def add_dependency(project_dir: Path, name: str, wheel: Path) -> None:
     source["path"] = str(wheel)
     tool_uv["sources"][name] = source
     pyproject.write_text(tomlkit.dumps(document))
+
+
+@contextlib.contextmanager
+def another_process_holds(locks_dir: Path, project_path: Path):
+    """A second process (as `envboard sync` in a shell would be) holds the project's lock meanwhile."""
+    locks_dir.parent.mkdir(parents=True, exist_ok=True)
+    ready = locks_dir.parent / f"holding-{project_path.name}"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time\n"
+            "from webapp.core.locks import ProjectLocks\n"
+            "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
+            "    pathlib.Path(sys.argv[3]).touch()\n"
+            "    time.sleep(60)\n",
+            str(locks_dir),
+            str(project_path),
+            str(ready),
+        ]
+    )
+    try:
+        wait_for(ready.exists, timeout=30)
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import wait_for, write_project
+from tests.conftest import another_process_holds, write_project
 from webapp.core import modes
 from webapp.core.history import History
 from webapp.core.jobs import JobError, JobManager
@@ -151,39 +151,21 @@ def test_two_changes_at_once_exactly_one_wins(tmp_path, make_board):
 
 def test_a_mode_change_is_refused_while_another_process_holds_the_project(tmp_path, make_board):
     """`envboard sync` in a shell holds the project's lock: the server's mode change is refused."""
-    import subprocess
-    import sys
-
     project, path = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
     board, jobs = _jobs_for(tmp_path, make_board)
-    ready = tmp_path / "holding"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import pathlib, sys, time\n"
-            "from webapp.core.locks import ProjectLocks\n"
-            "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
-            "    pathlib.Path(sys.argv[3]).touch()\n"
-            "    time.sleep(60)\n",
-            str(tmp_path / "state" / "locks"),
-            str(project.path),
-            str(ready),
-        ]
-    )
     try:
-        wait_for(ready.exists, timeout=30)
-        before = path.read_bytes()
-        change = modes.preview(project, "persistent_uv")
-        with pytest.raises(JobError, match="in progress"):
-            jobs.change_mode(change, change.file_hash, project, "someone")
-        assert path.read_bytes() == before, "nothing is written while another process holds the project"
+        with another_process_holds(tmp_path / "state" / "locks", project.path):
+            before = path.read_bytes()
+            change = modes.preview(project, "persistent_uv")
+            with pytest.raises(JobError, match="in progress"):
+                jobs.change_mode(change, change.file_hash, project, "someone")
+            assert path.read_bytes() == before, "nothing is written while another process holds the project"
     finally:
-        holder.kill()
-        holder.wait()
         jobs.close()
+    jobs = JobManager(board, History(tmp_path / "state", tmp_path))
     change = modes.preview(project, "persistent_uv")
     jobs.change_mode(change, change.file_hash, project, "someone")
+    jobs.close()
     assert "persistent_uv" in path.read_text()
 
 

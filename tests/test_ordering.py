@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import uv, wait_for, write_project, write_slow_project
+from tests.conftest import another_process_holds, uv, wait_for, write_project, write_slow_project
 from webapp.core import modes
 from webapp.core.history import History
 from webapp.core.jobs import JobError, JobManager
@@ -146,36 +146,15 @@ def test_leftovers_are_found_by_their_marker_when_the_group_leader_is_gone(tmp_p
 
 def test_a_sync_that_waited_for_the_lock_reads_the_mode_written_meanwhile(tmp_path, make_board):
     """Queued behind another process's change that switched the project to active: not synced."""
-    import subprocess
-    import sys
 
     project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv")
     board = make_board(project_dir)
     jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
-    ready = tmp_path / "holding"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import pathlib, sys, time\n"
-            "from webapp.core.locks import ProjectLocks\n"
-            "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
-            "    pathlib.Path(sys.argv[3]).touch()\n"
-            "    time.sleep(60)\n",
-            str(tmp_path / "state" / "locks"),
-            str(project_dir),
-            str(ready),
-        ]
-    )
-    try:
-        wait_for(ready.exists, timeout=30)
+    with another_process_holds(tmp_path / "state" / "locks", project_dir):
         record, _ = jobs.sync(board.workspace.projects[0], "alice")
         wait_for(lambda: "waiting" in Path(record.log_path).read_text(), timeout=30)
         pyproject = project_dir / "pyproject.toml"
         pyproject.write_text(pyproject.read_text().replace('"persistent_uv"', '"active"'))
-    finally:
-        holder.kill()
-        holder.wait()
     final = jobs.wait(record.id, timeout=60)
     jobs.close()
     assert final.status == "failed"
