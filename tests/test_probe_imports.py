@@ -1,0 +1,98 @@
+"""How the probe imports plugin modules: side by side, each in its own child process, so a
+slow library does not wait for the others and a crashing one takes only itself down."""
+
+import os
+import textwrap
+
+import pytest
+
+from tests.conftest import build_wheel, core, uv, write_project
+
+
+def project_with_plugins(tmp_path, uv_bin, wheelhouse, plugins: dict[str, str]):
+    """A persistent_uv project with dagster, acme-plugin and these one-module plugins installed."""
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "acme-plugin"),
+        wheelhouse=wheelhouse,
+    )
+    uv(uv_bin, "sync", cwd=project_dir)
+    for name, source in plugins.items():
+        wheel = build_wheel(
+            tmp_path / "wheels",
+            name.replace("_", "-"),
+            "1.0.0",
+            {f"{name}/__init__.py": textwrap.dedent(source)},
+            entry_points={"dagster_dg.plugin": {name: name}},
+        )
+        uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project_dir)
+    return project_dir
+
+
+def test_a_plugin_that_kills_its_interpreter_is_an_error_of_that_plugin_only(
+    tmp_path, uv_bin, wheelhouse, make_app
+):
+    project_dir = project_with_plugins(
+        tmp_path,
+        uv_bin,
+        wheelhouse,
+        {
+            "aborting_plugin": "import os\nos.abort()\n",  # as a crash in native code would
+            "exiting_plugin": "import os\nos._exit(7)\n",
+        },
+    )
+    app = make_app(project_dir)
+    board = core(app).board
+    project = board.workspace.projects[0]
+    plugins = board.state(project, wait=True).plugins
+    assert plugins.failure is None
+    errors = {e["module"]: e["message"] for e in plugins.errors}
+    assert errors == {
+        "aborting_plugin": "importing it killed the interpreter (SIGABRT)",
+        "exiting_plugin": "importing it ended the interpreter (exit code 7)",
+    }
+    assert [c["key"] for c in plugins.components] == [
+        "acme_plugin.WidgetComponent",
+        "dagster.DefinitionsComponent",
+    ]
+    core(app).monitor.refresh()
+    page = app.test_client().get(f"/projects/{project.id}").get_data(as_text=True)
+    assert (
+        "<li><code>aborting_plugin</code>: <strong>Crash</strong>: "
+        "importing it killed the interpreter (SIGABRT)</li>"
+    ) in page
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="side by side needs two CPUs")
+def test_plugin_modules_are_imported_side_by_side(tmp_path, uv_bin, wheelhouse, make_board):
+    """Each plugin waits, while it imports, for the other to have started importing."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    waiting = """
+        import pathlib
+        import time
+
+        markers = pathlib.Path({markers!r})
+        (markers / {me!r}).touch()
+        deadline = time.monotonic() + 20
+        while not (markers / {other!r}).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("imported alone: {other} never started")
+            time.sleep(0.05)
+    """
+    project_dir = project_with_plugins(
+        tmp_path,
+        uv_bin,
+        wheelhouse,
+        {
+            "left_plugin": waiting.format(markers=str(markers), me="left", other="right"),
+            "right_plugin": waiting.format(markers=str(markers), me="right", other="left"),
+        },
+    )
+    board = make_board(project_dir)
+    plugins = board.state(board.workspace.projects[0], wait=True).plugins
+    assert plugins.failure is None and plugins.errors == []
+    assert {"left_plugin", "right_plugin"} <= {m["module"] for m in plugins.registry_modules}
+    assert plugins.duration < 20
