@@ -110,3 +110,67 @@ def test_packages_page_shows_a_package_installed_by_hand_as_not_in_the_lock(
     names = page.locator("#packages tbody th").all_inner_texts()
     assert names == ["acme-plugin", "extra-plugin"]
     assert page.console_errors == []
+
+
+def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
+    tmp_path, live_server, browser, page, wheelhouse, uv_bin
+):
+    """Both pages open; shared-lib, then dagster, change in alpha's .venv underneath: the matrix
+    and the package list show it in place, the typed filter text and the page itself survive."""
+    root = skewed_workspace(tmp_path, wheelhouse, uv_bin)
+    alpha = root / "projects" / "alpha"
+    url = live_server(root)
+    wait_for_versions(page, url + "/versions?all=1")
+    packages_context = browser.new_context()  # a page of its own: both stay visible, so both poll
+    packages = packages_context.new_page()
+    packages.goto(url + "/projects/projects-alpha/packages")
+    shared = packages.locator('tr[data-package="shared-lib"]')
+    expect(shared).to_have_attribute("data-differs", "false", timeout=30_000)
+    expect(packages.locator("#packages-count")).to_contain_text("0 not as the lock pins")
+    for opened in (page, packages):
+        opened.evaluate("window.notReloaded = true")
+    page.fill("#versions-q", "half-typed")  # not submitted: a refresh must not take it away
+    skew = page.locator('tr[data-package="shared-lib"]')
+    expect(skew).to_have_attribute("data-skew", "true")
+
+    newer = tmp_path / "wheels-new"
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "--python",
+        ".venv/bin/python",
+        str(next(newer.glob("shared_lib-*.whl"))),
+        cwd=alpha,
+    )
+    expect(skew.locator('td[data-project="projects-alpha"]')).to_have_attribute(
+        "data-version", "2.0.0", timeout=30_000
+    )
+    expect(skew).to_have_attribute("data-skew", "false")
+    expect(shared).to_have_attribute("data-differs", "true", timeout=30_000)  # uv.lock pins 1.0.0
+    expect(shared.locator("td").first).to_have_text("2.0.0")
+    expect(packages.locator("#packages-count")).to_contain_text("1 not as the lock pins")
+
+    # the refreshed fragments poll on with their new token: a second change shows too
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "--python",
+        ".venv/bin/python",
+        str(next(newer.glob("dagster-*.whl"))),
+        cwd=alpha,
+    )
+    dagster = page.locator('tr[data-package="dagster"]')
+    expect(dagster.locator('td[data-project="projects-alpha"]')).to_have_attribute(
+        "data-version", "0.0.2", timeout=30_000
+    )
+    expect(dagster).to_have_attribute("data-skew", "false")
+    expect(packages.locator("#packages-count")).to_contain_text("2 not as the lock pins", timeout=30_000)
+
+    expect(page.locator("#versions-q")).to_have_value("half-typed")
+    for opened in (page, packages):
+        assert opened.evaluate("window.notReloaded") is True
+        assert "q=half-typed" not in opened.url
+    assert page.console_errors == []
+    packages_context.close()

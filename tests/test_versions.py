@@ -141,6 +141,84 @@ def test_versions_page_opens_on_the_dagster_family_and_keeps_its_filter_in_the_u
     assert 'id="versions-empty"' in page
 
 
+def live_part(html: str, element_id: str) -> str:
+    """The polled element of a page or fragment, from its opening tag to the end of the body."""
+    match = re.search(rf'<div id="{element_id}".*</div>', html, re.S)
+    assert match, html
+    return match.group(0)
+
+
+def poll_url(html: str, element_id: str) -> str:
+    return re.search(rf'<div id="{element_id}"[^>]*hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+def test_versions_and_packages_fragments_answer_204_until_the_environment_changes(
+    skewed, make_app, uv_bin, tmp_path
+):
+    """The pages poll their changing part with the page's filters and the snapshot's token: nothing
+    new is a 204; a package installed by hand comes back as new HTML, still filtered."""
+    client = make_app(skewed).test_client()
+    settled(client)
+
+    def quiet(page_url: str, element_id: str) -> str:
+        """The poll URL of a fresh page once the monitor has nothing more to publish."""
+
+        def answer():
+            url = poll_url(client.get(page_url).get_data(as_text=True), element_id)
+            return url if client.get(url).status_code == 204 else None
+
+        return wait_for(answer, timeout=60)
+
+    versions_poll = quiet("/versions?all=1&q=shared", "versions-live")
+    packages_poll = quiet("/projects/projects-alpha/packages?q=shared", "packages-live")
+    assert (
+        versions_poll.startswith("/fragments/versions?")
+        and "q=shared" in versions_poll
+        and "all=1" in versions_poll
+    )
+    assert (
+        packages_poll.startswith("/projects/projects-alpha/fragments/packages?")
+        and "q=shared" in packages_poll
+    )
+    # the page includes the fragment: the same HTML whole or swapped in
+    unpolled = re.sub(r"since=\d+&?", "", versions_poll)
+    assert live_part(client.get(unpolled).get_data(as_text=True), "versions-live") == live_part(
+        client.get("/versions?all=1&q=shared").get_data(as_text=True), "versions-live"
+    )
+
+    newer = next((tmp_path / "wheels-new").glob("shared_lib-*.whl"))
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "--python",
+        ".venv/bin/python",
+        str(newer),
+        cwd=skewed / "projects" / "alpha",
+    )
+
+    def changed(url: str, marker: str):
+        response = client.get(url)
+        body = response.get_data(as_text=True)
+        return body if response.status_code == 200 and marker in body else None
+
+    alpha_cell = '<td data-project="projects-alpha" data-version="2.0.0">'
+    versions = wait_for(lambda: changed(versions_poll, alpha_cell), timeout=60)
+    # alpha now has beta's shared-lib: no skew left; the filters still hold (no dagster row)
+    assert re.search(r'<div id="versions-live"[^>]*hx-get="/fragments/versions\?[^"]*q=shared', versions)
+    assert 'data-package="shared-lib" data-skew="false"' in versions
+    assert 'data-package="dagster"' not in versions and "1 of " in versions
+    packages = wait_for(
+        lambda: changed(packages_poll, 'data-package="shared-lib" data-differs="true"'), timeout=60
+    )
+    assert re.search(r"1 of \d+ packages · 1 not as the lock pins", packages)  # uv.lock pins 1.0.0
+    assert 'data-package="acme-plugin"' not in packages  # the page's filter, kept
+    # the new answer carries a new token, which is quiet again
+    assert poll_url(versions, "versions-live") != versions_poll
+    assert quiet("/versions?all=1&q=shared", "versions-live") != versions_poll
+    assert client.get("/projects/nope/fragments/packages").status_code == 404
+
+
 def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheelhouse):
     alpha_dir = skewed / "projects" / "alpha"
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))

@@ -54,6 +54,7 @@ class Versions:
     total: int  # rows before filtering
     filters: VersionFilters
     waiting: list[str]  # ids of projects whose packages are not known yet (probing, failed)
+    version: int = 0  # the monitor snapshot's version it was built from: a poller's token (0 outside one)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,7 +93,6 @@ def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow
     return VersionRow(name, {i: found.get(i) for i in ids}, len(distinct) > 1, common)
 
 
-# envboard -> (snapshot version, filters) -> matrix; the version grows whenever a probe answers
 # -- packages: one project's, against its lock --------------------------------------------------
 
 
@@ -118,6 +118,7 @@ class Packages:
     rows: list[PackageRow]  # the ones the filter lets through, by name
     total: int
     q: str
+    version: int = 0  # the monitor snapshot's version it was read from: a poller's token (0 outside one)
 
     @property
     def known(self) -> bool:

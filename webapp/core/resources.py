@@ -12,15 +12,15 @@ finds it here:
 | mode change | `mode_preview()` | `/projects/<id>/mode?to=`, `/api/projects/<id>/mode?to=` |
 | history | `history()` | `/history`, `/projects/<id>/history`, `/api/jobs`, `/api/projects/<id>/history` |
 | job | `job()`, `log_chunk()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
-| versions | `versions()` (tables built in `inventory.py`) | `/versions`, `/api/versions` |
-| packages | `packages()` | `/projects/<id>/packages`, `/api/projects/<id>/packages` |
+| versions | `versions()` (tables in `inventory.py`) | `/versions`, `/fragments/versions`, `/api/versions` |
+| packages | `packages()` | `/projects/<id>/packages` and its fragment, `/api/projects/<id>/packages` |
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,7 @@ def versions(envboard: Envboard, filters: VersionFilters = VersionFilters()) -> 
     key = (snapshot.version, filters)
     found = memo.get(key)
     if found is None:
-        found = version_matrix(list(snapshot.states), filters)
+        found = replace(version_matrix(list(snapshot.states), filters), version=snapshot.version)
         if len(memo) > 64:
             memo.clear()
         memo[key] = found
@@ -248,5 +248,6 @@ def versions(envboard: Envboard, filters: VersionFilters = VersionFilters()) -> 
 
 def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:
     """None when the id is not one the scan produced."""
-    state = envboard.monitor.snapshot.get(project_id)
-    return None if state is None else package_list(state, q)
+    snapshot = envboard.monitor.snapshot
+    state = snapshot.get(project_id)
+    return None if state is None else replace(package_list(state, q), version=snapshot.version)

@@ -42,10 +42,25 @@ def packages_or_404(project_id: str) -> inventory.Packages:
     return data
 
 
+def _packages_context(data: inventory.Packages) -> dict:
+    """What the Packages page and its polled fragment both render."""
+    state = data.state
+    # a probe or uv's checks are running: their answers come within seconds, so look often
+    return {"data": data, "state": state, "project": state.project, "busy": state.pending}
+
+
 @blueprint.get("/projects/<project_id>/packages")
 def packages(project_id: str):
+    return render_template("packages.html", **_packages_context(packages_or_404(project_id)))
+
+
+@blueprint.get("/projects/<project_id>/fragments/packages")
+def packages_fragment(project_id: str):
+    """The counts, notices and table alone; 204 (htmx leaves the page alone) when nothing changed."""
     data = packages_or_404(project_id)
-    return render_template("packages.html", data=data, state=data.state, project=data.state.project)
+    if request.args.get("since") == str(data.version):
+        return "", 204
+    return render_template("fragments/packages_live.html", **_packages_context(data))
 
 
 @blueprint.get("/api/projects/<project_id>/packages")

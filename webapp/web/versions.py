@@ -22,7 +22,7 @@ _tables_lock = threading.Lock()
 
 def _table_html(data: inventory.Versions) -> Markup:
     key = (
-        envboard().monitor.snapshot.version,
+        data.version,  # the snapshot the matrix was built from, not the one published since
         tuple((s.id, s.project.name) for s in data.states),
         data.filters,
         request.script_root,
@@ -49,11 +49,30 @@ def _filters(default_scope: str) -> inventory.VersionFilters:
     return inventory.VersionFilters(q=args.get("q", "")[:200], scope=scope)
 
 
+def _context(data: inventory.Versions) -> dict:
+    """What the page and its polled fragment both render."""
+    return {
+        "data": data,
+        "filters": data.filters,
+        "table_html": _table_html(data) if data.rows else Markup(""),
+        # a probe or check is running: its answer (new versions, a project joining) comes soon
+        "busy": any(state.pending for state in data.states),
+    }
+
+
 @blueprint.get("/versions")
 def index():
     data = resources.versions(envboard(), _filters(inventory.SCOPE_DAGSTER))
-    table = _table_html(data) if data.rows else Markup("")
-    return render_template("versions.html", data=data, filters=data.filters, table_html=table)
+    return render_template("versions.html", **_context(data))
+
+
+@blueprint.get("/fragments/versions")
+def fragment():
+    """The counts, notices and matrix alone; 204 (htmx leaves the page alone) when nothing changed."""
+    data = resources.versions(envboard(), _filters(inventory.SCOPE_DAGSTER))
+    if request.args.get("since") == str(data.version):
+        return "", 204
+    return render_template("fragments/versions_live.html", **_context(data))
 
 
 @blueprint.get("/api/versions")
