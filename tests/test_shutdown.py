@@ -9,14 +9,18 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import live_group_members, wait_for, write_slow_project, write_workspace
+from tests.conftest import live_group_members, wait_for, write_project, write_slow_project, write_workspace
 from tests.test_faults import Browserless
+from webapp.core.board import Board
+from webapp.core.settings import Settings
 
 SLOW = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}
 
@@ -130,3 +134,42 @@ def test_interrupt_all_ends_a_stubborn_build_and_a_queued_job(tmp_path, make_boa
         assert jobs.get(queued.id).started_at is None, "the queued job never started"
     finally:
         jobs.close()
+
+
+def test_closing_the_board_while_a_refresh_is_submitting_work_does_not_hang(tmp_path):
+    """The monitor may be queueing checks for every project when the server stops.
+
+    The pool's shutdown cancels queued work under its own lock, and each cancelled task's
+    callback takes the board's lock; a submit must not hold the board's lock while it
+    waits for the pool's. That was a stop that never ended.
+    """
+    paths = [f"projects/p{index:03d}" for index in range(300)]
+    workspace = write_workspace(tmp_path / "ws", paths)
+    for path in paths:
+        write_project(workspace / path, path.rsplit("/", 1)[1])
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns far more often, so the unlucky moment comes soon
+    try:
+        for attempt in range(20):
+            # not the make_board fixture: its teardown would close a hung board again, and hang
+            board = Board(Settings(workspace=workspace, state_dir=tmp_path / f"state{attempt}", workers=2))
+            projects = board.workspace.projects
+            stop = threading.Event()
+
+            def refresh_forever(board=board, projects=projects, stop=stop):
+                while not stop.is_set():
+                    for project in projects:
+                        board.state(project)
+
+            refresher = threading.Thread(target=refresh_forever, daemon=True)
+            refresher.start()
+            time.sleep(0.003 * attempt)  # closing at different points of the first pass
+            closing = threading.Thread(target=board.close, daemon=True)
+            closing.start()
+            closing.join(10)
+            stop.set()
+            refresher.join(10)
+            assert not closing.is_alive(), f"close() hung (attempt {attempt + 1})"
+            assert not refresher.is_alive(), f"a refresh hung after close() (attempt {attempt + 1})"
+    finally:
+        sys.setswitchinterval(previous)

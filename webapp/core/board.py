@@ -49,6 +49,7 @@ class Board:
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._lock = threading.Lock()
+        self._closed = False  # nothing new starts once the server is stopping
         self._rescan_lock = threading.Lock()
         self._failures: dict[str, PluginList] = {}
         self._lock_failures: dict[Path, tuple[float, LockFacts]] = {}  # `uv lock --check` said neither
@@ -223,8 +224,11 @@ class Board:
             finished, self._finished = self._finished, set()
         return finished
 
-    def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future:
+    def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future | None:
+        """The task under this name, started unless one is running; None once the board is closed."""
         with self._lock:
+            if self._closed:
+                return None
             running = self._running.get(name)
             if running is not None:
                 return running
@@ -270,6 +274,11 @@ class Board:
         }
 
     def close(self) -> None:
+        # Closed under the board's lock first: the pool's shutdown holds the pool's lock while
+        # the callbacks of the tasks it cancels take the board's, so no submit may be holding
+        # the board's lock then, waiting for the pool's.
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
