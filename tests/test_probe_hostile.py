@@ -207,3 +207,25 @@ def test_a_copy_of_the_child_that_a_module_forks_does_not_go_on_importing(
     assert plugins.failure is None and plugins.errors == []
     assert "p.components.b_after.AfterComponent" in keys(plugins)
     assert imports.read_text().count("imported") == 1
+
+
+def test_text_that_is_no_unicode_in_a_summary_or_an_error_still_shows(tmp_path, wheelhouse, uv_bin, make_app):
+    """Lone surrogates (from bytes that were not UTF-8, e.g. a file name) cannot be sent to a browser."""
+    odd = COMPONENT.format(name="OddComponent") + "\nOddComponent.__doc__ = 'Reads caf\\udce9 files.'\n"
+    project_dir = local_project(
+        tmp_path,
+        wheelhouse,
+        uv_bin,
+        {"odd": odd, "failing": "raise OSError('cannot read caf\\udce9.csv')\n"},
+    )
+    app = make_app(project_dir)
+    project = core(app).board.workspace.projects[0]
+    plugins = core(app).board.state(project, wait=True).plugins
+    assert {c["key"]: c["summary"] for c in plugins.components}["p.components.odd.OddComponent"] == (
+        "Reads caf? files."
+    )
+    assert [e["message"] for e in plugins.errors] == ["cannot read caf?.csv"]
+    core(app).monitor.refresh()
+    page = app.test_client().get(f"/projects/{project.id}")
+    assert page.status_code == 200
+    assert "Reads caf? files." in page.get_data(as_text=True)

@@ -412,8 +412,11 @@ def _write_and_exit(out_path, result):
     Tearing down an interpreter that imported Dagster and its integrations takes longer
     than the listing itself (about 1.5 s measured); nothing after the answer matters.
     """
-    with open(out_path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
+    # a lone surrogate (from bytes that were not UTF-8: a file name in an error, a docstring)
+    # cannot be encoded for a page; it becomes "?" here, once for every string of the answer
+    text = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace")
+    with open(out_path, "wb") as handle:
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     for stream in (sys.stdout, sys.stderr):
