@@ -9,13 +9,15 @@ import pytest
 from tests.conftest import build_wheel, core, uv, write_project
 
 
-def project_with_plugins(tmp_path, uv_bin, wheelhouse, plugins: dict[str, str]):
+def project_with_plugins(
+    tmp_path, uv_bin, wheelhouse, plugins: dict[str, str], dependencies=("dagster", "acme-plugin")
+):
     """A persistent_uv project with dagster, acme-plugin and these one-module plugins installed."""
     project_dir = write_project(
         tmp_path / "p",
         "p",
         mode="persistent_uv",
-        dependencies=("dagster", "acme-plugin"),
+        dependencies=dependencies,
         wheelhouse=wheelhouse,
     )
     uv(uv_bin, "sync", cwd=project_dir)
@@ -67,7 +69,11 @@ def test_a_plugin_that_kills_its_interpreter_is_an_error_of_that_plugin_only(
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="side by side needs two CPUs")
 def test_plugin_modules_are_imported_side_by_side(tmp_path, uv_bin, wheelhouse, make_board):
-    """Each plugin waits, while it imports, for the other to have started importing."""
+    """Each plugin waits, while it imports, for the other to have started importing.
+
+    They are the only modules to import (Dagster is imported before any child starts), so
+    each is the whole run of one child; a third module could share a run with either.
+    """
     markers = tmp_path / "markers"
     markers.mkdir()
     waiting = """
@@ -90,6 +96,7 @@ def test_plugin_modules_are_imported_side_by_side(tmp_path, uv_bin, wheelhouse, 
             "left_plugin": waiting.format(markers=str(markers), me="left", other="right"),
             "right_plugin": waiting.format(markers=str(markers), me="right", other="left"),
         },
+        dependencies=("dagster",),
     )
     board = make_board(project_dir)
     plugins = board.state(board.workspace.projects[0], wait=True).plugins

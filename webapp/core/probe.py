@@ -132,17 +132,19 @@ def _components_in(module_name, module, base):
     for attr in dir(module):
         try:
             value = getattr(module, attr)
+            # hasattr lets anything but AttributeError through: a lazy proxy at module level
+            # (flask's `request`) raises RuntimeError for every attribute; it is no component
+            if not hasattr(value, PACKAGE_ENTRY_ATTR) or inspect.isabstract(value):
+                continue
+            if isinstance(value, type) and issubclass(value, base):
+                found.append({"key": module_name + "." + attr, "summary": _summary(value)})
         except Exception:
             continue
-        if not hasattr(value, PACKAGE_ENTRY_ATTR) or inspect.isabstract(value):
-            continue
-        if isinstance(value, type) and issubclass(value, base):
-            found.append({"key": module_name + "." + attr, "summary": _summary(value)})
     return found
 
 
-def _watched_files(site_dirs, modules):
-    """Source files of these modules that no installed distribution accounts for.
+def _watched_files(site_dirs, paths):
+    """Those of these source files that no installed distribution accounts for.
 
     Thousands of modules are loaded once Dagster is. Resolving each path component by
     component (os.path.realpath) cost more than 100 ms; folders are resolved once each
@@ -153,9 +155,8 @@ def _watched_files(site_dirs, modules):
     real_prefixes = tuple({os.path.realpath(r) + os.sep for r in roots})
     real_folders = {}
     files = set()
-    for module in modules:
-        path = getattr(module, "__file__", None)
-        if not path:
+    for path in paths:
+        if not isinstance(path, str) or not path:
             continue
         folder, name = os.path.split(path)
         real_folder = real_folders.get(folder)
@@ -185,10 +186,27 @@ def _load(name, point, base):
             raise TypeError(
                 f"entry point {point.name} in group {point.group} must name a module, got {module!r}"
             )
+        found = _components_in(name, module, base) if base is not None else []
     except BaseException as exc:  # a plugin may raise anything, even SystemExit
         return {"components": [], "error": _error(name, exc), "watched": []}
-    found = _components_in(name, module, base) if base is not None else []
     return {"components": found, "error": None, "watched": []}
+
+
+def _source_files(name):
+    """The file a module is imported from, found before importing it.
+
+    A module that fails to import, or kills its interpreter, is in no list of loaded
+    modules, yet fixing its file must change the answer.
+    """
+    try:
+        spec = importlib.util.find_spec(name.partition(":")[0].strip())
+    except BaseException:  # its parent package failed; importing it will say so
+        return []
+    return [spec.origin] if spec is not None and spec.has_location and spec.origin else []
+
+
+def _module_files(names):
+    return [getattr(sys.modules.get(name), "__file__", None) for name in names]
 
 
 def _cpus():
@@ -228,29 +246,91 @@ def _crash(name, status):
     return {"module": name, "type": "Crash", "message": message, "traceback": ""}
 
 
-def _import_in_child(entry, base, site_dirs, loaded_before, path):
-    """The forked child's whole life: import one module, write its outcome, leave at once."""
+def _write_json(path, data):
+    """Whole or not at all: a child that dies while writing leaves the previous content."""
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(path + ".tmp", path)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _die_with_parent(parent):
+    """Have Linux kill this child when the probe ends, however it ends.
+
+    A timeout or cancel ends the probe's process group, but a module may move its child
+    out of it (os.setsid) and then hang; the child must not outlive the probe.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except Exception:  # not Linux
+        return
+    if os.getppid() != parent:  # the probe ended before the request took effect
+        os._exit(1)
+
+
+def _import_in_child(unique, share, base, site_dirs, out_path, parent):
+    """A forked child's whole life: import its share of the modules in turn, then leave at once.
+
+    Before each import it claims the module in that module's outcome file, so that if the
+    import kills the child the parent knows which module did it (and which file to watch);
+    the outcome replaces the claim as soon as it is known.
+    """
     code = 1
     try:
-        outcome = _load(entry[0], entry[1], base)
-        new = [module for name, module in list(sys.modules.items()) if name not in loaded_before]
-        outcome["watched"] = _watched_files(site_dirs, new)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(outcome, handle)
+        _die_with_parent(parent)
+        me = os.getpid()
+        loaded = set(sys.modules)
+        for index in share:
+            name, point = unique[index]
+            path = f"{out_path}.{index}"
+            sources = _watched_files(site_dirs, _source_files(name))
+            _write_json(path, {"claimed": True, "watched": sources})
+            outcome = _load(name, point, base)
+            if os.getpid() != me:  # a copy the module forked came back here; only the child goes on
+                os._exit(0)
+            new = [module for module in list(sys.modules) if module not in loaded]
+            loaded.update(new)
+            outcome["watched"] = sorted(set(sources) | set(_watched_files(site_dirs, _module_files(new))))
+            _write_json(path, outcome)
         code = 0
     finally:
         _flush_streams()
         os._exit(code)
 
 
+def _shares(indices, workers):
+    """`indices` cut into at most `workers` runs of neighbours, of about equal length.
+
+    Neighbours are modules of one package or one distribution, which often import the same
+    heavy dependency: in one child it is imported once, not once per module.
+    """
+    count = min(workers, len(indices))
+    size, longer = divmod(len(indices), count) if count else (0, 0)
+    shares, start = [], 0
+    for number in range(count):
+        end = start + size + (1 if number < longer else 0)
+        shares.append(indices[start:end])
+        start = end
+    return shares
+
+
 def _import_modules(unique, base, site_dirs, out_path, meanwhile):
     """Each module's outcome, in order, the modules imported side by side in forked children.
 
     Importing plugin modules is nearly all of a probe's time, and one integration library
-    can take seconds on its own: side by side, at most one child per CPU, they take about
-    the slowest one's time instead of the sum. Each child has Dagster already imported.
-    A child also keeps a module that kills its interpreter (a crash in native code, an
-    os._exit) from taking the whole answer with it. `meanwhile` runs while they import.
+    can take seconds on its own: one child per CPU, each importing its run of the modules
+    in turn, share that time out. Each child has Dagster already imported. A module that
+    kills its child's interpreter (a crash in native code, an os._exit) is that module's
+    error; a new child goes on with the rest of its run. `meanwhile` runs while they import.
     """
     outcomes = [None] * len(unique)
     forking = _can_fork()
@@ -260,31 +340,41 @@ def _import_modules(unique, base, site_dirs, out_path, meanwhile):
             pending.append(index)
         else:  # already imported (Dagster itself), or no safe way to fork
             outcomes[index] = _load(name, point, base)
-    loaded_before = set(sys.modules)
+            if outcomes[index]["error"] is not None:
+                outcomes[index]["watched"] = _watched_files(site_dirs, _source_files(name))
     workers = _cpus()
+    queue = _shares(pending, workers)
     running = {}
+    if queue:
+        # a module imported here (a pattern's package) may have set SIGCHLD to SIG_IGN:
+        # then children are reaped unseen and waiting for them fails
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _flush_streams()  # or a child would print what is buffered here a second time
-    while pending or running:
-        while pending and len(running) < workers:
-            index = pending.pop(0)
-            path = f"{out_path}.{index}"
+    parent = os.getpid()
+    while queue or running:
+        while queue and len(running) < workers:
+            share = queue.pop(0)
             pid = os.fork()
             if pid == 0:
-                _import_in_child(unique[index], base, site_dirs, loaded_before, path)
-            running[pid] = (index, path)
+                _import_in_child(unique, share, base, site_dirs, out_path, parent)
+            running[pid] = share
         if meanwhile is not None:
             meanwhile()
             meanwhile = None
         pid, status = os.waitpid(-1, 0)
         if pid not in running:  # a process a plugin started in this one
             continue
-        index, path = running.pop(pid)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                outcomes[index] = json.load(handle)
-            os.remove(path)
-        except (OSError, ValueError):
-            outcomes[index] = {"components": [], "error": _crash(unique[index][0], status), "watched": []}
+        share = running.pop(pid)
+        for position, index in enumerate(share):
+            outcome = _read_json(f"{out_path}.{index}")
+            if outcome is None or outcome.get("claimed"):  # the child died importing this one
+                watched = outcome["watched"] if outcome else []
+                crash = _crash(unique[index][0], status)
+                outcomes[index] = {"components": [], "error": crash, "watched": watched}
+                if share[position + 1 :]:
+                    queue.insert(0, share[position + 1 :])
+                break
+            outcomes[index] = outcome
     if meanwhile is not None:
         meanwhile()
     return outcomes
@@ -322,8 +412,11 @@ def _write_and_exit(out_path, result):
     Tearing down an interpreter that imported Dagster and its integrations takes longer
     than the listing itself (about 1.5 s measured); nothing after the answer matters.
     """
-    with open(out_path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
+    # a lone surrogate (from bytes that were not UTF-8: a file name in an error, a docstring)
+    # cannot be encoded for a page; it becomes "?" here, once for every string of the answer
+    text = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace")
+    with open(out_path, "wb") as handle:
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     for stream in (sys.stdout, sys.stderr):
@@ -368,7 +461,7 @@ def main(out_path, request_path):
 
     outcomes = _import_modules(unique, base, site_dirs, out_path, meanwhile)
     components = []
-    watched = set(_watched_files(site_dirs, list(sys.modules.values())))
+    watched = set(_watched_files(site_dirs, _module_files(list(sys.modules))))
     for outcome in outcomes:
         components.extend(outcome["components"])
         watched.update(outcome["watched"])
