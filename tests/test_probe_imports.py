@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from tests.conftest import build_wheel, core, uv, write_project
+from tests.test_probe_hostile import local_project
 
 
 def project_with_plugins(
@@ -69,11 +70,7 @@ def test_a_plugin_that_kills_its_interpreter_is_an_error_of_that_plugin_only(
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="side by side needs two CPUs")
 def test_plugin_modules_are_imported_side_by_side(tmp_path, uv_bin, wheelhouse, make_board):
-    """Each plugin waits, while it imports, for the other to have started importing.
-
-    They are the only modules to import (Dagster is imported before any child starts), so
-    each is the whole run of one child; a third module could share a run with either.
-    """
+    """Each plugin waits, while it imports, for the other to have started importing."""
     markers = tmp_path / "markers"
     markers.mkdir()
     waiting = """
@@ -103,3 +100,37 @@ def test_plugin_modules_are_imported_side_by_side(tmp_path, uv_bin, wheelhouse, 
     assert plugins.failure is None and plugins.errors == []
     assert {"left_plugin", "right_plugin"} <= {m["module"] for m in plugins.registry_modules}
     assert plugins.duration < 20
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="side by side needs two CPUs")
+def test_a_slow_module_does_not_hold_up_the_modules_after_it(tmp_path, uv_bin, wheelhouse, make_board):
+    """A child takes the next module when it is free, so the one after a slow module is not
+    left waiting for it: here the slow one waits until the next one has been imported."""
+    imported = tmp_path / "b_next-imported"
+    fast = 'X = 1\n'
+    project_dir = local_project(
+        tmp_path,
+        wheelhouse,
+        uv_bin,
+        {
+            "a_slow": f"""
+                import pathlib
+                import time
+
+                deadline = time.monotonic() + 20
+                while not pathlib.Path({str(imported)!r}).exists():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("b_next was left waiting behind a_slow")
+                    time.sleep(0.05)
+            """,
+            "b_next": f"import pathlib\npathlib.Path({str(imported)!r}).touch()\n",
+            "c_more": fast,
+            "d_more": fast,
+        },
+    )
+    board = make_board(project_dir)
+    plugins = board.state(board.workspace.projects[0], wait=True).plugins
+    assert plugins.failure is None and plugins.errors == []
+    assert {f"p.components.{name}" for name in ("a_slow", "b_next", "c_more", "d_more")} <= {
+        m["module"] for m in plugins.registry_modules
+    }

@@ -234,7 +234,9 @@ def _flush_streams():
 
 
 def _crash(name, status):
-    if os.WIFSIGNALED(status):
+    if status is None:
+        message = "importing it ended the interpreter"
+    elif os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         try:
             how = signal.Signals(number).name
@@ -277,21 +279,46 @@ def _die_with_parent(parent):
         os._exit(1)
 
 
-def _import_in_child(unique, share, base, site_dirs, out_path, parent):
-    """A forked child's whole life: import its share of the modules in turn, then leave at once.
+def _claim(path):
+    """Take a module for this child: the first to create its claim file, with its pid, imports it."""
+    try:
+        handle = os.open(path + ".claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.write(handle, str(os.getpid()).encode())
+    finally:
+        os.close(handle)
+    return True
 
-    Before each import it claims the module in that module's outcome file, so that if the
-    import kills the child the parent knows which module did it (and which file to watch);
-    the outcome replaces the claim as soon as it is known.
+
+def _claimed_by(path):
+    try:
+        with open(path + ".claim", encoding="ascii") as handle:
+            return int(handle.read() or 0)
+    except (OSError, ValueError):
+        return None
+
+
+def _import_in_child(unique, pending, base, site_dirs, out_path, parent):
+    """A forked child's whole life: take the next module nobody has taken, import it, repeat.
+
+    Taking modules as they come, not a share fixed in advance, keeps every child busy until
+    the end, however long any one module takes; and a dependency the modules share is
+    imported once per child, not once per module. Before each import the child notes the
+    module's own source file in its outcome file, so that if the import kills the child the
+    parent knows which file to watch; the outcome replaces the note as soon as it is known.
     """
     code = 1
     try:
         _die_with_parent(parent)
         me = os.getpid()
         loaded = set(sys.modules)
-        for index in share:
-            name, point = unique[index]
+        for index in pending:
             path = f"{out_path}.{index}"
+            if not _claim(path):
+                continue
+            name, point = unique[index]
             sources = _watched_files(site_dirs, _source_files(name))
             _write_json(path, {"claimed": True, "watched": sources})
             outcome = _load(name, point, base)
@@ -307,30 +334,15 @@ def _import_in_child(unique, share, base, site_dirs, out_path, parent):
         os._exit(code)
 
 
-def _shares(indices, workers):
-    """`indices` cut into at most `workers` runs of neighbours, of about equal length.
-
-    Neighbours are modules of one package or one distribution, which often import the same
-    heavy dependency: in one child it is imported once, not once per module.
-    """
-    count = min(workers, len(indices))
-    size, longer = divmod(len(indices), count) if count else (0, 0)
-    shares, start = [], 0
-    for number in range(count):
-        end = start + size + (1 if number < longer else 0)
-        shares.append(indices[start:end])
-        start = end
-    return shares
-
-
 def _import_modules(unique, base, site_dirs, out_path, meanwhile):
     """Each module's outcome, in order, the modules imported side by side in forked children.
 
     Importing plugin modules is nearly all of a probe's time, and one integration library
-    can take seconds on its own: one child per CPU, each importing its run of the modules
-    in turn, share that time out. Each child has Dagster already imported. A module that
-    kills its child's interpreter (a crash in native code, an os._exit) is that module's
-    error; a new child goes on with the rest of its run. `meanwhile` runs while they import.
+    can take seconds on its own: one child per CPU, each taking the next module as it
+    finishes one, share that time out. Each child has Dagster already imported. A module
+    that kills its child's interpreter (a crash in native code, an os._exit) is that
+    module's error, and a new child takes the modules still untaken. `meanwhile` runs
+    while they import.
     """
     outcomes = [None] * len(unique)
     forking = _can_fork()
@@ -342,38 +354,45 @@ def _import_modules(unique, base, site_dirs, out_path, meanwhile):
             outcomes[index] = _load(name, point, base)
             if outcomes[index]["error"] is not None:
                 outcomes[index]["watched"] = _watched_files(site_dirs, _source_files(name))
-    workers = _cpus()
-    queue = _shares(pending, workers)
-    running = {}
-    if queue:
+    if pending:
         # a module imported here (a pattern's package) may have set SIGCHLD to SIG_IGN:
         # then children are reaped unseen and waiting for them fails
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _flush_streams()  # or a child would print what is buffered here a second time
     parent = os.getpid()
-    while queue or running:
-        while queue and len(running) < workers:
-            share = queue.pop(0)
+    paths = {index: f"{out_path}.{index}" for index in pending}
+
+    def untaken():
+        return [index for index in pending if not os.path.exists(paths[index] + ".claim")]
+
+    workers = _cpus()
+    waiting, running = untaken(), set()
+    while running or waiting:
+        while waiting and len(running) < min(workers, len(waiting)):
             pid = os.fork()
             if pid == 0:
-                _import_in_child(unique, share, base, site_dirs, out_path, parent)
-            running[pid] = share
+                _import_in_child(unique, waiting, base, site_dirs, out_path, parent)
+            running.add(pid)
         if meanwhile is not None:
             meanwhile()
             meanwhile = None
         pid, status = os.waitpid(-1, 0)
         if pid not in running:  # a process a plugin started in this one
             continue
-        share = running.pop(pid)
-        for position, index in enumerate(share):
-            outcome = _read_json(f"{out_path}.{index}")
-            if outcome is None or outcome.get("claimed"):  # the child died importing this one
-                watched = outcome["watched"] if outcome else []
+        running.discard(pid)
+        for index in pending:
+            note = _read_json(paths[index])
+            if _claimed_by(paths[index]) == pid and (note is None or note.get("claimed")):
+                # it took this module and never finished it: the import ended the child
+                watched = note["watched"] if note else []
                 crash = _crash(unique[index][0], status)
                 outcomes[index] = {"components": [], "error": crash, "watched": watched}
-                if share[position + 1 :]:
-                    queue.insert(0, share[position + 1 :])
-                break
+        waiting = untaken()
+    for index in pending:
+        if outcomes[index] is None:
+            outcome = _read_json(paths[index])
+            if outcome is None or outcome.get("claimed"):  # its child's end went unseen
+                outcome = {"components": [], "error": _crash(unique[index][0], None), "watched": []}
             outcomes[index] = outcome
     if meanwhile is not None:
         meanwhile()
