@@ -229,3 +229,27 @@ def test_text_that_is_no_unicode_in_a_summary_or_an_error_still_shows(tmp_path, 
     page = app.test_client().get(f"/projects/{project.id}")
     assert page.status_code == 200
     assert "Reads caf? files." in page.get_data(as_text=True)
+
+
+def test_a_module_file_whose_path_is_no_unicode_is_still_watched(tmp_path, wheelhouse, uv_bin, make_board):
+    """Only text to show loses its lone surrogates: a watched path must name the real file, or
+    editing that file would leave the cached answer in place."""
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"  # bytes that are not UTF-8, as a folder name may be
+    os.mkdir(folder)
+    target = folder + b"/odd.py"
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(textwrap.dedent(COMPONENT.format(name="OddComponent")))
+    project_dir = local_project(tmp_path, wheelhouse, uv_bin, {})
+    os.symlink(target, project_dir / "src" / "p" / "components" / "odd.py")
+    board = make_board(project_dir)
+    project = board.workspace.projects[0]
+    before = board.state(project, wait=True).plugins
+    assert before.errors == []
+    summaries = {c["key"]: c["summary"] for c in before.components}
+    assert summaries["p.components.odd.OddComponent"] == "OddComponent builds things."
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(textwrap.dedent(COMPONENT.format(name="OddComponent").replace("builds", "now builds")))
+    after = board.state(project, wait=True).plugins
+    assert not after.cached
+    summaries = {c["key"]: c["summary"] for c in after.components}
+    assert summaries["p.components.odd.OddComponent"] == "OddComponent now builds things."

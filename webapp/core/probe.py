@@ -33,6 +33,8 @@ PROBE_FORMAT = 2
 PACKAGE_ENTRY_ATTR = "__dg_package_entry__"
 # dg's command line: `dagster-dg-cli` from Dagster 1.11 on, `dagster-dg` in the 1.10 era
 DG_DISTRIBUTIONS = ("dagster-dg-cli", "dagster-dg")
+# the answer's fields that name files and folders, which envboard watches rather than shows
+PATH_FIELDS = ("python", "prefix", "site_packages", "watched_files", "watched_dirs")
 
 # Running as a script puts envboard's own folder first on sys.path; it must not shadow
 # the project's modules.
@@ -425,6 +427,17 @@ def _version_of(packages, *names):
     return next((versions[n] for n in names if n in versions), None)
 
 
+def _showable(value):
+    """Every string in this value with its lone surrogates as "?"."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_showable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _showable(item) for key, item in value.items()}
+    return value
+
+
 def _write_and_exit(out_path, result):
     """Write the answer durably, then leave without interpreter teardown.
 
@@ -432,10 +445,12 @@ def _write_and_exit(out_path, result):
     than the listing itself (about 1.5 s measured); nothing after the answer matters.
     """
     # a lone surrogate (from bytes that were not UTF-8: a file name in an error, a docstring)
-    # cannot be encoded for a page; it becomes "?" here, once for every string of the answer
-    text = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace")
-    with open(out_path, "wb") as handle:
-        handle.write(text)
+    # cannot be encoded for a page; in text to show it becomes "?". Paths stay exact (JSON
+    # escapes them): envboard stats them, and a "?" in one names no file, so an edit to the
+    # real file would leave a stale answer in the cache.
+    shown = {key: value if key in PATH_FIELDS else _showable(value) for key, value in result.items()}
+    with open(out_path, "w", encoding="ascii") as handle:
+        json.dump(shown, handle)
         handle.flush()
         os.fsync(handle.fileno())
     for stream in (sys.stdout, sys.stderr):
