@@ -190,7 +190,12 @@ def test_modules_of_one_package_share_a_child_so_a_common_dependency_is_not_impo
 def test_a_copy_of_the_child_that_a_module_forks_does_not_go_on_importing(
     tmp_path, wheelhouse, uv_bin, make_board
 ):
-    """The module forks and waits for its copy, which returns into the probe as the child did."""
+    """The module forks and waits for its copy, which returns into the probe as the child did.
+
+    The copy is no child of the probe: a module it went on to import, and that crashed it,
+    would be seen by nobody and reported without how it ended. b_after keeps any second
+    child busy meanwhile, so c_crash is the next module free for the copy to take.
+    """
     imports = tmp_path / "after-imports"
     project_dir = local_project(
         tmp_path,
@@ -198,13 +203,18 @@ def test_a_copy_of_the_child_that_a_module_forks_does_not_go_on_importing(
         uv_bin,
         {
             "a_forks": "import os\npid = os.fork()\nif pid:\n    os.waitpid(pid, 0)\n",
-            "b_after": f"with open({str(imports)!r}, 'a') as log:\n    log.write('imported\\n')\n"
+            "b_after": f"import time\nwith open({str(imports)!r}, 'a') as log:\n    log.write('imported\\n')\n"
+            + "time.sleep(1.5)\n"
             + COMPONENT.format(name="AfterComponent"),
+            "c_crash": "import os\nos.abort()\n",
         },
     )
     board = make_board(project_dir)
     plugins = board.state(board.workspace.projects[0], wait=True).plugins
-    assert plugins.failure is None and plugins.errors == []
+    assert plugins.failure is None
+    assert [(e["module"], e["message"]) for e in plugins.errors] == [
+        ("p.components.c_crash", "importing it killed the interpreter (SIGABRT)")
+    ]
     assert "p.components.b_after.AfterComponent" in keys(plugins)
     assert imports.read_text().count("imported") == 1
 
