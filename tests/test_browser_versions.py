@@ -174,3 +174,27 @@ def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
         assert "q=half-typed" not in opened.url
     assert page.console_errors == []
     packages_context.close()
+
+
+def test_a_polled_page_whose_session_ends_goes_to_sign_in_and_comes_back(tmp_path, live_server, browser):
+    """Not the sign-in form swapped into the matrix: the page itself goes, and returns after."""
+    from tests.conftest import write_project
+    from webapp.core.users import add_user
+
+    users = tmp_path / "users.toml"
+    alice = add_user(users, "alice", "operator")
+    url = live_server(write_project(tmp_path / "proj", "proj", mode="persistent_uv"), "--users", str(users))
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url + "/signin?next=/versions%3Fall%3D1")
+    page.fill("#token", alice)
+    page.click("#signin-button")
+    expect(page).to_have_url(url + "/versions?all=1")
+    expect(page.locator("#versions-live")).to_be_visible()
+    context.clear_cookies()  # the session ended (expired, revoked, signed out elsewhere)
+    expect(page).to_have_url(re.compile(re.escape(url + "/signin?next=")), timeout=15_000)
+    page.fill("#token", alice)
+    page.click("#signin-button")
+    expect(page).to_have_url(url + "/versions?all=1")
+    expect(page.locator("#versions-live")).to_be_visible()
+    context.close()

@@ -3,6 +3,7 @@
 import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -286,3 +287,21 @@ def test_a_users_file_of_the_wrong_shape_is_refused_with_a_reason(tmp_path):
         path.write_text(text)
         with pytest.raises(UsersError, match=re.escape(words)):
             UserDirectory(path)
+
+
+def test_a_poll_from_a_page_whose_session_ended_sends_the_page_to_sign_in(hosted):
+    """An XHR follows a redirect, and htmx would swap the sign-in page into the polled part of
+    the page; htmx is told to take the whole page there instead, and back afterwards."""
+    factory, _, _ = hosted
+    client = factory().test_client()
+    for fragment in ("/fragments/versions?all=1&since=3", "/projects/uvp/fragments/packages?since=3", "/fragments/rows"):
+        response = client.get(
+            fragment, headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/versions?all=1"}
+        )
+        assert response.status_code == 401, fragment
+        target = urlsplit(response.headers["HX-Redirect"])
+        assert target.path == "/signin" and parse_qs(target.query) == {"next": ["/versions?all=1"]}
+        assert "token" not in response.get_data(as_text=True)
+    plain = client.get("/fragments/versions", headers={"HX-Request": "true"})  # no page named
+    assert plain.status_code == 401 and plain.headers["HX-Redirect"] == "/signin"
+    assert client.get("/versions").status_code == 302  # a page itself still redirects as before

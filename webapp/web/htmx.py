@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from flask import Response, request
 
 STOP_POLLING = 286  # htmx stops an `every` poll when the answer has this status
@@ -28,3 +30,19 @@ def replace_url(response: Response, url: str) -> Response:
     """Show `url` in the address bar (no new history entry): the page's state, shareable."""
     response.headers["HX-Replace-Url"] = url
     return response
+
+
+def redirect(response: Response, url: str) -> Response:
+    """Send the whole page to `url`. A 302 would not: the XHR follows it, and htmx swaps the
+    page it finds there into the fragment that asked."""
+    response.headers["HX-Redirect"] = url
+    return response
+
+
+def current_page() -> str | None:
+    """The path and query of the page this htmx request came from, or None."""
+    url = request.headers.get("HX-Current-URL")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(("", "", parts.path, parts.query, "")) or None

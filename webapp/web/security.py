@@ -6,10 +6,11 @@ import hmac
 import ipaddress
 import secrets
 
-from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 
 from ..core.sessions import SessionStoreError
 from ..core.users import LOCAL_USER, User
+from . import htmx
 from .auth import session_store
 from .metrics import is_scraper_token
 from .services import services
@@ -70,6 +71,11 @@ def _identify() -> None:
             response.status_code = 401
             response.headers["WWW-Authenticate"] = "Bearer"
             abort(response)
+        if htmx.is_htmx():
+            # a poll or button of a page whose session ended: the page itself goes to sign in,
+            # and comes back to where it was afterwards
+            signin = url_for("auth.signin_form", next=htmx.current_page())
+            abort(htmx.redirect(Response(status=401), signin))
         abort(
             redirect(
                 url_for(
