@@ -61,7 +61,7 @@ class PeakMemory:
     share their parent's pages are not counted twice.
     """
 
-    def __init__(self, every: float = 0.02) -> None:
+    def __init__(self, every: float = 0.1) -> None:  # a walk of /proc costs CPU the runs need
         self.every = every
         self.peak_mb = 0.0
         self._stop = threading.Event()

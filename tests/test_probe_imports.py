@@ -134,3 +134,24 @@ def test_a_slow_module_does_not_hold_up_the_modules_after_it(tmp_path, uv_bin, w
     assert {f"p.components.{name}" for name in ("a_slow", "b_next", "c_more", "d_more")} <= {
         m["module"] for m in plugins.registry_modules
     }
+
+
+def test_a_machine_that_cannot_start_another_process_still_gets_its_list(
+    tmp_path, uv_bin, wheelhouse, make_board
+):
+    """fork() fails (EAGAIN: a process limit, or no memory) and the probe imports in its own
+    process instead. Root ignores process limits, so a .pth file makes os.fork fail here."""
+    project_dir = project_with_plugins(tmp_path, uv_bin, wheelhouse, {"plain_plugin": "X = 1\n"})
+    site_packages = next((project_dir / ".venv" / "lib").glob("python*/site-packages"))
+    (site_packages / "zz_no_fork.pth").write_text(
+        "import os; os.fork = lambda: (_ for _ in ()).throw("
+        "BlockingIOError(11, 'Resource temporarily unavailable'))\n"  # 11: EAGAIN
+    )
+    board = make_board(project_dir)
+    plugins = board.state(board.workspace.projects[0], wait=True).plugins
+    assert plugins.failure is None and plugins.errors == []
+    assert "plain_plugin" in [m["module"] for m in plugins.registry_modules]
+    assert [c["key"] for c in plugins.components] == [
+        "acme_plugin.WidgetComponent",
+        "dagster.DefinitionsComponent",
+    ]

@@ -477,3 +477,22 @@ def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
     assert not rows["dagster-dbt"].skew
     family = version_matrix(states, VersionFilters(scope="dagster"))
     assert [row.name for row in family.rows] == ["python", "dagster", "dagster-dbt"]
+
+
+def test_a_polled_part_of_a_page_whose_project_left_the_workspace_says_so_and_stops(skewed, make_app):
+    """htmx swaps no 404, so a Packages or project page open on a project removed from the
+    workspace would poll on unseen: the poll is answered with a notice, and 286 ends it."""
+    app = make_app(skewed)
+    client = app.test_client()
+    settled(client)
+    (skewed / "dg.toml").write_text(
+        'directory_type = "workspace"\n\n[[workspace.projects]]\npath = "projects/beta"\n'
+    )
+    core(app).monitor.refresh()
+    for fragment in ("packages", "environment", "plugins"):
+        url = f"/projects/projects-alpha/fragments/{fragment}"
+        polled = client.get(url, headers={"HX-Request": "true"})
+        assert polled.status_code == 286, fragment
+        assert "it has gone since this page was loaded" in polled.get_data(as_text=True)
+        assert client.get(url).status_code == 404  # not from htmx: the error page, as before
+    assert client.get("/projects/projects-beta/fragments/packages", headers={"HX-Request": "true"}).status_code == 200

@@ -219,8 +219,12 @@ def _cpus():
 
 
 def _can_fork():
-    """Forking is safe only while this process has one thread; count the OS's threads, not Python's."""
-    if not hasattr(os, "fork"):
+    """Forking is safe only while this process has one thread; count the OS's threads, not Python's.
+
+    Linux only: elsewhere (macOS) a child forked after native libraries loaded may crash,
+    which is why multiprocessing spawns there instead.
+    """
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
         return False
     try:
         threads = len(os.listdir("/proc/self/task"))
@@ -336,6 +340,20 @@ def _import_in_child(unique, pending, base, site_dirs, out_path, parent):
         os._exit(code)
 
 
+def _load_here(name, point, base, site_dirs):
+    """Import in the probe's own process; the modules it loads are watched with the probe's."""
+    outcome = _load(name, point, base)
+    if outcome["error"] is not None:  # loaded nothing to watch, yet a fix to its file must count
+        outcome["watched"] = _watched_files(site_dirs, _source_files(name))
+    return outcome
+
+
+def _import_here(unique, indices, base, site_dirs, paths, outcomes):
+    for index in indices:
+        if _claim(paths[index]):
+            outcomes[index] = _load_here(*unique[index], base, site_dirs)
+
+
 def _import_modules(unique, base, site_dirs, out_path, meanwhile):
     """Each module's outcome, in order, the modules imported side by side in forked children.
 
@@ -353,9 +371,7 @@ def _import_modules(unique, base, site_dirs, out_path, meanwhile):
         if forking and name not in sys.modules:
             pending.append(index)
         else:  # already imported (Dagster itself), or no safe way to fork
-            outcomes[index] = _load(name, point, base)
-            if outcomes[index]["error"] is not None:
-                outcomes[index]["watched"] = _watched_files(site_dirs, _source_files(name))
+            outcomes[index] = _load_here(name, point, base, site_dirs)
     if pending:
         # a module imported here (a pattern's package) may have set SIGCHLD to SIG_IGN:
         # then children are reaped unseen and waiting for them fails
@@ -371,10 +387,18 @@ def _import_modules(unique, base, site_dirs, out_path, meanwhile):
     waiting, running = untaken(), set()
     while running or waiting:
         while waiting and len(running) < min(workers, len(waiting)):
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (a limit, memory): the children there are go on
+                if not running:  # none: the rest are imported here, as before there were children
+                    _import_here(unique, waiting, base, site_dirs, paths, outcomes)
+                break
             if pid == 0:
                 _import_in_child(unique, waiting, base, site_dirs, out_path, parent)
             running.add(pid)
+        if not running:
+            waiting = untaken()
+            continue
         if meanwhile is not None:
             meanwhile()
             meanwhile = None
@@ -383,6 +407,8 @@ def _import_modules(unique, base, site_dirs, out_path, meanwhile):
             continue
         running.discard(pid)
         for index in pending:
+            if outcomes[index] is not None:  # settled; its child's pid may be in use again
+                continue
             note = _read_json(paths[index])
             if _claimed_by(paths[index]) == pid and (note is None or note.get("claimed")):
                 # it took this module and never finished it: the import ended the child

@@ -7,6 +7,7 @@ from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from ..core.history import HistoryError
+from . import htmx
 
 
 def _http_error(error: HTTPException):
@@ -17,6 +18,11 @@ def _http_error(error: HTTPException):
         return jsonify({"error": name, "message": error.description}), error.code
     if request_ctx.url_adapter is None:  # a foreign Host: no URL can be built, so no page either
         return f"{error.code} {error.name}: {error.description}\n", error.code, {"Content-Type": "text/plain"}
+    if error.code == 404 and request.method == "GET" and htmx.is_htmx():
+        # a part of a page polling for something gone since the page loaded (a project left the
+        # workspace): htmx swaps no 404, so it would poll on unseen; say so in its place, and stop
+        message = f"{error.description}: it has gone since this page was loaded."
+        return render_template("fragments/notice.html", kind="error", message=message), htmx.STOP_POLLING
     return render_template("error.html", error=error), error.code
 
 
