@@ -496,3 +496,21 @@ def test_a_polled_part_of_a_page_whose_project_left_the_workspace_says_so_and_st
         assert "it has gone since this page was loaded" in polled.get_data(as_text=True)
         assert client.get(url).status_code == 404  # not from htmx: the error page, as before
     assert client.get("/projects/projects-beta/fragments/packages", headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_a_page_left_open_across_a_restart_is_refreshed_by_the_new_server(skewed, make_app, tmp_path):
+    """The poll token is the snapshot's version; a new server's versions must not start where
+    an old page's token may be, or the page would be told nothing changed."""
+    first = make_app(skewed, state_dir=tmp_path / "state")
+    settled(first.test_client())
+    old_token = core(first).monitor.snapshot.version
+    core(first).close()
+    second = make_app(skewed, state_dir=tmp_path / "state")
+    client = second.test_client()
+    settled(client)
+    core(second).monitor.refresh()
+    # versions go on growing across the restart, so no old token can ever match a new one
+    assert core(second).monitor.snapshot.version > old_token
+    assert client.get(f"/fragments/versions?since={old_token}").status_code == 200
+    token = core(second).monitor.snapshot.version
+    assert client.get(f"/fragments/versions?since={token}").status_code == 204

@@ -56,7 +56,9 @@ class Monitor:
         self.board = board
         self.interval = interval
         self.full_interval = full_interval
-        self._snapshot = Snapshot(version=0)
+        # versions count on from the start time in ms, not from 0: a page left open across a
+        # restart holds an old version as its poll token, which must not match a new one
+        self._snapshot = Snapshot(version=time.time_ns() // 1_000_000)
         self._publish_lock = threading.Lock()
         self._refresh_lock = threading.Lock()  # one pass at a time (the thread, a request, a job)
         self._wake = threading.Event()
