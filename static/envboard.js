@@ -48,6 +48,24 @@
     if (label.textContent !== text) label.textContent = text;
   }
   document.addEventListener("htmx:sendError", function () { offline = true; showLive(); });
+
+  // -- an action the server refused (403, 404, 500...): htmx swaps nothing for it, so its
+  // message goes where the page says what just happened, instead of the click doing nothing.
+  // Polls are left alone: the next one tries again, and the live badge tells of a lost server.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr, flashes = document.getElementById("flashes");
+    var verb = event.detail.requestConfig && event.detail.requestConfig.verb;
+    if (!xhr || !flashes || verb === "get") return;
+    var text = "";
+    try {
+      text = new DOMParser().parseFromString(xhr.responseText || "", "text/html").body.textContent;
+    } catch (error) { /* not HTML: the status line below says enough */ }
+    text = (text || "").replace(/\s+/g, " ").trim().slice(0, 500);
+    var box = document.createElement("p");
+    box.className = "error-box flash";
+    box.textContent = text || ("The server refused this (" + xhr.status + ").");
+    flashes.replaceChildren(box);
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
     if (event.detail.xhr && event.detail.xhr.status) { offline = false; }
     showLive();

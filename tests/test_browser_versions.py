@@ -198,3 +198,57 @@ def test_a_polled_page_whose_session_ends_goes_to_sign_in_and_comes_back(tmp_pat
     expect(page).to_have_url(url + "/versions?all=1")
     expect(page.locator("#versions-live")).to_be_visible()
     context.close()
+
+
+def test_a_project_removed_under_open_pages_says_so_and_comes_back(
+    tmp_path, live_server, browser, page, wheelhouse, uv_bin
+):
+    """alpha leaves the workspace's dg.toml while its Packages and project pages are open: the
+    Packages page says so in place of its table, a Sync clicked on the project page says why
+    nothing happens, and when alpha comes back the Packages page fills in again by itself."""
+    root = skewed_workspace(tmp_path, wheelhouse, uv_bin)
+    url = live_server(root)
+    wait_for_versions(page, url + "/versions")
+    page.goto(url + "/projects/projects-alpha/packages")
+    expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(1, timeout=30_000)
+    project_context = browser.new_context()  # a page of its own: both stay visible, so both poll
+    project_page = project_context.new_page()
+    project_page.goto(url + "/projects/projects-alpha")
+    expect(project_page.locator("#action-buttons button", has_text="Sync")).to_be_enabled()
+
+    listing = (root / "dg.toml").read_text()
+    (root / "dg.toml").write_text(listing.replace('path = "projects/alpha"', 'path = "projects/nowhere"'))
+    gone = page.locator("#packages-live.gone")
+    expect(gone).to_contain_text("projects-alpha is no longer in this workspace", timeout=30_000)
+    expect(gone.get_by_role("link", name="All projects")).to_have_attribute("href", "/")
+    expect(page.locator("[data-live]")).to_have_attribute("data-state", "live")  # still following
+
+    project_page.locator("#action-buttons button", has_text="Sync").click()
+    expect(project_page.locator("#flashes .error-box")).to_contain_text(
+        "no project with id 'projects-alpha'", timeout=10_000
+    )
+
+    (root / "dg.toml").write_text(listing)
+    expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(1, timeout=30_000)
+    expect(gone).to_have_count(0)
+    project_context.close()
+
+
+def test_the_versions_matrix_fits_a_narrow_window_and_keeps_its_package_names_in_view(
+    tmp_path, live_server, browser, wheelhouse, uv_bin
+):
+    url = live_server(skewed_workspace(tmp_path, wheelhouse, uv_bin))
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    narrow = context.new_page()
+    wait_for_versions(narrow, url + "/versions?all=1")
+    # the page itself never scrolls sideways; the matrix does, inside its own box
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= 400
+    wrap = narrow.locator(".table-wrap")
+    assert wrap.evaluate("element => element.scrollWidth > element.clientWidth")
+    name = narrow.locator('tr[data-package="dagster"] th[scope="row"]')
+    left = name.bounding_box()["x"]
+    wrap.evaluate("element => { element.scrollLeft = element.scrollWidth; }")
+    narrow.wait_for_timeout(100)
+    # the package names stay where they were (within a border's width), not hundreds of px away
+    assert abs(name.bounding_box()["x"] - left) < 8
+    context.close()

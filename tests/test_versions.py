@@ -479,23 +479,36 @@ def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
     assert [row.name for row in family.rows] == ["python", "dagster", "dagster-dbt"]
 
 
-def test_a_polled_part_of_a_page_whose_project_left_the_workspace_says_so_and_stops(skewed, make_app):
-    """htmx swaps no 404, so a Packages or project page open on a project removed from the
-    workspace would poll on unseen: the poll is answered with a notice, and 286 ends it."""
+def test_a_polled_part_of_a_page_whose_project_left_the_workspace_says_so_and_comes_back(skewed, make_app):
+    """htmx swaps no 404, so a part of a Packages or project page polling for a project removed
+    from the workspace would poll on unseen: it gets a notice in its place that goes on asking
+    the same address (its filters kept), and gets the part back when the project returns."""
     app = make_app(skewed)
     client = app.test_client()
     settled(client)
-    (skewed / "dg.toml").write_text(
-        'directory_type = "workspace"\n\n[[workspace.projects]]\npath = "projects/beta"\n'
-    )
+    listing = (skewed / "dg.toml").read_text()
+    (skewed / "dg.toml").write_text(listing.replace('path = "projects/alpha"', 'path = "projects/nowhere"'))
     core(app).monitor.refresh()
-    for fragment in ("packages", "environment", "plugins"):
-        url = f"/projects/projects-alpha/fragments/{fragment}"
-        polled = client.get(url, headers={"HX-Request": "true"})
-        assert polled.status_code == 286, fragment
-        assert "it has gone since this page was loaded" in polled.get_data(as_text=True)
+    for fragment, element_id in (("packages", "packages-live"), ("environment", "environment")):
+        url = f"/projects/projects-alpha/fragments/{fragment}?since=7&q=shared"
+        polled = client.get(url, headers={"HX-Request": "true", "HX-Target": element_id})
+        body = polled.get_data(as_text=True)
+        assert polled.status_code == 200, fragment
+        assert "projects-alpha is no longer in this workspace" in body
+        again = f"/projects/projects-alpha/fragments/{fragment}?q=shared"
+        assert f'id="{element_id}"' in body and f'hx-get="{again}"' in body and "data-poll" in body
         assert client.get(url).status_code == 404  # not from htmx: the error page, as before
-    assert client.get("/projects/projects-beta/fragments/packages", headers={"HX-Request": "true"}).status_code == 200
+    # a button's request gets the reason as a notice (the page shows it where it says what happened)
+    refused = client.post(
+        "/projects/projects-alpha/sync", headers={"HX-Request": "true", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert refused.status_code == 404
+    assert refused.get_data(as_text=True).startswith('<p class="error-box">no project with id')
+    (skewed / "dg.toml").write_text(listing)
+    core(app).monitor.refresh()
+    back = client.get("/projects/projects-alpha/fragments/packages?q=shared", headers={"HX-Request": "true"})
+    assert back.status_code == 200 and 'id="packages-live"' in back.get_data(as_text=True)
+    assert 'data-package="shared-lib"' in back.get_data(as_text=True)
 
 
 def test_a_page_left_open_across_a_restart_is_refreshed_by_the_new_server(skewed, make_app, tmp_path):
@@ -514,3 +527,18 @@ def test_a_page_left_open_across_a_restart_is_refreshed_by_the_new_server(skewed
     assert client.get(f"/fragments/versions?since={old_token}").status_code == 200
     token = core(second).monitor.snapshot.version
     assert client.get(f"/fragments/versions?since={token}").status_code == 204
+
+
+def test_a_project_whose_packages_are_not_known_is_not_said_to_lack_them(skewed, make_app):
+    """A uv project never synced has no environment: its cells read "not known", not "not installed"."""
+    write_project(skewed / "projects" / "delta", "delta", mode="persistent_uv")
+    listing = (skewed / "dg.toml").read_text()
+    (skewed / "dg.toml").write_text(listing + '\n[[workspace.projects]]\npath = "projects/delta"\n')
+    client = make_app(skewed).test_client()
+    settled(client)
+    page = client.get("/versions").get_data(as_text=True)
+    delta = re.search(r'<tr class="version-row[^"]*" data-package="python".*?</tr>', page, re.S).group(0)
+    cells = re.findall(r'<td data-project="([^"]+)"[^>]*>(.*?)</td>', delta, re.S)
+    said = {project: re.sub(r"<[^>]+>", "", html).strip() for project, html in cells}
+    assert said["projects-delta"] == "?not known"
+    assert "not installed" not in said["projects-delta"] and said["projects-alpha"].startswith("3.")

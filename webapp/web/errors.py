@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Flask, Response, jsonify, render_template, request
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -18,12 +20,28 @@ def _http_error(error: HTTPException):
         return jsonify({"error": name, "message": error.description}), error.code
     if request_ctx.url_adapter is None:  # a foreign Host: no URL can be built, so no page either
         return f"{error.code} {error.name}: {error.description}\n", error.code, {"Content-Type": "text/plain"}
-    if error.code == 404 and request.method == "GET" and htmx.is_htmx():
-        # a part of a page polling for something gone since the page loaded (a project left the
-        # workspace): htmx swaps no 404, so it would poll on unseen; say so in its place, and stop
-        message = f"{error.description}: it has gone since this page was loaded."
-        return render_template("fragments/notice.html", kind="error", message=message), htmx.STOP_POLLING
+    if htmx.is_htmx():
+        if error.code == 404 and request.method == "GET":
+            return _gone()
+        # a button's request: the page shows the message where it shows what just happened
+        return render_template("fragments/notice.html", kind="error", message=error.description), error.code
     return render_template("error.html", error=error), error.code
+
+
+def _gone():
+    """A part of a page polling for what has gone since the page loaded (a project left the workspace).
+
+    htmx swaps no 404, so the part would poll on unseen. It is replaced by a notice that goes
+    on asking the same address, so the part comes back by itself if the project does.
+    """
+    project_id = (request.view_args or {}).get("project_id")
+    if project_id:
+        message = f"{project_id} is no longer in this workspace (was it removed from its dg.toml?)."
+    else:
+        message = "What this part of the page showed is gone."
+    args = {key: value for key, value in request.args.items() if key != "since"}  # the next answer is whole
+    again = request.path + ("?" + urlencode(args) if args else "")
+    return render_template("fragments/gone.html", message=message, again=again, target=htmx.target())
 
 
 def _history_error(error: HistoryError):

@@ -46,3 +46,8 @@ def current_page() -> str | None:
         return None
     parts = urlsplit(url)
     return urlunsplit(("", "", parts.path, parts.query, "")) or None
+
+
+def target() -> str | None:
+    """The id of the element this htmx request will swap, if it has one."""
+    return request.headers.get("HX-Target") or None
