@@ -55,6 +55,8 @@ def test_a_sync_says_it_started_and_disables_sync_everywhere_until_it_ends(tmp_p
     row_button = overview.locator("#project-slow button.sync")
     expect(row_button).to_have_accessible_name("Syncing… slowpkg")
     expect(row_button).to_be_disabled()
+    # the status says what is happening, not what uv said before the sync
+    expect(overview.locator("#project-slow .status-cell .badge")).to_have_text("syncing…")
     release.touch()
     expect(page.locator(".job-status .badge").first).to_have_attribute(
         "data-job-status", "succeeded", timeout=60_000

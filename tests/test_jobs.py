@@ -36,6 +36,8 @@ def test_sync_creates_the_environment_and_records_everything(tmp_path, wheelhous
     final = jobs.wait(record.id, timeout=120)
     assert final.status == "succeeded", Path(final.log_path).read_text()
     assert final.exit_code == 0 and final.who == "alice" and final.duration > 0
+    # the whole job, as its history row says: uv and then the probe of what it changed
+    assert abs(final.duration - (final.ended_at - final.started_at)) < 0.1
     assert final.lock_before is None and final.lock_after  # uv.lock was created
     log = Path(final.log_path).read_text()
     assert log.startswith("$ ") and " sync --color always" in log.splitlines()[0]

@@ -66,6 +66,7 @@ def test_a_package_installed_by_hand_is_to_remove(alpha, uv_workspace, make_boar
     uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=alpha)
     board, project, state = drift_of(make_board, uv_workspace)
     assert state.status.status == "out_of_sync"
+    assert state.status.reason == "the environment differs from uv.lock: a sync brings it in line"
     drift = list(state.status.drift)
     assert drift == [{"name": "extra-plugin", "action": "remove", "installed": "2.0.0", "locked": None}]
     assert drift_counts(drift) == {"install": 0, "remove": 1, "change": 0}
@@ -171,3 +172,16 @@ def test_lock_and_pyproject_readers_survive_bad_files(tmp_path):
         '[dependency-groups]\ndev = ["pytest", {include-group = "extra"}]\n'
     )
     assert direct_requirements(tmp_path / "pyproject.toml") == ["baz", "foo-bar", "pytest", "qux"]
+
+
+def test_a_dependency_added_to_pyproject_is_to_install_after_relocking(
+    alpha, uv_workspace, make_board, wheelhouse, uv_bin
+):
+    """As `uv add` would leave it, minus the lock: uv would update the lock, then install."""
+    add_dependency(alpha, "extra-plugin", next(wheelhouse.glob("extra_plugin-*.whl")))
+    board, project, state = drift_of(make_board, uv_workspace)
+    assert state.status.status == "out_of_sync"
+    assert state.status.reason == "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+    drift = list(state.status.drift)
+    assert drift == [{"name": "extra-plugin", "action": "install", "installed": None, "locked": "2.0.0"}]
+    assert_uv_sync_does_exactly(board, project, alpha, drift, uv_bin)

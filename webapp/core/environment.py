@@ -173,9 +173,15 @@ class Resolver:
         if result.exit_code == 0:
             return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
         if "outdated" in text or "Would " in text:
-            return EnvironmentStatus(STATUS_OUT_OF_SYNC, last_words(text), tuple(parse_plan(text)))
+            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _out_of_sync_reason(text), tuple(parse_plan(text)))
         return EnvironmentStatus(STATUS_UNKNOWN, last_words(text) or f"uv exited {result.exit_code}")
 
+
+def _out_of_sync_reason(text: str) -> str:
+    """What uv's plan means for the person looking, in place of its `error: ... run uv sync` line."""
+    if "Would update lockfile" in text or "Would create lockfile" in text:
+        return "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+    return "the environment differs from uv.lock: a sync brings it in line"
 
 
 def _mode_reason(project: Project) -> str:

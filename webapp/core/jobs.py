@@ -316,7 +316,7 @@ class JobManager:
             record,
             status,
             exit_code=result.exit_code,
-            duration=result.duration,
+            duration=time.time() - started,  # the whole job: uv, then the probe of what it changed
             lock_after=lock_hash(project, env),
             message=message,
             detail=detail,
