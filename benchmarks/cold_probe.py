@@ -13,16 +13,13 @@ PYTHONDONTWRITEBYTECODE unset.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
-from harness import median
+from harness import median, real_project_arguments
 
 from webapp.core.board import Board
 from webapp.core.launcher import find_uv
@@ -109,13 +106,7 @@ def pss_kb(pid: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--project", type=Path)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    if "PYTHONDONTWRITEBYTECODE" in os.environ:
-        print("warning: PYTHONDONTWRITEBYTECODE is set; unset it for fair numbers", file=sys.stderr)
-    scratch = Path(tempfile.mkdtemp(prefix="envboard-cold-probe-"))
+    args, scratch = real_project_arguments("envboard-cold-probe-")
     project = args.project or build_project(scratch)
     print(f"project: {project}")
     uv = find_uv().path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -222,3 +224,17 @@ def median(function, runs: int) -> float:
         function()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+def real_project_arguments(scratch_prefix: str) -> tuple[argparse.Namespace, Path]:
+    """`--project DIR` and `--runs N` of the benchmarks against real dg, and a scratch folder.
+
+    Warns when PYTHONDONTWRITEBYTECODE is set: every Dagster import would then compile again.
+    """
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--project", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if "PYTHONDONTWRITEBYTECODE" in os.environ:
+        print("warning: PYTHONDONTWRITEBYTECODE is set; unset it for fair numbers", file=sys.stderr)
+    return args, Path(tempfile.mkdtemp(prefix=scratch_prefix))

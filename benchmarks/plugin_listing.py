@@ -9,14 +9,12 @@ Prints medians and ratios against dg measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from harness import median
+from harness import median, real_project_arguments
 
 from webapp.core.board import Board
 from webapp.core.launcher import find_uv
@@ -60,13 +58,7 @@ def build_project(base: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--project", type=Path)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    if "PYTHONDONTWRITEBYTECODE" in os.environ:
-        print("warning: PYTHONDONTWRITEBYTECODE is set; unset it for fair numbers", file=sys.stderr)
-    scratch = Path(tempfile.mkdtemp(prefix="envboard-bench-"))
+    args, scratch = real_project_arguments("envboard-bench-")
     project = args.project or build_project(scratch)
     state = scratch / "state"
     env = {**os.environ, "DAGSTER_DG_UPDATE_CHECK_ENABLED": "0"}
