@@ -257,6 +257,11 @@ def uv(uv_bin: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+def install_by_hand(uv_bin: str, project_dir: Path, *wheels: str) -> None:
+    """`uv pip install` into the project's .venv, as a person would: pyproject.toml and uv.lock untouched."""
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", *wheels, cwd=project_dir)
+
+
 @pytest.fixture
 def make_board(tmp_path) -> Callable[..., Board]:
     boards: list[Board] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv, write_project, write_slow_project, write_workspace
+from tests.conftest import install_by_hand, uv, write_project, write_slow_project, write_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -373,7 +373,7 @@ def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, w
     findings["versions"] = axe_findings(page)
     # installed by hand after the sync: the Packages page shows a line that differs from the lock
     extra = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(extra), cwd=alpha)
+    install_by_hand(uv_bin, alpha, str(extra))
     for _ in range(60):
         page.goto(url + "/projects/projects-alpha/packages")
         if page.locator("#packages tr.differs").count() == 1:

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv
+from tests.conftest import install_by_hand
 from tests.test_versions import skewed_workspace
 
 pytestmark = pytest.mark.browser
@@ -85,7 +85,7 @@ def test_packages_page_shows_a_package_installed_by_hand_as_not_in_the_lock(
 ):
     root = skewed_workspace(tmp_path, wheelhouse, uv_bin)
     extra = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(extra), cwd=root / "projects" / "alpha")
+    install_by_hand(uv_bin, root / "projects" / "alpha", str(extra))
     url = live_server(root)
     page.goto(url + "/projects/projects-alpha")
     link = page.locator("#package-count a")
@@ -134,15 +134,7 @@ def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
     expect(skew).to_have_attribute("data-skew", "true")
 
     newer = tmp_path / "wheels-new"
-    uv(
-        uv_bin,
-        "pip",
-        "install",
-        "--python",
-        ".venv/bin/python",
-        str(next(newer.glob("shared_lib-*.whl"))),
-        cwd=alpha,
-    )
+    install_by_hand(uv_bin, alpha, str(next(newer.glob("shared_lib-*.whl"))))
     expect(skew.locator('td[data-project="projects-alpha"]')).to_have_attribute(
         "data-version", "2.0.0", timeout=30_000
     )
@@ -152,15 +144,7 @@ def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
     expect(packages.locator("#packages-count")).to_contain_text("1 not as the lock pins")
 
     # the refreshed fragments poll on with their new token: a second change shows too
-    uv(
-        uv_bin,
-        "pip",
-        "install",
-        "--python",
-        ".venv/bin/python",
-        str(next(newer.glob("dagster-*.whl"))),
-        cwd=alpha,
-    )
+    install_by_hand(uv_bin, alpha, str(next(newer.glob("dagster-*.whl"))))
     dagster = page.locator('tr[data-package="dagster"]')
     expect(dagster.locator('td[data-project="projects-alpha"]')).to_have_attribute(
         "data-version", "0.0.2", timeout=30_000

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import add_dependency, build_wheel, uv
+from tests.conftest import add_dependency, build_wheel, install_by_hand, uv
 from webapp.core.cache import DependencyCache
 from webapp.core.packages import (
     LockInspector,
@@ -63,7 +63,7 @@ def assert_uv_sync_does_exactly(board, project, project_dir, drift, uv_bin):
 
 def test_a_package_installed_by_hand_is_to_remove(alpha, uv_workspace, make_board, wheelhouse, uv_bin):
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=alpha)
+    install_by_hand(uv_bin, alpha, str(wheel))
     board, project, state = drift_of(make_board, uv_workspace)
     assert state.status.status == "out_of_sync"
     assert state.status.reason == "the environment differs from uv.lock: a sync brings it in line"
@@ -87,13 +87,13 @@ def test_a_package_removed_by_hand_is_to_install(alpha, uv_workspace, make_board
 
 def test_a_package_at_another_version_is_to_change(alpha, uv_workspace, make_board, uv_bin, tmp_path):
     newer = build_wheel(tmp_path / "newer", "acme-plugin", "1.1.0", {"acme_plugin/__init__.py": ""})
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(newer), cwd=alpha)
+    install_by_hand(uv_bin, alpha, str(newer))
     board, project, state = drift_of(make_board, uv_workspace)
     drift = list(state.status.drift)
     assert drift == [{"name": "acme-plugin", "action": "change", "installed": "1.1.0", "locked": "1.0.0"}]
     # another version again: uv's words are the same, the drift is not, and the row must redraw
     newest = build_wheel(tmp_path / "newest", "acme-plugin", "1.2.0", {"acme_plugin/__init__.py": ""})
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(newest), cwd=alpha)
+    install_by_hand(uv_bin, alpha, str(newest))
     later = board.state(project, wait=True)
     assert later.status.reason == state.status.reason
     assert later.status.drift[0]["installed"] == "1.2.0"

@@ -3,7 +3,7 @@
 import json
 import textwrap
 
-from tests.conftest import add_dependency, uv, write_project, write_workspace
+from tests.conftest import add_dependency, install_by_hand, uv, write_project, write_workspace
 from webapp.cli import main as cli
 
 
@@ -80,7 +80,7 @@ def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
     assert board.state(project, wait=True).plugins.cached
     lock_before = (project_dir / "uv.lock").read_bytes()
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project_dir)
+    install_by_hand(uv_bin, project_dir, str(wheel))
     assert (project_dir / "uv.lock").read_bytes() == lock_before
     after = board.state(project, wait=True).plugins
     assert not after.cached

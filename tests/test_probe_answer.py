@@ -4,7 +4,7 @@ matched nothing; and that it leaves without waiting for the interpreter's teardo
 import json
 import textwrap
 
-from tests.conftest import build_wheel, uv, write_project
+from tests.conftest import build_wheel, install_by_hand, uv, write_project
 from webapp.cli import main as cli
 
 
@@ -50,12 +50,12 @@ def test_versions_and_packages_come_from_the_one_probe_and_follow_the_environmen
     # a dg of the 1.10 era, then the current one: the newer distribution name wins
     wheels = tmp_path / "dg-wheels"
     legacy = build_wheel(wheels, "dagster-dg", "0.26.17", {"dagster_dg/__init__.py": ""})
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(legacy), cwd=project_dir)
+    install_by_hand(uv_bin, project_dir, str(legacy))
     after = board.state(project, wait=True).plugins
     assert not after.cached and after.dg_version == "0.26.17"
     assert after.package_count == plugins.package_count + 1
     current = build_wheel(wheels, "Dagster_DG.cli", "1.13.27", {"dagster_dg_cli/__init__.py": ""})
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(current), cwd=project_dir)
+    install_by_hand(uv_bin, project_dir, str(current))
     latest = board.state(project, wait=True).plugins
     assert latest.dg_version == "1.13.27"
     assert {"name": "dagster-dg-cli", "version": "1.13.27"} in latest.packages  # normalised name
@@ -130,7 +130,7 @@ def test_the_probe_does_not_wait_for_a_plugins_teardown(tmp_path, uv_bin, make_b
         tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
     )
     uv(uv_bin, "sync", cwd=project_dir)
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(plugin), cwd=project_dir)
+    install_by_hand(uv_bin, project_dir, str(plugin))
     board = make_board(project_dir)
     plugins = board.state(board.workspace.projects[0], wait=True).plugins
     assert plugins.failure is None and "slow_exit" in [m["module"] for m in plugins.registry_modules]
@@ -194,17 +194,7 @@ def test_components_of_the_1_10_layout_are_found(tmp_path, uv_bin, make_board):
     dg = build_wheel(wheels, "dagster-dg", "0.26.17", {"dagster_dg/__init__.py": ""})
     project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv")
     uv(uv_bin, "sync", cwd=project_dir)
-    uv(
-        uv_bin,
-        "pip",
-        "install",
-        "--python",
-        ".venv/bin/python",
-        str(dagster),
-        str(plugin),
-        str(dg),
-        cwd=project_dir,
-    )
+    install_by_hand(uv_bin, project_dir, str(dagster), str(plugin), str(dg))
     board = make_board(project_dir)
     plugins = board.state(board.workspace.projects[0], wait=True).plugins
     assert plugins.errors == [] and plugins.dagster_importable
@@ -243,7 +233,7 @@ def test_a_module_linked_into_site_packages_from_elsewhere_is_watched(
         tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
     )
     uv(uv_bin, "sync", cwd=project_dir)
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(metadata_only), cwd=project_dir)
+    install_by_hand(uv_bin, project_dir, str(metadata_only))
     (site_packages(project_dir) / "linked_plugin").symlink_to(source, target_is_directory=True)
     board = make_board(project_dir)
     project = board.workspace.projects[0]

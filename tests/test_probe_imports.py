@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import build_wheel, core, uv, write_project
+from tests.conftest import build_wheel, core, install_by_hand, uv, write_project
 from tests.test_probe_hostile import local_project
 
 
@@ -30,7 +30,7 @@ def project_with_plugins(
             {f"{name}/__init__.py": textwrap.dedent(source)},
             entry_points={"dagster_dg.plugin": {name: name}},
         )
-        uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project_dir)
+        install_by_hand(uv_bin, project_dir, str(wheel))
     return project_dir
 
 

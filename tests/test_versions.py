@@ -15,6 +15,7 @@ from tests.conftest import (
     add_dependency,
     build_wheel,
     core,
+    install_by_hand,
     uv,
     wait_for,
     write_project,
@@ -187,15 +188,7 @@ def test_versions_and_packages_fragments_answer_204_until_the_environment_change
     )
 
     newer = next((tmp_path / "wheels-new").glob("shared_lib-*.whl"))
-    uv(
-        uv_bin,
-        "pip",
-        "install",
-        "--python",
-        ".venv/bin/python",
-        str(newer),
-        cwd=skewed / "projects" / "alpha",
-    )
+    install_by_hand(uv_bin, skewed / "projects" / "alpha", str(newer))
 
     def changed(url: str, marker: str):
         response = client.get(url)
@@ -222,7 +215,7 @@ def test_versions_and_packages_fragments_answer_204_until_the_environment_change
 def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheelhouse):
     alpha_dir = skewed / "projects" / "alpha"
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=alpha_dir)
+    install_by_hand(uv_bin, alpha_dir, str(wheel))
     app = make_app(skewed)
     client = app.test_client()
     settled(client)
@@ -281,7 +274,7 @@ def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app,
 def test_lock_status_named_drift_and_versions_on_the_project_page(skewed, make_app, uv_bin, wheelhouse):
     alpha_dir = skewed / "projects" / "alpha"
     wheel = next(wheelhouse.glob("extra_plugin-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=alpha_dir)
+    install_by_hand(uv_bin, alpha_dir, str(wheel))
     app = make_app(skewed)
     client = app.test_client()
     settled(client)
@@ -422,7 +415,7 @@ def test_a_sync_records_what_it_changed_in_packages(skewed, make_app, uv_bin, wh
     alpha_dir = skewed / "projects" / "alpha"
     extra = next(wheelhouse.glob("extra_plugin-*.whl"))
     newer = next((tmp_path / "wheels-new").glob("shared_lib-*.whl"))
-    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(extra), str(newer), cwd=alpha_dir)
+    install_by_hand(uv_bin, alpha_dir, str(extra), str(newer))
     app = make_app(skewed)
     client = app.test_client()
     settled(client)
