@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness import median, real_project_arguments
 
-from webapp.core.board import Board
-from webapp.core.launcher import find_uv
+from webapp.core.environments.processes import find_uv
+from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from webapp.core.board import Board
-from webapp.core.launcher import find_uv
-from webapp.core.services import Envboard
+from webapp.core.app import Envboard
+from webapp.core.environments.processes import find_uv
+from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
 ENTRY_GROUP = "dagster_dg_cli.registry_modules"
@@ -552,7 +552,7 @@ def another_process_holds(locks_dir: Path, project_path: Path):
             sys.executable,
             "-c",
             "import pathlib, sys, time\n"
-            "from webapp.core.locks import ProjectLocks\n"
+            "from webapp.core.jobs.locks import ProjectLocks\n"
             "with ProjectLocks(pathlib.Path(sys.argv[1])).hold(sys.argv[2]):\n"
             "    pathlib.Path(sys.argv[3]).touch()\n"
             "    time.sleep(60)\n",

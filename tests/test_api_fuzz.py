@@ -175,8 +175,8 @@ def test_the_html_fuzzer_covers_the_routes_that_take_parameters(html_rules):
 @pytest.fixture(scope="module")
 def signin_client(tmp_path_factory):
     from tests.conftest import core
+    from webapp.core.access.users import UserDirectory, add_user
     from webapp.core.settings import Settings
-    from webapp.core.users import UserDirectory, add_user
     from webapp.web import create_app
 
     base = tmp_path_factory.mktemp("fuzz-signin")

@@ -21,9 +21,9 @@ import pytest
 
 from tests.conftest import core, write_project, write_workspace
 from webapp.cli import main as cli
-from webapp.core import modes
-from webapp.core.users import add_user
-from webapp.core.workspace import scan_workspace
+from webapp.core.access.users import add_user
+from webapp.core.workspace import modes
+from webapp.core.workspace.scan import scan_workspace
 
 
 def synced_job(tmp_path: Path, extra_log_bytes: int = 0) -> tuple[Path, str, Path]:

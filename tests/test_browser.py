@@ -109,7 +109,7 @@ def test_a_click_on_sync_shows_log_lines_while_the_job_runs(tmp_path, live_serve
 
 
 def test_sign_in_viewer_sees_disabled_sync_operator_syncs_and_is_named(tmp_path, live_server, browser):
-    from webapp.core.users import add_user
+    from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
     alice = add_user(users, "alice", "operator")

@@ -104,7 +104,7 @@ def test_sync_all_with_nothing_out_of_sync_says_so(tmp_path, wheelhouse, uv_bin,
 
 
 def test_a_viewer_who_opens_a_change_url_sees_it_disabled_and_why(tmp_path, live_server, browser):
-    from webapp.core.users import add_user
+    from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
     token = add_user(users, "victor", "viewer")

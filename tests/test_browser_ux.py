@@ -251,7 +251,7 @@ def test_a_running_job_page_is_live_until_the_job_ends_and_announces_it(tmp_path
 def test_controls_name_what_they_act_on_and_disabled_ones_explain_themselves(
     tmp_path, live_server, browser
 ):
-    from webapp.core.users import add_user
+    from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
     alice = add_user(users, "alice", "operator")
@@ -321,7 +321,7 @@ def axe_findings(page) -> list[str]:
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, wheelhouse, uv_bin, scheme):
-    from webapp.core.users import add_user
+    from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
     alice = add_user(users, "alice", "operator")
@@ -411,7 +411,7 @@ def test_counts_and_labels_read_as_english(tmp_path, live_server, page, wheelhou
 
 
 def test_a_huge_log_keeps_the_page_bounded_with_a_link_to_the_whole_log(tmp_path, live_server, page):
-    from webapp.core.history import History
+    from webapp.core.jobs.history import History
 
     root = many_projects(tmp_path / "ws", ["alpha"], mode="persistent_uv")
     state = tmp_path / "state"

@@ -163,7 +163,7 @@ def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
 def test_a_polled_page_whose_session_ends_goes_to_sign_in_and_comes_back(tmp_path, live_server, browser):
     """Not the sign-in form swapped into the matrix: the page itself goes, and returns after."""
     from tests.conftest import write_project
-    from webapp.core.users import add_user
+    from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
     alice = add_user(users, "alice", "operator")

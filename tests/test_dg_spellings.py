@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from webapp.core import modes
-from webapp.core.config import has_dg_config
-from webapp.core.workspace import scan_workspace
+from webapp.core.workspace import modes
+from webapp.core.workspace.config import has_dg_config
+from webapp.core.workspace.scan import scan_workspace
 
 MODE_VALUES = {
     "active": ['"active"', "{ active = true }"],

@@ -25,7 +25,7 @@ from tests.conftest import (
     write_slow_project,
     write_workspace,
 )
-from webapp.core.launcher import Invocation, child_environment, run
+from webapp.core.environments.processes import Invocation, child_environment, run
 
 
 class Browserless:
@@ -90,8 +90,8 @@ def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatc
 
 
 def test_uv_killed_mid_sync_fails_that_job_only(tmp_path, make_board, wheelhouse, monkeypatch):
-    from webapp.core.history import History
-    from webapp.core.jobs import JobManager
+    from webapp.core.jobs.history import History
+    from webapp.core.jobs.manager import JobManager
 
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
     monkeypatch.setenv("UV_NO_CACHE", "1")
@@ -154,8 +154,8 @@ def test_uv_missing_from_the_command_line(tmp_path, capsys):
 
 
 def test_no_network_for_a_download_is_a_failed_job_in_uvs_words(tmp_path, make_board):
-    from webapp.core.history import History
-    from webapp.core.jobs import JobManager
+    from webapp.core.jobs.history import History
+    from webapp.core.jobs.manager import JobManager
 
     board = make_board(write_project(tmp_path / "p", "p", mode="persistent_uv", dependencies=("six",)))
     jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from webapp.core.launcher import Cancellation, Invocation, child_environment, run
+from webapp.core.environments.processes import Cancellation, Invocation, child_environment, run
 
 
 def python(code: str, cwd: Path) -> Invocation:

@@ -7,7 +7,7 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import core, wait_for, write_project, write_workspace
-from webapp.core.users import UserDirectory, add_user
+from webapp.core.access.users import UserDirectory, add_user
 
 
 def scrape(client, **headers) -> dict[str, list]:

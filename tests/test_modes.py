@@ -6,10 +6,10 @@ import tomllib
 import pytest
 
 from tests.conftest import another_process_holds, write_project
-from webapp.core import modes
-from webapp.core.history import History
-from webapp.core.jobs import JobError, JobManager
-from webapp.core.workspace import scan_workspace
+from webapp.core.jobs.history import History
+from webapp.core.jobs.manager import JobError, JobManager
+from webapp.core.workspace import modes
+from webapp.core.workspace.scan import scan_workspace
 
 SHAPES = {
     "string with comments": (

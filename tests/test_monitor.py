@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import add_dependency, uv, wait_for, write_project, write_workspace
-from webapp.core.services import Envboard
+from webapp.core.app import Envboard
 from webapp.core.settings import Settings
 
 

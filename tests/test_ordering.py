@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import another_process_holds, uv, wait_for, write_project, write_slow_project
-from webapp.core import modes
-from webapp.core.history import History
-from webapp.core.jobs import JobError, JobManager
+from webapp.core.jobs.history import History
+from webapp.core.jobs.manager import JobError, JobManager
+from webapp.core.workspace import modes
 
 
 def test_a_mode_change_while_the_projects_sync_runs_is_refused(tmp_path, make_board, monkeypatch):
@@ -116,7 +116,7 @@ def test_leftovers_are_found_by_their_marker_when_the_group_leader_is_gone(tmp_p
     import sys
 
     from tests.conftest import live_group_members
-    from webapp.core.launcher import JOB_MARKER, end_leftover_groups, marked_groups
+    from webapp.core.environments.processes import JOB_MARKER, end_leftover_groups, marked_groups
 
     child_pid = tmp_path / "child.pid"
     leader = subprocess.Popen(

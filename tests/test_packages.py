@@ -10,8 +10,8 @@ import json
 import pytest
 
 from tests.conftest import add_dependency, build_wheel, install_by_hand, uv
-from webapp.core.cache import DependencyCache
-from webapp.core.packages import (
+from webapp.core.disk.cache import DependencyCache
+from webapp.core.environments.uv import (
     LockInspector,
     direct_requirements,
     drift_counts,

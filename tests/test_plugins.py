@@ -56,8 +56,8 @@ def test_unchanged_means_cached_and_no_subprocess(uv_workspace, make_board, monk
     project = board.workspace.projects[0]
     first = board.state(project, wait=True)
     spawned = []
-    import webapp.core.environment as environment_module
-    import webapp.core.plugins as plugins_module
+    import webapp.core.environments.resolver as environment_module
+    import webapp.core.probe.runner as plugins_module
 
     real_run = plugins_module.run
     monkeypatch.setattr(plugins_module, "run", lambda *a, **k: spawned.append(a) or real_run(*a, **k))

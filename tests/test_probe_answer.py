@@ -13,8 +13,8 @@ def site_packages(project_dir):
 
 
 def count_probes(monkeypatch):
-    import webapp.core.environment as environment_module
-    import webapp.core.plugins as plugins_module
+    import webapp.core.environments.resolver as environment_module
+    import webapp.core.probe.runner as plugins_module
 
     spawned = []
     real_run = plugins_module.run

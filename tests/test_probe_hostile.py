@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from tests.conftest import core, uv, wait_for, write_project
-from webapp.core import plugins as plugins_module
+from webapp.core.probe import runner as plugins_module
 
 COMPONENT = '''
 from dagster import Component

@@ -9,9 +9,9 @@ import tomllib
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from webapp.core import modes
-from webapp.core.config import ConfigError, read_dg_config
-from webapp.core.workspace import scan_workspace
+from webapp.core.workspace import modes
+from webapp.core.workspace.config import ConfigError, read_dg_config
+from webapp.core.workspace.scan import scan_workspace
 
 KEYS = st.sampled_from(["a", "b", "name", "root_module", "x-y", "weird key", "é"])
 SCALARS = st.one_of(

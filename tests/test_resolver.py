@@ -3,10 +3,10 @@
 import sys
 
 from tests.conftest import write_project, write_workspace
-from webapp.core.environment import Resolver, uv_workspace_root
-from webapp.core.interpreters import ActivePython
-from webapp.core.launcher import UvLocation
-from webapp.core.workspace import scan_workspace
+from webapp.core.environments.interpreters import ActivePython
+from webapp.core.environments.processes import UvLocation
+from webapp.core.environments.resolver import Resolver, uv_workspace_root
+from webapp.core.workspace.scan import scan_workspace
 
 
 def test_active_python_order(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import write_project, write_workspace
 from webapp.cli import main as cli
-from webapp.core.users import UserDirectory, add_user
+from webapp.core.access.users import UserDirectory, add_user
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_dockerfile_runs_envboard_safely():
 
 
 def test_a_users_file_of_the_wrong_shape_is_refused_with_a_reason(tmp_path):
-    from webapp.core.users import UsersError
+    from webapp.core.access.users import UsersError
 
     for text, words in (
         ("users = 3\n", "must be [[users]] tables"),

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import write_project, write_workspace
 from webapp.cli import main as cli
-from webapp.core.sessions import SessionStore, parse_duration
-from webapp.core.users import UserDirectory, add_user, list_users
+from webapp.core.access.sessions import SessionStore, parse_duration
+from webapp.core.access.users import UserDirectory, add_user, list_users
 from webapp.web.services import EXTENSION
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import live_group_members, wait_for, write_project, write_slow_project, write_workspace
 from tests.test_faults import Browserless
-from webapp.core.board import Board
+from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
 SLOW = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}
@@ -98,8 +98,8 @@ def test_stop_signal_when_idle_exits_0_at_once(tmp_path, live_server):
 
 def test_interrupt_all_ends_a_stubborn_build_and_a_queued_job(tmp_path, make_board, monkeypatch):
     """A build backend that ignores SIGTERM still ends; a job that never started is recorded too."""
-    from webapp.core.history import History
-    from webapp.core.jobs import JobManager
+    from webapp.core.jobs.history import History
+    from webapp.core.jobs.manager import JobManager
 
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "120")
     monkeypatch.setenv("UV_NO_CACHE", "1")

@@ -444,10 +444,10 @@ def test_a_sync_records_what_it_changed_in_packages(skewed, make_app, uv_bin, wh
 
 def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
     """The matrix itself, from the states the probe fills (a pure function of them)."""
-    from webapp.core.inventory import VersionFilters, version_matrix
-    from webapp.core.plugins import PluginList
-    from webapp.core.state import ProjectState
-    from webapp.core.workspace import Project
+    from webapp.core.live.state import ProjectState
+    from webapp.core.pages.inventory import VersionFilters, version_matrix
+    from webapp.core.probe.runner import PluginList
+    from webapp.core.workspace.scan import Project
 
     def state(name, packages, failure=None):
         project = Project(id=name, name=name, path=tmp_path / name, rel_path=name)

@@ -3,7 +3,7 @@
 import os
 
 from tests.conftest import write_project, write_workspace
-from webapp.core.workspace import scan_workspace
+from webapp.core.workspace.scan import scan_workspace
 
 
 def test_workspace_lists_projects_with_ids_names_and_paths(tmp_path):
@@ -89,7 +89,7 @@ def test_find_by_id_name_or_path(tmp_path):
 
 
 def test_a_scan_parses_each_config_file_once_and_a_rescan_of_unchanged_files_none(tmp_path, monkeypatch):
-    from webapp.core import files
+    from webapp.core.disk import files
 
     root = tmp_path / "ws"
     root.mkdir()

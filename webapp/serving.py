@@ -22,7 +22,7 @@ from typing import Any
 
 from waitress import create_server, wasyncore
 
-from .core.jobs import JobManager
+from .core.jobs.manager import JobManager
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_REASON = "the server was stopped"

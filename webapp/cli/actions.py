@@ -7,11 +7,11 @@ import os
 import sys
 import time
 
-from ..core import modes
-from ..core.dg import MODES
-from ..core.jobs import JobError
-from ..core.services import Envboard
-from ..core.terminal import safe_cut, strip_ansi
+from ..core.app import Envboard
+from ..core.environments.output import safe_cut, strip_ansi
+from ..core.jobs.manager import JobError
+from ..core.workspace import modes
+from ..core.workspace.dg import MODES
 from .options import add_common, settings_from
 
 

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..core import inventory
-from ..core.board import Board
+from ..core.live.board import Board
+from ..core.pages import inventory
 from .actions import _project_or_exit
 from .options import add_common, settings_from
 

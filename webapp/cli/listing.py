@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..core.board import Board
-from ..core.cache import DependencyCache
-from ..core.state import ProjectState
+from ..core.disk.cache import DependencyCache
+from ..core.live.board import Board
+from ..core.live.state import ProjectState
 from .options import add_common, settings_from
 
 

@@ -10,9 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..core.config import ConfigError, read_dg_config
-from ..core.dg import DG_TOML, PYPROJECT
-from ..core.workspace import find_workspace_root, scan_workspace
+from ..core.workspace.config import ConfigError, read_dg_config
+from ..core.workspace.dg import DG_TOML, PYPROJECT
+from ..core.workspace.scan import find_workspace_root, scan_workspace
 
 HOW_ENVBOARD_LOOKS = (
     f"envboard looks for a {DG_TOML}, or a {PYPROJECT} with a [tool.dg] table, in that folder and "

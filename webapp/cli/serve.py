@@ -8,8 +8,8 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from ..core.files import remove_stale_temp_files
-from ..core.sessions import parse_duration
+from ..core.access.sessions import parse_duration
+from ..core.disk.files import remove_stale_temp_files
 from ..serving import serve_until_stopped
 from .hosting import allow_open_files, bind_problem, is_loopback, load_secret_key, trusted_hosts
 from .options import add_common, env, settings_from
@@ -118,7 +118,7 @@ def add_parsers(commands) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..core.users import UserDirectory, UsersError
+    from ..core.access.users import UserDirectory, UsersError
     from ..web import create_app
     from ..web.access_log import configure
     from ..web.services import EXTENSION

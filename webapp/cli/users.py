@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..core.sessions import SessionStore, SessionStoreError
+from ..core.access.sessions import SessionStore, SessionStoreError
+from ..core.access.users import UsersError, add_user, list_users, remove_user, rotate_user
 from ..core.settings import default_state_dir
-from ..core.users import UsersError, add_user, list_users, remove_user, rotate_user
 from .options import env
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..core.services import Envboard
-from ..core.sessions import DEFAULT_IDLE, DEFAULT_MAX_AGE, SessionStore
+from ..core.access.sessions import DEFAULT_IDLE, DEFAULT_MAX_AGE, SessionStore
+from ..core.app import Envboard
 from . import services
 
 PACKAGE = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from ..core.terminal import ANSI_ESCAPE
+from ..core.environments.output import ANSI_ESCAPE
 
 _COLOURS = {**{30 + i: f"ansi-{30 + i}" for i in range(8)}, **{90 + i: f"ansi-{30 + i}" for i in range(8)}}
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from ..core.sessions import SessionStore, SessionStoreError
-from ..core.users import hash_token
+from ..core.access.sessions import SessionStore, SessionStoreError
+from ..core.access.users import hash_token
 from .services import services
 
 blueprint = Blueprint("auth", __name__)

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from ..core.history import HistoryError
+from ..core.jobs.history import HistoryError
 from . import htmx
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import flash, render_template
 
-from ..core.history import JobRecord
-from ..core.jobs import JobManager
+from ..core.jobs.history import JobRecord
+from ..core.jobs.manager import JobManager
 from .presenters import project_name
 
 INFO, ERROR = "info", "error"

@@ -19,10 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from ..core.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
-from ..core.metrics import Activity
-from ..core.plugins import PluginList
-from ..core.services import Envboard
+from ..core.app import Envboard
+from ..core.jobs.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
+from ..core.live.activity import Activity
+from ..core.probe.runner import PluginList
 from .services import EXTENSION as SERVICES
 from .services import services
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
-from ..core import modes, resources
-from ..core.dg import MODE_UV
-from ..core.jobs import JobError
+from ..core.jobs.manager import JobError
+from ..core.pages import resources
+from ..core.workspace import modes
+from ..core.workspace.dg import MODE_UV
 from . import feedback
 from .projects import project_state
 from .security import current_user

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from .. import __version__
-from ..core.dg import MODES
+from ..core.workspace.dg import MODES
 
 blueprint = Blueprint("openapi", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
-from ..core import resources
+from ..core.pages import resources
 from . import htmx
 from .services import envboard, services
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..core import inventory, resources
-from ..core.state import ProjectState
+from ..core.live.state import ProjectState
+from ..core.pages import inventory, resources
 from . import htmx
 from .services import envboard, services
 

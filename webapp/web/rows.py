@@ -21,10 +21,10 @@ from collections.abc import Callable, Hashable
 from flask import Flask, get_template_attribute, request
 from markupsafe import Markup
 
-from ..core.jobs import JobManager
-from ..core.monitor import Snapshot
-from ..core.resources import Filters
-from ..core.state import ProjectState
+from ..core.jobs.manager import JobManager
+from ..core.live.monitor import Snapshot
+from ..core.live.state import ProjectState
+from ..core.pages.resources import Filters
 from .presenters import why_no_sync
 from .security import permission_problem
 

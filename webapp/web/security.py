@@ -8,8 +8,8 @@ import secrets
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 
-from ..core.sessions import SessionStoreError
-from ..core.users import LOCAL_USER, User
+from ..core.access.sessions import SessionStoreError
+from ..core.access.users import LOCAL_USER, User
 from . import htmx
 from .auth import session_store
 from .metrics import is_scraper_token

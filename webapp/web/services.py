@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from ..core.board import Board
-from ..core.jobs import JobManager
-from ..core.monitor import Monitor
-from ..core.services import Envboard
-from ..core.sessions import SessionStore
+from ..core.access.sessions import SessionStore
+from ..core.app import Envboard
+from ..core.jobs.manager import JobManager
+from ..core.live.board import Board
+from ..core.live.monitor import Monitor
 
 if TYPE_CHECKING:  # they import this module's accessor
     from .auth import FailureLimiter

@@ -8,8 +8,8 @@ import weakref
 from flask import Blueprint, jsonify, render_template, request
 from markupsafe import Markup
 
-from ..core import inventory, resources
-from ..core.services import Envboard
+from ..core.app import Envboard
+from ..core.pages import inventory, resources
 from .services import envboard
 
 blueprint = Blueprint("versions", __name__)

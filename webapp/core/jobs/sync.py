@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .board import Board
-from .environment import ResolvedEnvironment, Resolver
+from ..environments.output import failure_message
+from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
+from ..environments.resolver import ResolvedEnvironment, Resolver
+from ..live.board import Board
+from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..workspace.scan import Project
 from .history import CANCELLED, FAILED, SUCCEEDED
-from .launcher import JOB_MARKER, Cancellation, Invocation, RunResult, run
-from .plugins import PluginList, package_diff, plugin_diff
-from .terminal import failure_message
-from .workspace import Project
 
 SYNC_TIMEOUT = 3600.0
 SYNC_ARGS = ("sync", "--color", "always")

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import modes
-from .board import Board
-from .dg import MODE_UV
+from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
+from ..environments.uv import lock_hash
+from ..live.board import Board
+from ..probe.runner import PluginList
+from ..workspace import modes
+from ..workspace.dg import MODE_UV
+from ..workspace.scan import Project
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
-from .launcher import TERM_GRACE, Cancellation, end_leftover_groups
 from .locks import ProjectBusy, ProjectLocks
-from .packages import lock_hash
-from .plugins import PluginList
 from .sync import how_it_ended, run_into_log, sync_invocation, what_it_changed
-from .workspace import Project
 
 log = logging.getLogger("envboard.jobs")
 

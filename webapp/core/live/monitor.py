@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ..settings import FULL_REFRESH_INTERVAL, REFRESH_INTERVAL
+from ..workspace.dg import CONFIG_FILES
 from .board import Board
-from .dg import CONFIG_FILES
-from .settings import FULL_REFRESH_INTERVAL, REFRESH_INTERVAL
 from .state import ProjectState
 from .watch import FolderWatcher
 

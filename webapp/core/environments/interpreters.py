@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .launcher import Invocation, child_environment, run
+from .processes import Invocation, child_environment, run
 
 
 @dataclass

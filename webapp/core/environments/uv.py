@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import DependencyCache, content_hash, file_stamp, stamp_all
-from .launcher import run
-from .terminal import last_words
+from ..disk.cache import DependencyCache, content_hash, file_stamp, stamp_all
+from .output import last_words
+from .processes import run
 
 if TYPE_CHECKING:
-    from .environment import ResolvedEnvironment, Resolver
-    from .workspace import Project
+    from ..workspace.scan import Project
+    from .resolver import ResolvedEnvironment, Resolver
 
 LOCK_CHECK_TIMEOUT = 120.0
 

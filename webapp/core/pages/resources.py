@@ -24,10 +24,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import modes
-from .dg import MODE_UV
-from .environment import ResolvedEnvironment
-from .history import JobRecord
+from ..app import Envboard
+from ..environments.output import safe_cut
+from ..environments.resolver import ResolvedEnvironment
+from ..jobs.history import JobRecord
+from ..jobs.sync import sync_invocation
+from ..live.monitor import Snapshot
+from ..live.state import ProjectState
+from ..probe.runner import probe_invocation
+from ..workspace import modes
+from ..workspace.dg import MODE_UV
+from ..workspace.scan import Workspace
 from .inventory import (
     Packages,
     VersionFilters,
@@ -35,13 +42,6 @@ from .inventory import (
     package_list,
     version_matrix,
 )
-from .monitor import Snapshot
-from .plugins import probe_invocation
-from .services import Envboard
-from .state import ProjectState
-from .sync import sync_invocation
-from .terminal import safe_cut
-from .workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..disk.files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_toml
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES, PYPROJECT
-from .files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_toml
 
 # the later table spellings: { active = true } and { uv_managed = true }
 TABLE_ACTIVE = "active"

@@ -15,21 +15,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, file_stamp, stamp_all
-from .dg import MODE_UV
-from .environment import (
+from ..disk.cache import DependencyCache, file_stamp, stamp_all
+from ..environments.interpreters import ActivePython
+from ..environments.processes import find_uv
+from ..environments.resolver import (
     STATUS_MISSING,
     EnvironmentStatus,
     ResolvedEnvironment,
     Resolver,
 )
-from .interpreters import ActivePython
-from .launcher import find_uv
-from .packages import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
-from .plugins import PluginList, PluginProbe, cache_key, status_dependencies
-from .settings import Settings
+from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
+from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
+from ..settings import Settings
+from ..workspace.dg import MODE_UV
+from ..workspace.scan import Project, Workspace, scan_workspace
 from .state import ProjectState
-from .workspace import Project, Workspace, scan_workspace
 
 FAILED_PROBE_RETRY = 60.0
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cache import DependencyCache, stamp_all
-from .dg import ENTRY_POINT_GROUPS
-from .environment import ResolvedEnvironment, Resolver
-from .launcher import run
-from .times import iso
-from .workspace import Project
+from ..disk.cache import DependencyCache, stamp_all
+from ..disk.times import iso
+from ..environments.processes import run
+from ..environments.resolver import ResolvedEnvironment, Resolver
+from ..workspace.dg import ENTRY_POINT_GROUPS
+from ..workspace.scan import Project
 
-PROBE_SCRIPT = Path(__file__).with_name("probe.py")
+PROBE_SCRIPT = Path(__file__).with_name("script.py")
 PROBE_VERSION = hashlib.sha256(PROBE_SCRIPT.read_bytes()).hexdigest()[:16]
 PROBE_TIMEOUT = 600.0  # uv may sync a large environment before the probe starts
 

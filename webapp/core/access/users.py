@@ -23,7 +23,7 @@ from pathlib import Path
 
 import tomlkit
 
-from .files import ConfigError, atomic_write, read_toml
+from ..disk.files import ConfigError, atomic_write, read_toml
 
 VIEWER, OPERATOR = "viewer", "operator"
 ROLES = (VIEWER, OPERATOR)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .dg import MODE_UV
-from .environment import EnvironmentStatus, ResolvedEnvironment
-from .packages import LockFacts, drift_counts
-from .plugins import PluginList
-from .times import iso
-from .workspace import Project
+from ..disk.times import iso
+from ..environments.resolver import EnvironmentStatus, ResolvedEnvironment
+from ..environments.uv import LockFacts, drift_counts
+from ..probe.runner import PluginList
+from ..workspace.dg import MODE_UV
+from ..workspace.scan import Project
 
 
 @dataclass

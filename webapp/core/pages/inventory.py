@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .state import ProjectState
+from ..live.state import ProjectState
 
 # -- versions: packages by project --------------------------------------------------------------
 

@@ -21,10 +21,10 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import InlineTable, Table
 
+from ..disk.files import UTF8_BOM, atomic_write
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
-from .files import UTF8_BOM, atomic_write
-from .workspace import Project
+from .scan import Project
 
 
 class ModeChangeError(Exception):

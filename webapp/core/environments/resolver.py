@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dg import MODE_ACTIVE, MODE_UV, PYPROJECT
-from .files import ConfigError, read_toml
+from ..disk.files import ConfigError, read_toml
+from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
+from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
-from .launcher import Invocation, UvLocation, child_environment, run
-from .packages import parse_plan
-from .terminal import last_words
-from .workspace import Project
+from .output import last_words
+from .processes import Invocation, UvLocation, child_environment, run
+from .uv import parse_plan
 
 STATUS_MISSING = "missing"
 STATUS_IN_SYNC = "in_sync"

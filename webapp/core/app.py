@@ -7,10 +7,10 @@ runs the same code, locks and history as the server.
 
 from __future__ import annotations
 
-from .board import Board
-from .history import History
-from .jobs import JobManager
-from .monitor import Monitor
+from .jobs.history import History
+from .jobs.manager import JobManager
+from .live.board import Board
+from .live.monitor import Monitor
 from .settings import Settings
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .history import SUCCEEDED, HistoryError, JobRecord
-from .plugins import PluginList
-from .services import Envboard
+from ..app import Envboard
+from ..jobs.history import SUCCEEDED, HistoryError, JobRecord
+from ..probe.runner import PluginList
 
 
 class Activity:
