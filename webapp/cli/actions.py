@@ -8,7 +8,8 @@ import sys
 import time
 
 from ..core.app import Envboard
-from ..core.environments.output import safe_cut, strip_ansi
+from ..core.environments.output import strip_ansi
+from ..core.jobs.log import JobLog
 from ..core.jobs.manager import JobError
 from ..core.workspace import modes
 from ..core.workspace.dg import MODES
@@ -102,20 +103,17 @@ def _sync_one(envboard: Envboard, project, colour: bool) -> int:
 
 
 def _copy_new_output(path: str | None, position: int, colour: bool = True, last: bool = False) -> int:
-    """Copy the log's new bytes to stdout; without colour, escapes are stripped, and an
+    """Copy the log's new output to stdout, without escapes when there is no colour; an
     escape or character cut in two by the writer waits for its second half."""
-    if not path:
-        return position
-    with open(path, "rb") as handle:
-        handle.seek(position)
-        data = handle.read()
-    if not colour:
-        data = data[: len(data) if last else safe_cut(data)]
-    if data:
-        shown = data if colour else strip_ansi(data.decode("utf-8", errors="replace")).encode()
-        sys.stdout.buffer.write(shown)
-        sys.stdout.flush()
-    return position + len(data)
+    log = JobLog(path)
+    while True:
+        chunk = log.read(position, finished=last)
+        if chunk.text:
+            sys.stdout.write(chunk.text if colour else strip_ansi(chunk.text))
+            sys.stdout.flush()
+        position = chunk.offset
+        if not chunk.more:
+            return position
 
 
 def cmd_mode(args: argparse.Namespace) -> int:

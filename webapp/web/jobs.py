@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
 from ..core.jobs.history import JobRecord
+from ..core.jobs.log import LogOffsetError
 from ..core.jobs.manager import JobError
 from ..core.pages import resources
 from . import feedback, htmx
@@ -15,7 +16,6 @@ from .security import current_user
 from .services import envboard, services
 
 blueprint = Blueprint("jobs", __name__)
-
 
 
 def _job_or_404(job_id: str) -> JobRecord:
@@ -73,7 +73,7 @@ def log_chunk(job_id: str):
     offset = max(0, request.args.get("offset", 0, type=int))
     try:
         chunk = resources.log_chunk(record, offset, tail=bool(request.args.get("tail")))
-    except resources.LogOffsetError as exc:
+    except LogOffsetError as exc:
         abort(416, description=str(exc))
     if not chunk.text and not record.finished:
         return "", 204

@@ -6,7 +6,6 @@ Shared by the jobs (a failed job's message), the command line and the web layer
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 
@@ -18,32 +17,21 @@ def strip_ansi(text: str) -> str:
     return ANSI_ESCAPE.sub("", text)
 
 
-def failure_message(exit_code: int | None, log_path: str | None, program: str = "uv sync") -> str:
-    """What went wrong in words: the tool's own error line, or how the process ended."""
+def failure_message(exit_code: int | None, output: str, program: str = "uv sync") -> str:
+    """What went wrong in words: the tool's own error line in its output (the end of it is
+    enough), or how the process ended."""
     if exit_code is not None and exit_code < 0:
         try:
             name = f" ({signal.Signals(-exit_code).name})"
         except ValueError:
             name = ""
         return f"{program.split()[0]} was killed by signal {-exit_code}{name} before it finished"
-    lines = [line.strip() for line in strip_ansi(tail(log_path)).splitlines()]
+    lines = [line.strip() for line in strip_ansi(output).splitlines()]
     errors = [line for line in lines if line.startswith("error:")]
     if errors:
         details = [line for line in lines[lines.index(errors[-1]) + 1 :] if line][:3]
         return " ".join([errors[-1], *details])[:600]
     return f"{program} exited {exit_code}"
-
-
-def tail(path: str | None, size: int = 16384) -> str:
-    """The last `size` bytes of a log file as text ('' when there is none)."""
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.path.getsize(path) - size))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def safe_cut(data: bytes) -> int:

@@ -17,19 +17,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
-from ..environments.uv import lock_hash
 from ..live.board import Board
-from ..probe.runner import PluginList
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
+from . import sync
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
 from .locks import ProjectBusy, ProjectLocks
-from .sync import how_it_ended, run_into_log, sync_invocation, what_it_changed
+from .log import JobLog
 
 log = logging.getLogger("envboard.jobs")
 
@@ -101,7 +99,7 @@ class JobManager:
         if current is None or current.finished:
             return  # ended already (by the job itself, or by the other side of a stop)
         # the line goes first: a reader that sees the job ended has read it
-        _append(record.log_path, f"\n[envboard] interrupted: {reason}\n")
+        JobLog(record.log_path).append(f"\n[envboard] interrupted: {reason}\n")
         self._finish(
             record, INTERRUPTED, message=f"interrupted: {reason}; its log is kept up to that point", **fields
         )
@@ -162,7 +160,7 @@ class JobManager:
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             record = self.history.new_job(project.id, str(project.path), action, who, **fields)
             record.log_path = str(self.logs_dir / f"{record.id}.log")
-            Path(record.log_path).touch()
+            JobLog(record.log_path).create()
             self.history.update(record.id, log_path=record.log_path)
         except (HistoryError, OSError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -174,7 +172,7 @@ class JobManager:
             entry = next((e for e in self._active.values() if e.record.id == job_id), None)
         if entry is None:
             return self.get(job_id)
-        _append(entry.record.log_path, f"\n[envboard] cancel requested by {who}\n")
+        JobLog(entry.record.log_path).append(f"\n[envboard] cancel requested by {who}\n")
         entry.cancel.cancel()
         return entry.record
 
@@ -228,7 +226,7 @@ class JobManager:
             raise JobError(busy)
         detail = {"from": change.current_mode, "to": change.target_mode, "diff": change.diff}
         record = self._record(project, "mode", who, status=RUNNING, started_at=time.time(), detail=detail)
-        _append(record.log_path, change.diff)
+        JobLog(record.log_path).append(change.diff)
         try:
             with self.locks.hold(project.path, timeout=0):
                 modes.apply(change, expected_hash)
@@ -264,11 +262,15 @@ class JobManager:
                     self._finish(record, CANCELLED, message="cancelled before it started")
                 return
             waiting = "[envboard] waiting: another envboard process is changing this project\n"
-            with self.locks.hold(project.path, on_wait=lambda: _append(record.log_path, waiting)):
+            with self.locks.hold(project.path, on_wait=lambda: JobLog(record.log_path).append(waiting)):
                 self._sync_locked(project, entry)
+        except sync.SyncRefused as exc:
+            JobLog(record.log_path).append(f"\n[envboard] {exc}\n")
+            with contextlib.suppress(HistoryError):
+                self._finish(record, FAILED, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - a job's failure must be recorded, not lost
             log.exception("job %s failed", record.id)
-            _append(record.log_path, f"\n[envboard] job failed: {exc}\n")
+            JobLog(record.log_path).append(f"\n[envboard] job failed: {exc}\n")
             with contextlib.suppress(HistoryError):  # a full disk may refuse even this
                 self._finish(record, FAILED, message=str(exc))
         finally:
@@ -279,47 +281,26 @@ class JobManager:
 
     def _sync_locked(self, project: Project, entry: _Running) -> None:
         record = entry.record
-        # the config as it is now, under the lock: a mode change may have landed while this waited
-        self.board.rescan()
-        current = self.board.project(project.id)
-        if current is None:
-            raise JobError("not synced: the project is no longer in the workspace")
-        project = current
-        problem = self.can_sync(project)
-        if problem:
-            raise JobError(f"not synced: {problem}")
-        env = self.board.resolve(project)
-        if env is None:
-            raise JobError("the project's config has an error")
-        # no environment yet means no plugins yet: the first sync's diff lists all it brought
-        before = self.board.probe.last_known(project, env) if env.exists else PluginList()
+        prepared = sync.prepare(self.board, project.id, self.can_sync)
         started = time.time()
         record.status, record.started_at = RUNNING, started
-        if not self.history.start(record.id, started_at=started, lock_before=lock_hash(project, env)):
+        if not self.history.start(record.id, started_at=started, lock_before=prepared.lock_before):
             return  # it was ended meanwhile (a stopping or restarted server): it must not run now
         self._changed(project)
-        result = run_into_log(
-            sync_invocation(self.board.resolver, project.path, record.id),
-            record.log_path,
+        outcome = sync.run_sync(
+            self.board,
+            prepared,
+            JobLog(record.log_path),
+            record.id,
             cancel=entry.cancel,
             term_grace=self.term_grace,
             on_start=lambda pid: self.history.update(record.id, pid=pid),
         )
-        if result.cancelled and self._stopping:
-            self._interrupt(record, self._stopping, exit_code=result.exit_code, duration=result.duration)
+        if outcome.cancelled and self._stopping:
+            self._interrupt(record, self._stopping, exit_code=outcome.exit_code, duration=outcome.duration)
             return
-        status, message = how_it_ended(result, record.log_path)
-        changed = status == SUCCEEDED and env.exists
-        detail = what_it_changed(self.board, project, env, before) if changed else {}
-        self.board.check_status(project, env)
         self._finish(
-            record,
-            status,
-            exit_code=result.exit_code,
-            duration=time.time() - started,  # the whole job: uv, then the probe of what it changed
-            lock_after=lock_hash(project, env),
-            message=message,
-            detail=detail,
+            record, outcome.status, exit_code=outcome.exit_code, duration=outcome.duration, **outcome.fields
         )
 
     def _finish(self, record: JobRecord, status: str, **fields: Any) -> bool:
@@ -384,10 +365,3 @@ class JobManager:
                     self._interrupt(record, reason)
             interrupted.append(entry.record.id)
         return interrupted
-
-
-def _append(path: str | None, text: str) -> None:
-    if not path:
-        return
-    with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as handle:
-        handle.write(text)

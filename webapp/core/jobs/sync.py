@@ -1,25 +1,42 @@
-"""One `uv sync` of a project, run into its job's log: the command, how it ended, what it changed.
+"""What one sync of a project is, from start to end, in one place.
 
-The job manager decides when a sync runs (queue, lock, record); this module is what
-running one means, so the command line, the pages and the history all describe the
-same command.
+The job manager decides *when* a sync runs (queue, join, the project's lock, the
+history record); this module is *what* it does, in order:
+
+1. `prepare`: the project's config as it is now (a mode change may have landed while
+   the job waited for the lock), whether it can be synced, its environment, what it
+   held before (for the diff) and the lock's hash before.
+2. `run`: `uv sync` at the project root, as dg ran uv, streamed into the job's log.
+3. After a success: probe again and say what the sync added, removed or changed,
+   check uv's status again, and the lock's hash after.
+
+The command line, the pages and the history all describe this same command.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..environments.output import failure_message
 from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
+from ..environments.uv import lock_hash
 from ..live.board import Board
 from ..probe.runner import PluginList, package_diff, plugin_diff
 from ..workspace.scan import Project
 from .history import CANCELLED, FAILED, SUCCEEDED
+from .log import JobLog
 
 SYNC_TIMEOUT = 3600.0
 SYNC_ARGS = ("sync", "--color", "always")
+
+
+class SyncRefused(Exception):
+    """The sync cannot go ahead; the message says why (recorded as the job's failure)."""
 
 
 def sync_invocation(resolver: Resolver, project_path: Path, job_id: str | None = None) -> Invocation:
@@ -30,11 +47,58 @@ def sync_invocation(resolver: Resolver, project_path: Path, job_id: str | None =
     return Invocation(base.argv, base.cwd, {**base.env, JOB_MARKER: job_id})
 
 
-def run_into_log(
-    invocation: Invocation, log_path: str, *, cancel: Cancellation, term_grace: float, on_start
-) -> RunResult:
-    """The command line, then everything it prints, then why it did not finish (if so)."""
-    with open(log_path, "ab") as sink:
+@dataclass(frozen=True)
+class Prepared:
+    """A sync about to run: the project as configured now, and what it held before."""
+
+    project: Project
+    env: ResolvedEnvironment
+    before: PluginList | None  # None: not known; none yet (no environment): a first sync lists all
+    lock_before: str | None
+
+
+@dataclass
+class Outcome:
+    """How a sync ended, as the history records it."""
+
+    status: str
+    exit_code: int | None
+    duration: float  # the whole job: uv, then the probe of what it changed
+    cancelled: bool
+    fields: dict[str, Any] = field(default_factory=dict)  # message, detail, lock_after
+
+
+def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | None]) -> Prepared:
+    """Read the project again (under its lock) and decide whether and how it is synced."""
+    board.rescan()
+    project = board.project(project_id)
+    if project is None:
+        raise SyncRefused("not synced: the project is no longer in the workspace")
+    problem = can_sync(project)
+    if problem:
+        raise SyncRefused(f"not synced: {problem}")
+    env = board.resolve(project)
+    if env is None:
+        raise SyncRefused("the project's config has an error")
+    before = board.probe.last_known(project, env) if env.exists else PluginList()
+    return Prepared(project, env, before, lock_hash(project, env))
+
+
+def run_sync(
+    board: Board,
+    prepared: Prepared,
+    log: JobLog,
+    job_id: str,
+    *,
+    cancel: Cancellation,
+    term_grace: float,
+    on_start: Callable[[int], Any],
+) -> Outcome:
+    """Run `uv sync` into the log; after a success, what it changed and the status again."""
+    started = time.time()
+    project, env = prepared.project, prepared.env
+    invocation = sync_invocation(board.resolver, project.path, job_id)
+    with log.sink() as sink:
         sink.write(f"$ {invocation.display()}\n".encode())
         sink.flush()
         result = run(
@@ -47,21 +111,23 @@ def run_into_log(
         )
         if result.error and not result.cancelled:
             sink.write(f"\n[envboard] {result.error}\n".encode())
-    return result
-
-
-def how_it_ended(result: RunResult, log_path: str | None) -> tuple[str, str | None]:
-    """The job's status and, when it did not succeed, why in words (uv's own where it said)."""
     if result.cancelled:
-        return CANCELLED, "cancelled"
+        return Outcome(CANCELLED, result.exit_code, time.time() - started, True, {"message": "cancelled"})
+    status, message = _how_it_ended(result, log)
+    detail: dict[str, Any] = {}
+    if status == SUCCEEDED and env.exists:
+        after = board.probe.probe(project, env)
+        detail = {
+            "plugin_diff": plugin_diff(prepared.before, after),
+            "package_diff": package_diff(prepared.before, after),
+        }
+    board.check_status(project, env)
+    fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
+    return Outcome(status, result.exit_code, time.time() - started, False, fields)
+
+
+def _how_it_ended(result: RunResult, log: JobLog) -> tuple[str, str | None]:
+    """The job's status and, when it did not succeed, why in words (uv's own where it said)."""
     if result.ok:
         return SUCCEEDED, None
-    return FAILED, result.error or failure_message(result.exit_code, log_path)
-
-
-def what_it_changed(
-    board: Board, project: Project, env: ResolvedEnvironment, before: PluginList | None
-) -> dict[str, Any]:
-    """The plugins and packages a successful sync added, removed or changed (probed again)."""
-    after = board.probe.probe(project, env)
-    return {"plugin_diff": plugin_diff(before, after), "package_diff": package_diff(before, after)}
+    return FAILED, result.error or failure_message(result.exit_code, log.tail())

@@ -18,16 +18,15 @@ finds it here:
 
 from __future__ import annotations
 
-import os
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..app import Envboard
-from ..environments.output import safe_cut
 from ..environments.resolver import ResolvedEnvironment
 from ..jobs.history import JobRecord
+from ..jobs.log import JobLog, LogChunk
 from ..jobs.sync import sync_invocation
 from ..live.monitor import Snapshot
 from ..live.state import ProjectState
@@ -185,42 +184,9 @@ def history(envboard: Envboard, project: ProjectState | None = None, who: str | 
     return History(records.list(project_id, who=who or None), project, who or None, records.people())
 
 
-LOG_CHUNK = 256 * 1024
-LOG_TAIL = 1024 * 1024  # a page opened on a big log starts this far from its end
-
-
-class LogOffsetError(ValueError):
-    """An offset this log has not reached."""
-
-
-@dataclass(frozen=True)
-class LogChunk:
-    text: str  # whole characters and escape codes only: a cut one waits for the next chunk
-    offset: int  # where the next chunk starts
-    skipped: int  # bytes left out at the start (a page opened on a big log)
-    done: bool  # the job has ended and this is the end of its log
-
-
 def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:
     """New output of a job's log from a byte offset (the live log's data)."""
-    data, skipped = b"", 0
-    if record.log_path and os.path.exists(record.log_path):
-        with open(record.log_path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if offset > size:  # seeking there would overflow or lie
-                raise LogOffsetError(f"offset {offset} is past the end of this log ({size} bytes)")
-            if tail and size - offset > LOG_TAIL:
-                handle.seek(size - LOG_TAIL)
-                handle.readline()  # start at a line boundary
-                skipped = offset = handle.tell()
-            handle.seek(offset)
-            data = handle.read(LOG_CHUNK)
-    more = len(data) == LOG_CHUNK
-    finished = record.finished
-    data = data[: len(data) if finished and not more else safe_cut(data)]
-    return LogChunk(
-        data.decode("utf-8", errors="replace"), offset + len(data), skipped, finished and not more
-    )
+    return JobLog(record.log_path).read(offset, finished=record.finished, tail=tail)
 
 
 def job(envboard: Envboard, job_id: str) -> JobRecord | None:
