@@ -1,12 +1,13 @@
 """One envboard: the board, its monitor, the history and the jobs, built and wired together.
 
-The web app builds one at start (`web.services.init_app`); `envboard sync` and
+The web app's factory (`web.create_app`) builds one; `envboard sync` and
 `envboard mode` build one too, without starting the monitor, so the command line
 runs the same code, locks and history as the server.
 """
 
 from __future__ import annotations
 
+from .disk.stamps import Memo
 from .jobs.history import History
 from .jobs.manager import JobManager
 from .live.board import Board
@@ -28,6 +29,9 @@ class Envboard:
             settings.max_jobs,
             term_grace=settings.term_grace,
         )
+        # what is built from a snapshot (the Versions matrix, its HTML), by the snapshot's
+        # version: a newer snapshot is a new key, so nothing here is ever stale
+        self.renders = Memo(max_entries=128)
 
     def start(self) -> None:
         """For a server: jobs a previous run left behind are settled, then the monitor starts."""

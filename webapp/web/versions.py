@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 from flask import Blueprint, jsonify, render_template, request
 from markupsafe import Markup
 
-from ..core.app import Envboard
 from ..core.pages import inventory, resources
 from .services import envboard
 
 blueprint = Blueprint("versions", __name__)
-
-# The matrix's HTML by (snapshot version, names, filters, script root): with a hundred projects
-# it is thousands of cells, and it changes only when a probe answers
-_tables: weakref.WeakKeyDictionary[Envboard, dict[tuple, Markup]] = weakref.WeakKeyDictionary()
-_tables_lock = threading.Lock()
 
 
 def _table_html(data: inventory.Versions) -> Markup:
@@ -27,16 +18,11 @@ def _table_html(data: inventory.Versions) -> Markup:
         data.filters,
         request.script_root,
     )
-    with _tables_lock:
-        tables = _tables.setdefault(envboard(), {})
-        found = tables.get(key)
-    if found is None:
-        found = Markup(render_template("fragments/versions_table.html", data=data))
-        with _tables_lock:
-            if len(tables) > 32:
-                tables.clear()
-            tables[key] = found
-    return found
+    # with a hundred projects the matrix is thousands of cells, and it changes only when a
+    # probe answers
+    return envboard().renders.get(
+        ("versions table", *key), lambda: Markup(render_template("fragments/versions_table.html", data=data))
+    )
 
 
 def _filters(default_scope: str) -> inventory.VersionFilters:

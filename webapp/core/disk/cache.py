@@ -17,36 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write
-
-_content_hashes: dict[tuple, str] = {}
-
-
-def file_stamp(path: Path | str) -> str:
-    """Changes whenever the file is replaced, edited or removed."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return "absent"
-    return f"{info.st_mtime_ns}:{info.st_size}:{info.st_ino}"
+from .stamps import file_stamp, remembered, stamp
 
 
 def content_hash(path: Path | str) -> str:
-    """sha256 of a file's bytes, remembered per stat so a big uv.lock is read once."""
-    try:
-        info = os.stat(path)
-    except OSError:
+    """sha256 of a file's bytes, remembered per stamp so a big uv.lock is read once."""
+    if stamp(path) is None:
         return "absent"
-    memo_key = (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
-    cached = _content_hashes.get(memo_key)
-    if cached is None:
-        try:
-            cached = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError:
-            return "unreadable"
-        if len(_content_hashes) > 4096:
-            _content_hashes.clear()
-        _content_hashes[memo_key] = cached
-    return cached
+    return remembered("sha256", path, _sha256)
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 def folder_stamp(path: Path | str) -> str:
@@ -57,9 +42,6 @@ def folder_stamp(path: Path | str) -> str:
         return "absent"
 
 
-_site_stamps: dict[tuple, str] = {}
-
-
 def site_packages_stamp(path: Path | str) -> str:
     """What is installed in a site-packages folder.
 
@@ -68,18 +50,9 @@ def site_packages_stamp(path: Path | str) -> str:
     add, remove or rename entries of the folder, which changes its mtime, so the
     listing is read again only when that changed (many projects share one folder).
     """
-    try:
-        info = os.stat(path)
-    except OSError:
+    if stamp(path) is None:
         return "absent"
-    memo_key = (str(path), info.st_mtime_ns, info.st_ino)
-    cached = _site_stamps.get(memo_key)
-    if cached is None:
-        cached = _list_site_packages(path)
-        if len(_site_stamps) > 4096:
-            _site_stamps.clear()
-        _site_stamps[memo_key] = cached
-    return cached
+    return remembered("site-packages", path, _list_site_packages)
 
 
 def _list_site_packages(path: Path | str) -> str:

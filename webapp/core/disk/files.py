@@ -12,7 +12,6 @@ import os
 import re
 import stat
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Iterable
@@ -20,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .stamps import remembered
+
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a dg config larger than this is not a config
 UTF8_BOM = b"\xef\xbb\xbf"
 TEMP_SUFFIX = ".envboard-tmp"  # left behind only by a kill between write and rename
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
-_MEMO_LIMIT = 4096
 
 
 class ConfigError(Exception):
@@ -47,10 +47,6 @@ class TomlFile:
     data: dict[str, Any]
 
 
-_parsed: dict[tuple, TomlFile | ConfigError] = {}
-_parsed_lock = threading.Lock()
-
-
 def read_toml(path: Path) -> TomlFile:
     """Parse one TOML file; every failure is a ConfigError with file and line.
 
@@ -58,26 +54,26 @@ def read_toml(path: Path) -> TomlFile:
     a monitor pass parses each file once, and again only after it changed.
     """
     try:
-        info = os.stat(path)
+        size = os.stat(path).st_size
     except FileNotFoundError:
         raise ConfigError(path, "file not found") from None
     except OSError as exc:
         raise ConfigError(path, f"cannot be read: {exc.strerror or exc}") from None
-    stamp = (str(path), info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
-    with _parsed_lock:
-        known = _parsed.get(stamp)
-    if known is None:
-        try:
-            known = _parse(path, info.st_size)
-        except ConfigError as exc:
-            known = exc
-        with _parsed_lock:
-            if len(_parsed) >= _MEMO_LIMIT:
-                _parsed.clear()
-            _parsed[stamp] = known
+    known = remembered("toml", path, lambda p: _parse_or_refusal(p, size), weight=_toml_weight)
     if isinstance(known, ConfigError):
         raise known
     return known
+
+
+def _parse_or_refusal(path: Path, size: int) -> TomlFile | ConfigError:
+    try:
+        return _parse(path, size)
+    except ConfigError as exc:
+        return exc  # a broken file stays broken until it changes: remembered too
+
+
+def _toml_weight(answer: TomlFile | ConfigError) -> int:
+    return 2 * len(answer.text) if isinstance(answer, TomlFile) else 1
 
 
 def _parse(path: Path, size: int) -> TomlFile:

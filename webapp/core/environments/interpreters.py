@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk.stamps import remembered
 from .processes import Invocation, child_environment, run
 
 
@@ -71,19 +72,15 @@ def python_version(python: Path) -> str | None:
     return result.text.strip() or None if result.ok else None
 
 
-pyvenv_versions: dict[tuple, str | None] = {}
-
-
 def pyvenv_version(venv: Path) -> str | None:
     """The version pyvenv.cfg records, read again only when the file changed."""
     path = venv / "pyvenv.cfg"
-    try:
-        info = os.stat(path)
-    except OSError:
+    if not path.exists():
         return None
-    stamp = (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
-    if stamp in pyvenv_versions:
-        return pyvenv_versions[stamp]
+    return remembered("pyvenv version", path, _read_pyvenv_version)
+
+
+def _read_pyvenv_version(path: Path) -> str | None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -93,8 +90,4 @@ def pyvenv_version(venv: Path) -> str | None:
         key, sep, value = line.partition("=")
         if sep:
             settings[key.strip()] = value.strip()
-    version = settings.get("version_info") or settings.get("version")
-    if len(pyvenv_versions) > 4096:
-        pyvenv_versions.clear()
-    pyvenv_versions[stamp] = version
-    return version
+    return settings.get("version_info") or settings.get("version")

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..disk.cache import DependencyCache, content_hash, file_stamp, stamp_all
+from ..disk.cache import DependencyCache, content_hash, stamp_all
+from ..disk.stamps import remembered
 from .output import last_words
 from .processes import run
 
@@ -93,26 +94,13 @@ def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-_memo: dict[tuple[str, str, str], Any] = {}
-
-
-def _memoised(kind: str, path: Path, read):
-    """`read(path)`, remembered per file stamp: the monitor asks every few seconds, files rarely change."""
-    key = (kind, str(path), file_stamp(path))
-    if key not in _memo:
-        if len(_memo) > 4096:
-            _memo.clear()
-        _memo[key] = read(path)
-    return _memo[key]
-
-
 def read_locked_versions(lock: Path) -> dict[str, str]:
     """name -> version of every `[[package]]` in a uv.lock; {} when absent or unreadable.
 
     A lock that forks by platform may pin two versions of one name: both are kept,
     joined by ", ", since either may be the one installed.
     """
-    return dict(_memoised("lock", lock, _read_locked_versions))
+    return dict(remembered("uv.lock pins", lock, _read_locked_versions))
 
 
 def _read_locked_versions(lock: Path) -> dict[str, str]:
@@ -135,7 +123,7 @@ def _read_locked_versions(lock: Path) -> dict[str, str]:
 
 def direct_requirements(pyproject: Path) -> list[str]:
     """Names the project asks for itself: dependencies, optional ones and dependency groups."""
-    return list(_memoised("pyproject", pyproject, _read_direct_requirements))
+    return list(remembered("direct requirements", pyproject, _read_direct_requirements))
 
 
 def _read_direct_requirements(pyproject: Path) -> list[str]:
@@ -289,5 +277,3 @@ class LockInspector:
             direct=direct_requirements(project.path / "pyproject.toml"),
             cached=cached,
         )
-
-

@@ -15,7 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..disk.cache import DependencyCache, file_stamp, stamp_all
+from ..disk.cache import DependencyCache, stamp_all
+from ..disk.stamps import file_stamp
 from ..environments.interpreters import ActivePython
 from ..environments.processes import find_uv
 from ..environments.resolver import (

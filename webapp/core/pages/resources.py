@@ -18,7 +18,6 @@ finds it here:
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -195,21 +194,14 @@ def job(envboard: Envboard, job_id: str) -> JobRecord | None:
 
 # -- versions and packages (the tables themselves are built in core/inventory.py) ---------------
 
-_versions_memo: weakref.WeakKeyDictionary[Envboard, dict[tuple, Versions]] = weakref.WeakKeyDictionary()
-
 
 def versions(envboard: Envboard, filters: VersionFilters = VersionFilters()) -> Versions:  # noqa: B008
     """The matrix of the monitor's snapshot; built once per snapshot version and filter."""
     snapshot = envboard.monitor.snapshot
-    memo = _versions_memo.setdefault(envboard, {})
-    key = (snapshot.version, filters)
-    found = memo.get(key)
-    if found is None:
-        found = replace(version_matrix(list(snapshot.states), filters), version=snapshot.version)
-        if len(memo) > 64:
-            memo.clear()
-        memo[key] = found
-    return found
+    return envboard.renders.get(
+        ("versions", snapshot.version, filters),
+        lambda: replace(version_matrix(list(snapshot.states), filters), version=snapshot.version),
+    )
 
 
 def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:

@@ -12,7 +12,6 @@ import hashlib
 import os
 import threading
 import tomllib
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import tomlkit.exceptions
 from tomlkit.items import InlineTable, Table
 
 from ..disk.files import UTF8_BOM, atomic_write
+from ..disk.stamps import Memo
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
 from .scan import Project
@@ -47,9 +47,8 @@ PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
 _PREVIEW_CACHE_SIZE = 64
 _PREVIEW_CACHE_BYTES = 8 * 1024 * 1024  # a few big files, or every usual one
 _preview_slots = threading.BoundedSemaphore(MAX_PREVIEWS_AT_ONCE)
-# (sha256, target, dg.toml?) -> the new text, or why it was refused
-_preview_cache: OrderedDict[tuple, str | ModeChangeError] = OrderedDict()
-_preview_cache_lock = threading.Lock()
+# (sha256 of the bytes, target, dg.toml?) -> the new text, or why it was refused
+_previews = Memo(_PREVIEW_CACHE_SIZE, _PREVIEW_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -105,31 +104,31 @@ def preview(project: Project, target: str) -> ModeChange:
         raise ModeChangeError(f"{path} is not UTF-8") from exc
     digest = hashlib.sha256(raw).hexdigest()
     in_dg_toml = path.name == DG_TOML
-    key = (digest, target, in_dg_toml)
-    with _preview_cache_lock:
-        known = _preview_cache.get(key)
-        if known is not None:
-            _preview_cache.move_to_end(key)
-    if known is None:
-        if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
-            raise PreviewsBusy(
-                f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
-            )
-        try:
-            known = _edited(path, text, target, in_dg_toml=in_dg_toml)
-        except ModeChangeError as exc:
-            known = exc  # a refusal is kept too: the same bytes are refused again without the work
-        finally:
-            _preview_slots.release()
-        with _preview_cache_lock:
-            _preview_cache[key] = known
-            while len(_preview_cache) > _PREVIEW_CACHE_SIZE or _cached_bytes() > _PREVIEW_CACHE_BYTES:
-                _preview_cache.popitem(last=False)
+    known = _previews.get(
+        (digest, target, in_dg_toml),
+        lambda: _edited_or_refusal(path, text, target, in_dg_toml),
+        weight=lambda answer: len(answer) if isinstance(answer, str) else 1,
+    )
     if isinstance(known, ModeChangeError):
         raise ModeChangeError(str(known))
     new_text = known
     current = project.mode.mode if project.mode else MODE_ACTIVE
     return ModeChange(path, current, target, text, new_text, digest)
+
+
+def _edited_or_refusal(path: Path, text: str, target: str, in_dg_toml: bool) -> str | ModeChangeError:
+    """The new text, or why not: a refusal is kept too, so the same bytes are refused again
+    without the work. A busy server is not kept: that is not an answer about the bytes."""
+    if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
+        raise PreviewsBusy(
+            f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
+        )
+    try:
+        return _edited(path, text, target, in_dg_toml=in_dg_toml)
+    except ModeChangeError as exc:
+        return exc
+    finally:
+        _preview_slots.release()
 
 
 def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
@@ -144,10 +143,6 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
         ) from exc
     _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
     return new_text
-
-
-def _cached_bytes() -> int:
-    return sum(len(value) for value in _preview_cache.values() if isinstance(value, str))
 
 
 def _refuse_symlink(path: Path) -> None:
