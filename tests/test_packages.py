@@ -11,13 +11,8 @@ import pytest
 
 from tests.conftest import add_dependency, build_wheel, install_by_hand, uv
 from webapp.core.disk.cache import DependencyCache
-from webapp.core.environments.uv import (
-    LockInspector,
-    direct_requirements,
-    drift_counts,
-    parse_plan,
-    read_locked_versions,
-)
+from webapp.core.environments.status import drift_counts, parse_plan
+from webapp.core.environments.uv import LockInspector, direct_requirements, read_locked_versions
 
 
 def installed(project_dir) -> dict[str, str]:

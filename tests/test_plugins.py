@@ -55,13 +55,15 @@ def test_unchanged_means_cached_and_no_subprocess(uv_workspace, make_board, monk
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     first = board.state(project, wait=True)
-    spawned = []
-    import webapp.core.environments.resolver as environment_module
-    import webapp.core.probe.runner as plugins_module
+    from webapp.core.environments import processes
 
-    real_run = plugins_module.run
-    monkeypatch.setattr(plugins_module, "run", lambda *a, **k: spawned.append(a) or real_run(*a, **k))
-    monkeypatch.setattr(environment_module, "run", lambda *a, **k: spawned.append(a) or real_run(*a, **k))
+    spawned = []
+    real_start = processes._start
+    # every process envboard starts goes through this one function: a probe, a status or
+    # lock check, an interpreter query from any module would all be seen
+    monkeypatch.setattr(
+        processes, "_start", lambda invocation: spawned.append(invocation.argv) or real_start(invocation)
+    )
     again = make_board(uv_workspace).state(project, wait=True)
     assert again.plugins.cached
     assert keys(again.plugins) == keys(first.plugins)

@@ -6,6 +6,7 @@ import textwrap
 
 from tests.conftest import build_wheel, install_by_hand, uv, write_project
 from webapp.cli import main as cli
+from webapp.core.probe.runner import PROBE_SCRIPT
 
 
 def site_packages(project_dir):
@@ -13,18 +14,17 @@ def site_packages(project_dir):
 
 
 def count_probes(monkeypatch):
-    import webapp.core.environments.resolver as environment_module
-    import webapp.core.probe.runner as plugins_module
+    """The argv of every process envboard starts from now on (all go through one place)."""
+    from webapp.core.environments import processes
 
     spawned = []
-    real_run = plugins_module.run
+    real_start = processes._start
 
-    def counting(*args, **kwargs):
-        spawned.append(args[0].argv)
-        return real_run(*args, **kwargs)
+    def counting(invocation):
+        spawned.append(invocation.argv)
+        return real_start(invocation)
 
-    monkeypatch.setattr(plugins_module, "run", counting)
-    monkeypatch.setattr(environment_module, "run", counting)
+    monkeypatch.setattr(processes, "_start", counting)
     return spawned
 
 
@@ -36,7 +36,7 @@ def test_versions_and_packages_come_from_the_one_probe_and_follow_the_environmen
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     plugins = board.state(project, wait=True).plugins
-    probes = [argv for argv in spawned if any(str(a).endswith("probe.py") for a in argv)]
+    probes = [argv for argv in spawned if str(PROBE_SCRIPT) in map(str, argv)]
     assert len(probes) == 1  # the plugin list, versions and packages: one subprocess
     assert plugins.dagster_version == "0.0.1"
     assert plugins.dg_version is None  # no dg installed in this environment

@@ -11,9 +11,8 @@ from ..core.pages import resources
 from . import feedback, htmx
 from .ansi import to_html
 from .presenters import project_name
-from .projects import project_state
 from .security import current_user
-from .services import envboard, services
+from .services import envboard, project_state, services
 
 blueprint = Blueprint("jobs", __name__)
 

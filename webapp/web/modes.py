@@ -9,9 +9,8 @@ from ..core.pages import resources
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV
 from . import feedback
-from .projects import project_state
 from .security import current_user
-from .services import envboard, services
+from .services import envboard, project_state, services
 
 blueprint = Blueprint("modes", __name__)
 

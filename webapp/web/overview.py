@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from ..core.pages import resources
 from . import htmx
+from .security import permission_problem
 from .services import envboard, services
 
 blueprint = Blueprint("overview", __name__)
@@ -21,7 +22,9 @@ def _context(data: resources.Overview) -> dict:
     return {
         "workspace": data.workspace,
         "states": data.states,
-        "rows_html": services().rows.render(data.states, data.snapshot, services().jobs, data.filters),
+        "rows_html": services().rows.render(
+            data.states, data.snapshot, services().jobs, data.filters, permission_problem()
+        ),
         "total": data.total,
         "filters": data.filters,
         "version": data.version,

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
+from .rows import why_no_sync
 from .security import permission_problem
 from .services import services
 
@@ -56,11 +57,6 @@ def status_text(state) -> str:
     label = status_label(state.status_name)
     summary = drift_summary(state.drift_counts) if state.status_name == "out_of_sync" else ""
     return f"{label}: {summary}" if summary else label
-
-
-def why_no_sync(project, permission: str | None, jobs) -> str | None:
-    """Why this viewer cannot sync this project (their role first, then the project), or None."""
-    return permission or jobs.can_sync(project)
 
 
 def project_name(project_id: str) -> str:

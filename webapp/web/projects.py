@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..core.live.state import ProjectState
 from ..core.pages import inventory, resources
 from . import htmx
-from .services import envboard, services
+from .services import envboard, project_state, services
 
 blueprint = Blueprint("projects", __name__)
 
@@ -18,10 +17,6 @@ def project_or_404(project_id: str) -> resources.ProjectPage:
     if page is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return page
-
-
-def project_state(project_id: str) -> ProjectState:
-    return project_or_404(project_id).state
 
 
 @blueprint.get("/projects/<project_id>")

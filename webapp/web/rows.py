@@ -25,8 +25,6 @@ from ..core.jobs.manager import JobManager
 from ..core.live.monitor import Snapshot
 from ..core.live.state import ProjectState
 from ..core.pages.resources import Filters
-from .presenters import why_no_sync
-from .security import permission_problem
 
 log = logging.getLogger("envboard")
 
@@ -90,14 +88,20 @@ class RowCache:
     # -- for a request ----------------------------------------------------------------------------
 
     def render(
-        self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters: Hashable = None
+        self,
+        states: list[ProjectState],
+        snapshot: Snapshot,
+        jobs: JobManager,
+        filters: Hashable,
+        permission: str | None,
     ) -> Markup:
-        """The rows of `states` (the ones `filters` let through) as one HTML string."""
+        """The rows of `states` (the ones `filters` let through) as one HTML string, for a
+        viewer whose `permission` problem (None: they may act) the buttons show."""
         with self._lock:
             rendering = self._rendering
         if rendering is not None and not rendering.is_set():
             rendering.wait(RENDER_AHEAD_WAIT)  # the same rows are being rendered already
-        table = self._table(states, snapshot, jobs, filters, permission_problem())
+        table = self._table(states, snapshot, jobs, filters, permission)
         return Markup(table)
 
     def _table(
@@ -143,3 +147,8 @@ class RowCache:
                     self._rows[state.id] = cached
             parts.append(cached[1])
         return "".join(parts)
+
+
+def why_no_sync(project, permission: str | None, jobs: JobManager) -> str | None:
+    """Why this viewer cannot sync this project (their role first, then the project), or None."""
+    return permission or jobs.can_sync(project)

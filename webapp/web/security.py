@@ -11,8 +11,6 @@ from flask import Flask, Response, abort, current_app, g, jsonify, redirect, req
 from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
 from . import htmx
-from .auth import session_store
-from .metrics import is_scraper_token
 from .services import services
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -120,7 +118,7 @@ def _session_user(users) -> User | None:
     """The user of a live server-side session; an ended, expired or replaced one clears the cookie."""
     name = session.get("user", "")
     try:
-        info = session_store().check(session["sid"], users.token_digest(name))
+        info = services().sessions.check(session["sid"], users.token_digest(name))
     except SessionStoreError:
         info = None  # the sign-in page says why; pages must not break over it
     user = users.get(name) if info is not None and info.user == name else None
@@ -168,6 +166,12 @@ def _headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+def is_scraper_token(token: str | None) -> bool:
+    """Whether `token` is the --metrics-token (it reads /metrics only and names no user)."""
+    expected = current_app.config.get("ENVBOARD_METRICS_TOKEN")
+    return bool(expected and token and hmac.compare_digest(token.encode(), expected.encode()))
 
 
 def permission_problem() -> str | None:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask, abort, current_app
 
 from ..core.access.sessions import SessionStore
 from ..core.app import Envboard
 from ..core.jobs.manager import JobManager
 from ..core.live.board import Board
 from ..core.live.monitor import Monitor
-
-if TYPE_CHECKING:  # they import this module's accessor
-    from .auth import FailureLimiter
-    from .metrics import Metrics
-    from .rows import RowCache
+from ..core.live.state import ProjectState
+from .limits import FailureLimiter
+from .prometheus import Metrics
+from .rows import RowCache
 
 EXTENSION = "envboard"
 
@@ -45,9 +43,6 @@ class Services:
 
 
 def init_app(app: Flask, core: Envboard, sessions: SessionStore) -> Services:
-    from .auth import FailureLimiter
-    from .rows import RowCache
-
     services = Services(core, sessions, RowCache(), FailureLimiter())
     app.extensions[EXTENSION] = services
     return services
@@ -60,3 +55,13 @@ def services() -> Services:
 def envboard() -> Envboard:
     """The core envboard, for the data functions in `core.resources`."""
     return services().core
+
+
+def project_state(project_id: str) -> ProjectState:
+    """The project's state in the monitor's snapshot. Only ids from the scan address a
+    project; anything else is a 404. (A lookup, not the project page's data: actions and
+    fragments need no more.)"""
+    state = services().monitor.snapshot.get(project_id)
+    if state is None:
+        abort(404, description=f"no project with id {project_id!r} in this workspace")
+    return state

@@ -11,22 +11,12 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..disk.files import ConfigError, read_toml
 from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
-from .output import last_words
-from .processes import Invocation, UvLocation, child_environment, run
-from .uv import parse_plan
-
-STATUS_MISSING = "missing"
-STATUS_IN_SYNC = "in_sync"
-STATUS_OUT_OF_SYNC = "out_of_sync"
-STATUS_UNKNOWN = "unknown"
-STATUS_UNMANAGED = "unmanaged"  # active mode: envboard does not manage that environment
-STATUS_CHECK_TIMEOUT = 60.0
+from .processes import Invocation, UvLocation, child_environment
 
 
 @dataclass(frozen=True)
@@ -56,15 +46,6 @@ class ResolvedEnvironment:
         if self.venv is not None:
             return pyvenv_version(self.venv)
         return None
-
-
-@dataclass(frozen=True)
-class EnvironmentStatus:
-    status: str
-    reason: str
-    # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
-    # {"name", "action", "installed", "locked"}; empty when in sync or not known
-    drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
 
 
 class Resolver:
@@ -148,40 +129,6 @@ class Resolver:
         uv = self.uv.path or "uv"
         env = child_environment(self.environ, drop=("VIRTUAL_ENV",))
         return Invocation((uv, *uv_args), project_root, env)
-
-    def check_status(self, env: ResolvedEnvironment) -> EnvironmentStatus:
-        """missing / in_sync / out_of_sync / unknown from uv's own check; never syncs."""
-        if env.mode != MODE_UV:
-            if not env.exists:
-                return EnvironmentStatus(STATUS_MISSING, f"interpreter {env.python} not found")
-            return EnvironmentStatus(
-                STATUS_UNMANAGED, "active mode: envboard uses this environment but does not manage it"
-            )
-        if not env.exists:
-            return EnvironmentStatus(STATUS_MISSING, f"no environment at {env.venv} yet; sync to create it")
-        problem = self.unavailable(env)
-        if problem:
-            return EnvironmentStatus(STATUS_UNKNOWN, problem)
-        result = run(
-            self.uv_invocation(env.project_root, ["sync", "--check"]),
-            capture=True,
-            timeout=STATUS_CHECK_TIMEOUT,
-        )
-        text = result.text
-        if result.error:
-            return EnvironmentStatus(STATUS_UNKNOWN, result.error)
-        if result.exit_code == 0:
-            return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
-        if "outdated" in text or "Would " in text:
-            return EnvironmentStatus(STATUS_OUT_OF_SYNC, _out_of_sync_reason(text), tuple(parse_plan(text)))
-        return EnvironmentStatus(STATUS_UNKNOWN, last_words(text) or f"uv exited {result.exit_code}")
-
-
-def _out_of_sync_reason(text: str) -> str:
-    """What uv's plan means for the person looking, in place of its `error: ... run uv sync` line."""
-    if "Would update lockfile" in text or "Would create lockfile" in text:
-        return "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
-    return "the environment differs from uv.lock: a sync brings it in line"
 
 
 def _mode_reason(project: Project) -> str:

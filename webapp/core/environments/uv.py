@@ -1,19 +1,7 @@
-"""What a persistent_uv project's lock says, and what uv would change in its environment.
-
-Two sources, both uv's own: `uv.lock` (read with tomllib: `[[package]] name/version`)
-and uv's sync plan. `uv sync --check` (run by the status check that already runs) is a
-dry run that prints the plan it refuses to carry out, one line per distribution:
-
-    Would uninstall 2 packages
-    Would install 2 packages
-     - idna==3.6
-     + idna==3.7
-     - packaging==26.4
-     + six==1.16.0
-
-so the named drift is that plan, not a comparison of envboard's own that could differ
-from what `uv sync` really does. Lock freshness is `uv lock --check --offline`, cached
-on the stamps of `pyproject.toml` and `uv.lock`.
+"""What a persistent_uv project's lock says: `uv.lock`'s pins (read with tomllib:
+`[[package]] name/version`), the requirements the project names itself, whether the lock
+is up to date (`uv lock --check --offline`, cached on the stamps of `pyproject.toml`
+and `uv.lock`), and the lock's hash a job records before and after.
 """
 
 from __future__ import annotations
@@ -41,57 +29,12 @@ LOCK_OUTDATED = "outdated"
 LOCK_ABSENT = "absent"
 LOCK_UNKNOWN = "unknown"
 
-ACTION_INSTALL = "install"
-ACTION_REMOVE = "remove"
-ACTION_CHANGE = "change"
-
-# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`
-_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s(]+)")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def normalise(name: str) -> str:
     """PEP 503 normalised distribution name, as uv and the probe report them."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def parse_plan(text: str) -> list[dict[str, Any]]:
-    """uv's sync plan as `[{"name", "action", "installed", "locked"}]`, sorted by name.
-
-    `-` lines are what uv would uninstall (the installed version), `+` what it would
-    install (the locked one); a name on both is a change; `~` is a reinstall in place.
-    """
-    removed: dict[str, str] = {}
-    added: dict[str, str] = {}
-    for line in text.splitlines():
-        match = _PLAN_LINE.match(line)
-        if not match:
-            continue
-        sign, name, version = match.groups()
-        name = normalise(name)
-        if sign in "-~":
-            removed[name] = version
-        if sign in "+~":
-            added[name] = version
-    drift = []
-    for name in sorted(set(removed) | set(added)):
-        installed, locked = removed.get(name), added.get(name)
-        if installed is not None and locked is not None:
-            action = ACTION_CHANGE
-        elif locked is not None:
-            action = ACTION_INSTALL
-        else:
-            action = ACTION_REMOVE
-        drift.append({"name": name, "action": action, "installed": installed, "locked": locked})
-    return drift
-
-
-def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
-    """{"install": n, "remove": n, "change": n} for a badge ("1 to remove, 2 to change")."""
-    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0}
-    for item in drift:
-        counts[item["action"]] += 1
-    return counts
 
 
 def read_locked_versions(lock: Path) -> dict[str, str]:

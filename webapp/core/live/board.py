@@ -19,12 +19,8 @@ from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
 from ..environments.interpreters import ActivePython
 from ..environments.processes import find_uv
-from ..environments.resolver import (
-    STATUS_MISSING,
-    EnvironmentStatus,
-    ResolvedEnvironment,
-    Resolver,
-)
+from ..environments.resolver import ResolvedEnvironment, Resolver
+from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
 from ..settings import Settings
@@ -109,7 +105,7 @@ class Board:
     def cached_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus | None:
         """The status if it is known without a subprocess (or cannot need one)."""
         if env.mode != MODE_UV or not env.exists:
-            return self.resolver.check_status(env)  # no subprocess in these cases
+            return check_status(self.resolver, env)  # no subprocess in these cases
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
         if not value:
             return None
@@ -119,7 +115,7 @@ class Board:
         dependencies = status_dependencies(project, env)
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
-        status = self.resolver.check_status(env)
+        status = check_status(self.resolver, env)
         if env.mode == MODE_UV and status.status != STATUS_MISSING:
             self.cache.store(
                 f"status:{project.path}",

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..disk.times import iso
-from ..environments.resolver import EnvironmentStatus, ResolvedEnvironment
-from ..environments.uv import LockFacts, drift_counts
+from ..environments.resolver import ResolvedEnvironment
+from ..environments.status import EnvironmentStatus, drift_counts
+from ..environments.uv import LockFacts
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project

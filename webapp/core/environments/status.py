@@ -1,0 +1,124 @@
+"""uv's word on a project's environment: in sync or not, and what a sync would change.
+
+`uv sync --check` is uv's own dry run: it changes nothing and prints the plan it
+refuses to carry out, one line per distribution:
+
+    Would uninstall 2 packages
+    Would install 2 packages
+     - idna==3.6
+     + idna==3.7
+     - packaging==26.4
+     + six==1.16.0
+
+so the named drift is that plan, not a comparison of envboard's own that could differ
+from what `uv sync` really does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..workspace.dg import MODE_UV
+from .output import last_words
+from .processes import run
+from .resolver import ResolvedEnvironment, Resolver
+from .uv import normalise
+
+STATUS_MISSING = "missing"
+STATUS_IN_SYNC = "in_sync"
+STATUS_OUT_OF_SYNC = "out_of_sync"
+STATUS_UNKNOWN = "unknown"
+STATUS_UNMANAGED = "unmanaged"  # active mode: envboard does not manage that environment
+STATUS_CHECK_TIMEOUT = 60.0
+
+ACTION_INSTALL = "install"
+ACTION_REMOVE = "remove"
+ACTION_CHANGE = "change"
+
+# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`
+_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s(]+)")
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    status: str
+    reason: str
+    # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
+    # {"name", "action", "installed", "locked"}; empty when in sync or not known
+    drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
+
+
+def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentStatus:
+    """missing / in_sync / out_of_sync / unknown from uv's own check; never syncs."""
+    if env.mode != MODE_UV:
+        if not env.exists:
+            return EnvironmentStatus(STATUS_MISSING, f"interpreter {env.python} not found")
+        return EnvironmentStatus(
+            STATUS_UNMANAGED, "active mode: envboard uses this environment but does not manage it"
+        )
+    if not env.exists:
+        return EnvironmentStatus(STATUS_MISSING, f"no environment at {env.venv} yet; sync to create it")
+    problem = resolver.unavailable(env)
+    if problem:
+        return EnvironmentStatus(STATUS_UNKNOWN, problem)
+    result = run(
+        resolver.uv_invocation(env.project_root, ["sync", "--check"]),
+        capture=True,
+        timeout=STATUS_CHECK_TIMEOUT,
+    )
+    text = result.text
+    if result.error:
+        return EnvironmentStatus(STATUS_UNKNOWN, result.error)
+    if result.exit_code == 0:
+        return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
+    if "outdated" in text or "Would " in text:
+        return EnvironmentStatus(STATUS_OUT_OF_SYNC, _out_of_sync_reason(text), tuple(parse_plan(text)))
+    return EnvironmentStatus(STATUS_UNKNOWN, last_words(text) or f"uv exited {result.exit_code}")
+
+
+def _out_of_sync_reason(text: str) -> str:
+    """What uv's plan means for the person looking, in place of its `error: ... run uv sync` line."""
+    if "Would update lockfile" in text or "Would create lockfile" in text:
+        return "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+    return "the environment differs from uv.lock: a sync brings it in line"
+
+
+def parse_plan(text: str) -> list[dict[str, Any]]:
+    """uv's sync plan as `[{"name", "action", "installed", "locked"}]`, sorted by name.
+
+    `-` lines are what uv would uninstall (the installed version), `+` what it would
+    install (the locked one); a name on both is a change; `~` is a reinstall in place.
+    """
+    removed: dict[str, str] = {}
+    added: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _PLAN_LINE.match(line)
+        if not match:
+            continue
+        sign, name, version = match.groups()
+        name = normalise(name)
+        if sign in "-~":
+            removed[name] = version
+        if sign in "+~":
+            added[name] = version
+    drift = []
+    for name in sorted(set(removed) | set(added)):
+        installed, locked = removed.get(name), added.get(name)
+        if installed is not None and locked is not None:
+            action = ACTION_CHANGE
+        elif locked is not None:
+            action = ACTION_INSTALL
+        else:
+            action = ACTION_REMOVE
+        drift.append({"name": name, "action": action, "installed": installed, "locked": locked})
+    return drift
+
+
+def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
+    """{"install": n, "remove": n, "change": n} for a badge ("1 to remove, 2 to change")."""
+    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0}
+    for item in drift:
+        counts[item["action"]] += 1
+    return counts
