@@ -1,6 +1,6 @@
 """Which watched folders saw an entry change: the monitor's cue to look again at a project.
 
-A non-recursive watch (inotify through `watchfiles`) of a project's folder, its `.venv`,
+A non-recursive watch (inotify through `watchfiles`' public `watch`) of a project's folder, its `.venv`,
 its site-packages and the folders its cached answers depend on tells the monitor, within
 a fraction of a second, that something there was created, written, renamed or removed.
 The monitor then re-reads only those projects, and still re-stats everything now and
@@ -19,6 +19,7 @@ log = logging.getLogger("envboard")
 DEBOUNCE_MS = 300  # changes that arrive together (uv writing a venv) are reported together
 STEP_MS = 200  # how often the watching thread looks for changes and for a stop
 RETIRE_CHECK_MS = 1000  # a replaced watch ends within this, after reporting what it collected
+START_TIMEOUT_S = 5.0  # a watch not in place by then is a failure: the monitor re-reads instead
 
 
 class FolderWatcher:
@@ -46,12 +47,18 @@ class FolderWatcher:
         if requested == self._requested and (self.watching or self.failure):
             return self.failure is None  # a failure is not retried until the folders change
         wanted = frozenset(f for f in requested if os.path.isdir(f))
-        try:
-            from watchfiles._rust_notify import RustNotify
-
-            # debug, force_polling, poll_delay_ms, recursive, ignore_permission_denied
-            notify = RustNotify(sorted(wanted), False, False, 1000, False, True)
-        except Exception as exc:  # noqa: BLE001 - no watchfiles, no inotify, too many watches: poll instead
+        stop, retire, ready = threading.Event(), threading.Event(), threading.Event()
+        started: list[BaseException] = []  # why the watch could not start, if it could not
+        thread = threading.Thread(
+            target=self._run,
+            args=(sorted(wanted), stop, retire, ready, started),
+            name="envboard-watch",
+            daemon=True,
+        )
+        thread.start()
+        if not ready.wait(START_TIMEOUT_S) or started:
+            stop.set()
+            exc = started[0] if started else TimeoutError("the watch did not start")
             self._retire()
             self._requested = requested
             self.failure = f"cannot watch folders ({exc.__class__.__name__}: {exc}); re-reading every pass"
@@ -61,28 +68,46 @@ class FolderWatcher:
         self._requested = requested
         self.failure = None
         self.folders = wanted
-        stop, retire = threading.Event(), threading.Event()
-        self._stop, self._retiring = stop, retire
-        self._thread = threading.Thread(
-            target=self._run, args=(notify, stop, retire), name="envboard-watch", daemon=True
-        )
-        self._thread.start()
+        self._stop, self._retiring, self._thread = stop, retire, thread
         return True
 
-    def _run(self, notify, stop: threading.Event, retire: threading.Event) -> None:
-        with notify:
-            while not stop.is_set() and not retire.is_set():
-                try:
-                    changes = notify.watch(DEBOUNCE_MS, STEP_MS, RETIRE_CHECK_MS, stop)
-                except Exception as exc:  # noqa: BLE001 - the watcher broke: say so, the monitor polls
-                    if not retire.is_set():  # a replaced watch's failure is no longer news
-                        self.failure = f"folder watcher stopped ({exc.__class__.__name__}: {exc})"
-                        log.warning("envboard: %s", self.failure)
-                    return
-                if isinstance(changes, set) and changes:
+    def _run(
+        self,
+        folders: list[str],
+        stop: threading.Event,
+        retire: threading.Event,
+        ready: threading.Event,
+        started: list[BaseException],
+    ) -> None:
+        """Report changes until stopped, or until retired (a newer watch has taken over)."""
+        try:
+            import watchfiles
+
+            changes_seen = watchfiles.watch(
+                *folders,
+                watch_filter=None,  # every entry: a venv's dist-info folders and .pth files matter
+                debounce=DEBOUNCE_MS,
+                step=STEP_MS,
+                stop_event=stop,
+                rust_timeout=RETIRE_CHECK_MS,
+                yield_on_timeout=True,  # an empty set now and then: the watch is up, and retire is seen
+                recursive=False,
+                ignore_permission_denied=True,
+                raise_interrupt=False,
+            )
+            for changes in changes_seen:  # the first answer comes once the watch is in place
+                ready.set()
+                if changes:
                     self.on_change({path for _, path in changes})
-                elif changes == "stop":
+                if retire.is_set():
                     return
+        except Exception as exc:  # noqa: BLE001 - no watchfiles, no inotify, too many watches: poll instead
+            if not ready.is_set():
+                started.append(exc)
+                ready.set()
+            elif not retire.is_set():  # a replaced watch's failure is no longer news
+                self.failure = f"folder watcher stopped ({exc.__class__.__name__}: {exc})"
+                log.warning("envboard: %s", self.failure)
 
     def _retire(self) -> None:
         if self._retiring is not None:
