@@ -91,7 +91,10 @@ def test_api_versions_is_the_matrix_of_shared_packages_with_skew(skewed, make_ap
     app = make_app(skewed)
     client = app.test_client()
     settled(client)
-    data = client.get("/api/versions").get_json()
+    # the JSON twin opens where the page does: the Dagster family and Python
+    family = client.get("/api/versions").get_json()["packages"]
+    assert {row["name"] for row in family} == {"python", "dagster"}
+    data = client.get("/api/versions?all=1").get_json()
     assert list(data) == ["projects", "packages"]
     assert data["projects"] == [
         {"id": "projects-alpha", "name": "alpha"},
@@ -117,9 +120,10 @@ def test_api_versions_is_the_matrix_of_shared_packages_with_skew(skewed, make_ap
     assert python["projects-alpha"] == python["projects-beta"] == ".".join(map(str, sys.version_info[:3]))
     assert rows["python"]["skew"] is False
     # the Dagster family only, and a filter by name
-    family = client.get("/api/versions?all=0").get_json()["packages"]
-    assert {row["name"] for row in family} == {"python", "dagster"}
-    assert [r["name"] for r in client.get("/api/versions?q=shared").get_json()["packages"]] == ["shared-lib"]
+    assert client.get("/api/versions?all=0").get_json()["packages"] == family
+    assert [r["name"] for r in client.get("/api/versions?all=1&q=shared").get_json()["packages"]] == [
+        "shared-lib"
+    ]
 
 
 def test_versions_page_opens_on_the_dagster_family_and_keeps_its_filter_in_the_url(skewed, make_app):
@@ -344,14 +348,23 @@ def run_cli(*args, capsys):
     return code, out
 
 
-def test_cli_versions_and_packages(skewed, tmp_path, capsys):
+def test_cli_versions_and_packages(skewed, tmp_path, capsys, make_app):
     state = str(tmp_path / "cli-state")
     code, out = run_cli("versions", "--workspace", str(skewed), "--state-dir", state, "--json", capsys=capsys)
+    assert code == 0
+    family = json.loads(out)  # the page's default: the Dagster family and Python
+    assert {row["name"] for row in family["packages"]} == {"python", "dagster"}
+    code, out = run_cli(
+        "versions", "--workspace", str(skewed), "--state-dir", state, "--json", "--all", capsys=capsys
+    )
     assert code == 0
     data = json.loads(out)
     rows = {row["name"]: row for row in data["packages"]}
     assert rows["dagster"]["skew"] is True and rows["dagster"]["versions"]["projects-beta"] == "0.0.2"
     assert "shared-lib" in rows
+    client = make_app(skewed).test_client()
+    settled(client)
+    assert data == client.get("/api/versions?all=1").get_json()  # the JSON twin's very object
 
     code, out = run_cli("versions", "--workspace", str(skewed), "--state-dir", state, capsys=capsys)
     assert code == 0

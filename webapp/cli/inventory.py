@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..core.live.board import Board
-from ..core.pages import inventory
+from ..core.app import Envboard
+from ..core.pages import inventory, resources
 from .actions import _project_or_exit
 from .options import add_common, settings_from
 
@@ -18,7 +18,10 @@ def add_parsers(commands) -> None:
     )
     add_common(versions)
     versions.add_argument("--json", action="store_true", help="print one JSON object (as /api/versions)")
-    versions.add_argument("--dagster", action="store_true", help="only the Dagster family and Python")
+    versions.add_argument(
+        "--all", action="store_true", help="every shared package (by default the Dagster family and Python)"
+    )
+    versions.add_argument("--dagster", action="store_true", help=argparse.SUPPRESS)  # the default now
     versions.add_argument(
         "--filter", default="", metavar="TEXT", help="only packages whose name contains TEXT"
     )
@@ -37,15 +40,15 @@ def add_parsers(commands) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    board = Board(settings_from(args))
+    envboard = Envboard(settings_from(args))
     try:
-        states = board.states(wait=True)
+        envboard.monitor.settle()
+        scope = inventory.SCOPE_ALL if args.all else inventory.SCOPE_DAGSTER
+        matrix = resources.versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope))
     finally:
-        board.close()
-    scope = inventory.SCOPE_DAGSTER if args.dagster else inventory.SCOPE_ALL
-    matrix = inventory.version_matrix(states, inventory.VersionFilters(q=args.filter, scope=scope))
+        envboard.close()
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
-    return 1 if board.workspace.error else 0  # as `envboard list`
+    return 1 if envboard.board.workspace.error else 0  # as `envboard list`
 
 
 def render_versions(matrix: inventory.Versions) -> str:
@@ -63,18 +66,21 @@ def render_versions(matrix: inventory.Versions) -> str:
 
 
 def cmd_packages(args: argparse.Namespace) -> int:
-    board = Board(settings_from(args))
+    envboard = Envboard(settings_from(args))
     try:
-        project = _project_or_exit(board, args.project)
+        project = _project_or_exit(envboard.board, args.project)
         if project.error:
             print(
                 f"envboard: {project.id}: the project's config has an error: {project.error}", file=sys.stderr
             )
             return 2
-        state = board.state(project, wait=True)
+        envboard.monitor.settle()
+        listing = resources.packages(envboard, project.id, args.filter)
     finally:
-        board.close()
-    listing = inventory.package_list(state, args.filter)
+        envboard.close()
+    if listing is None:  # gone from the workspace while it was looked at
+        print(f"envboard: {project.id} is no longer in the workspace", file=sys.stderr)
+        return 2
     print(json.dumps(listing.to_json(), indent=2) if args.json else render_packages(listing))
     return 0
 

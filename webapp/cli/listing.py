@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..core.app import Envboard
 from ..core.disk.cache import DependencyCache
-from ..core.live.board import Board
-from ..core.live.state import ProjectState
+from ..core.pages import resources
 from .options import add_common, settings_from
 
 
@@ -26,20 +26,21 @@ def add_parsers(commands) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    board = Board(settings_from(args))
+    envboard = Envboard(settings_from(args))
     try:
-        states = board.states(wait=True, refresh=args.no_cache)
-        report = board.report(states)
+        envboard.monitor.settle(refresh=args.no_cache)
+        data = resources.overview(envboard)  # what / and /api/projects show
     finally:
-        board.close()
+        envboard.close()
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(data.to_json(), indent=2))
     else:
-        print(render_table(report, states))
-    return 1 if report["workspace_error"] else 0
+        print(render_table(data))
+    return 1 if data.report["workspace_error"] else 0
 
 
-def render_table(report: dict, states: list[ProjectState]) -> str:
+def render_table(data: resources.Overview) -> str:
+    report, states = data.report, data.states
     lines = [f"workspace: {report['workspace']} ({report['workspace_kind']})"]
     active = report["active_python"]
     lines.append(f"active python: {active['python'] or '-'} ({active['reason']})")

@@ -25,13 +25,13 @@ def _table_html(data: inventory.Versions) -> Markup:
     )
 
 
-def _filters(default_scope: str) -> inventory.VersionFilters:
+def _filters() -> inventory.VersionFilters:
     """`?q=` a text in the name; `?all=1` every shared package, else the Dagster family and Python."""
     args = request.args
     if "all" in args:
         scope = inventory.SCOPE_ALL if args.get("all") not in ("0", "") else inventory.SCOPE_DAGSTER
     else:
-        scope = default_scope
+        scope = inventory.SCOPE_DAGSTER  # the same default for the page, its fragment and its JSON
     return inventory.VersionFilters(q=args.get("q", "")[:200], scope=scope)
 
 
@@ -48,14 +48,14 @@ def _context(data: inventory.Versions) -> dict:
 
 @blueprint.get("/versions")
 def index():
-    data = resources.versions(envboard(), _filters(inventory.SCOPE_DAGSTER))
+    data = resources.versions(envboard(), _filters())
     return render_template("versions.html", **_context(data))
 
 
 @blueprint.get("/fragments/versions")
 def fragment():
     """The counts, notices and matrix alone; 204 (htmx leaves the page alone) when nothing changed."""
-    data = resources.versions(envboard(), _filters(inventory.SCOPE_DAGSTER))
+    data = resources.versions(envboard(), _filters())
     if request.args.get("since") == str(data.version):
         return "", 204
     return render_template("fragments/versions_live.html", **_context(data))
@@ -64,4 +64,4 @@ def fragment():
 @blueprint.get("/api/versions")
 def api_versions():
     """Every shared package unless `?all=0` asks for the Dagster family only."""
-    return jsonify(resources.versions(envboard(), _filters(inventory.SCOPE_ALL)).to_json())
+    return jsonify(resources.versions(envboard(), _filters()).to_json())

@@ -255,21 +255,6 @@ class Board:
         futures = [self._pool.submit(self.state, p, wait=True, refresh=refresh) for p in projects]
         return [f.result() for f in futures]
 
-    def report(self, states: list[ProjectState]) -> dict[str, Any]:
-        """The workspace and its projects as `envboard list --json` and `/api/projects` print them."""
-        return {
-            "workspace": str(self._workspace.root),
-            "workspace_kind": self._workspace.kind,
-            "workspace_error": self._workspace.error,
-            "active_python": {
-                "python": str(self.active.python) if self.active.python else None,
-                "reason": self.active.reason,
-                "version": self.active.version,
-            },
-            "uv": {"path": self.uv.path, "reason": self.uv.reason},
-            "projects": [s.to_json() for s in states],
-        }
-
     def close(self) -> None:
         # Closed under the board's lock first: the pool's shutdown holds the pool's lock while
         # the callbacks of the tasks it cancels take the board's, so no submit may be holding

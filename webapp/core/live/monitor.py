@@ -92,6 +92,13 @@ class Monitor:
         with self._refresh_lock:
             return self._full_pass()
 
+    def settle(self, *, refresh: bool = False) -> Snapshot:
+        """Every project's whole answer, probes and checks included, published: the command
+        line's one look (a server's pages never wait for this). `refresh` probes again."""
+        with self._refresh_lock:
+            self.board.rescan()
+            return self._publish(self.board.states(wait=True, refresh=refresh))
+
     def _full_pass(self) -> Snapshot:
         started = time.perf_counter()
         with self._changes_lock:

@@ -86,6 +86,23 @@ class Overview:
         }
 
 
+def workspace_facts(envboard: Envboard) -> dict[str, Any]:
+    """What the overview says of the workspace itself, beside its projects."""
+    board = envboard.board
+    workspace, active = board.workspace, board.active
+    return {
+        "workspace": str(workspace.root),
+        "workspace_kind": workspace.kind,
+        "workspace_error": workspace.error,
+        "active_python": {
+            "python": str(active.python) if active.python else None,
+            "reason": active.reason,
+            "version": active.version,
+        },
+        "uv": {"path": board.uv.path, "reason": board.uv.reason},
+    }
+
+
 def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # noqa: B008 - frozen
     snapshot = envboard.monitor.snapshot
     if filters == Filters():
@@ -98,7 +115,7 @@ def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # n
         total=len(snapshot.states),
         filters=filters,
         snapshot=snapshot,
-        report=envboard.board.report([]),
+        report=workspace_facts(envboard),
         jobs_generation=envboard.jobs.generation,
     )
 
