@@ -250,3 +250,16 @@ def test_a_registry_pattern_that_matches_nothing_is_named_on_the_project_page(tm
     wait_for(lambda: "matched no module" in plugins(), timeout=60)
     assert "<code>nowhere.components.*</code> (from <code>registry_modules</code>) matched no module" in plugins()
     assert "nowhere.components.*" in client.get("/projects/p").get_data(as_text=True)
+
+
+def test_an_empty_overview_says_so_across_the_whole_table(tmp_path, make_app):
+    """The "no projects" line spans every column of the table, and the status filter offers
+    every status a row can show."""
+    client = make_app(write_workspace(tmp_path / "ws", [])).test_client()
+    page = client.get("/").get_data(as_text=True)
+    header = page[page.index("<thead") : page.index("</thead>")]
+    columns = len(re.findall(r"<th[ >]", header))
+    empty = re.search(r'<td colspan="(\d+)"[^>]*>No projects found in this workspace', page)
+    assert empty and int(empty.group(1)) == columns
+    offered = re.findall(r'<option value="([a-z_]+)"', page[page.index('name="status"') :])
+    assert {"in_sync", "out_of_sync", "missing", "unknown", "unmanaged", "error", "checking"} <= set(offered)

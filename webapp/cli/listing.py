@@ -7,6 +7,7 @@ import json
 
 from ..core.app import Envboard
 from ..core.disk.cache import DependencyCache
+from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
 from ..core.pages import resources
 from .options import add_common, settings_from
 
@@ -75,7 +76,7 @@ def render_table(data: resources.Overview) -> str:
                 f"{location}:{project.error_line}" if project.error_line else str(location or project.path)
             )
             notes.append(f"{project.id}: {where}: {project.error}")
-        elif state.status and state.status.status not in ("in_sync", "unmanaged"):
+        elif state.status and state.status.status not in (STATUS_IN_SYNC, STATUS_UNMANAGED):
             notes.append(f"{project.id}: {state.status.reason}")
         for warning in state.env.warnings if state.env else ():
             notes.append(f"{project.id}: warning: {warning}")

@@ -7,11 +7,18 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Response, request
 
 STOP_POLLING = 286  # htmx stops an `every` poll when the answer has this status
+NOTHING_CHANGED = ("", 204)  # htmx swaps nothing for a 204: the page stays as it is
 
 
 def is_htmx() -> bool:
     """Whether htmx sent this request (it then wants a fragment, not a page)."""
     return bool(request.headers.get("HX-Request"))
+
+
+def still_current(version: object) -> bool:
+    """Whether the poller's `since=` token is `version`: what it shows is still what it would
+    be sent (answer `NOTHING_CHANGED`)."""
+    return request.args.get("since") == str(version)
 
 
 def trigger(response: Response, event: str) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
+from ..core.environments.status import STATUS_OUT_OF_SYNC
 from ..core.jobs.history import JobRecord
 from ..core.jobs.log import LogOffsetError
 from ..core.jobs.manager import JobError
@@ -45,7 +46,9 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    out_of_sync = [s.project for s in services().monitor.snapshot.states if s.status_name == "out_of_sync"]
+    out_of_sync = [
+        s.project for s in services().monitor.snapshot.states if s.status_name == STATUS_OUT_OF_SYNC
+    ]
     done = services().jobs.sync_out_of_sync(out_of_sync, current_user())
     for project, reason in done.refused:
         feedback.say(f"Sync of {project.name} could not start: {reason}", "error")

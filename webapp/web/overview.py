@@ -14,7 +14,9 @@ blueprint = Blueprint("overview", __name__)
 
 def _filters() -> resources.Filters:
     args = request.args
-    return resources.Filters(q=args.get("q", ""), mode=args.get("mode", ""), status=args.get("status", ""))
+    return resources.Filters(
+        q=args.get("q", "")[: resources.MAX_QUERY], mode=args.get("mode", ""), status=args.get("status", "")
+    )
 
 
 def _context(data: resources.Overview) -> dict:
@@ -40,9 +42,8 @@ def index():
 def rows():
     """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
     data = resources.overview(envboard(), _filters())
-    unchanged = request.args.get("since") == data.version
-    if unchanged and request.args.get("force") is None:
-        return "", 204
+    if htmx.still_current(data.version) and request.args.get("force") is None:
+        return htmx.NOTHING_CHANGED
     response = Response(render_template("fragments/rows.html", **_context(data)))
     if request.args.get("force") is not None:  # the filter form: its choice goes into the address
         shown = {key: value for key, value in data.filters.as_json().items() if value}

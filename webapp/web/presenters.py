@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
+from ..core.environments import status
 from .rows import why_no_sync
 from .security import permission_problem
 from .services import services
@@ -15,13 +16,13 @@ from .services import services
 LOG_MAX_LINES = 5000  # lines of a job's log a page holds; the raw log download has them all
 
 STATUS_LABELS = {
-    "missing": "missing",
-    "in_sync": "in sync",
-    "out_of_sync": "out of sync",
-    "unknown": "unknown",
-    "unmanaged": "not managed by envboard (active)",
-    "error": "error",
-    "checking": "checking…",
+    status.STATUS_MISSING: "missing",
+    status.STATUS_IN_SYNC: "in sync",
+    status.STATUS_OUT_OF_SYNC: "out of sync",
+    status.STATUS_UNKNOWN: "unknown",
+    status.STATUS_UNMANAGED: "not managed by envboard (active)",
+    status.STATUS_ERROR: "error",
+    status.STATUS_CHECKING: "checking…",
 }
 
 
@@ -55,7 +56,7 @@ def drift_summary(counts: dict[str, int]) -> str:
 def status_text(state) -> str:
     """A status badge's words: 'out of sync: 1 to remove, 2 to change' when uv named the drift."""
     label = status_label(state.status_name)
-    summary = drift_summary(state.drift_counts) if state.status_name == "out_of_sync" else ""
+    summary = drift_summary(state.drift_counts) if state.status_name == status.STATUS_OUT_OF_SYNC else ""
     return f"{label}: {summary}" if summary else label
 
 
@@ -101,6 +102,7 @@ def init_app(app: Flask) -> None:
         return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
 
     app.jinja_env.globals["log_max_lines"] = LOG_MAX_LINES
+    app.jinja_env.globals["statuses"] = status.STATUSES
     app.jinja_env.globals["project_name"] = project_name
     app.jinja_env.filters["in_workspace"] = in_workspace
     app.jinja_env.filters["moment"] = moment

@@ -31,7 +31,7 @@ def api_project(project_id: str):
 
 
 def packages_or_404(project_id: str) -> inventory.Packages:
-    data = resources.packages(envboard(), project_id, request.args.get("q", "")[:200])
+    data = resources.packages(envboard(), project_id, request.args.get("q", "")[: resources.MAX_QUERY])
     if data is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return data
@@ -53,8 +53,8 @@ def packages(project_id: str):
 def packages_fragment(project_id: str):
     """The counts, notices and table alone; 204 (htmx leaves the page alone) when nothing changed."""
     data = packages_or_404(project_id)
-    if request.args.get("since") == str(data.version):
-        return "", 204
+    if htmx.still_current(data.version):
+        return htmx.NOTHING_CHANGED
     return render_template("fragments/packages_live.html", **_packages_context(data))
 
 

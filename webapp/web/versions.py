@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, render_template, request
 from markupsafe import Markup
 
 from ..core.pages import inventory, resources
+from . import htmx
 from .services import envboard
 
 blueprint = Blueprint("versions", __name__)
@@ -32,7 +33,7 @@ def _filters() -> inventory.VersionFilters:
         scope = inventory.SCOPE_ALL if args.get("all") not in ("0", "") else inventory.SCOPE_DAGSTER
     else:
         scope = inventory.SCOPE_DAGSTER  # the same default for the page, its fragment and its JSON
-    return inventory.VersionFilters(q=args.get("q", "")[:200], scope=scope)
+    return inventory.VersionFilters(q=args.get("q", "")[: resources.MAX_QUERY], scope=scope)
 
 
 def _context(data: inventory.Versions) -> dict:
@@ -56,8 +57,8 @@ def index():
 def fragment():
     """The counts, notices and matrix alone; 204 (htmx leaves the page alone) when nothing changed."""
     data = resources.versions(envboard(), _filters())
-    if request.args.get("since") == str(data.version):
-        return "", 204
+    if htmx.still_current(data.version):
+        return htmx.NOTHING_CHANGED
     return render_template("fragments/versions_live.html", **_context(data))
 
 

@@ -31,6 +31,18 @@ STATUS_IN_SYNC = "in_sync"
 STATUS_OUT_OF_SYNC = "out_of_sync"
 STATUS_UNKNOWN = "unknown"
 STATUS_UNMANAGED = "unmanaged"  # active mode: envboard does not manage that environment
+STATUS_ERROR = "error"  # the project's config cannot be read (no check runs)
+STATUS_CHECKING = "checking"  # uv has not answered yet
+# every status a project can show, in the order a filter offers them
+STATUSES = (
+    STATUS_IN_SYNC,
+    STATUS_OUT_OF_SYNC,
+    STATUS_MISSING,
+    STATUS_UNKNOWN,
+    STATUS_UNMANAGED,
+    STATUS_ERROR,
+    STATUS_CHECKING,
+)
 STATUS_CHECK_TIMEOUT = 60.0
 
 ACTION_INSTALL = "install"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..disk.cache import DependencyCache, content_hash, stamp_all
 from ..disk.stamps import remembered
+from ..workspace.dg import PYPROJECT
 from .output import last_words
 from .processes import run
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..workspace.scan import Project
     from .resolver import ResolvedEnvironment, Resolver
 
+LOCK_FILE = "uv.lock"
 LOCK_CHECK_TIMEOUT = 120.0
 
 LOCK_UP_TO_DATE = "up_to_date"
@@ -136,7 +138,7 @@ class LockFacts:
 def governing_lock(project: Project, env: ResolvedEnvironment) -> Path:
     """The uv.lock uv uses for this project: the uv workspace's, else the project's own."""
     root = env.uv_root or project.path
-    return root / "uv.lock"
+    return root / LOCK_FILE
 
 
 def lock_hash(project: Project, env: ResolvedEnvironment) -> str | None:
@@ -161,7 +163,7 @@ class LockInspector:
 
     def _dependencies(self, project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
         root = env.uv_root or project.path
-        files = {str(project.path / "pyproject.toml"), str(root / "pyproject.toml"), str(root / "uv.lock")}
+        files = {str(project.path / PYPROJECT), str(root / PYPROJECT), str(root / LOCK_FILE)}
         return {"file": sorted(files)}
 
     def cached(self, project: Project, env: ResolvedEnvironment) -> LockFacts | None:

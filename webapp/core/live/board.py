@@ -21,10 +21,10 @@ from ..environments.interpreters import ActivePython
 from ..environments.processes import find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
-from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
+from ..environments.uv import LOCK_FILE, LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
 from ..settings import Settings
-from ..workspace.dg import MODE_UV
+from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
 from .state import ProjectState
 
@@ -89,7 +89,7 @@ class Board:
 
     @staticmethod
     def _config_stamp(workspace: Workspace) -> dict[Path, str]:
-        paths = [workspace.root / "dg.toml", workspace.root / "pyproject.toml"]
+        paths = [workspace.root / DG_TOML, workspace.root / PYPROJECT]
         for project in workspace.projects:
             paths += _config_paths(project.path)
         return {p: file_stamp(p) for p in paths}
@@ -136,7 +136,7 @@ class Board:
         if env is None:
             return state
         state.env = env
-        state.direct = tuple(direct_requirements(project.path / "pyproject.toml"))  # memoised per stamp
+        state.direct = tuple(direct_requirements(project.path / PYPROJECT))  # memoised per stamp
         state.status = None if refresh else self.cached_status(project, env)
         state.plugins = None if refresh else self.probe.cached(project, env)
         checks_lock = env.mode == MODE_UV
@@ -265,7 +265,7 @@ class Board:
 
 
 def _config_paths(project_path: Path) -> list[Path]:
-    return [project_path, project_path / "dg.toml", project_path / "pyproject.toml"]
+    return [project_path, project_path / DG_TOML, project_path / PYPROJECT]
 
 
 class _Concurrently:
@@ -289,7 +289,7 @@ def _last_change(project: Project) -> float | None:
     """The newest change we can see: config, lock file or installed packages."""
     root = str(project.path)  # plain strings: this runs for every project the monitor looks at
     newest = None
-    for name in ("pyproject.toml", "dg.toml", "uv.lock", ".venv"):
+    for name in (PYPROJECT, DG_TOML, LOCK_FILE, ".venv"):
         try:
             mtime = os.stat(os.path.join(root, name)).st_mtime
         except OSError:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..disk.times import iso
 from ..environments.resolver import ResolvedEnvironment
-from ..environments.status import EnvironmentStatus, drift_counts
+from ..environments.status import STATUS_CHECKING, STATUS_ERROR, EnvironmentStatus, drift_counts
 from ..environments.uv import LockFacts
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
@@ -34,8 +34,8 @@ class ProjectState:
     @property
     def status_name(self) -> str:
         if self.project.error:
-            return "error"
-        return self.status.status if self.status else "checking"
+            return STATUS_ERROR
+        return self.status.status if self.status else STATUS_CHECKING
 
     @property
     def python_version(self) -> str | None:
@@ -74,7 +74,7 @@ class ProjectState:
         if self.env is None or self.env.mode != MODE_UV:
             return None
         if self.lock is None:
-            return {"status": "checking", "present": None, "reason": "uv lock --check is running"}
+            return {"status": STATUS_CHECKING, "present": None, "reason": "uv lock --check is running"}
         return self.lock.summary()
 
     def to_json(self) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class ProjectState:
                 "python": str(self.env.python) if self.env.python else None,
                 "python_version": self.python_version,
                 "venv": str(self.env.venv) if self.env.venv else None,
-                "status": self.status.status if self.status else "checking",
+                "status": self.status.status if self.status else STATUS_CHECKING,
                 "reason": self.status.reason if self.status else "uv's check is running",
                 "drift": self.drift,
                 "lock": self.lock_json(),

@@ -41,6 +41,8 @@ from .inventory import (
     version_matrix,
 )
 
+MAX_QUERY = 200  # characters of a name filter; longer text could match nothing anyway
+
 
 @dataclass(frozen=True)
 class Filters:

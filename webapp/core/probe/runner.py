@@ -14,7 +14,8 @@ from ..disk.cache import DependencyCache, stamp_all
 from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..workspace.dg import ENTRY_POINT_GROUPS
+from ..environments.uv import LOCK_FILE
+from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, PYPROJECT
 from ..workspace.scan import Project
 
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
@@ -107,7 +108,7 @@ def cache_key(project: Project, env: ResolvedEnvironment) -> str:
 
 
 def _config_dependencies(project: Project) -> list[str]:
-    files = {str(project.path / "pyproject.toml"), str(project.path / "dg.toml")}
+    files = {str(project.path / PYPROJECT), str(project.path / DG_TOML)}
     if project.config_file:
         files.add(str(project.config_file))
     return sorted(files)
@@ -115,9 +116,9 @@ def _config_dependencies(project: Project) -> list[str]:
 
 def probe_dependencies(project: Project, env: ResolvedEnvironment, probe: dict) -> dict[str, list[str]]:
     """Everything whose change could change the probe's answer."""
-    lock_files = [str(project.path / "uv.lock")]
+    lock_files = [str(project.path / LOCK_FILE)]
     if env.uv_root is not None:
-        lock_files.append(str(env.uv_root / "uv.lock"))
+        lock_files.append(str(env.uv_root / LOCK_FILE))
     return {
         "content": _config_dependencies(project) + lock_files,
         "file": [str(env.python), *probe.get("watched_files", [])],
@@ -229,8 +230,7 @@ def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str,
     uv_root = env.uv_root or project.path
     return {
         "content": _config_dependencies(project)
-        + [str(uv_root / "pyproject.toml"), str(uv_root / "uv.lock"), str(project.path / "uv.lock")],
+        + [str(uv_root / PYPROJECT), str(uv_root / LOCK_FILE), str(project.path / LOCK_FILE)],
         "file": [str(env.python)],
         "site": [str(p) for p in env.site_packages],
     }
-
