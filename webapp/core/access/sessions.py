@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk.sqlite import ThreadConnections
+
 DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
 DEFAULT_MAX_AGE = 7 * 86400.0  # a week: sign in again every Monday
 TOUCH_EVERY = 60.0  # write last_seen at most this often per session (reads are free)
@@ -74,30 +76,26 @@ def parse_duration(text: str) -> float:
 
 
 class SessionStore:
-    """Sessions in `state_dir/sessions.sqlite3`; every call opens the file afresh.
-
-    Opening per call costs well under a millisecond and means a state dir that is moved,
-    recreated or shared with `envboard users rotate` in another process is always current.
-    """
+    """Sessions in `state_dir/sessions.sqlite3`, through one connection per thread that is
+    opened again whenever the file at that path is another one (a state dir moved or
+    recreated); `envboard users rotate` in another process writes to the same file."""
 
     def __init__(self, state_dir: Path, idle: float = DEFAULT_IDLE, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.path = state_dir / FILE_NAME
         self.idle, self.max_age = idle, max_age
+        self._connections = ThreadConnections(self.path, lambda db: db.executescript(_SCHEMA), timeout=5)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            connection = self._connections.get()
         except (OSError, sqlite3.Error) as exc:
             raise SessionStoreError(self._why(exc)) from exc
         try:
-            connection.executescript(_SCHEMA)
             yield connection
         except sqlite3.Error as exc:
+            self._connections.forget()  # the next call opens (and sets up) the file anew
             raise SessionStoreError(self._why(exc)) from exc
-        finally:
-            connection.close()
 
     def _why(self, exc: BaseException) -> str:
         detail = getattr(exc, "strerror", None) or str(exc)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..disk.sqlite import ThreadConnections
 from ..disk.times import iso
 
 QUEUED, RUNNING = "queued", "running"
@@ -90,6 +91,7 @@ class History:
         self.path = state_dir / "envboard.sqlite3"
         self.workspace = str(workspace)
         self.unavailable: str | None = None
+        self._connections = ThreadConnections(self.path, _set_up, timeout=30)
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:
@@ -106,13 +108,12 @@ class History:
 
     @contextmanager
     def _open(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
+        """This thread's connection; one that failed is closed, so the next call opens anew."""
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
+            yield self._connections.get()
+        except sqlite3.Error:
+            self._connections.forget()
+            raise
 
     def _run(self, work, what: str):
         """Run `work(db)`; a lost table or folder is recreated once, anything else is HistoryError."""
@@ -245,3 +246,8 @@ def _record(row: sqlite3.Row) -> JobRecord:
     data = dict(row)
     data["detail"] = json.loads(data["detail"] or "{}")
     return JobRecord(**data)
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
