@@ -1,0 +1,2 @@
+"""Changes to projects: the job manager (queue, join, cancel, recover, record), what a sync
+is, the job log, the history, and the one cross-process lock per project."""
