@@ -9,7 +9,7 @@ from prometheus_client.registry import Collector
 
 from ..core.app import Envboard
 from ..core.jobs.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
-from ..core.live.activity import Activity
+from ..core.pages.activity import Activity
 from ..core.probe.runner import PluginList
 
 JOB_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
