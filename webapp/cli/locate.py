@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..core.workspace.config import ConfigError, read_dg_config
 from ..core.workspace.dg import DG_TOML, PYPROJECT
-from ..core.workspace.scan import find_workspace_root, scan_workspace
+from ..core.workspace.discovery import find_workspace_root
+from ..core.workspace.scan import scan_workspace
 
 HOW_ENVBOARD_LOOKS = (
     f"envboard looks for a {DG_TOML}, or a {PYPROJECT} with a [tool.dg] table, in that folder and "

@@ -1,4 +1,5 @@
-"""Finding project folders below a folder that is not a dg workspace, the way dg's users lay them out.
+"""Finding where dg would start (the workspace root above a folder), and project folders below
+a folder that is not a dg workspace, the way dg's users lay them out.
 
 Environments, caches and build output are skipped, loops are walked once, and a symlink
 is followed only while it stays inside the folder being scanned: one that leads out (to
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ConfigError, has_dg_config
+from .config import ConfigError, has_dg_config, read_dg_config
 from .dg import DG_TOML, PYPROJECT
 
 SKIPPED_FOLDERS = {".venv", "venv", "node_modules", "__pycache__", "site-packages", "build", "dist"}
@@ -84,3 +85,42 @@ def find_project_folders(start: Path) -> tuple[list[Path], list[tuple[Path, Path
 
     walk(start, 0)
     return found, outside
+
+
+def find_workspace_root(start: Path) -> Path | None:
+    """Where dg would start: the nearest dg config at or above `start`, and when that is a
+    project, the workspace above it if there is one (a project inside a workspace is
+    seen as part of it, as dg does)."""
+    start = start.resolve()
+    nearest = _nearest_config(start, workspace_only=False)
+    if nearest is None:
+        return None
+    if _directory_type(nearest) == "workspace":
+        return nearest
+    return _nearest_config(nearest.parent, workspace_only=True) or nearest
+
+
+def _nearest_config(start: Path, workspace_only: bool) -> Path | None:
+    for folder in (start, *start.parents):
+        if outward_config(folder, folder):
+            return folder  # not read: the scan reports it as a located error
+        if has_dg_config(folder):
+            kind = _directory_type(folder)
+            if kind is _NO_CONFIG:
+                continue
+            if not workspace_only or kind == "workspace":
+                return folder
+    return None
+
+
+_NO_CONFIG = object()
+
+
+def _directory_type(folder: Path) -> object:
+    """The folder's `directory_type`; None when its config cannot be read (a broken config
+    still marks a root, and the scan reports it); _NO_CONFIG when it has no dg table."""
+    try:
+        config = read_dg_config(folder)
+    except ConfigError:
+        return None
+    return _NO_CONFIG if config is None else config.directory_type

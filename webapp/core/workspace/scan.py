@@ -16,7 +16,6 @@ from .config import (
     ConfigError,
     DgConfig,
     ModeSetting,
-    has_dg_config,
     key_line,
     project_table,
     read_dg_config,
@@ -24,7 +23,7 @@ from .config import (
     read_toml,
 )
 from .dg import ENTRY_POINT_GROUPS, PYPROJECT
-from .discovery import find_project_folders, outward_config
+from .discovery import find_project_folders, find_workspace_root, outward_config
 
 
 @dataclass
@@ -71,45 +70,6 @@ class Workspace:
             resolved = candidate.resolve()
             return next((p for p in self.projects if p.path.resolve() == resolved), None)
         return None
-
-
-def find_workspace_root(start: Path) -> Path | None:
-    """Where dg would start: the nearest dg config at or above `start`, and when that is a
-    project, the workspace above it if there is one (a project inside a workspace is
-    seen as part of it, as dg does)."""
-    start = start.resolve()
-    nearest = _nearest_config(start, workspace_only=False)
-    if nearest is None:
-        return None
-    if _directory_type(nearest) == "workspace":
-        return nearest
-    return _nearest_config(nearest.parent, workspace_only=True) or nearest
-
-
-def _nearest_config(start: Path, workspace_only: bool) -> Path | None:
-    for folder in (start, *start.parents):
-        if outward_config(folder, folder):
-            return folder  # not read: the scan reports it as a located error
-        if has_dg_config(folder):
-            kind = _directory_type(folder)
-            if kind is _NO_CONFIG:
-                continue
-            if not workspace_only or kind == "workspace":
-                return folder
-    return None
-
-
-_NO_CONFIG = object()
-
-
-def _directory_type(folder: Path) -> object:
-    """The folder's `directory_type`; None when its config cannot be read (a broken config
-    still marks a root, and the scan reports it); _NO_CONFIG when it has no dg table."""
-    try:
-        config = read_dg_config(folder)
-    except ConfigError:
-        return None
-    return _NO_CONFIG if config is None else config.directory_type
 
 
 def scan_workspace(start: Path) -> Workspace:
