@@ -279,3 +279,52 @@ def test_upgrade_refuses_a_target_that_is_not_a_package(tmp_path, three, capsys)
     code, _, err = cli(capsys, three, tmp_path / "state", "upgrade", "fix pkg==", "--plan")
     assert code == 2 and "is not a package name" in err
     assert upgrades.Target is Target
+
+
+def test_versions_flags_a_code_location_newer_than_the_host_and_a_family_out_of_lockstep(
+    tmp_path, make_app, uv_bin
+):
+    index = tmp_path / "index"
+    for version in ("1.12.0", "1.13.0"):
+        build_wheel(
+            index,
+            "dagster",
+            version,
+            {"dagster/__init__.py": DAGSTER_STAND_IN},
+            entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
+        )
+    build_wheel(index, "dagster-pipes", "1.13.0", {"dagster_pipes/__init__.py": ""})
+    build_wheel(index, "dagster-fix", "0.29.0", {"dagster_fix/__init__.py": ""})  # 1.13's libraries are 0.29
+    build_wheel(index, "dagster-fix", "0.28.0", {"dagster_fix/__init__.py": ""})
+    root = write_workspace(tmp_path / "ws", ["new", "old"])
+    uv_project(root / "new", "new", ["dagster==1.13.0", "dagster-pipes", "dagster-fix==0.29.0"], str(index))
+    uv_project(root / "old", "old", ["dagster==1.12.0", "dagster-fix==0.28.0"], str(index))
+    uv(uv_bin, "venv", ".venv", cwd=root)  # the workspace's own environment runs the host: dagster 1.12
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "-p",
+        ".venv/bin/python",
+        str(index / "dagster-1.12.0-py3-none-any.whl"),
+        cwd=root,
+    )
+    client = make_app(root).test_client()
+    warnings = wait_for(lambda: client.get("/api/versions").get_json()["warnings"], timeout=60)
+    assert [(w["kind"], w["project"]) for w in warnings] == [("host", "new")]
+    assert "newer than the workspace's 1.12.0" in warnings[0]["message"]
+    # one release of the family moved alone: out of lockstep
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "-p",
+        ".venv/bin/python",
+        str(index / "dagster_fix-0.28.0-py3-none-any.whl"),
+        cwd=root / "new",
+    )
+    app_warnings = wait_for(lambda: len(w := client.get("/api/versions").get_json()["warnings"]) == 2 and w)
+    lockstep = [w for w in app_warnings if w["kind"] == "lockstep"]
+    assert lockstep[0]["project"] == "new" and "dagster-fix 0.28.0" in lockstep[0]["message"]
+    page = client.get("/versions").get_data(as_text=True)
+    assert 'id="versions-warnings"' in page and "out of lockstep with dagster 1.13.0" in page
