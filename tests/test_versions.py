@@ -95,7 +95,7 @@ def test_api_versions_is_the_matrix_of_shared_packages_with_skew(skewed, make_ap
     family = client.get("/api/versions").get_json()["packages"]
     assert {row["name"] for row in family} == {"python", "dagster"}
     data = client.get("/api/versions?all=1").get_json()
-    assert list(data) == ["projects", "packages"]
+    assert list(data) == ["projects", "packages", "warnings"]
     assert data["projects"] == [
         {"id": "projects-alpha", "name": "alpha"},
         {"id": "projects-beta", "name": "beta"},
@@ -230,18 +230,20 @@ def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheel
     assert names == sorted(names)
     rows = {p["name"]: p for p in data["packages"]}
     for row in data["packages"]:
-        assert list(row) == ["name", "version", "locked", "direct"]
+        assert list(row) == ["name", "version", "locked", "direct", "latest"]
     assert rows["extra-plugin"] == {
         "name": "extra-plugin",
         "version": "2.0.0",
         "locked": None,
         "direct": False,
+        "latest": None,
     }
     assert rows["acme-plugin"] == {
         "name": "acme-plugin",
         "version": "1.0.0",
         "locked": "1.0.0",
         "direct": True,
+        "latest": None,
     }
     assert rows["shared-lib"]["direct"] is True and rows["shared-lib"]["locked"] == "1.0.0"
     filtered = client.get("/api/projects/projects-alpha/packages?q=plugin").get_json()["packages"]
@@ -270,7 +272,7 @@ def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app,
 
     wait_for(known, timeout=60)
     rows = {p["name"]: p for p in client.get("/api/projects/projects-alpha/packages").get_json()["packages"]}
-    assert rows["acme-plugin"] == {"name": "acme-plugin", "version": None, "locked": "1.0.0", "direct": True}
+    assert rows["acme-plugin"] == {"name": "acme-plugin", "version": None, "locked": "1.0.0", "direct": True, "latest": None}
     page = client.get("/projects/projects-alpha/packages").get_data(as_text=True)
     assert 'data-package="acme-plugin" data-differs="true"' in page and "not installed" in page
 
@@ -386,7 +388,7 @@ def test_cli_versions_and_packages(skewed, tmp_path, capsys, make_app):
     assert code == 0
     data = json.loads(out)
     assert data["project"] == "projects-alpha"
-    assert {"name": "acme-plugin", "version": "1.0.0", "locked": "1.0.0", "direct": True} in data["packages"]
+    assert {"name": "acme-plugin", "version": "1.0.0", "locked": "1.0.0", "direct": True, "latest": None} in data["packages"]
 
     code, out = run_cli("packages", "alpha", "--workspace", str(skewed), "--state-dir", state, capsys=capsys)
     assert code == 0

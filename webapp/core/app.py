@@ -13,6 +13,7 @@ from .jobs.manager import JobManager
 from .live.board import Board
 from .live.monitor import Monitor
 from .settings import Settings
+from .upgrades.outdated import OutdatedChecker
 
 
 class Envboard:
@@ -32,6 +33,9 @@ class Envboard:
         # what is built from a snapshot (the Versions matrix, its HTML), by the snapshot's
         # version: a newer snapshot is a new key, so nothing here is ever stale
         self.renders = Memo(max_entries=128)
+        # what is outdated, per project: asked of each project's index in the background
+        self.outdated = OutdatedChecker(self.board.resolver, self.board.cache, settings.outdated_lifetime)
+        self.outdated.listeners.append(self.board.mark_changed)  # pages poll the snapshot: look again
 
     def start(self) -> None:
         """For a server: jobs a previous run left behind are settled, then the monitor starts."""
@@ -42,4 +46,5 @@ class Envboard:
     def close(self) -> None:
         self.monitor.stop()
         self.jobs.close()
+        self.outdated.close()
         self.board.close()

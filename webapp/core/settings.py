@@ -32,6 +32,7 @@ class Settings:
     full_refresh_interval: float = FULL_REFRESH_INTERVAL
     watch: bool = True  # file-system events tell the monitor what changed (else it re-reads every pass)
     term_grace: float = TERM_GRACE
+    outdated_lifetime: float = 6 * 3600.0  # seconds an index's answer on outdated packages is trusted
 
     @property
     def resolved_cache_dir(self) -> Path:

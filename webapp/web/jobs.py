@@ -151,6 +151,7 @@ def _history_page(data: resources.History, scoped: bool):
         who=data.who,
         people=data.people,
         scoped=scoped,
+        rollbackable=data.rollbackable,
         projects=[state.project for state in services().monitor.snapshot.states],
     )
 

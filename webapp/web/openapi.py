@@ -93,7 +93,7 @@ SPEC = {
                 "properties": {
                     "id": {"type": "string"},
                     "project_id": {"type": "string"},
-                    "action": {"type": "string", "enum": ["sync", "mode"]},
+                    "action": {"type": "string", "enum": ["sync", "mode", "upgrade", "rollback"]},
                     "who": {"type": "string"},
                     "queued_at": {"type": "number", "description": "seconds since the epoch"},
                     "queued_at_iso": {"type": "string", "format": "date-time"},
@@ -175,6 +175,80 @@ SPEC = {
                     },
                 },
             },
+            "Outdated": {
+                "type": "object",
+                "required": ["projects"],
+                "properties": {
+                    "projects": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name", "outdated", "index_error"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "name": {"type": "string"},
+                                "outdated": {
+                                    "type": "array",
+                                    "description": "direct dependencies first",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "version", "latest", "direct"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "version": {"type": "string"},
+                                            "latest": {"type": "string"},
+                                            "direct": {"type": "boolean"},
+                                        },
+                                    },
+                                },
+                                "index_error": {
+                                    "type": "string",
+                                    "nullable": True,
+                                    "description": "index not reachable since ...: once per project",
+                                },
+                            },
+                        },
+                    }
+                },
+            },
+            "Plan": {
+                "type": "object",
+                "required": ["target", "projects"],
+                "properties": {
+                    "target": {
+                        "type": "object",
+                        "required": ["name", "version"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "version": {"type": "string", "nullable": True},
+                        },
+                    },
+                    "projects": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name", "changes", "blocked"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "name": {"type": "string"},
+                                "changes": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "from", "to"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "from": {"type": "string", "nullable": True},
+                                            "to": {"type": "string", "nullable": True},
+                                        },
+                                    },
+                                },
+                                "blocked": {"type": "string", "nullable": True},
+                            },
+                        },
+                    },
+                },
+            },
             "Jobs": {
                 "type": "object",
                 "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
@@ -214,6 +288,20 @@ SPEC = {
             "The jobs and mode changes of one project",
             _json("#/components/schemas/Jobs", "ok"),
             [_path_param("project_id"), _WHO],
+        ),
+        "/api/outdated": _get(
+            "Each project's installed packages with a newer release on its own index (cached; checked "
+            "in the background)",
+            _json("#/components/schemas/Outdated", "ok"),
+        ),
+        "/api/upgrades/plan": _get(
+            "What uv would change in each project's lock for an upgrade; nothing is written",
+            _json("#/components/schemas/Plan", "ok"),
+            [
+                _query("target", "NAME or NAME==VERSION; dagster-family for the whole family"),
+                _query("project", "a project id (repeatable); default: every project that has it"),
+            ],
+            **{"400": _json("#/components/schemas/Error", "the target is not a package name and version")},
         ),
         "/api/jobs": _get(
             "Every job and mode change, newest first",

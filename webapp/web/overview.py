@@ -30,12 +30,14 @@ def _context(data: resources.Overview) -> dict:
         "total": data.total,
         "filters": data.filters,
         "version": data.version,
+        "outdated": data.outdated,
     }
 
 
 @blueprint.get("/")
 def index():
-    return render_template("overview.html", **_context(resources.overview(envboard(), _filters())))
+    data = resources.overview(envboard(), _filters(), count_outdated=True)
+    return render_template("overview.html", **_context(data))
 
 
 @blueprint.get("/fragments/rows")

@@ -26,6 +26,7 @@ from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
 from . import sync
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
+from .kept import keep
 from .locks import ProjectBusy, ProjectLocks
 from .log import JobLog
 
@@ -49,6 +50,7 @@ class SyncAll:
 class _Running:
     record: JobRecord
     cancel: Cancellation
+    work: Callable[..., sync.Outcome] | None = None  # what the job runs, like `sync.run_sync`; None: a sync
 
 
 class JobManager:
@@ -137,6 +139,37 @@ class JobManager:
         self._changed(project)
         self._pool.submit(self._run_sync, project, entry)
         return record, False
+
+    def start(
+        self,
+        project: Project,
+        action: str,
+        who: str,
+        work: Callable[..., sync.Outcome],
+        detail: dict[str, Any],
+    ) -> JobRecord:
+        """Queue another kind of job (an upgrade, a rollback) that changes the project like a sync.
+
+        `work` is called as `sync.run_sync` is, under the project's lock, after the files it may
+        replace were kept; a job already queued or running for the project refuses it.
+        """
+        problem = self.can_sync(project)
+        if problem:
+            raise JobError(problem)
+        with self._lock:
+            running = self._active.get(project.id)
+            if running is not None:
+                raise JobError(
+                    f"a {running.record.action} of {project.name} is queued or running; "
+                    "try again when it has ended"
+                )
+            record = self._record(project, action, who, detail=detail)
+            entry = _Running(record, Cancellation(), work)
+            self._active[project.id] = entry
+        log.info("job=%s action=%s project=%s who=%s status=queued", record.id, action, project.id, who)
+        self._changed(project)
+        self._pool.submit(self._run_sync, project, entry)
+        return record
 
     def sync_out_of_sync(self, projects: list[Project], who: str) -> SyncAll:
         """A sync for each of these projects that can have one (the overview's "Sync all")."""
@@ -282,12 +315,14 @@ class JobManager:
     def _sync_locked(self, project: Project, entry: _Running) -> None:
         record = entry.record
         prepared = sync.prepare(self.board, project.id, self.can_sync)
+        # what the job may replace, kept beside its log: History can put it back byte for byte
+        keep(record.log_path, sync.replaceable_files(prepared))
         started = time.time()
         record.status, record.started_at = RUNNING, started
         if not self.history.start(record.id, started_at=started, lock_before=prepared.lock_before):
             return  # it was ended meanwhile (a stopping or restarted server): it must not run now
         self._changed(project)
-        outcome = sync.run_sync(
+        outcome = (entry.work or sync.run_sync)(
             self.board,
             prepared,
             JobLog(record.log_path),

@@ -24,7 +24,7 @@ from typing import Any
 from ..environments.output import failure_message
 from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..environments.uv import lock_hash
+from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
 from ..probe.runner import PluginList, package_diff, plugin_diff
 from ..workspace.scan import Project
@@ -82,6 +82,13 @@ def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | N
         raise SyncRefused("the project's config has an error")
     before = board.probe.last_known(project, env) if env.exists else PluginList()
     return Prepared(project, env, before, lock_hash(project, env))
+
+
+def replaceable_files(prepared: Prepared) -> list[Path]:
+    """What a sync (or an upgrade) may rewrite: the project's pyproject.toml and the governing lock."""
+    project, env = prepared.project, prepared.env
+    root = env.uv_root or project.path
+    return [project.path / "pyproject.toml", root / "pyproject.toml", governing_lock(project, env)]
 
 
 def run_sync(

@@ -7,7 +7,7 @@ shows them costs no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..live.state import ProjectState
@@ -55,11 +55,13 @@ class Versions:
     filters: VersionFilters
     waiting: list[str]  # ids of projects whose packages are not known yet (probing, failed)
     version: int = 0  # the monitor snapshot's version it was built from: a poller's token (0 outside one)
+    warnings: tuple[Any, ...] = ()  # skew rules broken (upgrades/skew.py): host behind, family out of step
 
     def to_json(self) -> dict[str, Any]:
         return {
             "projects": [{"id": s.id, "name": s.project.name} for s in self.states],
             "packages": [row.to_json() for row in self.rows],
+            "warnings": [warning.to_json() for warning in self.warnings],
         }
 
 
@@ -119,6 +121,7 @@ class Packages:
     total: int
     q: str
     version: int = 0  # the monitor snapshot's version it was read from: a poller's token (0 outside one)
+    latest: dict[str, str] = field(default_factory=dict)  # name -> newer release on the index (outdated only)
 
     @property
     def known(self) -> bool:
@@ -130,7 +133,8 @@ class Packages:
         return sum(1 for row in self.rows if row.differs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"project": self.state.id, "packages": [row.to_json() for row in self.rows]}
+        rows = [{**row.to_json(), "latest": self.latest.get(row.name)} for row in self.rows]
+        return {"project": self.state.id, "packages": rows}
 
 
 def package_list(state: ProjectState, q: str = "") -> Packages:

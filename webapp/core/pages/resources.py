@@ -25,11 +25,13 @@ from typing import Any
 from ..app import Envboard
 from ..environments.resolver import ResolvedEnvironment
 from ..jobs.history import JobRecord
+from ..jobs.kept import kept_dir
 from ..jobs.log import JobLog, LogChunk
 from ..jobs.sync import sync_invocation
 from ..live.monitor import Snapshot
 from ..live.state import ProjectState
 from ..probe.runner import probe_invocation
+from ..upgrades.skew import dagster_in, host_environment, skew_warnings
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Workspace
@@ -74,6 +76,7 @@ class Overview:
     snapshot: Snapshot  # what the monitor published last, these rows included
     report: dict[str, Any]  # the workspace facts of `envboard list --json`
     jobs_generation: int = 0  # grows when a job is queued, starts or ends (rows show "Syncing…")
+    outdated: tuple[int, int] | None = None  # outdated packages, projects that have one (the page only)
 
     @property
     def version(self) -> str:
@@ -105,8 +108,19 @@ def workspace_facts(envboard: Envboard) -> dict[str, Any]:
     }
 
 
-def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # noqa: B008 - frozen
+def overview(
+    envboard: Envboard,
+    filters: Filters = Filters(),  # noqa: B008 - frozen
+    *,
+    count_outdated: bool = False,
+) -> Overview:
+    """`count_outdated`: the page's line on outdated packages (cached answers; the missing ones are
+    asked in the background), left out of the rows' frequent polls."""
     snapshot = envboard.monitor.snapshot
+    outdated = None
+    if count_outdated:
+        reports = [envboard.outdated.report(s.project, s.env) for s in snapshot.states]
+        outdated = (sum(len(r.packages) for r in reports), sum(1 for r in reports if r.packages))
     if filters == Filters():
         shown = list(snapshot.states)  # the usual poll: no per-project work
     else:
@@ -119,6 +133,7 @@ def overview(envboard: Envboard, filters: Filters = Filters()) -> Overview:  # n
         snapshot=snapshot,
         report=workspace_facts(envboard),
         jobs_generation=envboard.jobs.generation,
+        outdated=outdated,
     )
 
 
@@ -191,6 +206,7 @@ class History:
     project: ProjectState | None  # set when it is one project's history
     who: str | None
     people: list[str]  # everyone in the history, for the filter by user
+    rollbackable: frozenset[str] = frozenset()  # ended jobs that kept the files they replaced
 
     def to_json(self) -> dict[str, Any]:
         return {"jobs": [job.to_json() for job in self.jobs]}
@@ -199,7 +215,10 @@ class History:
 def history(envboard: Envboard, project: ProjectState | None = None, who: str | None = None) -> History:
     project_id = project.id if project else None
     records = envboard.jobs.history
-    return History(records.list(project_id, who=who or None), project, who or None, records.people())
+    jobs = records.list(project_id, who=who or None)
+    # a job that kept its files can be undone: History offers "Roll back to before this job"
+    undoable = frozenset(j.id for j in jobs if j.finished and j.log_path and kept_dir(j.log_path).is_dir())
+    return History(jobs, project, who or None, records.people(), undoable)
 
 
 def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:
@@ -217,9 +236,16 @@ def job(envboard: Envboard, job_id: str) -> JobRecord | None:
 def versions(envboard: Envboard, filters: VersionFilters = VersionFilters()) -> Versions:  # noqa: B008
     """The matrix of the monitor's snapshot; built once per snapshot version and filter."""
     snapshot = envboard.monitor.snapshot
+    board = envboard.board
+    host = dagster_in(host_environment(board.workspace.root, board.active.venv))  # a folder listing
+    states = list(snapshot.states)
     return envboard.renders.get(
-        ("versions", snapshot.version, filters),
-        lambda: replace(version_matrix(list(snapshot.states), filters), version=snapshot.version),
+        ("versions", snapshot.version, filters, host),
+        lambda: replace(
+            version_matrix(states, filters),
+            version=snapshot.version,
+            warnings=tuple(skew_warnings(states, host)),
+        ),
     )
 
 
@@ -227,4 +253,7 @@ def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | Non
     """None when the id is not one the scan produced."""
     snapshot = envboard.monitor.snapshot
     state = snapshot.get(project_id)
-    return None if state is None else replace(package_list(state, q), version=snapshot.version)
+    if state is None:
+        return None
+    latest = envboard.outdated.report(state.project, state.env).latest  # cached; else asked in the background
+    return replace(package_list(state, q), version=snapshot.version, latest=latest)

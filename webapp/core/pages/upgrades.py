@@ -1,0 +1,115 @@
+"""The data of the Upgrades page and `envboard outdated` / `envboard upgrade`: one function each.
+
+| resource | function | page / JSON |
+|---|---|---|
+| outdated | `outdated()` | `/upgrades`, `/api/outdated`, `envboard outdated --json` |
+| plan | `upgrade_plan()` | `/upgrades/plan`, `/api/upgrades/plan`, `envboard upgrade --plan --json` |
+
+Both read project states the caller passes (the monitor's snapshot for pages, a fresh
+look for the command line), so each says the same thing wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from ..app import Envboard
+from ..live.state import ProjectState
+from ..upgrades.outdated import OutdatedReport
+from ..upgrades.plan import Plan, ProjectPlan, Target, in_family, plan_project
+
+PLAN_WORKERS = 2  # uv resolves in parallel, but a plan must not take every core of a shared box
+
+
+@dataclass(frozen=True)
+class Outdated:
+    reports: list[OutdatedReport]
+
+    @property
+    def total(self) -> int:
+        return sum(len(report.packages) for report in self.reports)
+
+    @property
+    def pending(self) -> bool:
+        return any(report.pending for report in self.reports)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"projects": [report.to_json() for report in self.reports]}
+
+
+def outdated(envboard: Envboard, states: list[ProjectState], *, wait: bool = False) -> Outdated:
+    """Each project's outdated packages: cached answers, the missing ones checked (in the background
+    unless `wait`)."""
+    checker = envboard.outdated
+    return Outdated([checker.report(state.project, state.env, wait=wait) for state in states])
+
+
+def installed(state: ProjectState) -> list[str]:
+    """What the project has: the probe's packages, else the lock's pins."""
+    if state.plugins is not None and not state.plugins.failure and state.plugins.packages:
+        return [package["name"] for package in state.plugins.packages]
+    return sorted(state.lock.locked) if state.lock is not None else []
+
+
+def has_target(state: ProjectState, target: Target) -> bool:
+    names = installed(state)
+    return any(in_family(name) for name in names) if target.family else target.name in names
+
+
+def newest(envboard: Envboard, states: list[ProjectState], target: Target, *, wait: bool) -> str | None:
+    """The newest version of the target's lead package on the projects' indexes, if any says."""
+    found = []
+    for report in outdated(envboard, states, wait=wait).reports:
+        latest = report.latest.get(target.lead)
+        if latest:
+            found.append(latest)
+    try:
+        return max(found, key=Version) if found else None
+    except InvalidVersion:
+        return found[0]
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    plan: Plan
+    states: dict[str, ProjectState]  # the planned projects, by id
+
+    def get(self, project_id: str) -> ProjectPlan | None:
+        return next((p for p in self.plan.projects if p.project_id == project_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.plan.to_json()
+
+
+def upgrade_plan(
+    envboard: Envboard,
+    states: list[ProjectState],
+    target: Target,
+    project_ids: list[str] | None = None,
+    *,
+    wait_for_index: bool = False,
+) -> UpgradePlan:
+    """What uv would do in each chosen project (default: all that have the package); writes nothing.
+
+    Without a version the target is the newest the projects' indexes know (so a pin that keeps
+    it out is named), else the newest that fits.
+    """
+    if project_ids:
+        chosen = [s for s in states if s.id in project_ids]
+    else:
+        chosen = [s for s in states if has_target(s, target)]
+    if target.version is None:
+        version = newest(envboard, chosen, target, wait=wait_for_index)
+        target = Target(target.name, version)
+    resolver = envboard.board.resolver
+
+    def one(state: ProjectState) -> ProjectPlan:
+        return plan_project(resolver, state.project, state.env, target, installed(state))
+
+    with ThreadPoolExecutor(max_workers=PLAN_WORKERS, thread_name_prefix="plan") as pool:
+        plans = list(pool.map(one, chosen))
+    return UpgradePlan(Plan(target, tuple(plans)), {s.id: s for s in chosen})
