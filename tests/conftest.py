@@ -523,9 +523,6 @@ def page(browser):
     context.close()
 
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
 def add_dependency(project_dir: Path, name: str, wheel: Path) -> None:
     """Add a local-wheel dependency to a project, as `uv add` would (the lock is left alone)."""
     import tomlkit
