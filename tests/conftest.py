@@ -337,6 +337,17 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def idle(app, timeout: float = 60.0) -> None:
+    """Wait until the app's monitor has nothing pending: every probe it started has reported."""
+    monitor = core(app).monitor
+
+    def nothing_pending():
+        monitor.refresh()  # a whole pass, over when this returns
+        return not any(state.pending for state in monitor.snapshot.states)
+
+    wait_for(nothing_pending, timeout=timeout)
+
+
 SLOW_BACKEND = '''
 """An in-tree PEP 517 backend that takes its time, so that a real `uv sync` runs for a while."""
 import os
