@@ -93,6 +93,23 @@ def build_wheel(
     return wheel
 
 
+SLOW_MARKERS = ("browser", "container", "dagster")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Browser, container and real-Dagster tests are slow; so is anything that drives chromium.
+
+    `python -m pytest -m "not slow"` is the fast tier. Tests whose module-scoped fixtures build
+    something big (an image, real Dagster environments) stay on one worker of pytest-xdist.
+    """
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS) or "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("container") or item.get_closest_marker("dagster"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def uv_bin() -> str:
     location = find_uv()

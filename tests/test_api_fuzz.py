@@ -161,6 +161,7 @@ def html_rules(synced_client):
     return html_get_rules(client.application)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     value=WEIRD,

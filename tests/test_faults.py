@@ -55,6 +55,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@pytest.mark.slow
 def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatch):
     project = write_slow_project(tmp_path / "slow")
     slow = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import add_dependency, uv, wait_for, write_project, write_workspace
 from webapp.core.services import Envboard
 from webapp.core.settings import Settings
@@ -76,6 +78,7 @@ def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_agai
         envboard.close()
 
 
+@pytest.mark.slow
 def test_an_idle_monitor_looks_at_nothing(tmp_path, wheelhouse, uv_bin):
     root = _synced_workspace(tmp_path, wheelhouse, uv_bin)
     envboard = _envboard(tmp_path, root, full_refresh_interval=3600)
