@@ -93,6 +93,23 @@ def build_wheel(
     return wheel
 
 
+SLOW_MARKERS = ("browser", "container", "dagster")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Browser, container and real-Dagster tests are slow; so is anything that drives chromium.
+
+    `python -m pytest -m "not slow"` is the fast tier. Tests whose module-scoped fixtures build
+    something big (an image, real Dagster environments) stay on one worker of pytest-xdist.
+    """
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_MARKERS) or "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("container") or item.get_closest_marker("dagster"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def uv_bin() -> str:
     location = find_uv()
@@ -337,6 +354,17 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def idle(app, timeout: float = 60.0) -> None:
+    """Wait until the app's monitor has nothing pending: every probe it started has reported."""
+    monitor = core(app).monitor
+
+    def nothing_pending():
+        monitor.refresh()  # a whole pass, over when this returns
+        return not any(state.pending for state in monitor.snapshot.states)
+
+    wait_for(nothing_pending, timeout=timeout)
+
+
 SLOW_BACKEND = '''
 """An in-tree PEP 517 backend that takes its time, so that a real `uv sync` runs for a while."""
 import os
@@ -521,9 +549,6 @@ def page(browser):
     page.console_errors = errors
     yield page
     context.close()
-
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def add_dependency(project_dir: Path, name: str, wheel: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import select
 import socket
 import time
 import urllib.request
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import core, write_project, write_workspace
+from tests.conftest import core, wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 from webapp.core.access.users import add_user
 from webapp.core.workspace import modes
@@ -73,7 +74,9 @@ def test_idle_and_non_reading_clients_do_not_stop_the_server(tmp_path, live_serv
             sock.connect(("127.0.0.1", port))
             sock.sendall(f"GET /jobs/{job_id}/raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             sockets.append(sock)
-        time.sleep(1.0)  # let the server start sending into full buffers
+        greedy = sockets[150:]
+        # the server has started sending into every greedy client's (small, soon full) buffer
+        wait_for(lambda: all(select.select([sock], [], [], 0)[0] for sock in greedy), timeout=30)
         jar = CookieJar()
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         answers = {

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS, uv, write_project, write_slow_project, write_workspace
+from tests.conftest import uv, write_project, write_slow_project, write_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,7 @@ def busy_workspace(tmp_path, wheelhouse, uv_bin):
     return root
 
 
-def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page):
+def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page, tmp_path):
     url = live_server(busy_workspace)
     page.goto(url + "/")
     rows = page.locator("tr.project-row")
@@ -43,8 +43,7 @@ def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page)
     expect(alpha.locator(".badge.status-in_sync")).to_be_visible()
     expect(page.locator("#project-projects-gamma")).to_contain_text("missing")
     expect(page.locator("#project-projects-bad")).to_contain_text("not a known mode")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     page.fill("#filter-q", "gam")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("gamma")

@@ -5,14 +5,23 @@ Playwright drives Debian's chromium against `envboard serve` over real workspace
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import install_by_hand, uv, write_project, write_slow_project, write_workspace
+from tests.conftest import (
+    install_by_hand,
+    uv,
+    wait_for,
+    write_project,
+    write_slow_project,
+    write_workspace,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -121,6 +130,9 @@ def test_live_refresh_keeps_focus_scroll_and_selection_while_another_row_changes
 ):
     names = [f"team{i:02d}" for i in range(12)]
     root = many_projects(tmp_path / "ws", names, mode="persistent_uv")
+    pyproject = root / "projects/analytics/team00/pyproject.toml"
+    a_minute_ago = time.time() - 60
+    os.utime(pyproject, (a_minute_ago, a_minute_ago))  # so that the edit below is a different moment
     url = live_server(root)
     page = phone_page
     page.goto(url + "/")
@@ -144,11 +156,17 @@ def test_live_refresh_keeps_focus_scroll_and_selection_while_another_row_changes
 
     changed = page.locator("#project-projects-analytics-team00 td[data-label='Last change'] time")
     before = changed.get_attribute("datetime")
-    time.sleep(1.1)  # file times have a resolution; the row must show a different moment
-    pyproject = root / "projects/analytics/team00/pyproject.toml"
+    # told when a swap that brought the new moment has settled
+    page.evaluate(
+        """([selector, before]) => { window.settledWithChange = false;
+             document.addEventListener('htmx:afterSettle', () => {
+               const time = document.querySelector(selector);
+               if (time && time.getAttribute('datetime') !== before) window.settledWithChange = true; }); }""",
+        ["#project-projects-analytics-team00 td[data-label='Last change'] time", before],
+    )
     pyproject.write_text(pyproject.read_text() + "\n# touched by the test\n")
     expect(changed).not_to_have_attribute("datetime", before, timeout=10_000)
-    time.sleep(0.5)  # let the swap settle
+    page.wait_for_function("() => window.settledWithChange", timeout=10_000)
 
     assert page.evaluate("() => document.activeElement === window.focusedBefore"), "focus moved"
     assert page.evaluate("() => document.activeElement.textContent.trim()").startswith("Sync")
@@ -177,15 +195,19 @@ def test_times_are_relative_in_the_browser_absolute_on_hover_and_rows_do_not_cha
     expect(moment).not_to_have_text(first, timeout=5_000)  # the browser keeps it current
 
     # the server's row HTML no longer changes just because a second went by
-    def rows_html():
-        return page.request.get(url + "/fragments/rows?force=1").text()
-
     expect(page.locator("#project-projects-analytics-alpha .status-cell .badge")).to_have_text(
         "missing", timeout=30_000
     )
-    one = rows_html()
-    time.sleep(2.2)
-    assert rows_html() == one
+    answer = page.request.get(url + "/fragments/rows?force=1")
+    one, since = answer.text(), parsedate_to_datetime(answer.headers["date"])
+
+    def two_seconds_later_and_unchanged():
+        answer = page.request.get(url + "/fragments/rows?force=1")
+        assert answer.text() == one
+        return (parsedate_to_datetime(answer.headers["date"]) - since).total_seconds() >= 2
+
+    # the same HTML in every answer until the server's own clock says two seconds went by
+    wait_for(two_seconds_later_and_unchanged, timeout=30, interval=0.2)
 
 
 # -- the live indicator and catching up -------------------------------------------------------------
@@ -201,6 +223,7 @@ HIDE_TAB = """(hidden) => {
 def test_live_indicator_pauses_with_a_hidden_tab_and_catches_up_when_shown(tmp_path, live_server, page):
     root = many_projects(tmp_path / "ws", ["alpha"], mode="persistent_uv")
     url = live_server(root)
+    page.clock.install()  # the page's timers run on a clock the test can move on
     page.goto(url + "/projects/projects-analytics-alpha")
     live = page.locator("#live")
     expect(live).to_have_attribute("data-state", "live")
@@ -213,7 +236,7 @@ def test_live_indicator_pauses_with_a_hidden_tab_and_catches_up_when_shown(tmp_p
     page.evaluate(HIDE_TAB, True)
     expect(live).to_have_attribute("data-state", "paused")
     expect(live).to_contain_text("Paused")
-    time.sleep(6)  # longer than the environment card's 5 s poll
+    page.clock.run_for(6_000)  # longer than the environment card's 5 s poll, every timer fired
     assert page.evaluate("() => window.sent") == [], "polled while the tab was hidden"
     shown = page.evaluate(f"() => {{ ({HIDE_TAB})(false); return performance.now(); }}")
     expect(live).to_have_attribute("data-state", "live")
@@ -437,8 +460,12 @@ def test_a_huge_log_keeps_the_page_bounded_with_a_link_to_the_whole_log(tmp_path
     page.goto(url + f"/jobs/{record.id}")
     view = page.locator("#log")
     expect(view).to_contain_text(f"line {lines - 1:07d} of a very chatty build step", timeout=20_000)
-    time.sleep(1.5)  # the last chunks settle
-    shown = page.evaluate("() => document.querySelector('#log').textContent.split('\\n').length")
+    count = "document.querySelector('#log').textContent.split('\\n').length"
+    # the last chunk has come (no tail asks for more) and the page has dropped the oldest lines
+    page.wait_for_function(
+        f"() => !document.querySelector('#log .log-tail') && {count} <= 5002", timeout=20_000
+    )
+    shown = page.evaluate(f"() => {count}")
     assert 4_000 <= shown <= 5_002, shown
     note = view.locator(".log-note")
     expect(note).to_contain_text("earlier")

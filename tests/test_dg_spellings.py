@@ -108,6 +108,7 @@ def render_dg_toml(wanted: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=settings_and_spelling(), target=st.sampled_from(["active", "persistent_uv"]))
 def test_every_spelling_scans_the_same_and_the_writer_agrees(tmp_path_factory, case, target):

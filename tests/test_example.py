@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS
-
 pytestmark = [pytest.mark.dagster, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,9 +84,7 @@ def test_the_example_shows_component_types(example, live_server, page):
 
 
 def test_the_hero_screenshot_script_pictures_the_example(example, tmp_path):
-    ARTIFACTS.mkdir(exist_ok=True)
-    out = ARTIFACTS / "example-overview.png"
-    out.unlink(missing_ok=True)
+    overview, versions = tmp_path / "pictures" / "overview.png", tmp_path / "pictures" / "versions.png"
     result = subprocess.run(
         [
             sys.executable,
@@ -96,7 +92,9 @@ def test_the_hero_screenshot_script_pictures_the_example(example, tmp_path):
             "--workspace",
             str(example),
             "--out",
-            str(out),
+            str(overview),
+            "--versions-out",
+            str(versions),
         ],
         cwd=REPO,
         capture_output=True,
@@ -104,4 +102,5 @@ def test_the_hero_screenshot_script_pictures_the_example(example, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for picture in (overview, versions):
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -56,6 +55,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@pytest.mark.slow
 def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatch):
     project = write_slow_project(tmp_path / "slow")
     slow = {"SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"}
@@ -74,7 +74,7 @@ def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatc
     (uv_group,) = database.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
     database.close()
     os.kill(server_pid, signal.SIGKILL)
-    time.sleep(0.5)
+    live_server.processes[url].wait(timeout=30)  # the server is gone
     assert live_group_members(uv_group), "uv outlives a killed server until the restart finds it"
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "1")
     url = live_server(project, env={"SLOW_BUILD_SECONDS": "1", "UV_NO_CACHE": "1"})

@@ -125,8 +125,10 @@ def test_jobs_on_different_projects_queue_beyond_the_limit(tmp_path, make_board,
     first, _ = jobs.sync(board.workspace.projects[0], "a")
     second, _ = jobs.sync(board.workspace.projects[1], "a")
     wait_for(lambda: jobs.get(first.id).status == "running", timeout=30)
-    time.sleep(0.5)
+    # the first is well into its build (uv started, the backend runs): the second still waits
+    wait_for(lambda: "Building" in Path(jobs.get(first.id).log_path).read_text(), timeout=60)
     assert jobs.get(second.id).status == "queued"
+    assert [job.id for job in jobs.queued_behind(second.id)] == [first.id]
     jobs.cancel(first.id, "a")
     wait_for(lambda: jobs.get(second.id).status == "running", timeout=30)
     jobs.cancel(second.id, "a")

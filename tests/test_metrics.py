@@ -41,6 +41,14 @@ def workspace(tmp_path, wheelhouse):
 def test_projects_jobs_probes_and_requests_are_scraped(tmp_path, wheelhouse, make_app):
     app = make_app(workspace(tmp_path, wheelhouse))
     client = app.test_client()
+    monitor = core(app).monitor
+
+    def first_look_done():
+        monitor.refresh()  # a whole pass, its watches included, is over when this returns
+        return monitor.watching and not any(state.pending for state in monitor.snapshot.states)
+
+    # the probe the first look started has reported, and the folders it depends on are watched
+    wait_for(first_look_done, timeout=60)
     metrics = scrape(client)
     assert value(
         metrics["envboard_project_info"], "envboard_project_info", project="uvp", mode="persistent_uv"

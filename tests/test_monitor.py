@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import add_dependency, uv, wait_for, write_project, write_workspace
 from webapp.core.app import Envboard
 from webapp.core.settings import Settings
@@ -38,6 +40,21 @@ def _settled(envboard: Envboard):
     return wait_for(done, timeout=120)
 
 
+def _count_wakes(monitor) -> list[int]:
+    """How often the monitor's thread woke up and considered a pass, counted from now on."""
+    wakes = [0]
+    original = monitor._pass
+
+    def counted():
+        try:
+            return original()
+        finally:
+            wakes[0] += 1
+
+    monitor._pass = counted  # the thread looks it up on every wake
+    return wakes
+
+
 def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_again(
     tmp_path, wheelhouse, uv_bin
 ):
@@ -61,16 +78,27 @@ def test_an_edit_shows_from_its_event_alone_and_other_projects_are_not_read_agai
         envboard.close()
 
 
+@pytest.mark.slow
 def test_an_idle_monitor_looks_at_nothing(tmp_path, wheelhouse, uv_bin):
     root = _synced_workspace(tmp_path, wheelhouse, uv_bin)
     envboard = _envboard(tmp_path, root, full_refresh_interval=3600)
     try:
         snapshot = _settled(envboard)
-        time.sleep(1)  # the last probe's own writes settle
-        passes = envboard.monitor.passes
-        time.sleep(1.5)  # seven intervals
-        assert envboard.monitor.passes == passes
-        assert envboard.monitor.snapshot.version == snapshot.version
+        monitor = envboard.monitor
+        wakes = _count_wakes(monitor)
+        # the last probe's own writes settle: five wakes in a row (a second) that looked at nothing
+        quiet = {"since": 0, "passes": monitor.passes}
+
+        def settled():
+            if monitor.passes != quiet["passes"]:
+                quiet.update(since=wakes[0], passes=monitor.passes)
+            return wakes[0] - quiet["since"] >= 5
+
+        wait_for(settled, timeout=30, interval=0.02)
+        passes, version, start = monitor.passes, monitor.snapshot.version, wakes[0]
+        wait_for(lambda: wakes[0] - start >= 7, timeout=30, interval=0.02)  # seven intervals
+        assert monitor.passes == passes
+        assert monitor.snapshot.version == version == snapshot.version
     finally:
         envboard.close()
 

@@ -47,6 +47,7 @@ def keys(plugins):
     return [c["key"] for c in plugins.components]
 
 
+@pytest.mark.slow
 def test_a_hung_module_that_left_the_process_group_ends_with_the_probe(
     tmp_path, wheelhouse, uv_bin, make_board, monkeypatch
 ):

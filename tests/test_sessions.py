@@ -124,21 +124,47 @@ def test_a_token_replaced_by_hand_ends_sessions_opened_with_the_old_one(hosted):
     assert client.get("/").status_code == 302
 
 
+class Clock:
+    """A session store's clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def with_clock(app, clock: Clock) -> None:
+    """The app's session store (same file, same lifetimes) reads the time from `clock`."""
+    services = app.extensions[EXTENSION]
+    store = services.sessions
+    services.sessions = SessionStore(store.path.parent, store.idle, store.max_age, clock=clock)
+
+
 def test_idle_and_absolute_lifetimes(hosted):
     factory, tokens, _ = hosted
+    clock = Clock()
     app = factory(ENVBOARD_SESSION_IDLE=1.0, ENVBOARD_SESSION_MAX_AGE=60.0)
+    with_clock(app, clock)
     client = app.test_client()
     sign_in(client, tokens["victor"])
-    assert client.get("/").status_code == 200
-    time.sleep(1.3)
+    for _ in range(3):  # each use within the idle time keeps the session
+        clock.advance(0.9)
+        assert client.get("/").status_code == 200
+    clock.advance(1.3)
     assert client.get("/").status_code == 302  # idle too long
 
     app = factory(ENVBOARD_SESSION_IDLE=60.0, ENVBOARD_SESSION_MAX_AGE=1.5)
+    with_clock(app, clock)
     client = app.test_client()
     sign_in(client, tokens["victor"])
-    for _ in range(4):  # in use all the time, and still ends
-        time.sleep(0.45)
-        client.get("/")
+    for _ in range(3):  # in use all the time, younger than its maximum age
+        clock.advance(0.45)
+        assert client.get("/").status_code == 200
+    clock.advance(0.45)  # and still ends
     assert client.get("/").status_code == 302
 
 

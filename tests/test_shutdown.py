@@ -50,6 +50,7 @@ def _exit_code_within(process: subprocess.Popen, seconds: float) -> tuple[int | 
     return code, time.monotonic() - started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_interrupts_the_sync_and_exits_0(tmp_path, live_server, sig):
     project = write_slow_project(tmp_path / "slow")
@@ -136,6 +137,7 @@ def test_interrupt_all_ends_a_stubborn_build_and_a_queued_job(tmp_path, make_boa
         jobs.close()
 
 
+@pytest.mark.slow
 def test_closing_the_board_while_a_refresh_is_submitting_work_does_not_hang(tmp_path):
     """The monitor may be queueing checks for every project when the server stops.
 

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import core, wait_for, write_project, write_workspace
+from tests.conftest import core, idle, wait_for, write_project, write_workspace
 
 
 def csrf(client) -> str:
@@ -212,7 +212,9 @@ def test_a_state_dir_removed_under_a_running_server_is_recreated(tmp_path, make_
     client = make_app(root, state_dir=state).test_client()
     token = csrf(client)
     assert client.get("/history").status_code == 200
-    shutil.rmtree(state)
+    idle(client.application)  # no probe is writing its answer into the state dir as it goes
+    # removed as `rm -rf` would, again if the server wrote a file into it meanwhile
+    wait_for(lambda: shutil.rmtree(state, ignore_errors=True) or not state.exists(), timeout=10)
     assert client.get("/history").status_code == 200
     assert client.get("/api/jobs").get_json() == {"jobs": []}
     response = client.get("/api/projects/projects-beta/mode?to=persistent_uv").get_json()

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +80,17 @@ class SessionStore:
     opened again whenever the file at that path is another one (a state dir moved or
     recreated); `envboard users rotate` in another process writes to the same file."""
 
-    def __init__(self, state_dir: Path, idle: float = DEFAULT_IDLE, max_age: float = DEFAULT_MAX_AGE) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        idle: float = DEFAULT_IDLE,
+        max_age: float = DEFAULT_MAX_AGE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = state_dir / FILE_NAME
         self.idle, self.max_age = idle, max_age
         self._connections = ThreadConnections(self.path, lambda db: db.executescript(_SCHEMA), timeout=5)
+        self.clock = clock  # seconds since the epoch (tests pass one they move on by hand)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -114,7 +121,7 @@ class SessionStore:
     def create(self, user: str, token_sha256: str) -> str:
         """A new session for `user`; returns the id to put in the (signed) cookie."""
         session_id = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.clock()
         with self._db() as db:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
@@ -130,7 +137,7 @@ class SessionStore:
     def check(self, session_id: str, token_sha256: str | None) -> SessionInfo | None:
         """The live session with this id, or None (unknown, ended, expired, or its token replaced)."""
         key = _digest(session_id)
-        now = time.time()
+        now = self.clock()
         with self._db() as db:
             row = db.execute(
                 "SELECT user, token_fingerprint, created, last_seen FROM sessions WHERE id_sha256 = ?",
@@ -159,7 +166,7 @@ class SessionStore:
             return db.execute("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
 
     def count(self, user: str) -> int:
-        now = time.time()
+        now = self.clock()
         with self._db() as db:
             return db.execute(
                 "SELECT COUNT(*) FROM sessions WHERE user = ? AND last_seen >= ? AND created >= ?",
