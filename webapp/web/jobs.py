@@ -46,7 +46,7 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    out_of_sync = [s.project for s in services().monitor.snapshot.states if s.status_name == "out_of_sync"]
+    out_of_sync = [state.project for state in resources.out_of_sync(envboard())]
     done = services().jobs.sync_out_of_sync(out_of_sync, current_user())
     for project, reason in done.refused:
         feedback.say(f"Sync of {project.name} could not start: {reason}", "error")

@@ -36,6 +36,36 @@ def _get(summary: str, ok: dict, parameters: list | None = None, **more: dict) -
     }
 
 
+_REFUSED = {
+    "description": "refused: a viewer's role, or no CSRF token (sessions only; bearer tokens need none)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _post(
+    summary: str, description: str, answers: dict, parameters: list | None = None, body: dict | None = None
+) -> dict:
+    """An action: what it does, what it answers (202 with a Location to poll for what runs on)."""
+    operation: dict = {
+        "summary": summary,
+        "description": description,
+        "parameters": parameters or [],
+        "responses": {**answers, "401": _ERROR, "403": _REFUSED, "404": _ERROR, "429": _SLOWED},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return {"post": operation}
+
+
+def _accepted(schema_ref: str, description: str) -> dict:
+    answer = _json(schema_ref, description)
+    answer["headers"] = {"Location": {"description": "where to poll for it", "schema": {"type": "string"}}}
+    return answer
+
+
+_CONFLICT = _json("#/components/schemas/Error", "cannot be done now; message says why")
+
+
 def _path_param(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": _ID}
 
@@ -175,6 +205,51 @@ SPEC = {
                     },
                 },
             },
+            "JobStarted": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Job"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "joined": {"type": "boolean", "description": "one was already queued or running"}
+                        },
+                    },
+                ],
+            },
+            "SyncAll": {
+                "type": "object",
+                "required": ["started", "joined", "refused"],
+                "properties": {
+                    "started": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                    "joined": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                    "refused": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["project_id", "reason"],
+                            "properties": {"project_id": {"type": "string"}, "reason": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+            "ModeChange": {
+                "type": "object",
+                "required": ["to", "file_hash"],
+                "properties": {
+                    "to": {"type": "string", "enum": list(MODES)},
+                    "file_hash": {"type": "string", "description": "the preview's file_hash"},
+                    "sync": {"type": "boolean", "description": "to persistent_uv: start a sync at once"},
+                },
+            },
+            "ModeWritten": {
+                "type": "object",
+                "required": ["job", "sync", "sync_refused"],
+                "properties": {
+                    "job": {"$ref": "#/components/schemas/Job"},
+                    "sync": {"type": "object", "nullable": True, "description": "the sync started, a Job"},
+                    "sync_refused": {"type": "string", "nullable": True},
+                },
+            },
             "Jobs": {
                 "type": "object",
                 "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
@@ -204,11 +279,57 @@ SPEC = {
                 _query("all", "0: only the Dagster family (dagster, dagster-*, dg) and Python", ["0", "1"]),
             ],
         ),
-        "/api/projects/{project_id}/mode": _get(
-            "What switching the mode would write (the preview page's data); nothing is written",
-            _json("#/components/schemas/ModePreview", "ok"),
-            [_path_param("project_id"), _query("to", "the target mode", list(MODES))],
-            **{"409": _json("#/components/schemas/ModePreview", "the change cannot be made; error says why")},
+        "/api/projects/{project_id}/mode": {
+            **_get(
+                "What switching the mode would write (the preview page's data); nothing is written",
+                _json("#/components/schemas/ModePreview", "ok"),
+                [_path_param("project_id"), _query("to", "the target mode", list(MODES))],
+                **{"409": _json("#/components/schemas/ModePreview", "the change cannot be made: see error")},
+            ),
+            **_post(
+                "Switch the mode",
+                "Writes the change GET on this address previewed, only if the file still has the preview's "
+                "file_hash (else 409, nothing written). With sync (to persistent_uv), a sync starts too: "
+                "202 and a Location to that job.",
+                {
+                    "200": _accepted("#/components/schemas/ModeWritten", "written; Location is the mode job"),
+                    "202": _accepted("#/components/schemas/ModeWritten", "written, and the sync started"),
+                    "400": _json("#/components/schemas/Error", "no file_hash, or the body is no object"),
+                    "409": _CONFLICT,
+                    "503": _json("#/components/schemas/Error", "previews all busy: retry after Retry-After"),
+                },
+                [_path_param("project_id")],
+                {"$ref": "#/components/schemas/ModeChange"},
+            ),
+        },
+        "/api/projects/{project_id}/sync": _post(
+            "Sync one project",
+            "Queues `uv sync` for the project, or joins the sync already queued or running (joined: true).",
+            {
+                "202": _accepted("#/components/schemas/JobStarted", "queued or joined; poll Location"),
+                "409": _CONFLICT,
+            },
+            [_path_param("project_id")],
+        ),
+        "/api/sync-out-of-sync": _post(
+            "Sync every out-of-sync project",
+            "What the overview's Sync all button does: a sync for each project uv says is out of sync.",
+            {
+                "202": _accepted("#/components/schemas/SyncAll", "started or joined; Location lists jobs"),
+                "200": _json("#/components/schemas/SyncAll", "nothing out of sync, or all refused"),
+            },
+        ),
+        "/api/jobs/{job_id}/cancel": _post(
+            "Cancel a queued or running job",
+            "Ends the job's whole process group; the job reads cancelled once it has gone.",
+            {"202": _accepted("#/components/schemas/Job", "cancel asked; poll Location"), "409": _CONFLICT},
+            [_path_param("job_id")],
+        ),
+        "/api/projects/{project_id}/plugins/refresh": _post(
+            "Probe a project's plugins again",
+            "Runs the plugin probe again in the background; the project's pending is true until it answers.",
+            {"202": _accepted("#/components/schemas/Project", "probing; poll Location")},
+            [_path_param("project_id")],
         ),
         "/api/projects/{project_id}/history": _get(
             "The jobs and mode changes of one project",

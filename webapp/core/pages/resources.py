@@ -209,3 +209,8 @@ def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | Non
     snapshot = envboard.monitor.snapshot
     state = snapshot.get(project_id)
     return None if state is None else replace(package_list(state, q), version=snapshot.version)
+
+
+def out_of_sync(envboard: Envboard) -> list[ProjectState]:
+    """What "Sync all" syncs: every project uv says is out of sync (the page's button and the API)."""
+    return [state for state in envboard.monitor.snapshot.states if state.status_name == "out_of_sync"]
