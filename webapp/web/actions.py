@@ -63,7 +63,7 @@ def sync(project_id: str):
 
 @blueprint.post("/api/sync-out-of-sync")
 def sync_out_of_sync():
-    projects = [state.project for state in resources.out_of_sync(envboard())]
+    projects = [state.project for state in resources.needing_sync(envboard())]
     done = services().jobs.sync_out_of_sync(projects, current_user())
     body = {
         "started": [record.to_json() for record in done.started],

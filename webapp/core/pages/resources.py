@@ -18,6 +18,8 @@ finds it here:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -172,15 +174,30 @@ class History:
     project: ProjectState | None  # set when it is one project's history
     who: str | None
     people: list[str]  # everyone in the history, for the filter by user
+    ids: tuple[str, ...] = ()  # only these jobs (what one "Sync all" started), when set
 
     def to_json(self) -> dict[str, Any]:
         return {"jobs": [job.to_json() for job in self.jobs]}
 
+    @property
+    def version(self) -> str:
+        """Changes whenever a row would: a job queued, started or ended, by this server or a shell's."""
+        rows = [(j.id, j.status, j.started_at, j.ended_at, j.exit_code, j.lock_after) for j in self.jobs]
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
-def history(envboard: Envboard, project: ProjectState | None = None, who: str | None = None) -> History:
+
+def history(
+    envboard: Envboard,
+    project: ProjectState | None = None,
+    who: str | None = None,
+    ids: tuple[str, ...] = (),
+) -> History:
     project_id = project.id if project else None
     records = envboard.jobs.history
-    return History(records.list(project_id, who=who or None), project, who or None, records.people())
+    jobs = records.list(project_id, who=who or None)
+    if ids:
+        jobs = [job for job in jobs if job.id in ids]
+    return History(jobs, project, who or None, records.people(), ids)
 
 
 def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:
@@ -211,6 +228,12 @@ def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | Non
     return None if state is None else replace(package_list(state, q), version=snapshot.version)
 
 
-def out_of_sync(envboard: Envboard) -> list[ProjectState]:
-    """What "Sync all" syncs: every project uv says is out of sync (the page's button and the API)."""
-    return [state for state in envboard.monitor.snapshot.states if state.status_name == "out_of_sync"]
+def needing_sync(envboard: Envboard) -> list[ProjectState]:
+    """What "Sync all" syncs: every uv-managed project that is out of sync or has no environment yet
+    (on a new box nothing is synced, and "nothing is out of sync" would be no help)."""
+    return [
+        state
+        for state in envboard.monitor.snapshot.states
+        if state.status_name == "out_of_sync"
+        or (state.status_name == "missing" and state.env is not None and state.env.mode == MODE_UV)
+    ]

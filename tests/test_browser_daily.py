@@ -1,0 +1,36 @@
+"""A team's every day in a real browser against a real `envboard serve`: Sync all on a new box,
+and the History that follows the jobs it started."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import write_project, write_slow_project, write_workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_sync_all_on_a_new_box_creates_the_missing_environments_and_history_follows_them(
+    tmp_path, live_server, page
+):
+    root = write_workspace(tmp_path / "ws", ["quick", "slow", "act"])
+    write_project(root / "quick", "quick", mode="persistent_uv")
+    write_slow_project(root / "slow")
+    write_project(root / "act", "act")  # active: envboard does not sync it
+    release = tmp_path / "release"
+    url = live_server(root, env={"SLOW_BUILD_RELEASE": str(release), "SLOW_BUILD_SECONDS": "120"})
+    page.goto(url + "/")
+    expect(page.locator("#project-quick .badge.status-missing")).to_be_visible(timeout=30_000)
+    expect(page.locator("#project-slow .badge.status-missing")).to_be_visible(timeout=30_000)
+    page.click("#sync-all")
+    # a live view of just the jobs it started
+    page.wait_for_url("**/history?jobs=*")
+    expect(page.locator("#flashes")).to_have_text("Sync of quick and slowpkg started")
+    rows = page.locator("#history-rows tr")
+    expect(rows).to_have_count(2)
+    slow_status = page.locator("#history-rows tr", has_text="slowpkg").locator(".badge")
+    quick_status = page.locator("#history-rows tr", has_text="quick").locator(".badge")
+    expect(slow_status).to_have_text("running", timeout=60_000)  # without a reload
+    expect(quick_status).to_have_text("succeeded", timeout=60_000)
+    release.touch()
+    expect(slow_status).to_have_text("succeeded", timeout=60_000)
+    assert page.console_errors == []
