@@ -34,3 +34,20 @@ def test_sync_all_on_a_new_box_creates_the_missing_environments_and_history_foll
     release.touch()
     expect(slow_status).to_have_text("succeeded", timeout=60_000)
     assert page.console_errors == []
+
+
+def test_the_message_that_a_sync_started_follows_the_job_to_its_end(tmp_path, live_server, page):
+    root = write_workspace(tmp_path / "ws", ["slow"])
+    write_slow_project(root / "slow")
+    release = tmp_path / "release"
+    url = live_server(root, env={"SLOW_BUILD_RELEASE": str(release), "SLOW_BUILD_SECONDS": "120"})
+    page.goto(url + "/projects/slow")
+    page.click("#sync-button")
+    flash = page.locator("#flashes .flash")
+    expect(flash).to_have_text("Sync of slowpkg started")
+    release.touch()
+    expect(flash).to_have_text("Sync of slowpkg succeeded", timeout=60_000)  # no reload
+    expect(flash).to_have_class("info-box flash")
+    page.goto(url + "/projects/slow")
+    expect(page.locator("#flashes .flash")).to_have_count(0)  # said once
+    assert page.console_errors == []

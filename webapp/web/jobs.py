@@ -131,6 +131,17 @@ def status_fragment(job_id: str):
     return response
 
 
+@blueprint.get("/jobs/<job_id>/said")
+def said(job_id: str):
+    """A message about a job ("Sync of X started"), once the job has ended: how it ended; 286 stops
+    the message asking. 204 (left as it is) while the job runs."""
+    record = _job_or_404(job_id)
+    if not record.finished:
+        return "", 204
+    kind, message = feedback.job_ended(record)
+    return render_template("fragments/said.html", kind=kind, message=message), htmx.STOP_POLLING
+
+
 @blueprint.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     _job_or_404(job_id)
