@@ -32,8 +32,8 @@ def add_parsers(commands) -> None:
 
     mode = commands.add_parser("mode", help="switch a project's environment mode")
     add_common(mode)
-    mode.add_argument("project", help="project id, name or path")
-    mode.add_argument("target", choices=MODES)
+    mode.add_argument("project", metavar="PROJECT", help="project id, name or path")
+    mode.add_argument("target", metavar="MODE", choices=MODES, help=" or ".join(MODES))
     mode.add_argument("--yes", action="store_true", help="write without asking")
     mode.add_argument(
         "--sync",
