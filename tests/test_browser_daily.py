@@ -45,6 +45,7 @@ def test_the_message_that_a_sync_started_follows_the_job_to_its_end(tmp_path, li
     page.click("#sync-button")
     flash = page.locator("#flashes .flash")
     expect(flash).to_have_text("Sync of slowpkg started")
+    expect(page.get_by_role("log", name="Output of the sync of slow")).to_be_visible()  # a named log region
     release.touch()
     expect(flash).to_have_text("Sync of slowpkg succeeded", timeout=60_000)  # no reload
     expect(flash).to_have_class("info-box flash")
