@@ -312,8 +312,9 @@ SPEC = {
             [_path_param("project_id")],
         ),
         "/api/sync-out-of-sync": _post(
-            "Sync every out-of-sync project",
-            "What the overview's Sync all button does: a sync for each project uv says is out of sync.",
+            "Sync every out-of-sync project, and create missing environments",
+            "What the overview's Sync all button does: a sync for each uv-managed project that uv says "
+            "is out of sync or that has no environment yet.",
             {
                 "202": _accepted("#/components/schemas/SyncAll", "started or joined; Location lists jobs"),
                 "200": _json("#/components/schemas/SyncAll", "nothing out of sync, or all refused"),
