@@ -216,3 +216,33 @@ def test_a_failed_sync_ends_without_waiting_for_its_follow_up_check_which_runs_o
     finally:
         for n in range(2, 6):  # nothing may wait on after the test
             (tmp_path / f"release-{n}").touch()
+
+
+@pytest.mark.slow
+def test_a_status_check_that_times_out_says_what_timed_out(tmp_path, make_board, monkeypatch, uv_bin):
+    from tests.conftest import uv
+    from webapp.core.environments import resolver
+
+    count = tmp_path / "builds"
+    count.mkdir()
+    (count / "build-1").touch()  # so the next build is the second: it waits for release-2
+    monkeypatch.setenv("BUILD_COUNT_DIR", str(count))
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    monkeypatch.setattr(resolver, "STATUS_CHECK_TIMEOUT", 1.0)
+    folder = tmp_path / "dyn"
+    folder.mkdir()
+    (folder / "backend.py").write_text(DYNAMIC_BACKEND)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "dyn"\ndynamic = ["version"]\nrequires-python = ">=3.9"\ndependencies = []\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "dyn"\npython_environment = "persistent_uv"\n'
+    )
+    uv(uv_bin, "venv", cwd=folder)
+    board = make_board(folder)
+    project = board.workspace.projects[0]
+    try:
+        status = board.check_status(project, board.resolve(project))
+        assert (status.status, status.reason) == ("unknown", "uv sync --check timed out after 1 s")
+    finally:
+        (tmp_path / "release-2").touch()
