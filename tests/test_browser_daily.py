@@ -52,3 +52,22 @@ def test_the_message_that_a_sync_started_follows_the_job_to_its_end(tmp_path, li
     page.goto(url + "/projects/slow")
     expect(page.locator("#flashes .flash")).to_have_count(0)  # said once
     assert page.console_errors == []
+
+
+def test_a_viewers_disabled_buttons_all_look_disabled(tmp_path, live_server, page):
+    from webapp.core.access.users import add_user
+
+    users = tmp_path / "users.toml"
+    token = add_user(users, "victor", "viewer")
+    write_project(tmp_path / "proj", "proj", mode="persistent_uv")
+    url = live_server(tmp_path / "proj", "--users", str(users))
+    page.goto(url + "/projects/proj")
+    page.fill("#token", token)
+    page.click("#signin-button")
+    sync, switch = page.locator("#sync-button"), page.locator("#switch-mode")
+    expect(switch).to_have_attribute("aria-disabled", "true")
+
+    def background(locator) -> str:
+        return locator.evaluate("element => getComputedStyle(element).backgroundColor")
+
+    assert background(switch) == background(sync)  # greyed alike, not one white and one grey
