@@ -4,7 +4,7 @@ and the History that follows the jobs it started."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import write_project, write_slow_project, write_workspace
+from tests.conftest import add_dependency, build_wheel, write_project, write_slow_project, write_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,3 +71,22 @@ def test_a_viewers_disabled_buttons_all_look_disabled(tmp_path, live_server, pag
         return locator.evaluate("element => getComputedStyle(element).backgroundColor")
 
     assert background(switch) == background(sync)  # greyed alike, not one white and one grey
+
+
+def test_a_first_sync_counts_its_packages_and_keeps_the_log_in_view(tmp_path, live_server, page):
+    project = write_project(tmp_path / "big", "big", mode="persistent_uv")
+    for n in range(30):
+        add_dependency(
+            project, f"tiny{n}", build_wheel(tmp_path / "wheels", f"tiny{n}", "1.0", {f"tiny{n}.py": ""})
+        )
+    url = live_server(project)
+    page.goto(url + "/projects/big")
+    page.click("#sync-button")
+    expect(page.locator("#flashes .flash")).to_have_text("Sync of big succeeded", timeout=60_000)
+    page.click("text=Permanent link")
+    expect(page.locator("#package-diff summary")).to_have_text("Package changes: +30 added")
+    expect(page.locator("#package-diff li").first).to_be_hidden()  # behind the summary, one click away
+    log_top = page.locator("#log").bounding_box()["y"]
+    assert log_top < page.viewport_size["height"], log_top  # the log starts on the first screen
+    page.click("#package-diff summary")
+    expect(page.locator("#package-diff li")).to_have_count(30)
