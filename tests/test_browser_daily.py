@@ -1,6 +1,8 @@
 """A team's every day in a real browser against a real `envboard serve`: Sync all on a new box,
 and the History that follows the jobs it started."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -45,6 +47,10 @@ def test_the_message_that_a_sync_started_follows_the_job_to_its_end(tmp_path, li
     page.click("#sync-button")
     flash = page.locator("#flashes .flash")
     expect(flash).to_have_text("Sync of slowpkg started")
+    # a build that prints nothing for a long while still shows that it is working, and for how long
+    started = page.locator(".job-started time")
+    expect(started).to_have_text(re.compile(r"^\d+ s ago$"))
+    expect(started).not_to_have_text(started.text_content())  # it counts on
     expect(page.get_by_role("log", name="Output of the sync of slow")).to_be_visible()  # a named log region
     release.touch()
     expect(flash).to_have_text("Sync of slowpkg succeeded", timeout=60_000)  # no reload
