@@ -149,3 +149,102 @@ def test_restart_marks_a_running_job_interrupted(tmp_path, make_board, make_jobs
     assert final.status == "interrupted"
     assert log.read_text().startswith("Resolved 3 packages\n")
     assert "interrupted" in log.read_text()
+
+
+DYNAMIC_BACKEND = '''
+"""Builds metadata for a dynamic version: the first call fails, later ones wait for the test."""
+import os
+import time
+
+COUNT = os.environ["BUILD_COUNT_DIR"]
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    n = len(os.listdir(COUNT)) + 1
+    open(os.path.join(COUNT, f"build-{n}"), "w").close()
+    if n == 1:
+        raise RuntimeError("the first build fails")
+    while not os.path.exists(os.path.join(COUNT, os.pardir, f"release-{n}")):
+        time.sleep(0.05)
+    raise RuntimeError("released")
+
+
+prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
+'''
+
+
+@pytest.mark.slow
+def test_a_failed_sync_ends_without_waiting_for_its_follow_up_check_which_runs_once(
+    tmp_path, make_board, make_jobs, monkeypatch
+):
+    """uv's check after a failed sync builds again what failed (here: forever, until released).
+
+    The job is recorded as failed while that check still builds, and a page asking for the
+    project's status meanwhile joins that check rather than starting a second build.
+    """
+    count = tmp_path / "builds"
+    count.mkdir()
+    monkeypatch.setenv("BUILD_COUNT_DIR", str(count))
+    monkeypatch.setenv("UV_NO_CACHE", "1")  # build for real every time
+    folder = tmp_path / "dyn"
+    folder.mkdir()
+    (folder / "backend.py").write_text(DYNAMIC_BACKEND)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "dyn"\ndynamic = ["version"]\nrequires-python = ">=3.9"\ndependencies = []\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "dyn"\npython_environment = "persistent_uv"\n'
+    )
+    board = make_board(folder)
+    jobs = make_jobs(board)
+    project = board.workspace.projects[0]
+    try:
+        record, _ = jobs.sync(project, "ann")
+        final = wait_for(lambda: (job := jobs.get(record.id)).finished and job, timeout=30)
+        assert final.status == "failed"
+        wait_for(lambda: (count / "build-2").exists(), timeout=30)  # the follow-up check is building
+        assert board.is_busy(project)
+        board.state(project)  # a page looks meanwhile
+        (tmp_path / "release-2").touch()
+        wait_for(lambda: not board.is_busy(project), timeout=30)
+        assert sorted(path.name for path in count.iterdir()) == ["build-1", "build-2"]
+    finally:
+        for n in range(2, 6):  # nothing may wait on after the test
+            (tmp_path / f"release-{n}").touch()
+
+
+@pytest.mark.slow
+def test_a_status_check_that_times_out_says_what_timed_out(tmp_path, make_board, monkeypatch, uv_bin):
+    from tests.conftest import uv
+    from webapp.core.environments import status
+
+    count = tmp_path / "builds"
+    count.mkdir()
+    (count / "build-1").touch()  # so the next build is the second: it waits for release-2
+    monkeypatch.setenv("BUILD_COUNT_DIR", str(count))
+    monkeypatch.setenv("UV_NO_CACHE", "1")
+    monkeypatch.setattr(status, "STATUS_CHECK_TIMEOUT", 1.0)
+    folder = tmp_path / "dyn"
+    folder.mkdir()
+    (folder / "backend.py").write_text(DYNAMIC_BACKEND)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "dyn"\ndynamic = ["version"]\nrequires-python = ">=3.9"\ndependencies = []\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "dyn"\npython_environment = "persistent_uv"\n'
+    )
+    uv(uv_bin, "venv", cwd=folder)
+    board = make_board(folder)
+    project = board.workspace.projects[0]
+    try:
+        status = board.check_status(project, board.resolve(project))
+        assert (status.status, status.reason) == ("unknown", "uv sync --check timed out after 1 s")
+    finally:
+        (tmp_path / "release-2").touch()

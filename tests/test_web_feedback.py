@@ -19,7 +19,7 @@ def _workspace_with_history(tmp_path, make_app):
 
 
 def _rows(html: str) -> list[str]:
-    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    body = html[html.index("<tbody") : html.index("</tbody>")]
     return re.findall(r"<tr>.*?</tr>", body, flags=re.S)
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import time
 
+from ..core.access.users import is_user_name
 from ..core.app import Envboard
 from ..core.environments.output import strip_ansi
 from ..core.jobs.log import JobLog
 from ..core.jobs.manager import JobError
 from ..core.workspace import modes
-from ..core.workspace.dg import MODES
+from ..core.workspace.dg import MODE_UV, MODES
 from .options import add_common, settings_from
 
 
@@ -25,14 +27,31 @@ def add_parsers(commands) -> None:
     )
     add_common(sync)
     sync.add_argument("projects", nargs="+", metavar="PROJECT", help="project id, name or path")
+    _add_who(sync)
     sync.set_defaults(handler=cmd_sync)
 
     mode = commands.add_parser("mode", help="switch a project's environment mode")
     add_common(mode)
-    mode.add_argument("project", help="project id, name or path")
-    mode.add_argument("target", choices=MODES)
+    mode.add_argument("project", metavar="PROJECT", help="project id, name or path")
+    mode.add_argument("target", metavar="MODE", choices=MODES, help=" or ".join(MODES))
     mode.add_argument("--yes", action="store_true", help="write without asking")
+    mode.add_argument(
+        "--sync",
+        action="store_true",
+        help="to persistent_uv: sync at once after writing (asked on a terminal without --yes)",
+    )
+    _add_who(mode)
     mode.set_defaults(handler=cmd_mode)
+
+
+def _add_who(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as",
+        dest="who",
+        metavar="NAME",
+        default=None,
+        help="the name the history records (default: your Unix user name)",
+    )
 
 
 def _project_or_exit(board, reference: str):
@@ -47,8 +66,18 @@ def _project_or_exit(board, reference: str):
     return project
 
 
-def _who() -> str:
-    return os.environ.get("USER", "local")
+def _who(args: argparse.Namespace) -> str:
+    """Who the history says did it: `--as NAME`, else the Unix user (also where USER is unset,
+    as under cron, sudo or a service), so that a team server's history names people, not `local`."""
+    if args.who is not None:
+        if not is_user_name(args.who):
+            print(f"envboard: --as {args.who!r} is not a name (letters, digits, . _ @ -)", file=sys.stderr)
+            raise SystemExit(2)
+        return args.who
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (a container's random uid)
+        return "local"
 
 
 def wants_colour(stream=None) -> bool:
@@ -58,24 +87,25 @@ def wants_colour(stream=None) -> bool:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    who = _who(args)
     envboard = Envboard(settings_from(args))
     try:
         projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
         worst = 0
         for project in projects:  # one after the other, so that each log reads on its own
-            code = _sync_one(envboard, project, colour=wants_colour())
+            code = _sync_one(envboard, project, who, colour=wants_colour())
             worst = worst or code
         return worst
     finally:
         envboard.close()
 
 
-def _sync_one(envboard: Envboard, project, colour: bool) -> int:
+def _sync_one(envboard: Envboard, project, who: str, colour: bool) -> int:
     jobs = envboard.jobs
     record = None
     try:
         try:
-            record, _ = jobs.sync(project, _who())
+            record, _ = jobs.sync(project, who)
         except JobError as exc:
             print(f"envboard: cannot sync {project.name}: {exc}", file=sys.stderr)
             return 2
@@ -97,7 +127,7 @@ def _sync_one(envboard: Envboard, project, colour: bool) -> int:
         return final.exit_code or 1
     except KeyboardInterrupt:
         if record is not None:
-            jobs.cancel(record.id, _who())
+            jobs.cancel(record.id, who)
             jobs.wait(record.id, timeout=15)
         raise
 
@@ -117,6 +147,7 @@ def _copy_new_output(path: str | None, position: int, colour: bool = True, last:
 
 
 def cmd_mode(args: argparse.Namespace) -> int:
+    who = _who(args)
     envboard = Envboard(settings_from(args))
     try:
         project = _project_or_exit(envboard.board, args.project)
@@ -137,11 +168,20 @@ def cmd_mode(args: argparse.Namespace) -> int:
                 print("nothing written")
                 return 1
         try:
-            envboard.jobs.change_mode(change, change.file_hash, project, _who())
+            envboard.jobs.change_mode(change, change.file_hash, project, who)
         except (JobError, modes.ModeChangeError) as exc:
             print(f"envboard: {exc}", file=sys.stderr)
             return 2
         print(f"{project.id}: mode is now {args.target}")
-        return 0
+        if args.target != MODE_UV:
+            return 0
+        # as the page offers: uv makes the project's .venv only when it is synced
+        if not args.sync and not args.yes and sys.stdin.isatty():
+            args.sync = input(f"Sync {project.id} now? [Y/n] ").strip().lower() in ("", "y", "yes")
+        if not args.sync:
+            print(f"Next: envboard sync {project.id} (uv creates or updates its .venv)")
+            return 0
+        envboard.board.rescan()  # the mode just written
+        return _sync_one(envboard, envboard.board.project(project.id) or project, who, colour=wants_colour())
     finally:
         envboard.close()

@@ -20,7 +20,7 @@ def add_parsers(commands) -> None:
     listing.set_defaults(handler=cmd_list)
 
     cache = commands.add_parser("cache", help="manage the plugin cache")
-    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
     clear = cache_commands.add_parser("clear", help="remove every cached plugin list")
     add_common(clear)
     clear.set_defaults(handler=cmd_cache_clear)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..core.settings import Settings, default_state_dir
 from .locate import locate_or_exit
@@ -12,6 +13,44 @@ from .locate import locate_or_exit
 
 def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"ENVBOARD_{name}", default)
+
+
+# Types for argparse. A default read from ENVBOARD_* is a string, so argparse runs it through
+# the same type as the flag: a bad variable is refused like a bad flag (one line, exit 2).
+
+
+def port(text: str) -> int:
+    """0 (any free port) to 65535."""
+    number = whole_number(text)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port (0-65535)")
+    return number
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def at_least_one(text: str) -> int:
+    number = whole_number(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is too small: it must be 1 or more")
+    return number
+
+
+def http_url(text: str) -> str:
+    """An absolute http(s) URL with a host, as people type it in a browser."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL such as https://envboard.example.com")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is no number or out of range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has no valid port") from None
+    return text
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from ..core.access.sessions import parse_duration
 from ..core.disk.files import remove_stale_temp_files
 from ..serving import serve_until_stopped
 from .hosting import allow_open_files, bind_problem, is_loopback, load_secret_key, trusted_hosts
-from .options import add_common, env, settings_from
+from .options import add_common, at_least_one, env, http_url, port, settings_from
 
 
 def add_parsers(commands) -> None:
@@ -24,26 +24,26 @@ def add_parsers(commands) -> None:
     add_common(serve)
     serve.add_argument("--host", default=env("HOST", "127.0.0.1"), help="bind address (ENVBOARD_HOST)")
     serve.add_argument(
-        "--port", type=int, default=int(env("PORT", "8765")), help="port (ENVBOARD_PORT; default 8765)"
+        "--port", type=port, default=env("PORT", "8765"), help="port (ENVBOARD_PORT; default 8765)"
     )
     serve.add_argument(
         "--threads",
-        type=int,
-        default=int(env("THREADS", "16")),
+        type=at_least_one,
+        default=env("THREADS", "16"),
         help="waitress worker threads, the requests answered at once; raw logs are sent without "
         "holding one (ENVBOARD_THREADS; default 16)",
     )
     serve.add_argument(
         "--connection-limit",
-        type=int,
-        default=int(env("CONNECTION_LIMIT", "1000")),
+        type=at_least_one,
+        default=env("CONNECTION_LIMIT", "1000"),
         help="open connections accepted at once, idle ones included; waitress's own default of 100 "
         "lets 100 idle sockets shut everyone out (ENVBOARD_CONNECTION_LIMIT; default 1000)",
     )
     serve.add_argument(
         "--channel-timeout",
-        type=int,
-        default=int(env("CHANNEL_TIMEOUT", "30")),
+        type=at_least_one,
+        default=env("CHANNEL_TIMEOUT", "30"),
         help="seconds a connection may stay idle (no request, nothing read) before it is closed "
         "(ENVBOARD_CHANNEL_TIMEOUT; default 30)",
     )
@@ -89,12 +89,16 @@ def add_parsers(commands) -> None:
     )
     serve.add_argument(
         "--public-url",
+        type=http_url,
         default=env("PUBLIC_URL"),
         help="the URL people use, e.g. https://envboard.example.com; its host is trusted "
         "(ENVBOARD_PUBLIC_URL)",
     )
     serve.add_argument(
-        "--max-jobs", type=int, default=int(env("MAX_JOBS", "2")), help="syncs at once (ENVBOARD_MAX_JOBS)"
+        "--max-jobs",
+        type=at_least_one,
+        default=env("MAX_JOBS", "2"),
+        help="syncs at once (ENVBOARD_MAX_JOBS; default 2)",
     )
     serve.add_argument(
         "--log-format",

@@ -12,7 +12,7 @@ from ..core.jobs.manager import JobError
 from ..core.pages import upgrades
 from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
 from ..core.upgrades.plan import FAMILY, Target
-from .actions import _copy_new_output, _project_or_exit, _who, wants_colour
+from .actions import _add_who, _copy_new_output, _project_or_exit, _who, wants_colour
 from .options import add_common, settings_from
 
 
@@ -39,11 +39,13 @@ def add_parsers(commands) -> None:
     what.add_argument("--plan", action="store_true", help="show what uv would change; write nothing")
     what.add_argument("--apply", action="store_true", help="upgrade each project that can be")
     upgrade.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    _add_who(upgrade)
     upgrade.set_defaults(handler=cmd_upgrade)
 
     rollback = commands.add_parser("rollback", help="put a project back as it was before a job, and sync")
     add_common(rollback)
     rollback.add_argument("job", metavar="JOB", help="the id of a sync, upgrade or rollback job")
+    _add_who(rollback)
     rollback.set_defaults(handler=cmd_rollback)
 
 
@@ -86,7 +88,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
         if args.plan:
             print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
             return 0
-        return _apply(envboard, plan)
+        return _apply(envboard, plan, _who(args))
     finally:
         envboard.close()
 
@@ -107,7 +109,7 @@ def render_plan(plan: upgrades.UpgradePlan) -> str:
     return "\n".join(lines)
 
 
-def _apply(envboard: Envboard, plan: upgrades.UpgradePlan) -> int:
+def _apply(envboard: Envboard, plan: upgrades.UpgradePlan, who: str) -> int:
     """One job per project the plan can upgrade, each streamed; 1 when any was rolled back."""
     worst = 0
     for project_plan in plan.plan.projects:
@@ -118,18 +120,18 @@ def _apply(envboard: Envboard, plan: upgrades.UpgradePlan) -> int:
         state = plan.states[project_plan.project_id]
         request = UpgradeRequest(plan.plan.target, tuple(upgrades.installed(state)), project_plan.edit)
         try:
-            record = start_upgrade(envboard.jobs, state.project, request, _who())
+            record = start_upgrade(envboard.jobs, state.project, request, who)
         except JobError as exc:
             print(f"envboard: cannot upgrade {project_plan.name}: {exc}", file=sys.stderr)
             worst = 2
             continue
-        final = _follow(envboard, record.id, f"upgrade of {project_plan.name}")
+        final = _follow(envboard, record.id, f"upgrade of {project_plan.name}", who)
         if final.status != SUCCEEDED:
             worst = worst or 1
     return worst
 
 
-def _follow(envboard: Envboard, job_id: str, what: str):
+def _follow(envboard: Envboard, job_id: str, what: str, who: str):
     jobs = envboard.jobs
     record = jobs.get(job_id)
     print(f"envboard: job {job_id}: {what}", file=sys.stderr)
@@ -142,7 +144,7 @@ def _follow(envboard: Envboard, job_id: str, what: str):
                 break
             jobs.wait(job_id, timeout=0.1)
     except KeyboardInterrupt:
-        jobs.cancel(job_id, _who())
+        jobs.cancel(job_id, who)
         jobs.wait(job_id, timeout=60)
         raise
     final = jobs.get(job_id)
@@ -155,13 +157,14 @@ def _follow(envboard: Envboard, job_id: str, what: str):
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     envboard = Envboard(settings_from(args))
+    who = _who(args)
     try:
         try:
-            record = start_rollback(envboard.jobs, args.job, _who())
+            record = start_rollback(envboard.jobs, args.job, who)
         except JobError as exc:
             print(f"envboard: cannot roll back: {exc}", file=sys.stderr)
             return 2
-        final = _follow(envboard, record.id, f"rollback to before job {args.job}")
+        final = _follow(envboard, record.id, f"rollback to before job {args.job}", who)
         return 0 if final.status == SUCCEEDED else 1
     finally:
         envboard.close()

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.access.sessions import FILE_NAME as SESSIONS_FILE
 from ..core.access.sessions import SessionStore, SessionStoreError
 from ..core.access.users import UsersError, add_user, list_users, remove_user, rotate_user
 from ..core.settings import default_state_dir
@@ -14,12 +15,12 @@ from .options import env
 
 def add_parsers(commands) -> None:
     users = commands.add_parser("users", help="manage the users file")
-    users_commands = users.add_subparsers(dest="users_command", required=True)
+    users_commands = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
 
     def users_parser(name: str, help_text: str, handler, with_name: bool = True):
         parser = users_commands.add_parser(name, help=help_text, description=help_text)
         if with_name:
-            parser.add_argument("name")
+            parser.add_argument("name", metavar="NAME")
         parser.add_argument(
             "--users",
             default=env("USERS"),
@@ -49,6 +50,11 @@ def add_parsers(commands) -> None:
 def _end_sessions(args: argparse.Namespace, name: str) -> str:
     """End the user's sign-in sessions in the state dir a running server reads; says what it did."""
     state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+    if not (state_dir / SESSIONS_FILE).exists():  # no server has kept sessions there: "0 ended" would mislead
+        return (
+            f"no server's sessions found in {state_dir}, so none were ended here: pass the server's "
+            "--state-dir (or ENVBOARD_STATE_DIR) to end them now"
+        )
     try:
         ended = SessionStore(state_dir).end_user(name)
     except SessionStoreError as exc:
@@ -75,8 +81,16 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
+    path = Path(args.users).expanduser()
+    if not path.is_file():
+        print(
+            f"envboard: users file {args.users} does not exist; "
+            f"create it with `envboard users add NAME --role operator --users {args.users}`",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        users = list_users(Path(args.users).expanduser())
+        users = list_users(path)
     except UsersError as exc:
         print(f"envboard: {exc}", file=sys.stderr)
         return 2

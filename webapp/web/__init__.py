@@ -62,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from . import (
         access_log,
+        actions,
         auth,
         errors,
         jobs,
@@ -82,7 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     presenters.init_app(app)
     errors.init_app(app)
-    for area in (auth, ops, openapi, overview, projects, modes, jobs, versions, upgrades, metrics):
+    for area in (auth, ops, openapi, overview, projects, modes, jobs, actions, versions, upgrades, metrics):
         app.register_blueprint(area.blueprint)
     for name in app.jinja_env.list_templates(extensions=["html"]):
         app.jinja_env.get_template(name)  # compile now, not during somebody's first page load

@@ -30,14 +30,26 @@ def names(records: list[JobRecord]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
+JOB = "job:"  # a message about a job follows it: 'started' becomes 'succeeded' where it is shown
+
+
 def say_sync(jobs: JobManager, record: JobRecord, joined: bool) -> None:
     """'Sync of X started', 'Sync of X queued behind Y', or that it joined the one under way."""
     name = project_name(record.project_id)
+    follows = JOB + record.id
     if joined:
-        say(f"A sync of {name} was already {record.status}; you are watching it")
+        say(f"A sync of {name} was already {record.status}; you are watching it", follows)
         return
     ahead = jobs.queued_behind(record.id)
     if ahead:
-        say(f"Sync of {name} queued behind {names(ahead)}")
+        say(f"Sync of {name} queued behind {names(ahead)}", follows)
     else:
-        say(f"Sync of {name} started")
+        say(f"Sync of {name} started", follows)
+
+
+def job_ended(record: JobRecord) -> tuple[str, str]:
+    """What a message about a job says once it has ended: (kind, words)."""
+    text = f"{record.action.capitalize()} of {project_name(record.project_id)} {record.status}"
+    if record.status == "succeeded":
+        return INFO, text
+    return ERROR, text + (f": {record.message}" if record.message and record.message != "cancelled" else "")

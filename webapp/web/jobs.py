@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
-from ..core.environments.status import STATUS_OUT_OF_SYNC
 from ..core.jobs.history import JobRecord
 from ..core.jobs.log import LogOffsetError
 from ..core.jobs.manager import JobError
@@ -46,10 +45,8 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    out_of_sync = [
-        s.project for s in services().monitor.snapshot.states if s.status_name == STATUS_OUT_OF_SYNC
-    ]
-    done = services().jobs.sync_out_of_sync(out_of_sync, current_user())
+    needing = [state.project for state in resources.needing_sync(envboard())]
+    done = services().jobs.sync_out_of_sync(needing, current_user())
     for project, reason in done.refused:
         feedback.say(f"Sync of {project.name} could not start: {reason}", "error")
     if not done.started:
@@ -59,7 +56,9 @@ def sync_out_of_sync():
             feedback.say("Nothing is out of sync")
         return redirect(url_for("overview.index"), code=303)
     feedback.say(f"Sync of {feedback.names(done.started)} started")
-    return redirect(url_for("jobs.history"), code=303)
+    # the live history of just these jobs (and any it joined), not the whole history
+    ids = ",".join(record.id for record in [*done.started, *done.joined])
+    return redirect(url_for("jobs.history", jobs=ids), code=303)
 
 
 @blueprint.get("/jobs/<job_id>")
@@ -131,6 +130,17 @@ def status_fragment(job_id: str):
     return response
 
 
+@blueprint.get("/jobs/<job_id>/said")
+def said(job_id: str):
+    """A message about a job ("Sync of X started"), once the job has ended: how it ended; 286 stops
+    the message asking. 204 (left as it is) while the job runs."""
+    record = _job_or_404(job_id)
+    if not record.finished:
+        return "", 204
+    kind, message = feedback.job_ended(record)
+    return render_template("fragments/said.html", kind=kind, message=message), htmx.STOP_POLLING
+
+
 @blueprint.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     _job_or_404(job_id)
@@ -142,31 +152,49 @@ def cancel(job_id: str):
     return redirect(url_for("jobs.show", job_id=job_id), code=303)
 
 
-def _history_page(data: resources.History, scoped: bool):
+def _history_context(data: resources.History, scoped: bool) -> dict:
     """`scoped`: the page of one project (/projects/<id>/history), not the filtered history."""
-    return render_template(
-        "history.html",
-        jobs=data.jobs,
-        project=data.project.project if data.project else None,
-        who=data.who,
-        people=data.people,
-        scoped=scoped,
-        rollbackable=data.rollbackable,
-        projects=[state.project for state in services().monitor.snapshot.states],
-    )
+    return {
+        "jobs": data.jobs,
+        "project": data.project.project if data.project else None,
+        "who": data.who,
+        "people": data.people,
+        "ids": ",".join(data.ids) or None,
+        "version": data.version,
+        "scoped": scoped,
+        "rollbackable": data.rollbackable,
+        "projects": [state.project for state in services().monitor.snapshot.states],
+    }
+
+
+def _chosen_jobs() -> tuple[str, ...]:
+    """`?jobs=<id>,<id>`: the jobs one Sync all started."""
+    return tuple(filter(None, request.args.get("jobs", "")[:2000].split(",")))
+
+
+def _history_data(project=None) -> resources.History:
+    return resources.history(envboard(), project, who=request.args.get("who"), ids=_chosen_jobs())
 
 
 @blueprint.get("/history")
 def history():
     """Filtered by `?project=<id>` and `?who=<name>` (a plain GET form: works without JavaScript)."""
-    data = resources.history(envboard(), _chosen_project(), who=request.args.get("who"))
-    return _history_page(data, scoped=False)
+    return render_template("history.html", **_history_context(_history_data(_chosen_project()), scoped=False))
 
 
 @blueprint.get("/projects/<project_id>/history")
 def project_history(project_id: str):
-    data = resources.history(envboard(), project_state(project_id), who=request.args.get("who"))
-    return _history_page(data, scoped=True)
+    data = _history_data(project_state(project_id))
+    return render_template("history.html", **_history_context(data, scoped=True))
+
+
+@blueprint.get("/fragments/history")
+def history_rows():
+    """The history's rows alone, polled like the overview's; 204 while no row would change."""
+    data = _history_data(_chosen_project())
+    if request.args.get("since") == data.version:
+        return "", 204
+    return render_template("fragments/history_rows.html", **_history_context(data, scoped=False))
 
 
 def _chosen_project():

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 
 from .. import __version__
 from ..core.workspace.dg import MODES
+from .api_schemas import SCHEMAS
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -36,6 +37,36 @@ def _get(summary: str, ok: dict, parameters: list | None = None, **more: dict) -
     }
 
 
+_REFUSED = {
+    "description": "refused: a viewer's role, or no CSRF token (sessions only; bearer tokens need none)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _post(
+    summary: str, description: str, answers: dict, parameters: list | None = None, body: dict | None = None
+) -> dict:
+    """An action: what it does, what it answers (202 with a Location to poll for what runs on)."""
+    operation: dict = {
+        "summary": summary,
+        "description": description,
+        "parameters": parameters or [],
+        "responses": {**answers, "401": _ERROR, "403": _REFUSED, "404": _ERROR, "429": _SLOWED},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return {"post": operation}
+
+
+def _accepted(schema_ref: str, description: str) -> dict:
+    answer = _json(schema_ref, description)
+    answer["headers"] = {"Location": {"description": "where to poll for it", "schema": {"type": "string"}}}
+    return answer
+
+
+_CONFLICT = _json("#/components/schemas/Error", "cannot be done now; message says why")
+
+
 def _path_param(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": _ID}
 
@@ -60,200 +91,7 @@ SPEC = {
     "info": {"title": "envboard", "version": __version__},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-            },
-            "Project": {
-                "type": "object",
-                "required": ["id", "name", "path", "mode", "error", "environment", "plugins"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "path": {"type": "string"},
-                    "mode": {"type": "string", "nullable": True, "enum": ["active", "persistent_uv", None]},
-                    "error": {"type": "string", "nullable": True},
-                    "last_change_iso": {"type": "string", "format": "date-time", "nullable": True},
-                    "environment": {"type": "object", "nullable": True},
-                    "plugins": {"type": "object", "nullable": True},
-                },
-            },
-            "Workspace": {
-                "type": "object",
-                "required": ["workspace", "projects"],
-                "properties": {
-                    "workspace": {"type": "string"},
-                    "projects": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}},
-                },
-            },
-            "Job": {
-                "type": "object",
-                "required": ["id", "project_id", "action", "who", "status", "queued_at", "queued_at_iso"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "project_id": {"type": "string"},
-                    "action": {"type": "string", "enum": ["sync", "mode", "upgrade", "rollback"]},
-                    "who": {"type": "string"},
-                    "queued_at": {"type": "number", "description": "seconds since the epoch"},
-                    "queued_at_iso": {"type": "string", "format": "date-time"},
-                    "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
-                    "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
-                    "status": {
-                        "type": "string",
-                        "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
-                    },
-                },
-            },
-            "ModePreview": {
-                "type": "object",
-                "required": ["project", "target", "error", "diff"],
-                "properties": {
-                    "project": {"type": "string"},
-                    "target": {"type": "string"},
-                    "error": {"type": "string", "nullable": True},
-                    "current_mode": {"type": "string", "nullable": True},
-                    "file": {"type": "string", "nullable": True},
-                    "file_hash": {"type": "string", "nullable": True},
-                    "diff": {"type": "string", "nullable": True},
-                    "python": {"type": "string", "nullable": True},
-                    "venv": {"type": "string", "nullable": True},
-                },
-            },
-            "Versions": {
-                "type": "object",
-                "required": ["projects", "packages"],
-                "properties": {
-                    "projects": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["id", "name"],
-                            "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
-                        },
-                    },
-                    "packages": {
-                        "type": "array",
-                        "description": "every distribution installed in two or more projects, and Python",
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "versions", "skew"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "versions": {
-                                    "type": "object",
-                                    "description": "project id -> version, null where not installed",
-                                    "additionalProperties": {"type": "string", "nullable": True},
-                                },
-                                "skew": {"type": "boolean"},
-                            },
-                        },
-                    },
-                },
-            },
-            "Packages": {
-                "type": "object",
-                "required": ["project", "packages"],
-                "properties": {
-                    "project": {"type": "string"},
-                    "packages": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "version", "locked", "direct"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "version": {"type": "string", "nullable": True},
-                                "locked": {
-                                    "type": "string",
-                                    "nullable": True,
-                                    "description": "what uv.lock pins; null when not in it or no lock",
-                                },
-                                "direct": {"type": "boolean"},
-                            },
-                        },
-                    },
-                },
-            },
-            "Outdated": {
-                "type": "object",
-                "required": ["projects"],
-                "properties": {
-                    "projects": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["id", "name", "outdated", "index_error"],
-                            "properties": {
-                                "id": {"type": "string"},
-                                "name": {"type": "string"},
-                                "outdated": {
-                                    "type": "array",
-                                    "description": "direct dependencies first",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name", "version", "latest", "direct"],
-                                        "properties": {
-                                            "name": {"type": "string"},
-                                            "version": {"type": "string"},
-                                            "latest": {"type": "string"},
-                                            "direct": {"type": "boolean"},
-                                        },
-                                    },
-                                },
-                                "index_error": {
-                                    "type": "string",
-                                    "nullable": True,
-                                    "description": "index not reachable since ...: once per project",
-                                },
-                            },
-                        },
-                    }
-                },
-            },
-            "Plan": {
-                "type": "object",
-                "required": ["target", "projects"],
-                "properties": {
-                    "target": {
-                        "type": "object",
-                        "required": ["name", "version"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "version": {"type": "string", "nullable": True},
-                        },
-                    },
-                    "projects": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["id", "name", "changes", "blocked"],
-                            "properties": {
-                                "id": {"type": "string"},
-                                "name": {"type": "string"},
-                                "changes": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name", "from", "to"],
-                                        "properties": {
-                                            "name": {"type": "string"},
-                                            "from": {"type": "string", "nullable": True},
-                                            "to": {"type": "string", "nullable": True},
-                                        },
-                                    },
-                                },
-                                "blocked": {"type": "string", "nullable": True},
-                            },
-                        },
-                    },
-                },
-            },
-            "Jobs": {
-                "type": "object",
-                "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
-            },
-        },
+        "schemas": SCHEMAS,
     },
     "security": [{"bearer": []}, {}],
     "paths": {
@@ -278,11 +116,58 @@ SPEC = {
                 _query("all", "0: only the Dagster family (dagster, dagster-*, dg) and Python", ["0", "1"]),
             ],
         ),
-        "/api/projects/{project_id}/mode": _get(
-            "What switching the mode would write (the preview page's data); nothing is written",
-            _json("#/components/schemas/ModePreview", "ok"),
-            [_path_param("project_id"), _query("to", "the target mode", list(MODES))],
-            **{"409": _json("#/components/schemas/ModePreview", "the change cannot be made; error says why")},
+        "/api/projects/{project_id}/mode": {
+            **_get(
+                "What switching the mode would write (the preview page's data); nothing is written",
+                _json("#/components/schemas/ModePreview", "ok"),
+                [_path_param("project_id"), _query("to", "the target mode", list(MODES))],
+                **{"409": _json("#/components/schemas/ModePreview", "the change cannot be made: see error")},
+            ),
+            **_post(
+                "Switch the mode",
+                "Writes the change GET on this address previewed, only if the file still has the preview's "
+                "file_hash (else 409, nothing written). With sync (to persistent_uv), a sync starts too: "
+                "202 and a Location to that job.",
+                {
+                    "200": _accepted("#/components/schemas/ModeWritten", "written; Location is the mode job"),
+                    "202": _accepted("#/components/schemas/ModeWritten", "written, and the sync started"),
+                    "400": _json("#/components/schemas/Error", "no file_hash, or the body is no object"),
+                    "409": _CONFLICT,
+                    "503": _json("#/components/schemas/Error", "previews all busy: retry after Retry-After"),
+                },
+                [_path_param("project_id")],
+                {"$ref": "#/components/schemas/ModeChange"},
+            ),
+        },
+        "/api/projects/{project_id}/sync": _post(
+            "Sync one project",
+            "Queues `uv sync` for the project, or joins the sync already queued or running (joined: true).",
+            {
+                "202": _accepted("#/components/schemas/JobStarted", "queued or joined; poll Location"),
+                "409": _CONFLICT,
+            },
+            [_path_param("project_id")],
+        ),
+        "/api/sync-out-of-sync": _post(
+            "Sync every out-of-sync project, and create missing environments",
+            "What the overview's Sync all button does: a sync for each uv-managed project that uv says "
+            "is out of sync or that has no environment yet.",
+            {
+                "202": _accepted("#/components/schemas/SyncAll", "started or joined; Location lists jobs"),
+                "200": _json("#/components/schemas/SyncAll", "nothing out of sync, or all refused"),
+            },
+        ),
+        "/api/jobs/{job_id}/cancel": _post(
+            "Cancel a queued or running job",
+            "Ends the job's whole process group; the job reads cancelled once it has gone.",
+            {"202": _accepted("#/components/schemas/Job", "cancel asked; poll Location"), "409": _CONFLICT},
+            [_path_param("job_id")],
+        ),
+        "/api/projects/{project_id}/plugins/refresh": _post(
+            "Probe a project's plugins again",
+            "Runs the plugin probe again in the background; the project's pending is true until it answers.",
+            {"202": _accepted("#/components/schemas/Project", "probing; poll Location")},
+            [_path_param("project_id")],
         ),
         "/api/projects/{project_id}/history": _get(
             "The jobs and mode changes of one project",

@@ -6,17 +6,9 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 
 from ..core.pages import inventory, resources
 from . import htmx
-from .services import envboard, project_state, services
+from .services import envboard, project_or_404, project_state, services
 
 blueprint = Blueprint("projects", __name__)
-
-
-def project_or_404(project_id: str) -> resources.ProjectPage:
-    """Only ids from the scan address a project; anything else is a 404."""
-    page = resources.project(envboard(), project_id)
-    if page is None:
-        abort(404, description=f"no project with id {project_id!r} in this workspace")
-    return page
 
 
 @blueprint.get("/projects/<project_id>")

@@ -12,6 +12,7 @@ from ..core.jobs.manager import JobManager
 from ..core.live.board import Board
 from ..core.live.monitor import Monitor
 from ..core.live.state import ProjectState
+from ..core.pages import resources
 from .limits import FailureLimiter
 from .prometheus import Metrics
 from .rows import RowCache
@@ -65,3 +66,11 @@ def project_state(project_id: str) -> ProjectState:
     if state is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return state
+
+
+def project_or_404(project_id: str) -> resources.ProjectPage:
+    """Only ids from the scan address a project; anything else is a 404."""
+    page = resources.project(envboard(), project_id)
+    if page is None:
+        abort(404, description=f"no project with id {project_id!r} in this workspace")
+    return page

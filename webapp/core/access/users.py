@@ -30,6 +30,11 @@ ROLES = (VIEWER, OPERATOR)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
+def is_user_name(name: str) -> bool:
+    """Letters, digits, `. _ @ -`, up to 64: what the users file and the history accept as a name."""
+    return bool(_NAME.match(name))
+
+
 class UsersError(Exception):
     """The users file cannot be used; the message says why."""
 

@@ -81,8 +81,9 @@ def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentSta
         timeout=STATUS_CHECK_TIMEOUT,
     )
     text = result.text
-    if result.error:
-        return EnvironmentStatus(STATUS_UNKNOWN, result.error)
+    if result.error:  # say what timed out or could not start: the status alone does not
+        joiner = " " if result.timed_out else ": "
+        return EnvironmentStatus(STATUS_UNKNOWN, f"uv sync --check{joiner}{result.error}")
     if result.exit_code == 0:
         return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
     if "outdated" in text or "Would " in text:

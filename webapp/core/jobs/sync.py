@@ -7,8 +7,10 @@ history record); this module is *what* it does, in order:
    the job waited for the lock), whether it can be synced, its environment, what it
    held before (for the diff) and the lock's hash before.
 2. `run`: `uv sync` at the project root, as dg ran uv, streamed into the job's log.
-3. After a success: probe again and say what the sync added, removed or changed,
-   check uv's status again, and the lock's hash after.
+3. After a success: probe again and say what the sync added, removed or changed, and
+   the lock's hash after. uv's status is checked again in the background (the board's
+   one check per project), never as part of the job: after a failure it may have to build
+   what the sync could not, and the job has ended by then.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -128,7 +130,7 @@ def run_sync(
             "plugin_diff": plugin_diff(prepared.before, after),
             "package_diff": package_diff(prepared.before, after),
         }
-    board.check_status(project, env)
+    board.check_status_soon(project, env)  # the job has ended: what uv says now comes when it comes
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
 

@@ -126,6 +126,15 @@ class Board:
             )
         return status
 
+    def check_status_soon(self, project: Project, env: ResolvedEnvironment) -> Future | None:
+        """uv's status check in the background: joins the one already running for this project.
+
+        After a job, uv's check may have to build what the job could not (a dynamic version,
+        say): the job must not wait for it, nor may a page start a second one meanwhile. The
+        check's own timeout (`STATUS_CHECK_TIMEOUT`) bounds it.
+        """
+        return self._submit(f"status:{project.path}", lambda: self.check_status(project, env), project)
+
     def _status_key(self, env: ResolvedEnvironment) -> str:
         return f"{env.mode}:{env.python}:{self.uv.path}"
 
@@ -164,7 +173,7 @@ class Board:
             if failed_lock is not None and time.time() - failed_lock[0] < FAILED_PROBE_RETRY:
                 state.lock, needs_lock = failed_lock[1], False
         if needs_status:
-            self._submit(f"status:{project.path}", lambda: self.check_status(project, env), project)
+            self.check_status_soon(project, env)
         if needs_lock:
             self._submit(f"lock:{project.path}", lambda: self._lock_task(project, env), project)
         if needs_plugins:

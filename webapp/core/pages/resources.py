@@ -18,12 +18,15 @@ finds it here:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..app import Envboard
 from ..environments.resolver import ResolvedEnvironment
+from ..environments.status import STATUS_MISSING, STATUS_OUT_OF_SYNC
 from ..jobs.history import JobRecord
 from ..jobs.kept import kept_dir
 from ..jobs.log import JobLog, LogChunk
@@ -207,18 +210,33 @@ class History:
     who: str | None
     people: list[str]  # everyone in the history, for the filter by user
     rollbackable: frozenset[str] = frozenset()  # ended jobs that kept the files they replaced
+    ids: tuple[str, ...] = ()  # only these jobs (what one "Sync all" started), when set
 
     def to_json(self) -> dict[str, Any]:
         return {"jobs": [job.to_json() for job in self.jobs]}
 
+    @property
+    def version(self) -> str:
+        """Changes whenever a row would: a job queued, started or ended, by this server or a shell's."""
+        rows = [(j.id, j.status, j.started_at, j.ended_at, j.exit_code, j.lock_after) for j in self.jobs]
+        undo = sorted(self.rollbackable)  # a job's kept files appear when it ends: its button with them
+        return hashlib.sha256(json.dumps([rows, undo]).encode()).hexdigest()[:16]
 
-def history(envboard: Envboard, project: ProjectState | None = None, who: str | None = None) -> History:
+
+def history(
+    envboard: Envboard,
+    project: ProjectState | None = None,
+    who: str | None = None,
+    ids: tuple[str, ...] = (),
+) -> History:
     project_id = project.id if project else None
     records = envboard.jobs.history
     jobs = records.list(project_id, who=who or None)
+    if ids:
+        jobs = [job for job in jobs if job.id in ids]
     # a job that kept its files can be undone: History offers "Roll back to before this job"
     undoable = frozenset(j.id for j in jobs if j.finished and j.log_path and kept_dir(j.log_path).is_dir())
-    return History(jobs, project, who or None, records.people(), undoable)
+    return History(jobs, project, who or None, records.people(), undoable, ids)
 
 
 def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:
@@ -257,3 +275,14 @@ def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | Non
         return None
     latest = envboard.outdated.report(state.project, state.env).latest  # cached; else asked in the background
     return replace(package_list(state, q), version=snapshot.version, latest=latest)
+
+
+def needing_sync(envboard: Envboard) -> list[ProjectState]:
+    """What "Sync all" syncs: every uv-managed project that is out of sync or has no environment yet
+    (on a new box nothing is synced, and "nothing is out of sync" would be no help)."""
+    return [
+        state
+        for state in envboard.monitor.snapshot.states
+        if state.status_name == STATUS_OUT_OF_SYNC
+        or (state.status_name == STATUS_MISSING and state.env is not None and state.env.mode == MODE_UV)
+    ]

@@ -1,0 +1,246 @@
+"""The shapes of what the JSON API answers (OpenAPI component schemas), apart from the routes
+that use them (`openapi.py`): a client's code generator reads these."""
+
+from __future__ import annotations
+
+from ..core.workspace.dg import MODES
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    },
+    "Project": {
+        "type": "object",
+        "required": ["id", "name", "path", "mode", "error", "environment", "plugins"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "path": {"type": "string"},
+            "mode": {"type": "string", "nullable": True, "enum": ["active", "persistent_uv", None]},
+            "error": {"type": "string", "nullable": True},
+            "last_change_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "environment": {"type": "object", "nullable": True},
+            "plugins": {"type": "object", "nullable": True},
+        },
+    },
+    "Workspace": {
+        "type": "object",
+        "required": ["workspace", "projects"],
+        "properties": {
+            "workspace": {"type": "string"},
+            "projects": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "project_id", "action", "who", "status", "queued_at", "queued_at_iso"],
+        "properties": {
+            "id": {"type": "string"},
+            "project_id": {"type": "string"},
+            "action": {"type": "string", "enum": ["sync", "mode", "upgrade", "rollback"]},
+            "who": {"type": "string"},
+            "queued_at": {"type": "number", "description": "seconds since the epoch"},
+            "queued_at_iso": {"type": "string", "format": "date-time"},
+            "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "status": {
+                "type": "string",
+                "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
+            },
+        },
+    },
+    "ModePreview": {
+        "type": "object",
+        "required": ["project", "target", "error", "diff"],
+        "properties": {
+            "project": {"type": "string"},
+            "target": {"type": "string"},
+            "error": {"type": "string", "nullable": True},
+            "current_mode": {"type": "string", "nullable": True},
+            "file": {"type": "string", "nullable": True},
+            "file_hash": {"type": "string", "nullable": True},
+            "diff": {"type": "string", "nullable": True},
+            "python": {"type": "string", "nullable": True},
+            "venv": {"type": "string", "nullable": True},
+        },
+    },
+    "Versions": {
+        "type": "object",
+        "required": ["projects", "packages"],
+        "properties": {
+            "projects": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name"],
+                    "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                },
+            },
+            "packages": {
+                "type": "array",
+                "description": "every distribution installed in two or more projects, and Python",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "versions", "skew"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "versions": {
+                            "type": "object",
+                            "description": "project id -> version, null where not installed",
+                            "additionalProperties": {"type": "string", "nullable": True},
+                        },
+                        "skew": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "Packages": {
+        "type": "object",
+        "required": ["project", "packages"],
+        "properties": {
+            "project": {"type": "string"},
+            "packages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "version", "locked", "direct"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "string", "nullable": True},
+                        "locked": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "what uv.lock pins; null when not in it or no lock",
+                        },
+                        "direct": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "JobStarted": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Job"},
+            {
+                "type": "object",
+                "properties": {
+                    "joined": {"type": "boolean", "description": "one was already queued or running"}
+                },
+            },
+        ],
+    },
+    "SyncAll": {
+        "type": "object",
+        "required": ["started", "joined", "refused"],
+        "properties": {
+            "started": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+            "joined": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+            "refused": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["project_id", "reason"],
+                    "properties": {"project_id": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "ModeChange": {
+        "type": "object",
+        "required": ["to", "file_hash"],
+        "properties": {
+            "to": {"type": "string", "enum": list(MODES)},
+            "file_hash": {"type": "string", "description": "the preview's file_hash"},
+            "sync": {"type": "boolean", "description": "to persistent_uv: start a sync at once"},
+        },
+    },
+    "ModeWritten": {
+        "type": "object",
+        "required": ["job", "sync", "sync_refused"],
+        "properties": {
+            "job": {"$ref": "#/components/schemas/Job"},
+            "sync": {"type": "object", "nullable": True, "description": "the sync started, a Job"},
+            "sync_refused": {"type": "string", "nullable": True},
+        },
+    },
+    "Outdated": {
+        "type": "object",
+        "required": ["projects"],
+        "properties": {
+            "projects": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name", "outdated", "index_error"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "outdated": {
+                            "type": "array",
+                            "description": "direct dependencies first",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "version", "latest", "direct"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "version": {"type": "string"},
+                                    "latest": {"type": "string"},
+                                    "direct": {"type": "boolean"},
+                                },
+                            },
+                        },
+                        "index_error": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "index not reachable since ...: once per project",
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "Plan": {
+        "type": "object",
+        "required": ["target", "projects"],
+        "properties": {
+            "target": {
+                "type": "object",
+                "required": ["name", "version"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string", "nullable": True},
+                },
+            },
+            "projects": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name", "changes", "blocked"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "changes": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "from", "to"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "from": {"type": "string", "nullable": True},
+                                    "to": {"type": "string", "nullable": True},
+                                },
+                            },
+                        },
+                        "blocked": {"type": "string", "nullable": True},
+                    },
+                },
+            },
+        },
+    },
+    "Jobs": {
+        "type": "object",
+        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
+    },
+}
