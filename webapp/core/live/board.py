@@ -56,7 +56,7 @@ class Board:
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
         self._finished: set[Path] = set()  # projects whose background task ended since the last look
         self.probe_listeners: list[Callable[[PluginList], None]] = []  # told of every probe's result
-        self._workspace: Workspace = scan_workspace(settings.workspace)
+        self._workspace: Workspace = scan_workspace(settings.workspace, self.active.venv)
         self._workspace_stamp = self._config_stamp(self._workspace)
 
     # -- workspace ---------------------------------------------------------------------------
@@ -76,7 +76,7 @@ class Board:
             current = self._config_stamp(self._workspace)
             if current == self._workspace_stamp:
                 return False
-            workspace = scan_workspace(self.settings.workspace)
+            workspace = scan_workspace(self.settings.workspace, self.active.venv)
             after = self._config_stamp(workspace)
             self._workspace = workspace
             self._workspace_stamp = {path: current.get(path, value) for path, value in after.items()}
@@ -283,7 +283,16 @@ class Board:
 
 
 def _config_paths(project_path: Path) -> list[Path]:
-    return [project_path, project_path / "dg.toml", project_path / "pyproject.toml"]
+    # besides the config: what decides which dg reads it (eras.find_dg), and its .env
+    installed = sorted((project_path / ".venv").glob("lib/python*/site-packages"))
+    return [
+        project_path,
+        project_path / "dg.toml",
+        project_path / "pyproject.toml",
+        project_path / "uv.lock",
+        project_path / ".env",
+        *installed,
+    ]
 
 
 class _Concurrently:

@@ -102,6 +102,11 @@ class ProjectState:
                 "lock": self.lock_json(),
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
+                # as the project's own dg sees it (workspace/eras.py): its version, its words
+                "dg": self.env.dg_version,
+                "era": f"dg {self.env.dg_version}" if self.env.dg_version else "no dg found",
+                "as_dg_sees_it": self.env.described,
+                "dg_warnings": list(self.env.dg_warnings),
                 # read by the plugin probe in the environment: null until it has answered
                 "dagster_version": self.plugins.dagster_version if self.plugins else None,
                 "dg_version": self.plugins.dg_version if self.plugins else None,
