@@ -185,3 +185,48 @@ def test_the_workspace_s_dg_reads_projects_without_their_own(tmp_path, uv_bin):
     assert env.dg_version == "1.12.22"
     assert env.python == plain / ".venv" / "bin" / "python"
     assert any("the workspace's (the active environment)" in line for line in env.why)
+
+
+def _preview(folder: Path, target: str):
+    from webapp.core.workspace import modes
+
+    return modes.preview(only(folder), target)
+
+
+@pytest.mark.parametrize(
+    "package, version, written",
+    [
+        ("dagster-dg", "0.26.10", 'python_environment = "persistent_uv"\n'),
+        ("dagster-dg", "0.26.17", "python_environment = { uv_managed = true }\n"),
+    ],
+)
+def test_a_new_mode_key_is_written_in_the_spelling_that_dg_accepts(tmp_path, uv_bin, package, version, written):
+    folder = project_with_dg(uv_bin, tmp_path / "p", package, version, '[tool.dg.project]\nroot_module = "p"\n')
+    change = _preview(folder, "persistent_uv")
+    assert change.new_text.endswith('root_module = "p"\n' + written)
+
+
+def test_a_mode_change_for_dg_0_26_17_writes_the_table_it_accepts_without_a_warning(tmp_path, uv_bin):
+    folder = project_with_dg(
+        uv_bin, tmp_path / "tables", "dagster-dg", "0.26.17", '[tool.dg.project]\npython_environment = "active"  # why\n'
+    )
+    change = _preview(folder, "persistent_uv")
+    assert "python_environment = { uv_managed = true }  # why" in change.new_text
+    folder.joinpath("pyproject.toml").write_text(change.new_text)
+    assert resolver(tmp_path).resolve(only(folder)).dg_warnings == ()
+
+
+def test_today_s_dg_is_offered_removing_the_key_never_writing_it(tmp_path, uv_bin):
+    from webapp.core.workspace import modes
+
+    folder = project_with_dg(
+        uv_bin, tmp_path / "now", "dagster-dg-core", "1.13.27",
+        '[tool.dg.project]\nroot_module = "now"\npython_environment = "persistent_uv"\n\n[tool.other]\nz = 1\n',
+    )
+    with pytest.raises(modes.ModeChangeError, match="dg 1.13.27 ignores python_environment"):
+        _preview(folder, "active")
+    change = _preview(folder, "remove-key")
+    assert change.new_text == HEADERS.format(name="now") + '[tool.dg.project]\nroot_module = "now"\n\n[tool.other]\nz = 1\n'
+    modes.apply(change, change.file_hash)
+    env = resolver(tmp_path).resolve(only(folder))
+    assert env.dg_warnings == () and env.python == folder / ".venv" / "bin" / "python"

@@ -12,6 +12,7 @@ from ..core.environments.output import safe_cut, strip_ansi
 from ..core.jobs.manager import JobError
 from ..core.workspace import modes
 from ..core.workspace.dg import MODES
+from ..core.workspace.eras import TARGET_REMOVE_KEY
 from .options import add_common, settings_from
 
 
@@ -29,7 +30,7 @@ def add_parsers(commands) -> None:
     mode = commands.add_parser("mode", help="switch a project's environment mode")
     add_common(mode)
     mode.add_argument("project", help="project id, name or path")
-    mode.add_argument("target", choices=MODES)
+    mode.add_argument("target", choices=(*MODES, TARGET_REMOVE_KEY))
     mode.add_argument("--yes", action="store_true", help="write without asking")
     mode.set_defaults(handler=cmd_mode)
 
