@@ -43,7 +43,9 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-DRIFT_WORDS = (("install", "to install"), ("remove", "to remove"), ("change", "to change"))
+DRIFT_WORDS = (
+    ("install", "to install"), ("remove", "to remove"), ("change", "to change"), ("reinstall", "to reinstall")
+)
 
 
 def drift_summary(counts: dict[str, int]) -> str:

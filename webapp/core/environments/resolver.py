@@ -31,6 +31,7 @@ STATUS_OUT_OF_SYNC = "out_of_sync"
 STATUS_UNKNOWN = "unknown"
 STATUS_UNMANAGED = "unmanaged"  # active mode: envboard does not manage that environment
 STATUS_CHECK_TIMEOUT = 60.0
+LOCK_BEHIND = "uv.lock is behind pyproject.toml"
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ class Resolver:
 def _out_of_sync_reason(text: str) -> str:
     """What uv's plan means for the person looking, in place of its `error: ... run uv sync` line."""
     if "Would update lockfile" in text or "Would create lockfile" in text:
-        return "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+        return f"{LOCK_BEHIND}: a sync updates the lock, then the environment"
     return "the environment differs from uv.lock: a sync brings it in line"
 
 

@@ -39,13 +39,18 @@ LOCK_UP_TO_DATE = "up_to_date"
 LOCK_OUTDATED = "outdated"
 LOCK_ABSENT = "absent"
 LOCK_UNKNOWN = "unknown"
+NEEDS_INDEX = (
+    "needs the package index to decide: offline, uv cannot resolve a dependency that is not in its cache"
+)
 
 ACTION_INSTALL = "install"
 ACTION_REMOVE = "remove"
 ACTION_CHANGE = "change"
+ACTION_REINSTALL = "reinstall"  # same version, installed again (a local project uv rebuilds)
 
-# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`
-_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s(]+)")
+# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`, and ` + name @ file:///...`
+# (a local project rebuilt: uv prints `- name==0.1.0 (from file:///...)` then `+ name @ file:///...`)
+_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s(]+)|\s+@\s+\S+)")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -61,21 +66,29 @@ def parse_plan(text: str) -> list[dict[str, Any]]:
     install (the locked one); a name on both is a change; `~` is a reinstall in place.
     """
     removed: dict[str, str] = {}
-    added: dict[str, str] = {}
+    added: dict[str, str | None] = {}
+    reinstalled: set[str] = set()
     for line in text.splitlines():
         match = _PLAN_LINE.match(line)
         if not match:
             continue
         sign, name, version = match.groups()
         name = normalise(name)
-        if sign in "-~":
+        if sign == "~":
+            reinstalled.add(name)
+        if sign in "-~" and version is not None:
             removed[name] = version
         if sign in "+~":
-            added[name] = version
+            added[name] = version  # None for `+ name @ url`: the same source, built again
     drift = []
     for name in sorted(set(removed) | set(added)):
         installed, locked = removed.get(name), added.get(name)
-        if installed is not None and locked is not None:
+        if name in added and locked is None:
+            locked = installed  # `+ name @ file://...` after `- name==v (from file://...)`
+            action = ACTION_REINSTALL if installed is not None else ACTION_INSTALL
+        elif name in reinstalled or (installed is not None and installed == locked):
+            action = ACTION_REINSTALL
+        elif installed is not None and locked is not None:
             action = ACTION_CHANGE
         elif locked is not None:
             action = ACTION_INSTALL
@@ -86,8 +99,8 @@ def parse_plan(text: str) -> list[dict[str, Any]]:
 
 
 def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
-    """{"install": n, "remove": n, "change": n} for a badge ("1 to remove, 2 to change")."""
-    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0}
+    """{"install": n, "remove": n, "change": n, "reinstall": n} for a badge ("1 to remove, 2 to change")."""
+    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0, ACTION_REINSTALL: 0}
     for item in drift:
         counts[item["action"]] += 1
     return counts
@@ -274,6 +287,9 @@ class LockInspector:
             return LOCK_UP_TO_DATE, words or "uv: the lock is up to date"
         if "needs to be updated" in result.text:
             return LOCK_OUTDATED, words
+        if "No solution found" in result.text:
+            # offline, uv cannot resolve what is not in its cache: a lock only behind looks like this
+            return LOCK_UNKNOWN, NEEDS_INDEX
         return LOCK_UNKNOWN, words or f"uv exited {result.exit_code}"
 
     def _facts(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..disk.times import iso
-from ..environments.resolver import EnvironmentStatus, ResolvedEnvironment
-from ..environments.uv import LockFacts, drift_counts
+from ..environments.resolver import LOCK_BEHIND, EnvironmentStatus, ResolvedEnvironment
+from ..environments.uv import LOCK_OUTDATED, LOCK_UNKNOWN, LockFacts, drift_counts
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
@@ -74,6 +74,9 @@ class ProjectState:
             return None
         if self.lock is None:
             return {"status": "checking", "present": None, "reason": "uv lock --check is running"}
+        if self.lock.status == LOCK_UNKNOWN and self.status and self.status.reason.startswith(LOCK_BEHIND):
+            # uv's status check already knows what the offline lock check could not decide
+            return {"status": LOCK_OUTDATED, "present": self.lock.present, "reason": self.status.reason}
         return self.lock.summary()
 
     def to_json(self) -> dict[str, Any]:
