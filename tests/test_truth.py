@@ -33,3 +33,19 @@ def test_an_offline_lock_check_that_cannot_resolve_says_why_not_a_resolver_error
     facts = board.lock_inspector.facts(project, board.resolve(project))
     assert "No solution found" not in facts.reason
     assert (facts.status, facts.reason.split(":")[0]) == ("unknown", "needs the package index to decide")
+
+
+def test_the_locked_column_shows_only_what_uv_lock_pins(uv_workspace, make_board, wheelhouse):
+    from tests.conftest import add_dependency
+    from webapp.core.pages.inventory import package_list
+
+    alpha = uv_workspace / "projects" / "alpha"
+    add_dependency(alpha, "extra-plugin", next(wheelhouse.glob("extra_plugin-*.whl")))  # lock left behind
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    state = board.state(project, wait=True)
+    assert "extra-plugin" not in state.lock.locked
+    (row,) = [r for r in package_list(state).rows if r.name == "extra-plugin"]
+    assert row.to_json() == {
+        "name": "extra-plugin", "version": None, "locked": None, "planned": "2.0.0", "direct": True
+    }

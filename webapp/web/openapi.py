@@ -160,7 +160,7 @@ SPEC = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "required": ["name", "version", "locked", "direct"],
+                            "required": ["name", "version", "locked", "planned", "direct"],
                             "properties": {
                                 "name": {"type": "string"},
                                 "version": {"type": "string", "nullable": True},
@@ -168,6 +168,11 @@ SPEC = {
                                     "type": "string",
                                     "nullable": True,
                                     "description": "what uv.lock pins; null when not in it or no lock",
+                                },
+                                "planned": {
+                                    "type": "string",
+                                    "nullable": True,
+                                    "description": "what uv sync would install, when not yet locked",
                                 },
                                 "direct": {"type": "boolean"},
                             },

@@ -102,6 +102,7 @@ class PackageRow:
     version: str | None  # None: not installed, though uv's plan says `uv sync` would install it
     locked: str | None  # what uv.lock pins; None when the lock lacks it or there is no lock
     direct: bool  # pyproject.toml asks for it by name
+    planned: str | None = None  # what uv's plan would install, when the lock does not pin it (yet)
 
     @property
     def differs(self) -> bool:
@@ -109,7 +110,13 @@ class PackageRow:
         return self.version is None or self.locked is None or self.version not in self.locked.split(", ")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "locked": self.locked, "direct": self.direct}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "locked": self.locked,
+            "planned": self.planned,
+            "direct": self.direct,
+        }
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,8 @@ def package_list(state: ProjectState, q: str = "") -> Packages:
         present = {p["name"] for p in installed}
         drift = state.status.drift if state.status else ()
         rows += [
-            PackageRow(d["name"], None, d.get("locked") or locked.get(d["name"]), d["name"] in direct)
+            # "locked" is only ever what uv.lock pins: a version from the plan is labelled planned
+            PackageRow(d["name"], None, locked.get(d["name"]), d["name"] in direct, d.get("locked"))
             for d in drift
             if d.get("action") == "install" and d["name"] not in present
         ]
