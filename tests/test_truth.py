@@ -49,3 +49,46 @@ def test_the_locked_column_shows_only_what_uv_lock_pins(uv_workspace, make_board
     assert row.to_json() == {
         "name": "extra-plugin", "version": None, "locked": None, "planned": "2.0.0", "direct": True
     }
+
+
+def _release(fifo) -> None:
+    """Let every interpreter blocked on the FIFO go (opening it to write frees all its readers)."""
+    import errno
+
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: nobody is waiting
+            raise
+
+
+def test_a_project_probed_again_keeps_its_last_answer_marked_refreshing(
+    uv_workspace, make_app, uv_bin, tmp_path
+):
+    from tests.conftest import build_wheel, install_by_hand, wait_for
+
+    alpha = uv_workspace / "projects" / "alpha"
+    client = make_app(uv_workspace).test_client()
+    url = "/api/projects/projects-alpha"
+    before = wait_for(lambda: (client.get(url).get_json()["plugins"] or {}).get("registry_modules"))
+    # every interpreter of this environment now waits at start-up until the test lets it go,
+    # so the probe that the install sets off is still running when the API is asked
+    fifo = tmp_path / "hold"
+    os.mkfifo(fifo)
+    pth = f"import os; os.close(os.open({str(fifo)!r}, os.O_RDONLY))\n"
+    hold = build_wheel(tmp_path / "hold-wheel", "hold", "1.0", {"zz_hold.pth": pth})
+    install_by_hand(uv_bin, alpha, str(hold))
+    try:
+        during = wait_for(lambda: (lambda d: d if d["pending"] else None)(client.get(url).get_json()))
+        assert during["refreshing"] is True
+        assert during["plugins"]["registry_modules"] == before
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert 'envboard_project_registry_modules{project="projects-alpha"}' in metrics
+    finally:
+        site = next((alpha / ".venv" / "lib").glob("python*/site-packages"))
+        (site / "zz_hold.pth").unlink()
+        _release(fifo)
+    after = wait_for(
+        lambda: (lambda d: d if not d["pending"] and d["plugins"] else None)(client.get(url).get_json())
+    )
+    assert after["refreshing"] is False

@@ -24,6 +24,7 @@ class ProjectState:
     lock: LockFacts | None = None  # persistent_uv only: uv.lock and `uv lock --check`
     direct: tuple[str, ...] = ()  # what the project's pyproject.toml asks for by name
     pending: bool = False  # a status check or probe is running for it
+    refreshing: bool = False  # `plugins` is the last answer, kept while the probe runs again
     last_change: float | None = None
 
     @property
@@ -57,6 +58,7 @@ class ProjectState:
             plugins.probed_at if plugins else None,
             plugins.failure if plugins else None,
             self.pending,
+            self.refreshing,
             self.last_change,
         )
 
@@ -93,6 +95,7 @@ class ProjectState:
             "last_change": self.last_change,
             "last_change_iso": iso(self.last_change),
             "pending": self.pending,
+            "refreshing": self.refreshing,
         }
         if self.env is not None:
             data["environment"] = {
