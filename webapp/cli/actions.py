@@ -25,6 +25,11 @@ def add_parsers(commands) -> None:
     )
     add_common(sync)
     sync.add_argument("projects", nargs="+", metavar="PROJECT", help="project id, name or path")
+    sync.add_argument(
+        "--shared-ok",
+        action="store_true",
+        help="sync even when other projects run in the same environment (it removes what they need)",
+    )
     sync.set_defaults(handler=cmd_sync)
 
     mode = commands.add_parser("mode", help="switch a project's environment mode")
@@ -63,19 +68,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
         worst = 0
         for project in projects:  # one after the other, so that each log reads on its own
-            code = _sync_one(envboard, project, colour=wants_colour())
+            code = _sync_one(envboard, project, colour=wants_colour(), shared_ok=args.shared_ok)
             worst = worst or code
         return worst
     finally:
         envboard.close()
 
 
-def _sync_one(envboard: Envboard, project, colour: bool) -> int:
+def _sync_one(envboard: Envboard, project, colour: bool, shared_ok: bool = False) -> int:
     jobs = envboard.jobs
     record = None
     try:
         try:
-            record, _ = jobs.sync(project, _who())
+            record, _ = jobs.sync(project, _who(), confirm_shared=shared_ok)
         except JobError as exc:
             print(f"envboard: cannot sync {project.name}: {exc}", file=sys.stderr)
             return 2

@@ -24,6 +24,7 @@ from ..environments.resolver import (
     ResolvedEnvironment,
     Resolver,
 )
+from ..environments.sharing import shared
 from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
 from ..settings import Settings
@@ -104,6 +105,12 @@ class Board:
 
     def resolve(self, project: Project) -> ResolvedEnvironment | None:
         return None if project.error else self.resolver.resolve(project)
+
+    def shared_with(self, project: Project) -> list[Project]:
+        """The other projects whose code runs in this project's environment (no subprocess)."""
+        projects = {p.id: p for p in self._workspace.projects}
+        others = shared((p.id, self.resolve(p)) for p in projects.values()).get(project.id, [])
+        return [projects[other] for other in others]
 
     def cached_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus | None:
         """The status if it is known without a subprocess (or cannot need one)."""

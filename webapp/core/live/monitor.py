@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ..environments.sharing import shared
 from ..settings import FULL_REFRESH_INTERVAL, REFRESH_INTERVAL
 from ..workspace.dg import CONFIG_FILES
 from .board import Board
@@ -194,6 +195,10 @@ class Monitor:
             current = self._snapshot
             for state in states:
                 _keep_last_answer(state, current.by_id.get(state.id))
+            sharing = shared((state.id, state.env) for state in states)
+            projects = {state.id: state.project for state in states}
+            for state in states:
+                state.shared_with = tuple(projects[other] for other in sharing.get(state.id, ()))
             fingerprints = {
                 # a state object carried over from the last snapshot keeps its fingerprint
                 state.id: current.fingerprints[state.id]

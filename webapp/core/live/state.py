@@ -25,6 +25,7 @@ class ProjectState:
     direct: tuple[str, ...] = ()  # what the project's pyproject.toml asks for by name
     pending: bool = False  # a status check or probe is running for it
     refreshing: bool = False  # `plugins` is the last answer, kept while the probe runs again
+    shared_with: tuple[Project, ...] = ()  # other projects whose code runs in this same environment
     last_change: float | None = None
 
     @property
@@ -59,8 +60,15 @@ class ProjectState:
             plugins.failure if plugins else None,
             self.pending,
             self.refreshing,
+            tuple(p.id for p in self.shared_with),
             self.last_change,
         )
+
+    @property
+    def shared_removals(self) -> list[str]:
+        if not self.shared_with:
+            return []
+        return [item["name"] for item in self.drift if item["action"] == "remove"]
 
     @property
     def drift(self) -> list[dict[str, Any]]:
@@ -117,6 +125,9 @@ class ProjectState:
                 "dagster_version": self.plugins.dagster_version if self.plugins else None,
                 "dg_version": self.plugins.dg_version if self.plugins else None,
                 "package_count": self.plugins.package_count if self.plugins else None,
+                "shared_with": [{"id": p.id, "name": p.name} for p in self.shared_with],
+                # what a sync of this project would take out of the shared environment (uv's plan)
+                "sync_removes_from_shared": self.shared_removals,
             }
             if project.mode is not None:
                 data["mode_setting"] = {

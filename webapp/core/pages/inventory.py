@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..environments.sharing import environment_key
 from ..live.state import ProjectState
 
 # -- versions: packages by project --------------------------------------------------------------
@@ -79,15 +80,18 @@ def version_matrix(states: list[ProjectState], filters: VersionFilters = Version
     shared.pop(PYTHON_ROW, None)  # the interpreter's row comes from the environment, below
     pythons = {s.id: s.python_version for s in states if s.python_version}
     ids = [s.id for s in states]
-    rows = [_version_row(PYTHON_ROW, pythons, ids)]
-    rows += [_version_row(name, shared[name], ids) for name in sorted(shared)]
+    # projects that run in one environment (sharing.py) are one environment when counting
+    places = {s.id: environment_key(s.env) or s.id for s in states}
+    rows = [_version_row(PYTHON_ROW, pythons, ids, places)]
+    rows += [_version_row(name, shared[name], ids, places) for name in sorted(shared)]
     shown = [row for row in rows if filters.matches(row.name)]
     return Versions(list(states), shown, len(rows), filters, waiting)
 
 
-def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow:
+def _version_row(name: str, found: dict[str, str], ids: list[str], places: dict[str, str]) -> VersionRow:
     distinct = sorted(set(found.values()))
-    counts = sorted((list(found.values()).count(v), v) for v in distinct)
+    environments = {(places.get(i, i), v) for i, v in found.items()}
+    counts = sorted((sum(1 for _, seen in environments if seen == v), v) for v in distinct)
     # the version most projects share; None on a tie, where no one version is the odd one out
     common = counts[-1][1] if counts and (len(counts) == 1 or counts[-1][0] > counts[-2][0]) else None
     return VersionRow(name, {i: found.get(i) for i in ids}, len(distinct) > 1, common)
