@@ -10,6 +10,7 @@ from ..environments.resolver import LOCK_BEHIND, EnvironmentStatus, ResolvedEnvi
 from ..environments.uv import LOCK_OUTDATED, LOCK_UNKNOWN, LockFacts, drift_counts
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
+from ..workspace.eras import older_than_dagster
 from ..workspace.scan import Project
 
 
@@ -63,6 +64,17 @@ class ProjectState:
             tuple(p.id for p in self.shared_with),
             self.last_change,
         )
+
+    @property
+    def dg_warnings(self) -> list[str]:
+        """What the project's dg says about its config, and whether that dg can load at all."""
+        said = list(self.env.dg_warnings) if self.env else []
+        plugins = self.plugins
+        if plugins is not None:
+            older = older_than_dagster(plugins.dg_version, plugins.dagster_version)
+            if older:
+                said.append(older)
+        return said
 
     @property
     def shared_removals(self) -> list[str]:
@@ -120,7 +132,7 @@ class ProjectState:
                 "dg": self.env.dg_version,
                 "era": f"dg {self.env.dg_version}" if self.env.dg_version else "no dg found",
                 "as_dg_sees_it": self.env.described,
-                "dg_warnings": list(self.env.dg_warnings),
+                "dg_warnings": self.dg_warnings,
                 # read by the plugin probe in the environment: null until it has answered
                 "dagster_version": self.plugins.dagster_version if self.plugins else None,
                 "dg_version": self.plugins.dg_version if self.plugins else None,
