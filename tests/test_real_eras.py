@@ -1,10 +1,11 @@
 """Each project as its own dg sees it, checked against real dg from PyPI in one workspace:
-dagster-dg 0.26.10 (strings only), 0.26.17 (tables) and dagster-dg-cli 1.13.27 (the key
-ignored, the project's own .venv). For each spelling, what envboard says (valid or not,
-dg's warnings, the interpreter) must equal what that dg says and does.
+dagster-dg 0.26.10 (strings only), 0.26.17 and dagster-dg-cli 1.10.19 (tables), 1.11.16,
+1.12.22 and 1.13.27 (the key ignored, the project's own .venv, a .env from 1.12.4). For
+each spelling, what envboard says (valid or not, dg's warnings, the interpreter) must equal
+what that dg says and does.
 
-Building the three environments takes about 15 s from a warm uv cache, minutes from a
-cold one; it is done once per module. Without the package index these tests skip.
+Building the six environments takes about half a minute from a warm uv cache, minutes
+from a cold one; it is done once per module. Without the package index these tests skip.
 """
 
 import os
@@ -23,6 +24,9 @@ pytestmark = [pytest.mark.dagster, pytest.mark.slow]
 PROJECTS = {
     "legacy": ("dagster==1.10.10", "dagster-dg==0.26.10", "click<8.2"),
     "tables": ("dagster==1.10.17", "dagster-dg==0.26.17"),
+    "core19": ("dagster==1.10.19", "dagster-dg-cli==1.10.19"),
+    "mid11": ("dagster==1.11.16", "dagster-dg-cli==1.11.16"),
+    "mid12": ("dagster==1.12.22", "dagster-dg-cli==1.12.22"),
     "today": ("dagster==1.13.27", "dagster-dg-cli==1.13.27"),
 }
 # a definitions module that says which interpreter loaded it
@@ -81,9 +85,16 @@ def dg(folder: Path, *args: str, cwd: Path | None = None, record: Path | None = 
     )
 
 
+def config_error(text: str, path: Path) -> str:
+    """dg's message for a config it rejects: `... file <path>: <message>` (in a traceback, whose
+    source lines say the same words first) or `... file:\n    <path>\n<message>`."""
+    rest = text.rsplit("Error in configuration file", 1)[1].replace(str(path), "", 1)
+    return rest.lstrip(": \n").splitlines()[0].rstrip(".:")
+
+
 # the project-level command each dg answers after reading its config
-LOOK = {"legacy": ("list", "plugins", "--json"), "tables": ("list", "plugins", "--json"),
-        "today": ("list", "components", "--json")}
+LOOK = {"legacy": ("list", "plugins", "--json"), "tables": ("list", "plugins", "--json")}
+LOOK.update({name: ("list", "components", "--json") for name in ("core19", "mid11", "mid12", "today")})
 
 
 def envboard_sees(workspace: Path, tmp_path: Path, name: str):
@@ -104,6 +115,12 @@ def envboard_sees(workspace: Path, tmp_path: Path, name: str):
         ("tables", '"persistent_uv"'),
         ("tables", '{ path = ".venv" }'),
         ("tables", "{ uv_managed = true }"),
+        ("tables", "{ active = true, uv_managed = true }"),
+        ("core19", '"persistent_uv"'),
+        ("core19", '{ path = ".venv" }'),
+        ("core19", "{ active = false, uv_managed = false }"),
+        ("mid11", '"active"'),
+        ("mid12", "{ uv_managed = true }"),
         ("today", '"active"'),
         ("today", None),
     ],
@@ -117,11 +134,11 @@ def test_validity_and_warnings_are_dg_s_own(workspace, tmp_path, name, setting):
         project, env = envboard_sees(workspace, tmp_path, name)
     finally:
         (folder / "pyproject.toml").write_text(original)
-    rejected = "Error in configuration file" in result.stderr
-    assert (project.error is not None) == rejected, (project.error, result.stderr[-2000:])
+    said = result.stdout + result.stderr  # dg 0.26.17 prints a config error on stdout
+    rejected = "Error in configuration file" in said
+    assert (project.error is not None) == rejected, (project.error, said[-2000:])
     if rejected:
-        dg_words = result.stderr.strip().splitlines()[-1].split(": ", 2)[-1]
-        assert dg_words.rstrip(".") in project.error
+        assert config_error(said, folder / "pyproject.toml") in project.error
         return
     for warning in env.dg_warnings:
         assert warning in result.stderr
@@ -156,10 +173,28 @@ def test_the_interpreter_dg_runs_each_project_with_is_envboard_s(workspace, tmp_
         result = dg(today, "check", "defs", cwd=workspace, record=record)
         assert result.returncode == 0, result.stderr[-3000:]
         ran = dict(line.split(" ", 1) for line in record.read_text().splitlines())
-        for name in ("legacy", "today"):  # persistent_uv in 0.26, and today's own .venv
+        for name in ("legacy", "core19", "mid11", "mid12", "today"):  # uv's .venv, or the own .venv
             _, env = envboard_sees(workspace, tmp_path, name)
             assert str(env.python) == ran[name], name
         _, env = envboard_sees(workspace, tmp_path, "today")
         assert env.described == "own .venv (dg 1.13 ignores python_environment)"
     finally:
         (today / "pyproject.toml").write_text(original)
+
+
+def test_a_dotenv_interpreter_is_the_one_dg_runs(workspace, tmp_path):
+    """From 1.12.4, DG_PROJECT_PYTHON_EXECUTABLE in a project's .env names its interpreter."""
+    mid12 = workspace / "projects" / "mid12"
+    (mid12 / "alt-env").symlink_to(mid12 / ".venv")
+    (mid12 / ".env").write_text("DG_PROJECT_PYTHON_EXECUTABLE=alt-env/bin/python\n")
+    record = tmp_path / "record"
+    try:
+        result = dg(workspace / "projects" / "today", "check", "defs", cwd=workspace, record=record)
+        assert result.returncode == 0, result.stderr[-3000:]
+        ran = dict(line.split(" ", 1) for line in record.read_text().splitlines())
+        _, env = envboard_sees(workspace, tmp_path, "mid12")
+        assert ran["mid12"] == str(env.python) == str(mid12 / "alt-env" / "bin" / "python")
+        assert "set by DG_PROJECT_PYTHON_EXECUTABLE in .env" in env.described
+    finally:
+        (mid12 / ".env").unlink()
+        (mid12 / "alt-env").unlink()

@@ -287,6 +287,13 @@ def read(config: DgConfig, project_path: Path, dg: DgFound) -> Reading:
             what = "values must be true or false" if kind is bool else f"{name} must be a string"
             raise ConfigError(config.path, f"{key} = {raw}: {what}; {_accepted(era)}", line)
     chosen = [k for k, v in value.items() if v]
+    if len(chosen) != 1 and era.name == TABLES:
+        raise ConfigError(  # dg's own words
+            config.path,
+            f"Found conflicting settings in `{key}`. If this section is defined, exactly one of the "
+            f"following keys must be set: active, path, uv_managed (it says {raw})",
+            line,
+        )
     if len(chosen) != 1:
         reason = "conflicting: both are true" if chosen else "no mode is true"
         raise ConfigError(
