@@ -77,6 +77,26 @@ def test_dotenv_names_the_interpreter_for_today_s_dg(tmp_path, uv_bin):
     assert env.dg_warnings == ()
 
 
+def test_a_sync_of_a_dotenv_environment_says_who_chose_it(tmp_path, uv_bin, make_board):
+    from webapp.core.jobs.history import History
+    from webapp.core.jobs.manager import JobManager
+
+    folder = project_with_dg(
+        uv_bin, tmp_path / "sales", "dagster-dg-core", "1.13.27", '[tool.dg.project]\nroot_module = "sales"\n'
+    )
+    (folder / ".env").write_text("DG_PROJECT_PYTHON_EXECUTABLE=/opt/team-env/bin/python\n")
+    board = make_board(folder)
+    jobs = JobManager(board, History(tmp_path / "state", folder), 1)
+    try:
+        reason = jobs.can_sync(board.workspace.projects[0])
+    finally:
+        jobs.close()
+    assert reason == (
+        "dg 1.13.27 runs this project with /opt/team-env/bin/python, named by DG_PROJECT_PYTHON_EXECUTABLE "
+        "in its .env; envboard does not manage that environment"
+    )
+
+
 def test_dotenv_before_1_12_4_is_not_read(tmp_path, uv_bin):
     folder = project_with_dg(
         uv_bin, tmp_path / "old", "dagster-dg-core", "1.12.3", '[tool.dg.project]\nroot_module = "old"\n'

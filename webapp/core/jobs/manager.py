@@ -114,6 +114,12 @@ class JobManager:
             return self.unavailable
         if project.error:
             return "the project's config has an error"
+        reading = project.reading
+        if reading is not None and reading.python is not None:
+            return (
+                f"{reading.dg.label} runs this project with {reading.python}, named by "
+                "DG_PROJECT_PYTHON_EXECUTABLE in its .env; envboard does not manage that environment"
+            )
         if project.mode is None or project.mode.mode != MODE_UV:
             return (
                 "envboard does not manage the active environment; switch the mode to "
