@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import add_dependency, build_wheel, install_by_hand, uv
 from webapp.core.disk.cache import DependencyCache
 from webapp.core.environments.status import drift_counts, parse_plan
-from webapp.core.environments.uv import LockInspector, direct_requirements, read_locked_versions
+from webapp.core.environments.uv import LockInspector, direct_requirements
+from webapp.core.workspace.locked import read_locked_versions
 
 
 def installed(project_dir) -> dict[str, str]:
@@ -64,7 +65,7 @@ def test_a_package_installed_by_hand_is_to_remove(alpha, uv_workspace, make_boar
     assert state.status.reason == "the environment differs from uv.lock: a sync brings it in line"
     drift = list(state.status.drift)
     assert drift == [{"name": "extra-plugin", "action": "remove", "installed": "2.0.0", "locked": None}]
-    assert drift_counts(drift) == {"install": 0, "remove": 1, "change": 0}
+    assert drift_counts(drift) == {"install": 0, "remove": 1, "change": 0, "reinstall": 0}
     # the same drift comes back from the cache, with no subprocess, and in `envboard list --json`
     again = make_board(uv_workspace).state(project, wait=True)
     assert list(again.status.drift) == drift
@@ -149,12 +150,22 @@ Would install 3 packages
 error: The environment is outdated; run `uv sync` to update the environment
 """
     assert parse_plan(text) == [
-        {"name": "alpha", "action": "change", "installed": "0.1.0", "locked": "0.1.0"},
+        {"name": "alpha", "action": "reinstall", "installed": "0.1.0", "locked": "0.1.0"},
         {"name": "idna", "action": "change", "installed": "3.6", "locked": "3.7"},
         {"name": "old-thing", "action": "remove", "installed": "1.0", "locked": None},
         {"name": "six", "action": "install", "installed": None, "locked": "1.16.0"},
     ]
     assert parse_plan("Would make no changes\n") == []
+
+
+def test_a_local_project_uv_rebuilds_is_a_reinstall_not_a_removal():
+    # what `uv sync --check` printed after `touch pyproject.toml`; the sync then printed `~ reporting==0.1.0`
+    text = """Would uninstall 1 package
+Would install 1 package
+ - reporting==0.1.0 (from file:///ws/projects/reporting)
+ + reporting @ file:///ws/projects/reporting
+"""
+    assert parse_plan(text) == [{"name": "reporting", "action": "reinstall", "installed": "0.1.0", "locked": "0.1.0"}]
 
 
 def test_lock_and_pyproject_readers_survive_bad_files(tmp_path):

@@ -230,11 +230,12 @@ def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheel
     assert names == sorted(names)
     rows = {p["name"]: p for p in data["packages"]}
     for row in data["packages"]:
-        assert list(row) == ["name", "version", "locked", "direct", "latest"]
+        assert list(row) == ["name", "version", "locked", "planned", "direct", "latest"]
     assert rows["extra-plugin"] == {
         "name": "extra-plugin",
         "version": "2.0.0",
         "locked": None,
+        "planned": None,
         "direct": False,
         "latest": None,
     }
@@ -242,6 +243,7 @@ def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheel
         "name": "acme-plugin",
         "version": "1.0.0",
         "locked": "1.0.0",
+        "planned": None,
         "direct": True,
         "latest": None,
     }
@@ -272,7 +274,9 @@ def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app,
 
     wait_for(known, timeout=60)
     rows = {p["name"]: p for p in client.get("/api/projects/projects-alpha/packages").get_json()["packages"]}
-    assert rows["acme-plugin"] == {"name": "acme-plugin", "version": None, "locked": "1.0.0", "direct": True, "latest": None}
+    assert rows["acme-plugin"] == {
+        "name": "acme-plugin", "version": None, "locked": "1.0.0", "planned": "1.0.0", "direct": True, "latest": None
+    }
     page = client.get("/projects/projects-alpha/packages").get_data(as_text=True)
     assert 'data-package="acme-plugin" data-differs="true"' in page and "not installed" in page
 
@@ -388,7 +392,8 @@ def test_cli_versions_and_packages(skewed, tmp_path, capsys, make_app):
     assert code == 0
     data = json.loads(out)
     assert data["project"] == "projects-alpha"
-    assert {"name": "acme-plugin", "version": "1.0.0", "locked": "1.0.0", "direct": True, "latest": None} in data["packages"]
+    expected = {"name": "acme-plugin", "version": "1.0.0", "locked": "1.0.0", "planned": None, "direct": True, "latest": None}
+    assert expected in data["packages"]
 
     code, out = run_cli("packages", "alpha", "--workspace", str(skewed), "--state-dir", state, capsys=capsys)
     assert code == 0

@@ -15,6 +15,7 @@ from ..core.jobs.log import JobLog
 from ..core.jobs.manager import JobError
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV, MODES
+from ..core.workspace.eras import TARGET_REMOVE_KEY
 from .options import add_common, settings_from
 
 
@@ -27,13 +28,23 @@ def add_parsers(commands) -> None:
     )
     add_common(sync)
     sync.add_argument("projects", nargs="+", metavar="PROJECT", help="project id, name or path")
+    sync.add_argument(
+        "--shared-ok",
+        action="store_true",
+        help="sync even when other projects run in the same environment (it removes what they need)",
+    )
     _add_who(sync)
     sync.set_defaults(handler=cmd_sync)
 
     mode = commands.add_parser("mode", help="switch a project's environment mode")
     add_common(mode)
     mode.add_argument("project", metavar="PROJECT", help="project id, name or path")
-    mode.add_argument("target", metavar="MODE", choices=MODES, help=" or ".join(MODES))
+    mode.add_argument(
+        "target",
+        metavar="MODE",
+        choices=(*MODES, TARGET_REMOVE_KEY),
+        help=" or ".join((*MODES, TARGET_REMOVE_KEY)),
+    )
     mode.add_argument("--yes", action="store_true", help="write without asking")
     mode.add_argument(
         "--sync",
@@ -93,19 +104,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
         worst = 0
         for project in projects:  # one after the other, so that each log reads on its own
-            code = _sync_one(envboard, project, who, colour=wants_colour())
+            code = _sync_one(envboard, project, who, colour=wants_colour(), shared_ok=args.shared_ok)
             worst = worst or code
         return worst
     finally:
         envboard.close()
 
 
-def _sync_one(envboard: Envboard, project, who: str, colour: bool) -> int:
+def _sync_one(envboard: Envboard, project, who: str, colour: bool, shared_ok: bool = False) -> int:
     jobs = envboard.jobs
     record = None
     try:
         try:
-            record, _ = jobs.sync(project, who)
+            record, _ = jobs.sync(project, who, confirm_shared=shared_ok)
         except JobError as exc:
             print(f"envboard: cannot sync {project.name}: {exc}", file=sys.stderr)
             return 2

@@ -105,7 +105,7 @@ SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "version", "locked", "direct"],
+                    "required": ["name", "version", "locked", "planned", "direct"],
                     "properties": {
                         "name": {"type": "string"},
                         "version": {"type": "string", "nullable": True},
@@ -113,6 +113,11 @@ SCHEMAS = {
                             "type": "string",
                             "nullable": True,
                             "description": "what uv.lock pins; null when not in it or no lock",
+                        },
+                        "planned": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "what uv sync would install, when not yet locked",
                         },
                         "direct": {"type": "boolean"},
                     },

@@ -28,7 +28,8 @@ def _job_or_404(job_id: str) -> JobRecord:
 def sync(project_id: str):
     state = project_state(project_id)
     try:
-        record, joined = services().jobs.sync(state.project, current_user())
+        confirmed = request.form.get("confirm_shared") == "1"
+        record, joined = services().jobs.sync(state.project, current_user(), confirm_shared=confirmed)
     except JobError as exc:
         if htmx.is_htmx():
             return render_template("fragments/notice.html", kind="error", message=str(exc)), 409

@@ -45,7 +45,9 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-DRIFT_WORDS = (("install", "to install"), ("remove", "to remove"), ("change", "to change"))
+DRIFT_WORDS = (
+    ("install", "to install"), ("remove", "to remove"), ("change", "to change"), ("reinstall", "to reinstall")
+)
 
 
 def drift_summary(counts: dict[str, int]) -> str:
@@ -99,7 +101,11 @@ def init_app(app: Flask) -> None:
         def sync_blocked(project):
             return why_no_sync(project, permission_problem(), jobs)
 
-        return {"sync_blocked": sync_blocked, "active_job": jobs.active_job}
+        return {
+            "sync_blocked": sync_blocked,
+            "active_job": jobs.active_job,
+            "shared_with": jobs.board.shared_with,  # a sync of a shared environment asks first
+        }
 
     app.jinja_env.globals["log_max_lines"] = LOG_MAX_LINES
     app.jinja_env.globals["statuses"] = status.STATUSES

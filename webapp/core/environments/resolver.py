@@ -1,19 +1,23 @@
 """The resolver: which Python environment a project uses, and how to run things in it.
 
-`active` is the environment envboard was started in; `persistent_uv` is the virtual
-environment uv uses for the project. Invocations built here are the only way
-envboard runs anything in an environment (see `launcher.run`).
+It follows the project's own dg (`workspace/eras.py`): in the 0.26 eras `active` is the
+environment envboard was started in and `persistent_uv` the virtual environment uv uses for
+the project; from dagster-dg-core 1.10.20 on, dg runs a project's code with
+`<project>/.venv/bin/python` whatever the config says, or with the interpreter a `.env`
+names. Invocations built here are the only way envboard runs anything in an environment
+(see `launcher.run`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..disk.files import ConfigError, read_toml
 from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
+from ..workspace.eras import IGNORED, Reading
 from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
 from .processes import Invocation, UvLocation, child_environment
@@ -30,6 +34,9 @@ class ResolvedEnvironment:
     why: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     uv_root: Path | None = None  # the folder uv treats as the project (a uv workspace root)
+    dg_version: str | None = None  # the dg that reads the project's config (eras.find_dg)
+    described: str = ""  # the environment in words, as that dg sees it
+    dg_warnings: tuple[str, ...] = field(default=())  # what that dg itself warns, in its words
 
     @property
     def exists(self) -> bool:
@@ -57,11 +64,46 @@ class Resolver:
         self.environ = dict(os.environ if environ is None else environ)
 
     def resolve(self, project: Project, mode: str | None = None) -> ResolvedEnvironment:
-        """The project's environment; with `mode`, the one it would have in that mode."""
-        mode = mode or (project.mode.mode if project.mode else MODE_ACTIVE)
-        if mode == MODE_UV:
-            return self._resolve_uv(project)
-        return self._resolve_active(project)
+        """The project's environment, the one its dg runs its code with; with `mode`, the one it
+        would have in that mode (in an era whose dg reads the mode)."""
+        reading = project.reading
+        if reading is not None and reading.era.name == IGNORED:
+            python = reading.python
+            env = self._resolve_named(project, python) if python else self._resolve_own(project)
+        else:
+            mode = mode if mode in (MODE_ACTIVE, MODE_UV) else None
+            mode = mode or (project.mode.mode if project.mode else MODE_ACTIVE)
+            env = self._resolve_uv(project) if mode == MODE_UV else self._resolve_active(project)
+        return _as_dg_sees_it(env, reading)
+
+    def _resolve_own(self, project: Project) -> ResolvedEnvironment:
+        """Today's dg: `<project>/.venv/bin/python`, which `uv sync` at the project root makes."""
+        reading = project.reading
+        assert reading is not None
+        venv = project.path / ".venv"
+        why = [_mode_reason(project), reading.rule]
+        warnings = []
+        uv_env = self._resolve_uv(project)
+        if not _same_path(uv_env.venv, venv):
+            warnings.append(
+                f"uv syncs {uv_env.venv} for this project ({uv_env.why[-1]}), but {reading.dg.label} runs "
+                f"its code with {venv / 'bin' / 'python'}: a sync does not reach the environment dg uses"
+            )
+        if self.uv.path is None:
+            why.append(self.uv.reason)
+        return ResolvedEnvironment(
+            MODE_UV, project.path, venv / "bin" / "python", venv, tuple(why), tuple(warnings),
+            uv_root=uv_env.uv_root,
+        )
+
+    def _resolve_named(self, project: Project, python: Path) -> ResolvedEnvironment:
+        """Today's dg with `DG_PROJECT_PYTHON_EXECUTABLE` in the project's .env: that interpreter."""
+        reading = project.reading
+        assert reading is not None
+        candidate = python.parent.parent
+        venv = candidate if (candidate / "pyvenv.cfg").is_file() else None
+        why = (_mode_reason(project), reading.rule, f"{python}")
+        return ResolvedEnvironment(MODE_ACTIVE, project.path, python, venv, why)
 
     def _resolve_active(self, project: Project) -> ResolvedEnvironment:
         why = [
@@ -131,8 +173,27 @@ class Resolver:
         return Invocation((uv, *uv_args), project_root, env)
 
 
+def _as_dg_sees_it(env: ResolvedEnvironment, reading: Reading | None) -> ResolvedEnvironment:
+    """The environment with the dg that decided it: its version, its words, its warnings."""
+    if reading is None:
+        return env
+    found = f"{reading.dg.label}: {reading.dg.source}" if reading.dg.version else reading.dg.source
+    return replace(
+        env,
+        why=(found, *env.why) if reading.era.name == IGNORED else (found, *env.why, reading.rule),
+        dg_version=reading.dg.version,
+        described=reading.environment,
+        dg_warnings=reading.warnings,
+    )
+
+
 def _mode_reason(project: Project) -> str:
     setting = project.mode
+    if project.reading is not None and project.reading.era.name == IGNORED:
+        if setting is None or setting.spelling == "default":
+            return "python_environment is not set (today's dg ignores it anyway)"
+        where = f"{setting.file}:{setting.line}" if setting.line else str(setting.file)
+        return f"{setting.key} = {setting.raw} in {where}, which {project.reading.dg.label} ignores"
     if setting is None or setting.spelling == "default":
         return "python_environment is not set, so the mode is active (the default)"
     where = f"{setting.file}:{setting.line}" if setting.line else str(setting.file)

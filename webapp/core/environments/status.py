@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..workspace.dg import MODE_UV
+from ..workspace.locked import normalise
 from .output import last_words
 from .processes import run
 from .resolver import ResolvedEnvironment, Resolver
-from .uv import normalise
 
 STATUS_MISSING = "missing"
 STATUS_IN_SYNC = "in_sync"
@@ -44,13 +44,16 @@ STATUSES = (
     STATUS_CHECKING,
 )
 STATUS_CHECK_TIMEOUT = 60.0
+LOCK_BEHIND = "uv.lock is behind pyproject.toml"  # how a status says so (the lock check reads it too)
 
 ACTION_INSTALL = "install"
 ACTION_REMOVE = "remove"
 ACTION_CHANGE = "change"
+ACTION_REINSTALL = "reinstall"  # same version, installed again (a local project uv rebuilds)
 
-# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`
-_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s(]+)")
+# ` + name==1.2.3`, ` - name==1.2.3`, ` ~ name==1.2.3 (from file:///...)`, and ` + name @ file:///...`
+# (a local project rebuilt: uv prints `- name==0.1.0 (from file:///...)` then `+ name @ file:///...`)
+_PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s(]+)|\s+@\s+\S+)")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentSta
 def _out_of_sync_reason(text: str) -> str:
     """What uv's plan means for the person looking, in place of its `error: ... run uv sync` line."""
     if "Would update lockfile" in text or "Would create lockfile" in text:
-        return "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+        return f"{LOCK_BEHIND}: a sync updates the lock, then the environment"
     return "the environment differs from uv.lock: a sync brings it in line"
 
 
@@ -105,21 +108,29 @@ def parse_plan(text: str) -> list[dict[str, Any]]:
     install (the locked one); a name on both is a change; `~` is a reinstall in place.
     """
     removed: dict[str, str] = {}
-    added: dict[str, str] = {}
+    added: dict[str, str | None] = {}
+    reinstalled: set[str] = set()
     for line in text.splitlines():
         match = _PLAN_LINE.match(line)
         if not match:
             continue
         sign, name, version = match.groups()
         name = normalise(name)
-        if sign in "-~":
+        if sign == "~":
+            reinstalled.add(name)
+        if sign in "-~" and version is not None:
             removed[name] = version
         if sign in "+~":
-            added[name] = version
+            added[name] = version  # None for `+ name @ url`: the same source, built again
     drift = []
     for name in sorted(set(removed) | set(added)):
         installed, locked = removed.get(name), added.get(name)
-        if installed is not None and locked is not None:
+        if name in added and locked is None:
+            locked = installed  # `+ name @ file://...` after `- name==v (from file://...)`
+            action = ACTION_REINSTALL if installed is not None else ACTION_INSTALL
+        elif name in reinstalled or (installed is not None and installed == locked):
+            action = ACTION_REINSTALL
+        elif installed is not None and locked is not None:
             action = ACTION_CHANGE
         elif locked is not None:
             action = ACTION_INSTALL
@@ -130,8 +141,8 @@ def parse_plan(text: str) -> list[dict[str, Any]]:
 
 
 def drift_counts(drift: list[dict[str, Any]]) -> dict[str, int]:
-    """{"install": n, "remove": n, "change": n} for a badge ("1 to remove, 2 to change")."""
-    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0}
+    """{"install": n, "remove": n, "change": n, "reinstall": n} for a badge ("1 to remove, 2 to change")."""
+    counts = {ACTION_INSTALL: 0, ACTION_REMOVE: 0, ACTION_CHANGE: 0, ACTION_REINSTALL: 0}
     for item in drift:
         counts[item["action"]] += 1
     return counts

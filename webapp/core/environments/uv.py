@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..disk.cache import DependencyCache, content_hash, stamp_all
 from ..disk.stamps import remembered
 from ..workspace.dg import PYPROJECT
+from ..workspace.locked import normalise, read_locked_versions
 from .output import last_words
 from .processes import run
 
@@ -30,40 +31,11 @@ LOCK_UP_TO_DATE = "up_to_date"
 LOCK_OUTDATED = "outdated"
 LOCK_ABSENT = "absent"
 LOCK_UNKNOWN = "unknown"
+NEEDS_INDEX = (
+    "needs the package index to decide: offline, uv cannot resolve a dependency that is not in its cache"
+)
 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def normalise(name: str) -> str:
-    """PEP 503 normalised distribution name, as uv and the probe report them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def read_locked_versions(lock: Path) -> dict[str, str]:
-    """name -> version of every `[[package]]` in a uv.lock; {} when absent or unreadable.
-
-    A lock that forks by platform may pin two versions of one name: both are kept,
-    joined by ", ", since either may be the one installed.
-    """
-    return dict(remembered("uv.lock pins", lock, _read_locked_versions))
-
-
-def _read_locked_versions(lock: Path) -> dict[str, str]:
-    try:
-        data = tomllib.loads(lock.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    versions: dict[str, list[str]] = {}
-    packages = data.get("package", [])
-    for package in packages if isinstance(packages, list) else []:
-        if not isinstance(package, dict):
-            continue
-        name, version = package.get("name"), package.get("version")
-        if isinstance(name, str) and isinstance(version, str):
-            known = versions.setdefault(normalise(name), [])
-            if version not in known:
-                known.append(version)
-    return {name: ", ".join(found) for name, found in versions.items()}
 
 
 def direct_requirements(pyproject: Path) -> list[str]:
@@ -207,6 +179,9 @@ class LockInspector:
             return LOCK_UP_TO_DATE, words or "uv: the lock is up to date"
         if "needs to be updated" in result.text:
             return LOCK_OUTDATED, words
+        if "No solution found" in result.text:
+            # offline, uv cannot resolve what is not in its cache: a lock only behind looks like this
+            return LOCK_UNKNOWN, NEEDS_INDEX
         return LOCK_UNKNOWN, words or f"uv exited {result.exit_code}"
 
     def _facts(

@@ -114,6 +114,12 @@ class JobManager:
             return self.unavailable
         if project.error:
             return "the project's config has an error"
+        reading = project.reading
+        if reading is not None and reading.python is not None:
+            return (
+                f"{reading.dg.label} runs this project with {reading.python}, named by "
+                "DG_PROJECT_PYTHON_EXECUTABLE in its .env; envboard does not manage that environment"
+            )
         if project.mode is None or project.mode.mode != MODE_UV:
             return (
                 "envboard does not manage the active environment; switch the mode to "
@@ -123,11 +129,22 @@ class JobManager:
             return self.board.uv.reason
         return None
 
-    def sync(self, project: Project, who: str) -> tuple[JobRecord, bool]:
-        """Queue a sync, or join the one already queued or running. Returns (job, joined)."""
+    def sync(self, project: Project, who: str, *, confirm_shared: bool = False) -> tuple[JobRecord, bool]:
+        """Queue a sync, or join the one already queued or running. Returns (job, joined).
+
+        A project whose environment other projects run in too is synced only when the caller
+        confirms it: the sync removes what they installed and its own lock does not ask for.
+        """
         problem = self.can_sync(project)
         if problem:
             raise JobError(problem)
+        others = self.board.shared_with(project)
+        if others and not confirm_shared:
+            names = ", ".join(p.name for p in others)
+            raise JobError(
+                f"{project.name}'s environment is shared with {names}: a sync makes it match "
+                f"{project.name}'s lock and removes what they need and it does not. Confirm to sync anyway"
+            )
         with self._lock:
             running = self._active.get(project.id)
             if running is not None:

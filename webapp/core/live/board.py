@@ -20,6 +20,7 @@ from ..disk.stamps import file_stamp
 from ..environments.interpreters import ActivePython
 from ..environments.processes import find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
+from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_FILE, LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
@@ -53,7 +54,7 @@ class Board:
         self.task_listeners: list[Callable[[], None]] = []  # told when a background task ends
         self._finished: set[Path] = set()  # projects whose background task ended since the last look
         self.probe_listeners: list[Callable[[PluginList], None]] = []  # told of every probe's result
-        self._workspace: Workspace = scan_workspace(settings.workspace)
+        self._workspace: Workspace = scan_workspace(settings.workspace, self.active.venv)
         self._workspace_stamp = self._config_stamp(self._workspace)
 
     # -- workspace ---------------------------------------------------------------------------
@@ -73,7 +74,7 @@ class Board:
             current = self._config_stamp(self._workspace)
             if current == self._workspace_stamp:
                 return False
-            workspace = scan_workspace(self.settings.workspace)
+            workspace = scan_workspace(self.settings.workspace, self.active.venv)
             after = self._config_stamp(workspace)
             self._workspace = workspace
             self._workspace_stamp = {path: current.get(path, value) for path, value in after.items()}
@@ -101,6 +102,12 @@ class Board:
 
     def resolve(self, project: Project) -> ResolvedEnvironment | None:
         return None if project.error else self.resolver.resolve(project)
+
+    def shared_with(self, project: Project) -> list[Project]:
+        """The other projects whose code runs in this project's environment (no subprocess)."""
+        projects = {p.id: p for p in self._workspace.projects}
+        others = shared((p.id, self.resolve(p)) for p in projects.values()).get(project.id, [])
+        return [projects[other] for other in others]
 
     def cached_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus | None:
         """The status if it is known without a subprocess (or cannot need one)."""
@@ -274,7 +281,16 @@ class Board:
 
 
 def _config_paths(project_path: Path) -> list[Path]:
-    return [project_path, project_path / DG_TOML, project_path / PYPROJECT]
+    # besides the config: what decides which dg reads it (eras.find_dg), and its .env
+    installed = sorted((project_path / ".venv").glob("lib/python*/site-packages"))
+    return [
+        project_path,
+        project_path / DG_TOML,
+        project_path / PYPROJECT,
+        project_path / LOCK_FILE,
+        project_path / ".env",
+        *installed,
+    ]
 
 
 class _Concurrently:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ..environments.sharing import shared
 from ..settings import FULL_REFRESH_INTERVAL, REFRESH_INTERVAL
 from ..workspace.dg import CONFIG_FILES
 from .board import Board
@@ -199,6 +200,12 @@ class Monitor:
     def _publish(self, states: list[ProjectState]) -> Snapshot:
         with self._publish_lock:
             current = self._snapshot
+            for state in states:
+                _keep_last_answer(state, current.by_id.get(state.id))
+            sharing = shared((state.id, state.env) for state in states)
+            projects = {state.id: state.project for state in states}
+            for state in states:
+                state.shared_with = tuple(projects[other] for other in sharing.get(state.id, ()))
             fingerprints = {
                 # a state object carried over from the last snapshot keeps its fingerprint
                 state.id: current.fingerprints[state.id]
@@ -257,3 +264,16 @@ class Monitor:
                 self._pass()
             except Exception:  # noqa: BLE001 - the monitor must outlive any one bad refresh
                 log.exception("refresh failed")
+
+
+def _keep_last_answer(state: ProjectState, before: ProjectState | None) -> None:
+    """While a project is probed again, its last plugin list stays, marked as refreshing: a
+    page, the API and /metrics would otherwise lose it for the seconds the probe takes."""
+    if state.plugins is not None or not state.pending or before is None or before is state:
+        return
+    if before.plugins is None or before.env is None or state.env is None:
+        return
+    if before.env.python != state.env.python:
+        return  # another environment: the old answer is not about this one
+    state.plugins = before.plugins
+    state.refreshing = True

@@ -7,10 +7,11 @@ from typing import Any
 
 from ..disk.times import iso
 from ..environments.resolver import ResolvedEnvironment
-from ..environments.status import STATUS_CHECKING, STATUS_ERROR, EnvironmentStatus, drift_counts
-from ..environments.uv import LockFacts
+from ..environments.status import LOCK_BEHIND, STATUS_CHECKING, STATUS_ERROR, EnvironmentStatus, drift_counts
+from ..environments.uv import LOCK_OUTDATED, LOCK_UNKNOWN, LockFacts
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
+from ..workspace.eras import older_than_dagster
 from ..workspace.scan import Project
 
 
@@ -25,6 +26,8 @@ class ProjectState:
     lock: LockFacts | None = None  # persistent_uv only: uv.lock and `uv lock --check`
     direct: tuple[str, ...] = ()  # what the project's pyproject.toml asks for by name
     pending: bool = False  # a status check or probe is running for it
+    refreshing: bool = False  # `plugins` is the last answer, kept while the probe runs again
+    shared_with: tuple[Project, ...] = ()  # other projects whose code runs in this same environment
     last_change: float | None = None
 
     @property
@@ -58,8 +61,27 @@ class ProjectState:
             plugins.probed_at if plugins else None,
             plugins.failure if plugins else None,
             self.pending,
+            self.refreshing,
+            tuple(p.id for p in self.shared_with),
             self.last_change,
         )
+
+    @property
+    def dg_warnings(self) -> list[str]:
+        """What the project's dg says about its config, and whether that dg can load at all."""
+        said = list(self.env.dg_warnings) if self.env else []
+        plugins = self.plugins
+        if plugins is not None:
+            older = older_than_dagster(plugins.dg_version, plugins.dagster_version)
+            if older:
+                said.append(older)
+        return said
+
+    @property
+    def shared_removals(self) -> list[str]:
+        if not self.shared_with:
+            return []
+        return [item["name"] for item in self.drift if item["action"] == "remove"]
 
     @property
     def drift(self) -> list[dict[str, Any]]:
@@ -75,6 +97,9 @@ class ProjectState:
             return None
         if self.lock is None:
             return {"status": STATUS_CHECKING, "present": None, "reason": "uv lock --check is running"}
+        if self.lock.status == LOCK_UNKNOWN and self.status and self.status.reason.startswith(LOCK_BEHIND):
+            # uv's status check already knows what the offline lock check could not decide
+            return {"status": LOCK_OUTDATED, "present": self.lock.present, "reason": self.status.reason}
         return self.lock.summary()
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +116,7 @@ class ProjectState:
             "last_change": self.last_change,
             "last_change_iso": iso(self.last_change),
             "pending": self.pending,
+            "refreshing": self.refreshing,
         }
         if self.env is not None:
             data["environment"] = {
@@ -103,10 +129,18 @@ class ProjectState:
                 "lock": self.lock_json(),
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
+                # as the project's own dg sees it (workspace/eras.py): its version, its words
+                "dg": self.env.dg_version,
+                "era": f"dg {self.env.dg_version}" if self.env.dg_version else "no dg found",
+                "as_dg_sees_it": self.env.described,
+                "dg_warnings": self.dg_warnings,
                 # read by the plugin probe in the environment: null until it has answered
                 "dagster_version": self.plugins.dagster_version if self.plugins else None,
                 "dg_version": self.plugins.dg_version if self.plugins else None,
                 "package_count": self.plugins.package_count if self.plugins else None,
+                "shared_with": [{"id": p.id, "name": p.name} for p in self.shared_with],
+                # what a sync of this project would take out of the shared environment (uv's plan)
+                "sync_removes_from_shared": self.shared_removals,
             }
             if project.mode is not None:
                 data["mode_setting"] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..environments.sharing import environment_key
 from ..live.state import ProjectState
 
 # -- versions: packages by project --------------------------------------------------------------
@@ -81,15 +82,18 @@ def version_matrix(states: list[ProjectState], filters: VersionFilters = Version
     shared.pop(PYTHON_ROW, None)  # the interpreter's row comes from the environment, below
     pythons = {s.id: s.python_version for s in states if s.python_version}
     ids = [s.id for s in states]
-    rows = [_version_row(PYTHON_ROW, pythons, ids)]
-    rows += [_version_row(name, shared[name], ids) for name in sorted(shared)]
+    # projects that run in one environment (sharing.py) are one environment when counting
+    places = {s.id: environment_key(s.env) or s.id for s in states}
+    rows = [_version_row(PYTHON_ROW, pythons, ids, places)]
+    rows += [_version_row(name, shared[name], ids, places) for name in sorted(shared)]
     shown = [row for row in rows if filters.matches(row.name)]
     return Versions(list(states), shown, len(rows), filters, waiting)
 
 
-def _version_row(name: str, found: dict[str, str], ids: list[str]) -> VersionRow:
+def _version_row(name: str, found: dict[str, str], ids: list[str], places: dict[str, str]) -> VersionRow:
     distinct = sorted(set(found.values()))
-    counts = sorted((list(found.values()).count(v), v) for v in distinct)
+    environments = {(places.get(i, i), v) for i, v in found.items()}
+    counts = sorted((sum(1 for _, seen in environments if seen == v), v) for v in distinct)
     # the version most projects share; None on a tie, where no one version is the odd one out
     common = counts[-1][1] if counts and (len(counts) == 1 or counts[-1][0] > counts[-2][0]) else None
     return VersionRow(name, {i: found.get(i) for i in ids}, len(distinct) > 1, common)
@@ -104,6 +108,7 @@ class PackageRow:
     version: str | None  # None: not installed, though uv's plan says `uv sync` would install it
     locked: str | None  # what uv.lock pins; None when the lock lacks it or there is no lock
     direct: bool  # pyproject.toml asks for it by name
+    planned: str | None = None  # what uv's plan would install, when the lock does not pin it (yet)
 
     @property
     def differs(self) -> bool:
@@ -111,7 +116,13 @@ class PackageRow:
         return self.version is None or self.locked is None or self.version not in self.locked.split(", ")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "locked": self.locked, "direct": self.direct}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "locked": self.locked,
+            "planned": self.planned,
+            "direct": self.direct,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,7 +161,8 @@ def package_list(state: ProjectState, q: str = "") -> Packages:
         present = {p["name"] for p in installed}
         drift = state.status.drift if state.status else ()
         rows += [
-            PackageRow(d["name"], None, d.get("locked") or locked.get(d["name"]), d["name"] in direct)
+            # "locked" is only ever what uv.lock pins: a version from the plan is labelled planned
+            PackageRow(d["name"], None, locked.get(d["name"]), d["name"] in direct, d.get("locked"))
             for d in drift
             if d.get("action") == "install" and d["name"] not in present
         ]

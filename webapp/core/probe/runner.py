@@ -226,11 +226,17 @@ def package_diff(before: PluginList | None, after: PluginList) -> dict[str, list
     }
 
 
+# what uv's own freshness check of a local project follows: these files' modification times
+# (uv's default cache-keys), not their content; a `touch pyproject.toml` makes uv rebuild it
+UV_CACHE_KEYS = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
 def status_dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
     uv_root = env.uv_root or project.path
     return {
         "content": _config_dependencies(project)
         + [str(uv_root / PYPROJECT), str(uv_root / LOCK_FILE), str(project.path / LOCK_FILE)],
-        "file": [str(env.python)],
+        "file": [str(env.python)]
+        + [str(folder / name) for folder in {project.path, uv_root} for name in UV_CACHE_KEYS],
         "site": [str(p) for p in env.site_packages],
     }

@@ -30,7 +30,8 @@ from ..disk.times import iso
 from ..environments.output import last_words
 from ..environments.processes import Invocation, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..environments.uv import direct_requirements, normalise
+from ..environments.uv import direct_requirements
+from ..workspace.locked import normalise
 from ..workspace.scan import Project
 
 OUTDATED_LIFETIME = 6 * 3600.0  # an index changes slowly; a check costs a request per package

@@ -26,8 +26,8 @@ from packaging.version import InvalidVersion, Version
 from ..environments.output import last_words, strip_ansi
 from ..environments.processes import Invocation, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..environments.uv import normalise
 from ..workspace.dg import MODE_UV
+from ..workspace.locked import normalise
 from ..workspace.scan import Project
 
 FAMILY = "dagster-family"  # the name a plan for the whole Dagster family goes by

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..disk.files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_toml
-from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES, PYPROJECT
+from .dg import DG_TOML, PYPROJECT
 
 # the later table spellings: { active = true } and { uv_managed = true }
 TABLE_ACTIVE = "active"
@@ -111,67 +111,6 @@ def has_dg_config(folder: Path) -> bool:
 def project_table(config: DgConfig) -> dict[str, Any]:
     table = config.section.get("project", {})
     return table if isinstance(table, dict) else {}
-
-
-# What a person can write instead of a bad value: every error about the mode ends with it.
-ACCEPTED_MODES = (
-    'dg accepts python_environment = "active" or "persistent_uv" '
-    "(or the table form { active = true } / { uv_managed = true })"
-)
-
-
-def read_mode(config: DgConfig) -> ModeSetting:
-    """The environment mode of a project config; a bad value raises ConfigError quoting it."""
-    key = f"{config.prefix}project.python_environment"
-    table = config.section.get("project", {})
-    if not isinstance(table, dict) or "python_environment" not in table:
-        return ModeSetting(MODE_ACTIVE, "default", None, key, None, None)
-    value = table["python_environment"]
-    line = key_line(config.file.text, "python_environment")
-    if isinstance(value, str):
-        if value in MODES:
-            return ModeSetting(value, "string", config.path, key, line, f'"{value}"')
-        raise ConfigError(
-            config.path,
-            f'{key} = "{value}" is not a known mode; use "active" or "persistent_uv"',
-            line,
-        )
-    if isinstance(value, dict):
-        return _read_table_mode(config, value, key, line)
-    raise ConfigError(
-        config.path,
-        f'{key} = {value!r} is not a known mode; use "active" or "persistent_uv"',
-        line,
-    )
-
-
-def _read_table_mode(config: DgConfig, value: dict, key: str, line: int | None) -> ModeSetting:
-    shown = "{ " + ", ".join(f"{k} = {_toml_scalar(v)}" for k, v in value.items()) + " }"
-    unknown = sorted(set(value) - {TABLE_ACTIVE, TABLE_UV})
-    if unknown:
-        raise ConfigError(
-            config.path,
-            f"{key} = {shown}: unknown key {unknown[0]!r}; {ACCEPTED_MODES}",
-            line,
-        )
-    if any(not isinstance(v, bool) for v in value.values()):
-        raise ConfigError(
-            config.path, f"{key} = {shown}: values must be true or false; {ACCEPTED_MODES}", line
-        )
-    chosen = [k for k, v in value.items() if v]
-    if len(chosen) != 1:
-        reason = "conflicting: both are true" if len(chosen) > 1 else "no mode is true"
-        raise ConfigError(config.path, f"{key} = {shown}: {reason}; {ACCEPTED_MODES}", line)
-    mode = MODE_ACTIVE if chosen[0] == TABLE_ACTIVE else MODE_UV
-    return ModeSetting(mode, "table", config.path, key, line, shown)
-
-
-def _toml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
 
 
 def key_line(text: str, key: str) -> int | None:

@@ -1,8 +1,10 @@
 """Changing a project's environment mode: a previewed, verified, atomic edit of one key.
 
 Everything else in the file stays byte for byte: comments, key order, quoting, blank
-lines, line endings. The spelling the file uses is kept (string or table); where the
-key is absent, the seed's `python_environment = "persistent_uv"` spelling is written.
+lines, line endings. What is written follows the project's dg (`eras.py`): dagster-dg
+0.26.0-0.26.10 read only strings, 0.26.11-0.26.17 want the table form; with no dg found the
+file's own spelling is kept (`python_environment = "persistent_uv"` where the key is absent).
+From dagster-dg-core 1.10.20 dg ignores the key: the one change offered is removing it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..disk.files import UTF8_BOM, atomic_write
 from ..disk.stamps import Memo
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
+from .eras import IGNORED, STRINGS, TABLES, TARGET_REMOVE_KEY
 from .scan import Project
 
 
@@ -79,10 +82,28 @@ class ModeChange:
 
 def preview(project: Project, target: str) -> ModeChange:
     """The exact new text of the config file, verified; raises ModeChangeError if unsafe."""
-    if target not in MODES:
-        raise ModeChangeError(f"unknown mode {target!r}; use active or persistent_uv")
     if project.error or project.config_file is None:
         raise ModeChangeError(f"the project's config cannot be read: {project.error}")
+    reading = project.reading
+    era = reading.era.name if reading else None
+    if era == IGNORED and target != TARGET_REMOVE_KEY:
+        raise ModeChangeError(
+            f"{reading.dg.label} ignores python_environment (it only warns that the key is deprecated): "
+            f"writing {target!r} would change nothing dg does. It runs {reading.environment}; "
+            f"remove the deprecated key instead (to={TARGET_REMOVE_KEY})"
+        )
+    if target == TARGET_REMOVE_KEY:
+        if era != IGNORED:
+            raise ModeChangeError(
+                f"{reading.dg.label if reading else 'this dg'} reads python_environment: choose active or "
+                "persistent_uv instead of removing it"
+            )
+        if project.mode is None or project.mode.spelling == "default":
+            raise ModeChangeError("python_environment is not set; there is nothing to remove")
+    elif target not in MODES:
+        raise ModeChangeError(f"unknown mode {target!r}; use active or persistent_uv")
+    # the spelling the project's dg accepts without a word: strings for 0.26.0-0.26.10, tables after
+    spelling = {STRINGS: "string", TABLES: "table"}.get(era or "")
     path = project.config_file
     _refuse_symlink(path)
     try:
@@ -105,8 +126,8 @@ def preview(project: Project, target: str) -> ModeChange:
     digest = hashlib.sha256(raw).hexdigest()
     in_dg_toml = path.name == DG_TOML
     known = _previews.get(
-        (digest, target, in_dg_toml),
-        lambda: _edited_or_refusal(path, text, target, in_dg_toml),
+        (digest, target, in_dg_toml, spelling),
+        lambda: _edited_or_refusal(path, text, target, in_dg_toml, spelling),
         weight=lambda answer: len(answer) if isinstance(answer, str) else 1,
     )
     if isinstance(known, ModeChangeError):
@@ -116,7 +137,9 @@ def preview(project: Project, target: str) -> ModeChange:
     return ModeChange(path, current, target, text, new_text, digest)
 
 
-def _edited_or_refusal(path: Path, text: str, target: str, in_dg_toml: bool) -> str | ModeChangeError:
+def _edited_or_refusal(
+    path: Path, text: str, target: str, in_dg_toml: bool, spelling: str | None
+) -> str | ModeChangeError:
     """The new text, or why not: a refusal is kept too, so the same bytes are refused again
     without the work. A busy server is not kept: that is not an answer about the bytes."""
     if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
@@ -124,17 +147,17 @@ def _edited_or_refusal(path: Path, text: str, target: str, in_dg_toml: bool) -> 
             f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
         )
     try:
-        return _edited(path, text, target, in_dg_toml=in_dg_toml)
+        return _edited(path, text, target, in_dg_toml=in_dg_toml, spelling=spelling)
     except ModeChangeError as exc:
         return exc
     finally:
         _preview_slots.release()
 
 
-def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
+def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool, spelling: str | None = None) -> str:
     """The new text, verified to differ from the old in the mode key only."""
     try:
-        new_text = _rewrite(text, target, in_dg_toml=in_dg_toml)
+        new_text = _rewrite(text, target, in_dg_toml=in_dg_toml, spelling=spelling)
     except (ValueError, TypeError, KeyError, tomlkit.exceptions.TOMLKitError) as exc:
         # tomlkit refuses some layouts (e.g. a table inside an inline table)
         raise ModeChangeError(
@@ -179,13 +202,23 @@ def apply(change: ModeChange, expected_hash: str) -> None:
         raise ModeChangeError(f"{path} cannot be written: {reason}; nothing was changed") from exc
 
 
-def _rewrite(text: str, target: str, *, in_dg_toml: bool) -> str:
+def _rewrite(text: str, target: str, *, in_dg_toml: bool, spelling: str | None = None) -> str:
     crlf = "\r\n" in text
     document = tomlkit.parse(text)
     root: Any = document
     if not in_dg_toml:
         root = document["tool"]["dg"]  # present: the scan found the project there
-    if "project" not in root:
+    if target == TARGET_REMOVE_KEY:
+        del root["project"]["python_environment"]  # present: preview checked
+    elif spelling == "table" and _is_string(root.get("project", {}).get("python_environment")):
+        root["project"]["python_environment"] = _inline_mode(root["project"]["python_environment"], target)
+    elif spelling == "string" and isinstance(root.get("project", {}).get("python_environment"), Table | dict):
+        root["project"]["python_environment"] = _same_quoting(None, target)
+    elif spelling == "table" and ("project" not in root or "python_environment" not in root["project"]):
+        if "project" not in root:
+            _add_project_table(root, target)
+        _as_table_spelling(root["project"], target)
+    elif "project" not in root:
         _add_project_table(root, target)
     else:
         project = root["project"]
@@ -225,6 +258,18 @@ def _add_project_table(root: Any, target: str) -> None:
         root.append("project", table)
 
 
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)  # tomlkit's String is a str
+
+
+def _as_table_spelling(project: Any, target: str) -> None:
+    """A new key, in the table spelling: `python_environment = { uv_managed = true }`."""
+    key = TABLE_UV if target == MODE_UV else TABLE_ACTIVE
+    table = tomlkit.parse(f"value = {{ {key} = true }}")["value"]  # spaced as people write it
+    table.trivia.trail = "\n"
+    project["python_environment"] = table
+
+
 def _same_quoting(current: Any, target: str) -> Any:
     """Keep literal 'single' quotes if the file used them."""
     literal = getattr(getattr(current, "type", None), "name", "") == "SLL"
@@ -236,7 +281,7 @@ def _same_quoting(current: Any, target: str) -> Any:
     return string
 
 
-def _inline_mode(current: InlineTable, target: str) -> InlineTable:
+def _inline_mode(current: Any, target: str) -> InlineTable:
     """A fresh `{ uv_managed = true }` / `{ active = true }` with the old trailing comment."""
     key = TABLE_UV if target == MODE_UV else TABLE_ACTIVE
     table = tomlkit.parse(f"value = {{ {key} = true }}")["value"]  # spaced as people write it
@@ -265,11 +310,11 @@ def _verify(path: Path, old_text: str, new_text: str, target: str, *, in_dg_toml
     old_section = old if in_dg_toml else old["tool"]["dg"]
     new_section = new if in_dg_toml else new["tool"]["dg"]
     value = new_section.get("project", {}).get("python_environment")
-    reads_as = _mode_of(value)
+    reads_as = _mode_of(value) if value is not None or target != TARGET_REMOVE_KEY else TARGET_REMOVE_KEY
     if reads_as != target:
         raise ModeChangeError(f"the edit would read as {reads_as!r}, not {target!r}; nothing was written")
     old_section.get("project", {}).pop("python_environment", None)
-    new_section["project"].pop("python_environment", None)
+    new_section.get("project", {}).pop("python_environment", None)
     if not old_section.get("project"):
         old_section.pop("project", None)
     if not new_section.get("project"):

@@ -19,11 +19,12 @@ from .config import (
     key_line,
     project_table,
     read_dg_config,
-    read_mode,
     read_toml,
 )
 from .dg import ENTRY_POINT_GROUPS, PYPROJECT
 from .discovery import find_project_folders, find_workspace_root, outward_config
+from .eras import DgFound, Reading, find_dg, workspace_dg
+from .eras import read as read_as_dg
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Project:
     rel_path: str  # as listed in the workspace, or relative to the root
     config_file: Path | None = None
     mode: ModeSetting | None = None
+    reading: Reading | None = None  # the environment as the project's own dg sees it (eras.py)
     root_module: str | None = None
     registry_modules: list[str] = field(default_factory=list)
     declares_registry_entry_point: bool = False
@@ -72,29 +74,36 @@ class Workspace:
         return None
 
 
-def scan_workspace(start: Path) -> Workspace:
-    """Scan from `start`: a dg workspace, a lone project, or projects found below."""
+def scan_workspace(start: Path, active_venv: Path | None = None) -> Workspace:
+    """Scan from `start`: a dg workspace, a lone project, or projects found below.
+
+    `active_venv` (the environment envboard runs in) is where the workspace's dg is looked
+    for first: it reads the config of projects that have no dg of their own yet.
+    """
     start = start.resolve()
     root = find_workspace_root(start)
     if root is None:
-        return _discover(start)
+        return _discover(start, workspace_dg(active_venv, start))
+    dg = workspace_dg(active_venv, root)
     escape = outward_config(root, root)
     if escape is not None:
-        return Workspace(root, "unreadable", escape.path, [_project_at(root, ".", root.name, boundary=root)])
+        project = _project_at(root, ".", root.name, boundary=root, dg=dg)
+        return Workspace(root, "unreadable", escape.path, [project])
     try:
         config = read_dg_config(root)
     except ConfigError as exc:
         # workspace or project, it cannot be told: list the root with its error, like any project
-        return Workspace(root, "unreadable", exc.path, [_project_at(root, ".", root.name, boundary=root)])
+        project = _project_at(root, ".", root.name, boundary=root, dg=dg)
+        return Workspace(root, "unreadable", exc.path, [project])
     assert config is not None
     kind = config.directory_type
     if kind == "workspace":
-        return _scan_listed_projects(root, config)
-    project = _project_at(root, ".", root.name, boundary=root)
+        return _scan_listed_projects(root, config, dg)
+    project = _project_at(root, ".", root.name, boundary=root, dg=dg)
     return Workspace(root, "project", config.path, [project])
 
 
-def _scan_listed_projects(root: Path, config: DgConfig) -> Workspace:
+def _scan_listed_projects(root: Path, config: DgConfig, dg: DgFound | None) -> Workspace:
     workspace_table = config.section.get("workspace", {})
     entries = workspace_table.get("projects", []) if isinstance(workspace_table, dict) else []
     projects: list[Project] = []
@@ -133,7 +142,7 @@ def _scan_listed_projects(root: Path, config: DgConfig) -> Workspace:
                 )
             )
             continue
-        project = _project_at(folder, rel, Path(rel).name or rel, ids, boundary=root)
+        project = _project_at(folder, rel, Path(rel).name or rel, ids, boundary=root, dg=dg)
         projects.append(project)
         if project.error:
             continue
@@ -158,7 +167,7 @@ def _escapes(root: Path, folder: Path, rel: str) -> str | None:
     return None
 
 
-def _discover(start: Path) -> Workspace:
+def _discover(start: Path, dg: DgFound | None) -> Workspace:
     """No dg config above: the project folders below, and the links that lead out, as errors."""
     boundary = start.resolve()
     found, outside = find_project_folders(start)
@@ -166,7 +175,7 @@ def _discover(start: Path) -> Workspace:
     projects = []
     for folder in found:
         rel = folder.relative_to(start).as_posix()
-        projects.append(_project_at(folder, rel, folder.name, ids, boundary=boundary))
+        projects.append(_project_at(folder, rel, folder.name, ids, boundary=boundary, dg=dg))
     for link, target in outside:
         rel = link.relative_to(start).as_posix()
         projects.append(
@@ -183,7 +192,13 @@ def _discover(start: Path) -> Workspace:
 
 
 def _project_at(
-    folder: Path, rel: str, fallback_name: str, ids: set[str] | None = None, *, boundary: Path
+    folder: Path,
+    rel: str,
+    fallback_name: str,
+    ids: set[str] | None = None,
+    *,
+    boundary: Path,
+    dg: DgFound | None = None,
 ) -> Project:
     ids = ids if ids is not None else set()
     project = Project(
@@ -217,7 +232,8 @@ def _project_at(
         project.fail(ConfigError(config.path, f'directory_type {why}; expected "project"', line))
         return project
     try:
-        project.mode = read_mode(config)
+        project.reading = read_as_dg(config, folder, find_dg(folder, dg))
+        project.mode = project.reading.setting
     except ConfigError as exc:
         project.fail(exc)
         return project
