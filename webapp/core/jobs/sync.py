@@ -9,6 +9,8 @@ history record); this module is *what* it does, in order:
 2. `run`: `uv sync` at the project root, as dg ran uv, streamed into the job's log.
 3. After a success: probe again and say what the sync added, removed or changed,
    check uv's status again, and the lock's hash after.
+4. After a success: check that the project's definitions load in the synced environment
+   (`dg check defs`), its output in the job's log and its verdict in the job's detail.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -122,8 +124,23 @@ def run_sync(
             "package_diff": package_diff(prepared.before, after),
         }
     board.check_status(project, env)
+    if status == SUCCEEDED:
+        detail["load_check"] = _check_definitions(board, prepared, log)
+        if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
+            message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
+
+
+def _check_definitions(board: Board, prepared: Prepared, log: JobLog) -> dict[str, Any]:
+    """Part of the sync: does the project load in what the sync made? (stored in the cache too)"""
+    verdict = board.definitions.check(prepared.project, prepared.env)
+    if verdict.command:
+        log.append(f"\n$ {verdict.command}\n{verdict.output}")
+    said = "loads" if verdict.loads else "do not load" if verdict.loads is False else "not checked"
+    why = f" ({verdict.why})" if verdict.loads is None else ""
+    log.append(f"\n[envboard] definitions: {said}{why}\n")
+    return {k: v for k, v in verdict.to_json().items() if k not in ("output", "keys")}
 
 
 def _how_it_ended(result: RunResult, log: JobLog) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ from typing import Any
 from ..disk.times import iso
 from ..environments.resolver import EnvironmentStatus, ResolvedEnvironment
 from ..environments.uv import LockFacts, drift_counts
+from ..probe.loadcheck import LoadCheck
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
@@ -25,6 +26,8 @@ class ProjectState:
     direct: tuple[str, ...] = ()  # what the project's pyproject.toml asks for by name
     pending: bool = False  # a status check or probe is running for it
     last_change: float | None = None
+    check: LoadCheck | None = None  # the definitions load check: None until one has answered
+    checking: bool = False  # a load check is queued or running for it
 
     @property
     def id(self) -> str:
@@ -58,6 +61,8 @@ class ProjectState:
             plugins.failure if plugins else None,
             self.pending,
             self.last_change,
+            (self.check.status, self.check.checked_at) if self.check else None,
+            self.checking,
         )
 
     @property
