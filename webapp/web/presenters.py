@@ -63,6 +63,35 @@ def why_no_sync(project, permission: str | None, jobs) -> str | None:
     return permission or jobs.can_sync(project)
 
 
+CHECK_LABELS = {
+    "loads": "loads",
+    "fails": "does not load",
+    "checking": "checking…",
+    "not_checked": "not checked yet",
+    "not_applicable": "not applicable",
+}
+DEFINITION_NOUNS = (
+    ("assets", "asset"),
+    ("asset_checks", "asset check"),
+    ("jobs", "job"),
+    ("schedules", "schedule"),
+    ("sensors", "sensor"),
+    ("resources", "resource"),
+)
+
+
+def check_label(status: str) -> str:
+    return CHECK_LABELS.get(status, status)
+
+
+def definition_counts(definitions: dict[str, int] | None) -> str:
+    """'3 assets, 1 job' (kinds with none left out); 'no definitions' when all are 0."""
+    if not definitions:
+        return ""
+    words = [counted(definitions[k], noun) for k, noun in DEFINITION_NOUNS if definitions.get(k)]
+    return ", ".join(words) or "no definitions"
+
+
 def project_name(project_id: str) -> str:
     """The name a person knows a project by; its id when it is no longer in the workspace."""
     state = services().monitor.snapshot.get(project_id)
@@ -112,3 +141,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["breakable"] = breakable
     app.jinja_env.filters["status_label"] = status_label
     app.jinja_env.filters["status_text"] = status_text
+    app.jinja_env.filters["check_label"] = check_label
+    app.jinja_env.filters["definition_counts"] = definition_counts

@@ -73,6 +73,24 @@ class ProjectState:
     def drift_counts(self) -> dict[str, int]:
         return drift_counts(self.drift)
 
+    @property
+    def check_status(self) -> str:
+        """loads / fails / checking / not_checked / not_applicable: the overview's Loads column."""
+        if self.project.error or self.env is None:
+            return "not_applicable"
+        if self.checking:
+            return "checking"
+        return self.check.status if self.check else "not_checked"
+
+    def check_json(self) -> dict[str, Any]:
+        """The definitions load check: its verdict, error, definitions and why it is decided so."""
+        if self.check is not None:
+            data = self.check.to_json()
+        else:
+            why = "the project's config has an error" if self.env is None else "no check has answered yet"
+            data = {"loads": None, "error": None, "definitions": None, "checked_at_iso": None, "why": why}
+        return {**data, "status": self.check_status}
+
     def lock_json(self) -> dict[str, Any] | None:
         """`environment.lock`: null outside persistent_uv, "checking" until uv has answered."""
         if self.env is None or self.env.mode != MODE_UV:
@@ -121,6 +139,7 @@ class ProjectState:
                 }
         if self.plugins is not None:
             data["plugins"] = self.plugins.to_json()
+        data["definitions_check"] = self.check_json()
         return data
 
 
