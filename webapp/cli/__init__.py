@@ -1,5 +1,5 @@
 """envboard's command line: `envboard list`, `versions`, `packages`, `serve`, `sync`, `mode`,
-`users`, `cache clear`.
+`check`, `users`, `cache clear`.
 
 Every flag also reads an ENVBOARD_* environment variable (flag wins). Each module here
 adds its subcommands and turns their arguments into core calls.
@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import actions, inventory, listing, serve, users
+from . import actions, checking, inventory, listing, serve, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"envboard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in (listing, inventory, serve, actions, users):
+    for area in (listing, inventory, serve, actions, checking, users):
         area.add_parsers(commands)
     return parser
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import Flask
 from markupsafe import Markup, escape
 
+from ..core.probe.loadcheck import count_words
 from .security import permission_problem
 from .services import services
 
@@ -70,26 +71,10 @@ CHECK_LABELS = {
     "not_checked": "not checked yet",
     "not_applicable": "not applicable",
 }
-DEFINITION_NOUNS = (
-    ("assets", "asset"),
-    ("asset_checks", "asset check"),
-    ("jobs", "job"),
-    ("schedules", "schedule"),
-    ("sensors", "sensor"),
-    ("resources", "resource"),
-)
 
 
 def check_label(status: str) -> str:
     return CHECK_LABELS.get(status, status)
-
-
-def definition_counts(definitions: dict[str, int] | None) -> str:
-    """'3 assets, 1 job' (kinds with none left out); 'no definitions' when all are 0."""
-    if not definitions:
-        return ""
-    words = [counted(definitions[k], noun) for k, noun in DEFINITION_NOUNS if definitions.get(k)]
-    return ", ".join(words) or "no definitions"
 
 
 def project_name(project_id: str) -> str:
@@ -142,4 +127,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["status_label"] = status_label
     app.jinja_env.filters["status_text"] = status_text
     app.jinja_env.filters["check_label"] = check_label
-    app.jinja_env.filters["definition_counts"] = definition_counts
+    app.jinja_env.filters["definition_counts"] = count_words

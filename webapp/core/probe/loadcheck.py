@@ -249,6 +249,24 @@ def _key(item: dict[str, Any]) -> str:
     return json.dumps(item, sort_keys=True)[:200]
 
 
+NOUNS = {
+    "assets": ("asset", "assets"),
+    "asset_checks": ("asset check", "asset checks"),
+    "jobs": ("job", "jobs"),
+    "schedules": ("schedule", "schedules"),
+    "sensors": ("sensor", "sensors"),
+    "resources": ("resource", "resources"),
+}
+
+
+def count_words(definitions: dict[str, int] | None) -> str:
+    """'3 assets, 1 job' (kinds with none left out); 'no definitions' when all are 0; '' unknown."""
+    if not definitions:
+        return ""
+    words = [f"{definitions[k]} {NOUNS[k][definitions[k] != 1]}" for k in KINDS if definitions.get(k)]
+    return ", ".join(words) or "no definitions"
+
+
 def _listing_json(text: str) -> Any:
     """The JSON value dg printed; earlier lines (warnings, a `Using ...` line) are skipped."""
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
