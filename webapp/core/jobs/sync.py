@@ -125,16 +125,16 @@ def run_sync(
         }
     board.check_status(project, env)
     if status == SUCCEEDED:
-        detail["load_check"] = _check_definitions(board, prepared, log)
+        detail["load_check"] = _check_definitions(board, prepared, log, cancel)
         if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
 
 
-def _check_definitions(board: Board, prepared: Prepared, log: JobLog) -> dict[str, Any]:
+def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:
     """Part of the sync: does the project load in what the sync made? (stored in the cache too)"""
-    verdict = board.definitions.check(prepared.project, prepared.env)
+    verdict = board.definitions.check(prepared.project, prepared.env, cancel)
     if verdict.command:
         log.append(f"\n$ {verdict.command}\n{verdict.output}")
     said = "loads" if verdict.loads else "do not load" if verdict.loads is False else "not checked"

@@ -343,6 +343,7 @@ class Board:
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._check_pool.shutdown(wait=False, cancel_futures=True)
+        self.definitions.stopping.cancel()
 
 
 def _config_paths(project_path: Path) -> list[Path]:

@@ -24,7 +24,7 @@ from typing import Any
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.times import iso
 from ..environments.output import strip_ansi
-from ..environments.processes import Invocation, RunResult, run
+from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.scan import Project
 from .runner import merge_stamps
@@ -285,6 +285,7 @@ class DefinitionsCheck:
     def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
         self.resolver = resolver
         self.cache = cache
+        self.stopping = Cancellation()  # set when envboard stops: no check outlives it
 
     def plan(self, project: Project, env: ResolvedEnvironment) -> CheckPlan:
         return plan(project, env, self.resolver)
@@ -297,8 +298,14 @@ class DefinitionsCheck:
         value = self.cache.load(f"defs:{project.path}", cache_key(project, env, checks))
         return LoadCheck.from_json(value) if value else None
 
-    def check(self, project: Project, env: ResolvedEnvironment) -> LoadCheck:
-        """Always runs the commands (at low priority, with a timeout) and stores the verdict."""
+    def check(
+        self, project: Project, env: ResolvedEnvironment, cancel: Cancellation | None = None
+    ) -> LoadCheck:
+        """Always runs the commands (at low priority, with a timeout) and stores the verdict.
+
+        `cancel` is a job's switch (a sync's check ends with the sync); without one, stopping
+        envboard ends the check.
+        """
         checks = self.plan(project, env)
         if checks.check is None:
             return LoadCheck(NOT_APPLICABLE, checks.why)
@@ -310,10 +317,11 @@ class DefinitionsCheck:
             # Dagster's telemetry setting lives in the instance's dagster.yaml
             Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
             invocation = check_invocation(self.resolver, env, checks.check, Path(home))
-            result = self._run(invocation)
+            result = self._run(invocation, cancel or self.stopping)
             verdict = self._verdict(project, checks, invocation, result)
             if verdict.status == LOADS and checks.listing is not None:
-                listing = self._run(check_invocation(self.resolver, env, checks.listing, Path(home)))
+                listing_invocation = check_invocation(self.resolver, env, checks.listing, Path(home))
+                listing = self._run(listing_invocation, cancel or self.stopping)
                 self._read_listing(verdict, listing)
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
@@ -323,8 +331,8 @@ class DefinitionsCheck:
         return verdict
 
     @staticmethod
-    def _run(invocation: Invocation) -> RunResult:
-        return run(invocation, capture=True, timeout=CHECK_TIMEOUT, niceness=CHECK_NICENESS)
+    def _run(invocation: Invocation, cancel: Cancellation) -> RunResult:
+        return run(invocation, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=CHECK_NICENESS)
 
     @staticmethod
     def _verdict(project: Project, checks: CheckPlan, invocation: Invocation, result: RunResult) -> LoadCheck:
