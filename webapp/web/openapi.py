@@ -151,6 +151,24 @@ SPEC = {
                     },
                 },
             },
+            "Definitions": {
+                "type": "object",
+                "required": ["id", "name", "status", "loads", "error", "definitions", "keys"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "status": {
+                        "type": "string",
+                        "enum": ["loads", "fails", "checking", "not_checked", "not_applicable"],
+                    },
+                    "loads": {"type": ["boolean", "null"]},
+                    "error": {"type": ["object", "null"]},
+                    "definitions": {"type": ["object", "null"]},
+                    "keys": {"type": "object"},
+                    "why": {"type": "string"},
+                    "checked_at_iso": {"type": ["string", "null"]},
+                },
+            },
             "Packages": {
                 "type": "object",
                 "required": ["project", "packages"],
@@ -195,6 +213,11 @@ SPEC = {
             "Every installed distribution of one project, against its uv.lock and pyproject.toml",
             _json("#/components/schemas/Packages", "ok"),
             [_path_param("project_id"), _query("q", "only packages whose name contains this")],
+        ),
+        "/api/projects/{project_id}/definitions": _get(
+            "Does the project load: the definitions check's verdict, located error, counts and keys",
+            _json("#/components/schemas/Definitions", "ok"),
+            [_path_param("project_id"), _query("q", "only definitions whose key contains this")],
         ),
         "/api/versions": _get(
             "Packages by project: every distribution installed in two or more projects, and Python",
