@@ -16,7 +16,10 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +282,40 @@ def _listing_json(text: str) -> Any:
     return None
 
 
+def _dagster_home(scratch: str, name: str) -> Path:
+    """A Dagster home of the check's own; Dagster's telemetry setting lives in its dagster.yaml."""
+    home = Path(scratch, name)
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return home
+
+
+class _EitherCancelled(Cancellation):
+    """Cancelled by its own switch or by the one it follows (the job's, or envboard stopping)."""
+
+    def __init__(self, outer: Cancellation) -> None:
+        super().__init__()
+        self.outer = outer
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set() or self.outer.requested
+
+
+def _in_background(work: Callable[[], RunResult]) -> Future:
+    """One command on a thread of its own, beside the check (not the board's pools)."""
+    future: Future = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="envboard-list-defs", daemon=True).start()
+    return future
+
+
 class DefinitionsCheck:
     """Runs the check through the shared launcher and keeps verdicts in the dependency cache."""
 
@@ -313,16 +350,25 @@ class DefinitionsCheck:
         needs = dependencies(project, env)
         # stamped before dg reads anything: a file saved during the check makes its verdict stale
         before = stamp_all(needs)
-        with tempfile.TemporaryDirectory(prefix="envboard-check-") as home:
-            # Dagster's telemetry setting lives in the instance's dagster.yaml
-            Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-            invocation = check_invocation(self.resolver, env, checks.check, Path(home))
-            result = self._run(invocation, cancel or self.stopping)
+        stop = cancel or self.stopping
+        with tempfile.TemporaryDirectory(prefix="envboard-check-") as scratch:
+            check_home, listing_home = _dagster_home(scratch, "check"), _dagster_home(scratch, "listing")
+            listing: Future | None = None
+            listing_stop = _EitherCancelled(stop)
+            if checks.listing is not None:
+                # both at once: `dg list defs` loads the definitions again, so verdict and counts
+                # take about one load's time instead of two; a failed check cancels the listing
+                listing_invocation = check_invocation(self.resolver, env, checks.listing, listing_home)
+                listing = _in_background(lambda: self._run(listing_invocation, listing_stop))
+            invocation = check_invocation(self.resolver, env, checks.check, check_home)
+            result = self._run(invocation, stop)
             verdict = self._verdict(project, checks, invocation, result)
-            if verdict.status == LOADS and checks.listing is not None:
-                listing_invocation = check_invocation(self.resolver, env, checks.listing, Path(home))
-                listing = self._run(listing_invocation, cancel or self.stopping)
-                self._read_listing(verdict, listing)
+            if listing is not None:
+                if verdict.status != LOADS:
+                    listing_stop.cancel()
+                listed = listing.result()
+                if verdict.status == LOADS:
+                    self._read_listing(verdict, listed)
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
             value = verdict.to_json()
