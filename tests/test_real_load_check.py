@@ -157,3 +157,59 @@ def test_a_sync_checks_that_the_project_loads_as_part_of_the_job(shop, tmp_path)
         assert "dg check defs" in log and "[envboard] definitions: loads" in log
     finally:
         envboard.close()
+
+
+WAREHOUSE = '''
+import os
+
+import dagster as dg
+
+
+class Warehouse(dg.ConfigurableResource):
+    token: str
+
+
+@dg.definitions
+def resources():
+    return dg.Definitions(resources={"warehouse": Warehouse(token=os.environ["SHOP_TOKEN"])})
+'''
+
+
+def test_an_import_error_and_a_missing_variable_are_located_as_dg_says_and_env_fixes_it(shop, tmp_path):
+    defs = shop / "src" / "shop" / "defs"
+    broken = defs / "broken.py"
+    broken.write_text("import no_such_backend_xyz\n")
+    warehouse = defs / "warehouse.py"
+    try:
+        said = dg(shop, "check", "defs")
+        assert said.returncode == 1
+        code, entry = envboard_check(shop, tmp_path)
+        assert code == 1 and entry["loads"] is False and entry["definitions"] is None
+        error = entry["error"]
+        assert (error["file"], error["line"]) == (str(broken), 1)
+        assert error["message"] == "ModuleNotFoundError: No module named 'no_such_backend_xyz'"
+        assert f'File "{broken}", line 1' in said.stdout + said.stderr
+        assert error["message"] in said.stdout + said.stderr
+        broken.unlink()
+
+        warehouse.write_text(textwrap.dedent(WAREHOUSE))
+        envboard = Envboard(Settings(workspace=shop, state_dir=tmp_path, refresh_interval=0.2))
+        try:
+            envboard.monitor.start()
+
+            def verdict(status):
+                state = envboard.monitor.snapshot.get("shop")
+                return state if state is not None and state.check_status == status else None
+
+            missing = wait_for(lambda: verdict("fails"), timeout=600).check.error
+            assert (missing["file"], missing["line"]) == (str(warehouse), 13)
+            assert missing["message"] == "KeyError: 'SHOP_TOKEN'"
+            (shop / ".env").write_text("SHOP_TOKEN=secret\n")  # dg reads the project's .env
+            loading = wait_for(lambda: verdict("loads"), timeout=600).check
+            assert loading.definitions["resources"] == 1
+        finally:
+            envboard.close()
+    finally:
+        broken.unlink(missing_ok=True)
+        warehouse.unlink(missing_ok=True)
+        (shop / ".env").unlink(missing_ok=True)
