@@ -1,5 +1,5 @@
 """envboard's command line: `envboard list`, `versions`, `packages`, `serve`, `sync`, `mode`,
-`users`, `cache clear`,
+`check`, `users`, `cache clear`,
 `outdated`, `upgrade`, `rollback`.
 
 Every flag also reads an ENVBOARD_* environment variable (flag wins). Each module here
@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import actions, inventory, listing, serve, upgrades, users
+from . import actions, checking, inventory, listing, serve, upgrades, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"envboard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in (listing, inventory, serve, actions, upgrades, users):
+    for area in (listing, inventory, serve, actions, checking, upgrades, users):
         area.add_parsers(commands)
     _remember_parsers(parser)
     return parser

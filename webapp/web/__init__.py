@@ -56,7 +56,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         core.settings.state_dir, app.config["ENVBOARD_SESSION_IDLE"], app.config["ENVBOARD_SESSION_MAX_AGE"]
     )
     web = services.init_app(app, core, sessions)
-    core.start()
     # the signed cookie lives as long as the longest session could; the record decides before that
     app.permanent_session_lifetime = timedelta(seconds=app.config["ENVBOARD_SESSION_MAX_AGE"])
 
@@ -91,4 +90,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     render_ahead = web.rows.render_ahead(app, core.jobs, core.monitor.stopped)
     core.monitor.publish_listeners.append(render_ahead)
     render_ahead(core.monitor.snapshot)
+    # started last, when every listener (metrics, rows) is in place: a probe that ends at once is counted
+    core.start()
     return app

@@ -96,6 +96,24 @@ SCHEMAS = {
             },
         },
     },
+    "Definitions": {
+        "type": "object",
+        "required": ["id", "name", "status", "loads", "error", "definitions", "keys"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["loads", "fails", "checking", "not_checked", "not_applicable"],
+            },
+            "loads": {"type": "boolean", "nullable": True},
+            "error": {"type": "object", "nullable": True},
+            "definitions": {"type": "object", "nullable": True},
+            "keys": {"type": "object"},
+            "why": {"type": "string"},
+            "checked_at_iso": {"type": "string", "nullable": True},
+        },
+    },
     "Packages": {
         "type": "object",
         "required": ["project", "packages"],

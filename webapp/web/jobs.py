@@ -62,6 +62,28 @@ def sync_out_of_sync():
     return redirect(url_for("jobs.history", jobs=ids), code=303)
 
 
+@blueprint.post("/check-all")
+def check_all():
+    """Check every project's definitions again, in the background, one at a time."""
+    who = current_user()
+    started = []
+    for state in services().monitor.snapshot.states:
+        if state.check_status == "not_applicable":
+            continue
+        try:
+            services().jobs.check(state.project, who)
+        except JobError:
+            continue
+        started.append(state.project.name)
+    feedback.say(
+        f"Checking {len(started)} project(s): the Loads column fills in as each answers"
+        if started
+        else "Nothing to check: no project has an environment to load it in"
+    )
+    services().monitor.refresh()
+    return redirect(url_for("overview.index"), code=303)
+
+
 @blueprint.get("/jobs/<job_id>")
 def show(job_id: str):
     record = _job_or_404(job_id)

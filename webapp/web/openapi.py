@@ -108,6 +108,11 @@ SPEC = {
             _json("#/components/schemas/Packages", "ok"),
             [_path_param("project_id"), _query("q", "only packages whose name contains this")],
         ),
+        "/api/projects/{project_id}/definitions": _get(
+            "Does the project load: the definitions check's verdict, located error, counts and keys",
+            _json("#/components/schemas/Definitions", "ok"),
+            [_path_param("project_id"), _query("q", "only definitions whose key contains this")],
+        ),
         "/api/versions": _get(
             "Packages by project: every distribution installed in two or more projects, and Python",
             _json("#/components/schemas/Versions", "ok"),

@@ -9,6 +9,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from ..core.environments import status
+from ..core.probe.loadcheck import count_words
 from .rows import why_no_sync
 from .security import permission_problem
 from .services import services
@@ -60,6 +61,19 @@ def status_text(state) -> str:
     label = status_label(state.status_name)
     summary = drift_summary(state.drift_counts) if state.status_name == status.STATUS_OUT_OF_SYNC else ""
     return f"{label}: {summary}" if summary else label
+
+
+CHECK_LABELS = {
+    "loads": "loads",
+    "fails": "does not load",
+    "checking": "checking…",
+    "not_checked": "not checked yet",
+    "not_applicable": "not applicable",
+}
+
+
+def check_label(status: str) -> str:
+    return CHECK_LABELS.get(status, status)
 
 
 def project_name(project_id: str) -> str:
@@ -116,3 +130,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["breakable"] = breakable
     app.jinja_env.filters["status_label"] = status_label
     app.jinja_env.filters["status_text"] = status_text
+    app.jinja_env.filters["check_label"] = check_label
+    app.jinja_env.filters["definition_counts"] = count_words

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
+from ..core.jobs.manager import JobError
 from ..core.pages import inventory, resources
 from . import htmx
+from .security import current_user
 from .services import envboard, project_or_404, project_state, services
 
 blueprint = Blueprint("projects", __name__)
@@ -14,7 +16,9 @@ blueprint = Blueprint("projects", __name__)
 @blueprint.get("/projects/<project_id>")
 def show(project_id: str):
     page = project_or_404(project_id)
-    return render_template("project.html", state=page.state, commands=page.commands)
+    return render_template(
+        "project.html", state=page.state, commands=page.commands, data=definitions_or_404(project_id)
+    )
 
 
 @blueprint.get("/api/projects/<project_id>")
@@ -88,4 +92,37 @@ def refresh_plugins(project_id: str):
     state = services().monitor.refresh_project(project_id) or state
     if htmx.is_htmx():
         return render_template("fragments/plugins.html", state=state)
+    return redirect(url_for("projects.show", project_id=project_id), code=303)
+
+
+def definitions_or_404(project_id: str) -> resources.Definitions:
+    data = resources.definitions(envboard(), project_id, request.args.get("q", "")[:200])
+    if data is None:
+        abort(404, description=f"no project with id {project_id!r} in this workspace")
+    return data
+
+
+@blueprint.get("/projects/<project_id>/fragments/definitions")
+def definitions_fragment(project_id: str):
+    return render_template("fragments/definitions.html", data=definitions_or_404(project_id))
+
+
+@blueprint.get("/api/projects/<project_id>/definitions")
+def api_definitions(project_id: str):
+    return jsonify(definitions_or_404(project_id).to_json())
+
+
+@blueprint.post("/projects/<project_id>/check")
+def check(project_id: str):
+    """Check now whether the project loads (in the background; the section polls until it answers)."""
+    state = project_state(project_id)
+    try:
+        services().jobs.check(state.project, current_user())
+    except JobError as exc:
+        if htmx.is_htmx():
+            return render_template("fragments/notice.html", kind="error", message=str(exc)), 409
+        abort(409, description=str(exc))
+    services().monitor.refresh_project(project_id)
+    if htmx.is_htmx():
+        return render_template("fragments/definitions.html", data=definitions_or_404(project_id))
     return redirect(url_for("projects.show", project_id=project_id), code=303)

@@ -64,6 +64,17 @@ class WorkspaceCollector(Collector):
             "When the project's last sync succeeded (Unix time).",
             labels=["project"],
         )
+        loads = GaugeMetricFamily(
+            "envboard_project_loads",
+            "1 when the project's definitions load (dg check defs passed), 0 when they do not; "
+            "absent while not checked or not applicable.",
+            labels=["project"],
+        )
+        definitions = GaugeMetricFamily(
+            "envboard_project_definitions",
+            "Definitions of a project that loads, by kind (dg list defs --json).",
+            labels=["project", "kind"],
+        )
         synced = self.activity.last_successful_sync()
         for state in snapshot.states:
             project = state.project
@@ -83,7 +94,13 @@ class WorkspaceCollector(Collector):
             drift.add_metric([pid], len(state.status.drift) if state.status else 0)
             if pid in synced:
                 last_sync.add_metric([pid], synced[pid])
+            check = state.check
+            if check is not None and check.loads is not None:
+                loads.add_metric([pid], 1 if check.loads else 0)
+                for kind, count in (check.definitions or {}).items():
+                    definitions.add_metric([pid, kind], count)
         yield from (info, status, modules, components, errors, probe_failed, drift, dagster, last_sync)
+        yield from (loads, definitions)
         yield GaugeMetricFamily("envboard_projects", "Projects in the workspace.", value=len(snapshot.states))
         monitor = self.envboard.monitor
         yield CounterMetricFamily(

@@ -133,8 +133,11 @@ def run(
     on_start: Callable[[int], None] | None = None,
     capture: bool = False,
     term_grace: float = TERM_GRACE,
+    niceness: int = 0,
 ) -> RunResult:
     """Run to completion, streaming output; never raises for a command that fails.
+
+    `niceness` lowers the command's CPU priority (background checks give way to pages and jobs).
 
     Output goes to `sink` as it arrives (a chunk at a time) and, with `capture`, into
     the result. A cancel or a timeout TERMs the whole group, then KILLs it after
@@ -154,6 +157,11 @@ def run(
     except OSError as exc:
         message = f"cannot start {argv[0]}: {exc.strerror or exc}"
         return RunResult(argv, None, time.monotonic() - started, error=message)
+    if niceness:
+        # set on the leader right after the start (no preexec_fn: unsafe with threads); what it
+        # starts from then on inherits it
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
     if on_start:
         on_start(process.pid)
     reader = _OutputReader(process, sink, capture)

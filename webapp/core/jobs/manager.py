@@ -21,6 +21,7 @@ from typing import Any
 
 from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
 from ..live.board import Board
+from ..probe.loadcheck import NOT_APPLICABLE, LoadCheck
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
@@ -75,6 +76,7 @@ class JobManager:
         self.generation = 0  # grows whenever a job is queued, starts or ends (pollers compare it)
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
         self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
+        board.check_listeners.append(self.record_check)
 
     @property
     def unavailable(self) -> str | None:
@@ -259,6 +261,37 @@ class JobManager:
                 return record
             time.sleep(0.05)
         return self.get(job_id)
+
+    # -- definitions load checks ------------------------------------------------------------------
+
+    def check(self, project: Project, who: str):
+        """Check now whether the project loads, in the background (joins a check under way).
+
+        Returns the check's Future, or None when there is nothing to check (a config error);
+        the history records the check when it has run (`record_check`).
+        """
+        env = self.board.resolve(project)
+        if env is None:
+            raise JobError("the project's config has an error: there is nothing to load")
+        return self.board.submit_check(project, env, who)
+
+    def record_check(self, project: Project, verdict: LoadCheck, who: str) -> JobRecord | None:
+        """One history entry per check that ran (who, when, verdict, duration), its output as the log."""
+        if verdict.status == NOT_APPLICABLE or self.unavailable:
+            return None
+        started = verdict.checked_at or time.time()
+        detail = {"load_check": {k: v for k, v in verdict.to_json().items() if k not in ("output", "keys")}}
+        try:
+            record = self._record(project, "check", who, status=RUNNING, started_at=started, detail=detail)
+            JobLog(record.log_path).append(f"$ {verdict.command}\n{verdict.output}")
+            status = SUCCEEDED if verdict.loads else FAILED
+            message = "loads" if verdict.loads else (verdict.error or {}).get("message")
+            self._finish(record, status, message=message, duration=verdict.duration, detail=detail)
+        except (JobError, HistoryError, OSError):
+            log.exception("the load check of %s could not be recorded", project.id)
+            return None
+        self._changed(project)
+        return record
 
     # -- mode change ----------------------------------------------------------------------------
 

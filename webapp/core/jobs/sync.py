@@ -11,6 +11,8 @@ history record); this module is *what* it does, in order:
    the lock's hash after. uv's status is checked again in the background (the board's
    one check per project), never as part of the job: after a failure it may have to build
    what the sync could not, and the job has ended by then.
+4. After a success: check that the project's definitions load in the synced environment
+   (`dg check defs`), its output in the job's log and its verdict in the job's detail.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -131,8 +133,23 @@ def run_sync(
             "package_diff": package_diff(prepared.before, after),
         }
     board.check_status_soon(project, env)  # the job has ended: what uv says now comes when it comes
+    if status == SUCCEEDED:
+        detail["load_check"] = _check_definitions(board, prepared, log, cancel)
+        if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
+            message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
+
+
+def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:
+    """Part of the sync: does the project load in what the sync made? (stored in the cache too)"""
+    verdict = board.definitions.check(prepared.project, prepared.env, cancel)
+    if verdict.command:
+        log.append(f"\n$ {verdict.command}\n{verdict.output}")
+    said = "loads" if verdict.loads else "do not load" if verdict.loads is False else "not checked"
+    why = f" ({verdict.why})" if verdict.loads is None else ""
+    log.append(f"\n[envboard] definitions: {said}{why}\n")
+    return {k: v for k, v in verdict.to_json().items() if k not in ("output", "keys")}
 
 
 def _how_it_ended(result: RunResult, log: JobLog) -> tuple[str, str | None]:

@@ -23,6 +23,7 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_FILE, LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
+from ..probe.loadcheck import DefinitionsCheck, LoadCheck
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
@@ -44,6 +45,14 @@ class Board:
         self.probe = PluginProbe(self.resolver, self.cache)
         self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
+        self.definitions = DefinitionsCheck(self.resolver, self.cache)
+        # load checks wait in a pool of their own, one at a time: they never hold up a status check
+        # or a probe, and their processes run at a lower CPU priority
+        self._check_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check")
+        self._checking: set[Path] = set()  # projects whose load check is queued or running
+        self._check_failures: dict[Path, LoadCheck] = {}  # checks that could not run (not cached)
+        # told of every load check run in the background or on demand: (project, verdict, who)
+        self.check_listeners: list[Callable[[Project, LoadCheck, str], None]] = []
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._lock = threading.Lock()
@@ -157,6 +166,7 @@ class Board:
         state.plugins = None if refresh else self.probe.cached(project, env)
         checks_lock = env.mode == MODE_UV
         state.lock = self.lock_inspector.cached(project, env) if checks_lock and not refresh else None
+        state.check = self.definitions.cached(project, env)
         needs_status = state.status is None
         needs_plugins = state.plugins is None and env.exists
         needs_lock = checks_lock and state.lock is None
@@ -185,8 +195,44 @@ class Board:
             self._submit(f"lock:{project.path}", lambda: self._lock_task(project, env), project)
         if needs_plugins:
             self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
+        if state.check is None:
+            failed_check = self._check_failures.get(project.path)
+            if failed_check is not None and time.time() - (failed_check.checked_at or 0) < FAILED_PROBE_RETRY:
+                state.check = failed_check  # a check that timed out is not retried in a loop
+            else:
+                self.submit_check(project, env, "envboard (what it depends on changed)")
+        state.checking = self.is_checking(project)
         state.pending = self.is_busy(project)
         return state
+
+    # -- the definitions load check ------------------------------------------------------------
+
+    def submit_check(self, project: Project, env: ResolvedEnvironment, who: str) -> Future | None:
+        """Check in the background (deduplicated: a check already queued or running is joined)."""
+        name = f"check:{project.path}"
+
+        def work() -> LoadCheck:
+            try:
+                verdict = self.definitions.check(project, env)
+            finally:
+                with self._lock:
+                    self._checking.discard(project.path)
+            if verdict.ran:
+                self._check_failures.pop(project.path, None)
+            else:
+                self._check_failures[project.path] = verdict
+            for listener in self.check_listeners:
+                listener(project, verdict, who)
+            return verdict
+
+        with self._lock:
+            if name not in self._running and not self._closed:
+                self._checking.add(project.path)
+        return self._submit(name, work, project, pool=self._check_pool, busy=False)
+
+    def is_checking(self, project: Project) -> bool:
+        with self._lock:
+            return project.path in self._checking
 
     @staticmethod
     def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
@@ -237,23 +283,38 @@ class Board:
             finished, self._finished = self._finished, set()
         return finished
 
-    def _submit(self, name: str, work: Callable[[], Any], project: Project) -> Future | None:
-        """The task under this name, started unless one is running; None once the board is closed."""
+    def _submit(
+        self,
+        name: str,
+        work: Callable[[], Any],
+        project: Project,
+        pool: ThreadPoolExecutor | None = None,
+        busy: bool = True,
+    ) -> Future | None:
+        """The task under this name, started unless one is running; None once the board is closed.
+
+        `busy=False` tasks (load checks) do not mark the project pending: pages do not poll faster
+        for a check that may take a minute.
+        """
         with self._lock:
             if self._closed:
                 return None
             running = self._running.get(name)
             if running is not None:
                 return running
-            future = self._pool.submit(work)
+            future = (pool or self._pool).submit(work)
             self._running[name] = future
-            self._busy[project.path] = self._busy.get(project.path, 0) + 1
+            if busy:
+                self._busy[project.path] = self._busy.get(project.path, 0) + 1
 
         def forget(_: Future) -> None:
             with self._lock:
                 if self._running.get(name) is future:
                     del self._running[name]
-                    self._busy[project.path] -= 1
+                    if busy:
+                        self._busy[project.path] -= 1
+                if not busy:
+                    self._checking.discard(project.path)  # a cancelled check never ran its finally
                 self._finished.add(project.path)
             for listener in self.task_listeners:
                 listener()
@@ -278,6 +339,8 @@ class Board:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._check_pool.shutdown(wait=False, cancel_futures=True)
+        self.definitions.stopping.cancel()
 
 
 def _config_paths(project_path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from ..disk.times import iso
 from ..environments.resolver import ResolvedEnvironment
 from ..environments.status import LOCK_BEHIND, STATUS_CHECKING, STATUS_ERROR, EnvironmentStatus, drift_counts
 from ..environments.uv import LOCK_OUTDATED, LOCK_UNKNOWN, LockFacts
+from ..probe.loadcheck import LoadCheck
 from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
 from ..workspace.eras import older_than_dagster
@@ -29,6 +30,8 @@ class ProjectState:
     refreshing: bool = False  # `plugins` is the last answer, kept while the probe runs again
     shared_with: tuple[Project, ...] = ()  # other projects whose code runs in this same environment
     last_change: float | None = None
+    check: LoadCheck | None = None  # the definitions load check: None until one has answered
+    checking: bool = False  # a load check is queued or running for it
 
     @property
     def id(self) -> str:
@@ -64,6 +67,8 @@ class ProjectState:
             self.refreshing,
             tuple(p.id for p in self.shared_with),
             self.last_change,
+            (self.check.status, self.check.checked_at) if self.check else None,
+            self.checking,
         )
 
     @property
@@ -90,6 +95,24 @@ class ProjectState:
     @property
     def drift_counts(self) -> dict[str, int]:
         return drift_counts(self.drift)
+
+    @property
+    def check_status(self) -> str:
+        """loads / fails / checking / not_checked / not_applicable: the overview's Loads column."""
+        if self.project.error or self.env is None:
+            return "not_applicable"
+        if self.checking:
+            return "checking"
+        return self.check.status if self.check else "not_checked"
+
+    def check_json(self) -> dict[str, Any]:
+        """The definitions load check: its verdict, error, definitions and why it is decided so."""
+        if self.check is not None:
+            data = self.check.to_json()
+        else:
+            why = "the project's config has an error" if self.env is None else "no check has answered yet"
+            data = {"loads": None, "error": None, "definitions": None, "checked_at_iso": None, "why": why}
+        return {**data, "status": self.check_status}
 
     def lock_json(self) -> dict[str, Any] | None:
         """`environment.lock`: null outside persistent_uv, "checking" until uv has answered."""
@@ -151,6 +174,7 @@ class ProjectState:
                 }
         if self.plugins is not None:
             data["plugins"] = self.plugins.to_json()
+        data["definitions_check"] = self.check_json()
         return data
 
 

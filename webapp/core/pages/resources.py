@@ -14,6 +14,7 @@ finds it here:
 | job | `job()`, `log_chunk()` | `/jobs/<id>` and its fragments, `/api/jobs/<id>` |
 | versions | `versions()` (tables in `inventory.py`) | `/versions`, `/fragments/versions`, `/api/versions` |
 | packages | `packages()` | `/projects/<id>/packages` and its fragment, `/api/projects/<id>/packages` |
+| definitions | `definitions()` | `/projects/<id>/fragments/definitions`, `/api/projects/<id>/definitions` |
 """
 
 from __future__ import annotations
@@ -286,3 +287,34 @@ def needing_sync(envboard: Envboard) -> list[ProjectState]:
         if state.status_name == STATUS_OUT_OF_SYNC
         or (state.status_name == STATUS_MISSING and state.env is not None and state.env.mode == MODE_UV)
     ]
+
+
+# -- does it load: the definitions load check ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """One project's load check: verdict, located error, counts and the keys matching `q`."""
+
+    state: ProjectState
+    q: str = ""
+
+    @property
+    def check(self) -> dict[str, Any]:
+        return self.state.check_json()
+
+    @property
+    def keys(self) -> dict[str, list[str]]:
+        query = self.q.strip().lower()
+        found = self.check.get("keys") or {}
+        return {kind: [k for k in keys if query in k.lower()] for kind, keys in found.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        project = self.state.project
+        return {"id": project.id, "name": project.name, **self.check, "keys": self.keys, "q": self.q}
+
+
+def definitions(envboard: Envboard, project_id: str, q: str = "") -> Definitions | None:
+    """None when the id is not one the scan produced."""
+    state = envboard.monitor.snapshot.get(project_id)
+    return None if state is None else Definitions(state, q)
