@@ -4,7 +4,14 @@ Each test replays an attack against real files, real processes and, where the it
 about serving, a real `envboard serve` on a loopback port.
 """
 
+import random
+import re
+import socket
+import string
 import subprocess
+import urllib.request
+
+import pytest
 
 from tests.conftest import write_project, write_workspace
 
@@ -25,3 +32,28 @@ def test_a_pasted_command_does_not_run_what_a_folder_name_holds(tmp_path, make_a
         done = subprocess.run(["bash", "-c", pasted], cwd=shell, capture_output=True, text=True, timeout=30)
         assert done.stdout.strip() == str(root / "p" / "$(touch PWNED)"), (command, done.stderr)
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
+    """One HTTP/1.0 request on its own socket; the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head.encode() + b"\r\n\r\n" + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_random_methods_do_not_grow_the_metrics(tmp_path, live_server):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    url = live_server(root)
+    port = int(url.rsplit(":", 1)[1])
+    for _ in range(200):
+        method = "".join(random.choices(string.ascii_uppercase, k=12))
+        assert raw_request(port, f"{method} /healthz HTTP/1.0").startswith(b"HTTP/1.")
+    scrape = urllib.request.urlopen(url + "/metrics", timeout=20).read().decode()
+    methods = set(re.findall(r'envboard_request_duration_seconds_count\{[^}]*method="([^"]+)"', scrape))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"}, sorted(methods)[:5]
+    assert "other" in methods

@@ -31,6 +31,9 @@ blueprint = Blueprint("metrics", __name__)
 JOB_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 PROBE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# labels come from a fixed set: a client choosing the method (or a path that routes nowhere)
+# must not add series, or one client can make every scrape as large as it likes
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 class WorkspaceCollector(Collector):
@@ -213,7 +216,7 @@ def init_app(app: Flask) -> None:
     def _observe(response):
         started = g.get("request_started")
         if started is not None:
-            _metrics().requests.labels(request.endpoint or "none", request.method).observe(
-                time.perf_counter() - started
-            )
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            endpoint = request.endpoint if request.url_rule is not None else "none"
+            _metrics().requests.labels(endpoint or "none", method).observe(time.perf_counter() - started)
         return response
