@@ -6,6 +6,7 @@ about serving, a real `envboard serve` on a loopback port.
 
 import random
 import re
+import select
 import socket
 import string
 import subprocess
@@ -14,6 +15,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import write_project, write_workspace
+from webapp.core.access.users import add_user
 
 
 def test_a_pasted_command_does_not_run_what_a_folder_name_holds(tmp_path, make_app):
@@ -57,3 +59,47 @@ def test_random_methods_do_not_grow_the_metrics(tmp_path, live_server):
     methods = set(re.findall(r'envboard_request_duration_seconds_count\{[^}]*method="([^"]+)"', scrape))
     assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"}, sorted(methods)[:5]
     assert "other" in methods
+
+
+def answer_while_sending(port: int, head: str, body_chunks, limit: int) -> bytes:
+    """Send a request head and then body chunks until the server answers (or `limit` chunks went)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n\r\n")
+        for sent, chunk in enumerate(body_chunks):
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable or sent >= limit:
+                break
+            try:
+                sock.sendall(chunk)
+            except OSError:  # the server answered and closed while we were sending
+                break
+        return sock.recv(65536)
+
+
+@pytest.mark.slow
+def test_a_huge_body_is_refused_before_it_is_read(tmp_path, live_server):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    users = tmp_path / "users.toml"
+    add_user(users, "ann", "operator")
+    url = live_server(root, "--users", str(users))
+    port = int(url.rsplit(":", 1)[1])
+    megabyte = b"t" * (1024 * 1024)
+    declared = answer_while_sending(
+        port,
+        "POST /signin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {1000 * 1024 * 1024}",
+        iter(lambda: megabyte, None),
+        limit=8,  # 8 MB sent and still no answer: the server is reading all 1000 MB
+    )
+    assert declared.startswith(b"HTTP/1.1 413"), declared[:200]
+    chunk = b"%x\r\n%s\r\n" % (len(megabyte), megabyte)
+    chunked = answer_while_sending(
+        port,
+        "POST /signin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Transfer-Encoding: chunked",
+        iter(lambda: chunk, None),
+        limit=8,
+    )
+    assert chunked.startswith(b"HTTP/1.1 413"), chunked[:200]
+    assert urllib.request.urlopen(url + "/healthz", timeout=10).status == 200

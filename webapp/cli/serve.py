@@ -119,7 +119,7 @@ def add_parsers(commands) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..core.access.users import UserDirectory, UsersError
-    from ..web import create_app
+    from ..web import MAX_REQUEST_BYTES, create_app
     from ..web.access_log import configure
     from ..web.services import EXTENSION
 
@@ -205,6 +205,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             channel_timeout=args.channel_timeout,
             cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
             asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+            # forms are small: a larger body is refused (413) before it is read or buffered to disk
+            max_request_body_size=MAX_REQUEST_BYTES,
         )
     except OSError as exc:  # the port was taken between the check and the bind
         envboard.close()
