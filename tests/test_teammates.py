@@ -4,12 +4,15 @@ Each test replays an attack against real files, real processes and, where the it
 about serving, a real `envboard serve` on a loopback port.
 """
 
+import contextlib
 import random
 import re
 import select
 import socket
 import string
 import subprocess
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -103,3 +106,70 @@ def test_a_huge_body_is_refused_before_it_is_read(tmp_path, live_server):
     )
     assert chunked.startswith(b"HTTP/1.1 413"), chunked[:200]
     assert urllib.request.urlopen(url + "/healthz", timeout=10).status == 200
+
+
+def trickling_sockets(port: int, count: int, source: str) -> list[socket.socket]:
+    """`count` connections from `source`, each having sent the first line of a request, never the end."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        sockets.append(sock)
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    return sockets
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(4096) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+class Trickle(threading.Thread):
+    """Sends a header line on each socket every `every` seconds until stopped: waitress's idle timer never runs out."""
+
+    def __init__(self, sockets: list[socket.socket], every: float) -> None:
+        super().__init__(daemon=True)
+        self.open = list(sockets)
+        self.every = every
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.send(b"X-Trickle: 1\r\n")
+            self.stopped.wait(self.every)
+            self.open = [sock for sock in self.open if not closed_by_server(sock)]
+
+
+@pytest.mark.slow
+def test_trickling_clients_from_one_address_do_not_lock_others_out(tmp_path, live_server):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    # a short channel timeout keeps the test short; the default is 30 s
+    url = live_server(root, "--channel-timeout", "2")
+    port = int(url.rsplit(":", 1)[1])
+    # more than the connection limit (1000), all from one address that is not the tester's
+    sockets = trickling_sockets(port, 1010, "127.0.0.2")
+    trickle = Trickle(sockets, every=0.3)
+    trickle.start()
+    try:
+        assert urllib.request.urlopen(url + "/healthz", timeout=10).status == 200
+        for _ in range(300):  # 30 s at most, well past the 2 s deadline and its 1 s clean-up
+            if not trickle.open:
+                break
+            time.sleep(0.1)
+        assert not trickle.open, f"{len(trickle.open)} trickling connections still open"
+    finally:
+        trickle.stopped.set()
+        trickle.join()
+        for sock in sockets:
+            sock.close()

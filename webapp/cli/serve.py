@@ -44,8 +44,16 @@ def add_parsers(commands) -> None:
         "--channel-timeout",
         type=int,
         default=int(env("CHANNEL_TIMEOUT", "30")),
-        help="seconds a connection may stay idle (no request, nothing read) before it is closed "
-        "(ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+        help="seconds a connection may stay idle (no request, nothing read) before it is closed, and "
+        "the time a request has to arrive whole (ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+    )
+    serve.add_argument(
+        "--connections-per-address",
+        type=int,
+        default=int(env("CONNECTIONS_PER_ADDRESS", "100")),
+        help="open connections one client address may hold (a --trusted-proxy's are not limited); with "
+        "a request's deadline of --channel-timeout seconds, which a trickle of bytes does not reset, one "
+        "address cannot shut everyone out (ENVBOARD_CONNECTIONS_PER_ADDRESS; default 100; 0: no limit)",
     )
     serve.add_argument(
         "--session-idle",
@@ -202,6 +210,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             threads=args.threads,
             connection_limit=args.connection_limit,
+            per_address=args.connections_per_address,
+            exempt=proxies,  # everybody comes through a proxy's address
             channel_timeout=args.channel_timeout,
             cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
             asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
