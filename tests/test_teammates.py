@@ -5,19 +5,23 @@ about serving, a real `envboard serve` on a loopback port.
 """
 
 import contextlib
+import json
+import os
 import random
 import re
 import select
 import socket
 import string
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_project, write_workspace
+from tests.conftest import core, uv, wait_for, write_project, write_workspace
 from webapp.core.access.users import add_user
 
 
@@ -173,3 +177,115 @@ def test_trickling_clients_from_one_address_do_not_lock_others_out(tmp_path, liv
         trickle.join()
         for sock in sockets:
             sock.close()
+
+
+# -- one hostile file never freezes the board -----------------------------------------------------
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def hostile_files_workspace(tmp_path: Path, uv_bin: str, *, giants: bool = True) -> Path:
+    """A workspace where one project at a time has a file that is not what it claims to be."""
+    names = ["fine", "fifo-lock", "fifo-pyproject"] + (["zero-lock", "sparse-lock"] if giants else [])
+    root = write_workspace(tmp_path / "ws", names)
+    for name in names:
+        write_project(root / name, name, mode="persistent_uv")
+        uv(uv_bin, "venv", "--quiet", cwd=root / name)  # so that uv's status check would run
+    os.mkfifo(root / "fifo-lock" / "uv.lock")
+    (root / "fifo-pyproject" / "pyproject.toml").unlink()
+    os.mkfifo(root / "fifo-pyproject" / "pyproject.toml")
+    if giants:
+        (root / "zero-lock" / "uv.lock").symlink_to("/dev/zero")
+        with (root / "sparse-lock" / "uv.lock").open("wb") as handle:
+            handle.truncate(2 * 1024**3)  # 2 GB that take no disk
+    return root
+
+
+@pytest.mark.slow
+def test_fifos_devices_and_giants_are_one_projects_error_and_the_board_keeps_working(
+    tmp_path, live_server, uv_bin
+):
+    root = hostile_files_workspace(tmp_path, uv_bin)
+    url = live_server(root)  # binds: the scan does not wait on a FIFO
+    pid = live_server.pids[url]
+
+    def projects() -> dict:
+        listed = json.loads(urllib.request.urlopen(url + "/api/projects", timeout=20).read())
+        return {project["name"]: project for project in listed["projects"]}
+
+    assert "named pipe (FIFO)" in projects()["fifo-pyproject"]["error"]
+
+    def settled() -> dict | None:
+        known = projects()
+        texts = {name: json.dumps(project) for name, project in known.items()}
+        expected = {
+            "fifo-lock": "named pipe (FIFO), not a regular file",
+            "zero-lock": "symlink to /dev/zero, outside",
+            "sparse-lock": "2048.0 MB, more than envboard reads",
+        }
+        done = all(why in texts[name] and "uv.lock" in texts[name] for name, why in expected.items())
+        return known if done else None
+
+    wait_for(settled, timeout=60)
+    assert urllib.request.urlopen(url + "/healthz", timeout=10).status == 200
+    # a change to another project is still seen: the monitor is not stuck in a read
+    pyproject = root / "fine" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"persistent_uv"', '"active"'))
+    wait_for(lambda: projects()["fine"]["mode"] == "active", timeout=30)
+    listing = subprocess.run(
+        [sys.executable, "-m", "webapp", "list", "--workspace", str(root), "--state-dir", str(tmp_path / "s2")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "named pipe (FIFO)" in listing.stdout + listing.stderr
+    peak = peak_rss_mb(pid)
+    print(f"server peak RSS with the hostile files: {peak:.0f} MB")
+    assert peak < 400, peak
+
+
+def test_a_uv_lock_linked_out_of_its_folder_is_not_read(tmp_path, make_app):
+    outside = tmp_path / "elsewhere" / "uv.lock"
+    outside.parent.mkdir()
+    outside.write_text('version = 1\n\n[[package]]\nname = "secret-pin"\nversion = "6.6.6"\n')
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a", mode="persistent_uv")
+    (root / "a" / "uv.lock").symlink_to(outside)
+    app = make_app(root)
+    client = app.test_client()
+    core(app).monitor.refresh()
+
+    def shown() -> str | None:
+        text = client.get("/api/projects/a").get_data(as_text=True)
+        return text if "outside" in text else None
+
+    text = wait_for(shown, timeout=30)
+    assert "secret-pin" not in text and "6.6.6" not in text
+    assert "6.6.6" not in client.get("/api/projects/a/packages").get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_a_huge_docstring_and_error_are_cut_in_the_probes_answer(uv_workspace, make_board, tmp_path):
+    board = make_board(uv_workspace, state_dir=tmp_path / "state")
+    project = board.workspace.projects[0]
+    components = project.path / "src" / "alpha" / "components"
+    huge = "word " * (2 * 1024 * 1024)  # 10 MB in one paragraph
+    (components / "greeting.py").write_text(
+        f'from dagster import Component\n\n\nclass GreetingComponent(Component):\n    """{huge}"""\n\n'
+        "    def build_defs(self, context):\n        return None\n"
+    )
+    (components / "broken.py").write_text(f"raise RuntimeError({huge!r})\n")
+    plugins = board.state(project, wait=True).plugins
+    assert plugins.failure is None
+    summary = next(c["summary"] for c in plugins.components if c["key"].endswith("GreetingComponent"))
+    assert summary.startswith("word word") and len(summary) <= 4096
+    error = next(e for e in plugins.errors if e["module"] == "alpha.components.broken")
+    assert error["type"] == "RuntimeError"
+    assert len(error["message"]) <= 4096 and len(error["traceback"]) <= 4096
+    cached = sum(path.stat().st_size for path in (tmp_path / "state").rglob("*.json"))
+    assert cached < 256 * 1024, cached

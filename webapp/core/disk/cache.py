@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write
+from .files import MAX_LOCK_BYTES, ConfigError, atomic_write, hash_regular
 
 _content_hashes: dict[tuple, str] = {}
 
@@ -31,7 +31,7 @@ def file_stamp(path: Path | str) -> str:
 
 
 def content_hash(path: Path | str) -> str:
-    """sha256 of a file's bytes, remembered per stat so a big uv.lock is read once."""
+    """sha256 of a regular file's bytes, remembered per stat so a big uv.lock is read once."""
     try:
         info = os.stat(path)
     except OSError:
@@ -40,9 +40,10 @@ def content_hash(path: Path | str) -> str:
     cached = _content_hashes.get(memo_key)
     if cached is None:
         try:
-            cached = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError:
-            return "unreadable"
+            cached = hash_regular(path, MAX_LOCK_BYTES)
+        except ConfigError as exc:
+            # a FIFO, a device or a giant is never read; its project shows the reader's error
+            return "absent" if exc.message == "file not found" else "unreadable"
         if len(_content_hashes) > 4096:
             _content_hashes.clear()
         _content_hashes[memo_key] = cached

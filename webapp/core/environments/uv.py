@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..disk.cache import DependencyCache, content_hash, file_stamp, stamp_all
+from ..disk.files import MAX_CONFIG_BYTES, MAX_LOCK_BYTES, ConfigError, read_regular
 from .output import last_words
 from .processes import run
 
@@ -117,8 +118,9 @@ def read_locked_versions(lock: Path) -> dict[str, str]:
 
 def _read_locked_versions(lock: Path) -> dict[str, str]:
     try:
-        data = tomllib.loads(lock.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # never through a symlink out of its folder: pins of a file elsewhere are not this project's
+        data = tomllib.loads(read_regular(lock, MAX_LOCK_BYTES, within=lock.parent).decode("utf-8"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
     versions: dict[str, list[str]] = {}
     packages = data.get("package", [])
@@ -140,8 +142,8 @@ def direct_requirements(pyproject: Path) -> list[str]:
 
 def _read_direct_requirements(pyproject: Path) -> list[str]:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(read_regular(pyproject, MAX_CONFIG_BYTES).decode("utf-8-sig"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []
     requirements: list[Any] = []
     project = data.get("project")
@@ -260,6 +262,9 @@ class LockInspector:
         return self._facts(project, env, status, reason, cached=False)
 
     def _check(self, project: Project, env: ResolvedEnvironment, lock: Path) -> tuple[str, str]:
+        refused = self.resolver.inputs_problem(env)  # uv would block on a FIFO, or read a giant
+        if refused:
+            return LOCK_UNKNOWN, refused
         if not lock.is_file():
             return LOCK_ABSENT, f"no uv.lock at {lock}"
         problem = self.resolver.unavailable(env)

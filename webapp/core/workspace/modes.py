@@ -21,7 +21,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import InlineTable, Table
 
-from ..disk.files import UTF8_BOM, atomic_write
+from ..disk.files import MAX_CONFIG_BYTES, UTF8_BOM, ConfigError, atomic_write, read_regular
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
 from .scan import Project
@@ -93,9 +93,11 @@ def preview(project: Project, target: str) -> ModeChange:
                 f"{path} is {size / 1048576:.1f} MB; envboard edits config files up to "
                 f"{MAX_PREVIEW_BYTES // 1048576} MB. Change python_environment by hand."
             )
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_PREVIEW_BYTES)
     except OSError as exc:
         raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+    except ConfigError as exc:  # a FIFO, a device, or it grew past the limit since stat
+        raise ModeChangeError(str(exc)) from exc
     if len(raw) > MAX_PREVIEW_BYTES:  # grew between stat and read
         raise ModeChangeError(f"{path} is larger than {MAX_PREVIEW_BYTES // 1048576} MB; change it by hand")
     bom = raw.startswith(UTF8_BOM)
@@ -168,9 +170,9 @@ def apply(change: ModeChange, expected_hash: str) -> None:
     path = change.file
     _refuse_symlink(path)  # it may have become one since the preview
     try:
-        current = path.read_bytes()
-    except OSError as exc:
-        raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+        current = read_regular(path, MAX_CONFIG_BYTES)
+    except ConfigError as exc:
+        raise ModeChangeError(str(exc)) from exc
     digest = hashlib.sha256(current).hexdigest()
     if digest != expected_hash or digest != change.file_hash:
         raise StaleEdit(f"{path} changed since the preview; nothing was written. Review the change again.")
