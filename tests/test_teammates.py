@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import core, uv, wait_for, write_project, write_workspace
+from webapp.cli.hosting import public_url_warning
 from webapp.core.access.users import add_user
 
 
@@ -289,3 +290,40 @@ def test_a_huge_docstring_and_error_are_cut_in_the_probes_answer(uv_workspace, m
     assert len(error["message"]) <= 4096 and len(error["traceback"]) <= 4096
     cached = sum(path.stat().st_size for path in (tmp_path / "state").rglob("*.json"))
     assert cached < 256 * 1024, cached
+
+
+# -- a foreign Host --------------------------------------------------------------------------------
+
+
+def test_a_foreign_host_is_a_400_naming_the_trusted_hosts_in_users_mode(tmp_path, live_server):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    users = tmp_path / "users.toml"
+    add_user(users, "ann", "operator")
+    url = live_server(root, "--users", str(users))
+    port = int(url.rsplit(":", 1)[1])
+    for path in ("/healthz", "/signin", "/static/envboard.css", "/", "/api/projects"):
+        answer = raw_request(port, f"GET {path} HTTP/1.0\r\nHost: devbox.example.com")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ", 2)[1] == b"400", (path, head)
+        assert b"devbox.example.com" in body and b"127.0.0.1" in body and b"--public-url" in body, path
+    log = next(tmp_path.glob("server-*.log")).read_text()
+    assert "Traceback" not in log
+
+
+def test_rows_render_ahead_under_a_specific_address(tmp_path, make_app, caplog):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    app = make_app(root, TRUSTED_HOSTS=["10.1.2.3"])
+    core(app).monitor.refresh()
+    client = app.test_client()
+    assert client.get("/", base_url="http://10.1.2.3").status_code == 200
+    core(app).monitor.refresh()
+    assert "rendering rows ahead failed" not in caplog.text
+
+
+def test_a_non_loopback_host_without_public_url_is_warned_about_at_start():
+    warning = public_url_warning("10.1.2.3", None, 8765)
+    assert "--public-url http://NAME:8765" in warning and "10.1.2.3" in warning
+    assert public_url_warning("10.1.2.3", "http://devbox:8765", 8765) is None
+    assert public_url_warning("127.0.0.1", None, 8765) is None

@@ -11,7 +11,14 @@ from pathlib import Path
 from ..core.access.sessions import parse_duration
 from ..core.disk.files import remove_stale_temp_files
 from ..serving import serve_until_stopped
-from .hosting import allow_open_files, bind_problem, is_loopback, load_secret_key, trusted_hosts
+from .hosting import (
+    allow_open_files,
+    bind_problem,
+    is_loopback,
+    load_secret_key,
+    public_url_warning,
+    trusted_hosts,
+)
 from .options import add_common, env, settings_from
 
 
@@ -197,6 +204,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
         print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
+        warning = public_url_warning(args.host, args.public_url, args.port)
+        if warning:
+            print(f"envboard: {warning}", file=sys.stderr, flush=True)
 
     allow_open_files(args.connection_limit + args.threads + 64)
     try:
