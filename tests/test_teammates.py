@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import core, uv, wait_for, write_project, write_workspace
+from tests.test_faults import small_mount  # noqa: F401 - a fixture
 from webapp.cli.hosting import public_url_warning
 from webapp.core.access.users import add_user
 
@@ -327,3 +328,35 @@ def test_a_non_loopback_host_without_public_url_is_warned_about_at_start():
     assert "--public-url http://NAME:8765" in warning and "10.1.2.3" in warning
     assert public_url_warning("10.1.2.3", "http://devbox:8765", 8765) is None
     assert public_url_warning("127.0.0.1", None, 8765) is None
+
+
+# -- /readyz ---------------------------------------------------------------------------------------
+
+
+def test_readyz_is_503_while_the_state_dir_is_full(tmp_path, make_app, small_mount):  # noqa: F811
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    state = small_mount("state")
+    client = make_app(root, state_dir=state).test_client()
+    assert client.get("/readyz").status_code == 200
+    with open(state / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while filler.write(b"x" * 4096):  # until ENOSPC
+            pass
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and "No space left" in answer.get_json()["reason"]
+    (state / "filler").unlink()
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_while_the_history_database_is_corrupt(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["a"])
+    write_project(root / "a", "a")
+    state = tmp_path / "state"
+    client = make_app(root, state_dir=state).test_client()
+    assert client.get("/readyz").status_code == 200
+    for leftover in state.glob("envboard.sqlite3-*"):
+        leftover.unlink()
+    (state / "envboard.sqlite3").write_bytes(b"this is not a database, it was overwritten\n" * 200)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503, answer.get_json()
+    assert "envboard.sqlite3" in answer.get_json()["reason"]
