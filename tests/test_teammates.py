@@ -360,3 +360,34 @@ def test_readyz_is_503_while_the_history_database_is_corrupt(tmp_path, make_app)
     answer = client.get("/readyz")
     assert answer.status_code == 503, answer.get_json()
     assert "envboard.sqlite3" in answer.get_json()["reason"]
+
+
+# -- mode previews ---------------------------------------------------------------------------------
+
+
+def test_a_preview_of_thousands_of_dotted_keys_is_refused_clearly(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["dotted"])
+    folder = write_project(root / "dotted", "dotted", mode="active")
+    path = folder / "pyproject.toml"
+    path.write_text(path.read_text() + "".join(f"tool.dg.project.k{i} = {i}\n" for i in range(3000)))
+    before = path.read_bytes()
+    client = make_app(root).test_client()
+    answer = client.get("/projects/dotted/mode?to=persistent_uv")
+    assert answer.status_code == 409
+    text = answer.get_data(as_text=True)
+    assert re.search(r"has 3,0\d\d keys", text) and "up to 1,000 keys" in text and "by hand" in text
+    assert path.read_bytes() == before
+
+
+def test_a_layout_tomlkit_cannot_edit_is_refused_not_a_500(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["odd"])
+    folder = root / "odd"
+    folder.mkdir()
+    # dotted dg keys, no project table: tomlkit's proxy for them cannot take a new one
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "odd"\nversion = "0.1.0"\n\n[tool]\ndg.directory_type = "project"\n'
+        'dg.k1 = 1\n\n[tool.other]\nx = 1\n\n[tool.dg.more]\ny = 2\n'
+    )
+    client = make_app(root).test_client()
+    answer = client.get("/projects/odd/mode?to=persistent_uv")
+    assert answer.status_code in (200, 409), answer.get_data(as_text=True)[:300]

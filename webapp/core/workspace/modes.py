@@ -42,6 +42,10 @@ class PreviewsBusy(ModeChangeError):
 # A preview parses, edits and re-parses the whole file (tomlkit is slow on big files), and a
 # GET can ask for one: bound what anybody can make the server do.
 MAX_PREVIEW_BYTES = 1024 * 1024  # tomlkit takes seconds on larger files
+# tomlkit's work grows faster than the number of keys (3,000 dotted keys in 41 KB took 97 s of
+# CPU); counted with tomllib, which is linear, before tomlkit sees the file. 1,000 keys of the
+# slowest layout measured take about half a second; a real pyproject.toml has a few hundred.
+MAX_PREVIEW_KEYS = 1000
 MAX_PREVIEWS_AT_ONCE = 3
 PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
 _PREVIEW_CACHE_SIZE = 64
@@ -113,6 +117,13 @@ def preview(project: Project, target: str) -> ModeChange:
         if known is not None:
             _preview_cache.move_to_end(key)
     if known is None:
+        keys = _count_keys(text)
+        if keys > MAX_PREVIEW_KEYS:
+            raise ModeChangeError(
+                f"{path} has {keys:,} keys; envboard previews mode changes of config files up to "
+                f"{MAX_PREVIEW_KEYS:,} keys (the work grows faster than the file). Change "
+                "python_environment by hand."
+            )
         if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
             raise PreviewsBusy(
                 f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
@@ -138,7 +149,7 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
     """The new text, verified to differ from the old in the mode key only."""
     try:
         new_text = _rewrite(text, target, in_dg_toml=in_dg_toml)
-    except (ValueError, TypeError, KeyError, tomlkit.exceptions.TOMLKitError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, tomlkit.exceptions.TOMLKitError) as exc:
         # tomlkit refuses some layouts (e.g. a table inside an inline table)
         raise ModeChangeError(
             f"{path.name} is laid out in a way envboard cannot edit safely ({exc}); nothing was written. "
@@ -146,6 +157,23 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
         ) from exc
     _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
     return new_text
+
+
+def _count_keys(text: str) -> int:
+    """Keys and tables in a TOML text (0 when it does not parse: tomlkit then refuses it at once)."""
+    try:
+        data: Any = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return 0
+    count, pending = 0, [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return count
 
 
 def _cached_bytes() -> int:
