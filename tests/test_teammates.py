@@ -391,3 +391,22 @@ def test_a_layout_tomlkit_cannot_edit_is_refused_not_a_500(tmp_path, make_app):
     client = make_app(root).test_client()
     answer = client.get("/projects/odd/mode?to=persistent_uv")
     assert answer.status_code in (200, 409), answer.get_data(as_text=True)[:300]
+
+
+@pytest.mark.slow
+def test_a_preview_that_would_take_long_is_stopped_and_refused(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["dotted"])
+    folder = write_project(root / "dotted", "dotted", mode="active")
+    path = folder / "pyproject.toml"
+    # few enough keys to pass the count, in the layout whose edit grows with their square
+    path.write_text(path.read_text() + "".join(f"tool.dg.project.k{i} = {i}\n" for i in range(600)))
+    before = path.read_bytes()
+    client = make_app(root).test_client()
+    started = time.thread_time()
+    answer = client.get("/projects/dotted/mode?to=persistent_uv")
+    assert answer.status_code == 409
+    assert "more than 2 s of CPU" in answer.get_data(as_text=True)
+    assert path.read_bytes() == before
+    again = client.get("/projects/dotted/mode?to=persistent_uv")  # the refusal is remembered
+    assert again.status_code == 409
+    print(f"refused after {time.thread_time() - started:.1f} s of CPU")

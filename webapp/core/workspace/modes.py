@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import sys
 import threading
+import time
 import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,10 +44,12 @@ class PreviewsBusy(ModeChangeError):
 # A preview parses, edits and re-parses the whole file (tomlkit is slow on big files), and a
 # GET can ask for one: bound what anybody can make the server do.
 MAX_PREVIEW_BYTES = 1024 * 1024  # tomlkit takes seconds on larger files
-# tomlkit's work grows faster than the number of keys (3,000 dotted keys in 41 KB took 97 s of
-# CPU); counted with tomllib, which is linear, before tomlkit sees the file. 1,000 keys of the
-# slowest layout measured take about half a second; a real pyproject.toml has a few hundred.
+# tomlkit's work grows with the square of the keys in some layouts (3,000 dotted keys in 41 KB
+# took 97 s of CPU; 400 under one table take 8 s here). So a file with more keys than any real
+# config is refused after a linear count with tomllib, and every edit gets a CPU budget: past
+# it, tomlkit is stopped (a profile hook raises inside it) and the preview is refused.
 MAX_PREVIEW_KEYS = 1000
+PREVIEW_CPU_SECONDS = 2.0
 MAX_PREVIEWS_AT_ONCE = 3
 PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
 _PREVIEW_CACHE_SIZE = 64
@@ -129,7 +133,15 @@ def preview(project: Project, target: str) -> ModeChange:
                 f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
             )
         try:
-            known = _edited(path, text, target, in_dg_toml=in_dg_toml)
+            known = _within_cpu_budget(
+                lambda: _edited(path, text, target, in_dg_toml=in_dg_toml), PREVIEW_CPU_SECONDS
+            )
+        except _OutOfTime:
+            known = ModeChangeError(
+                f"{path} is laid out in a way that takes envboard's TOML editor more than "
+                f"{PREVIEW_CPU_SECONDS:g} s of CPU to edit (many dotted keys); nothing was written. "
+                "Change python_environment by hand."
+            )
         except ModeChangeError as exc:
             known = exc  # a refusal is kept too: the same bytes are refused again without the work
         finally:
@@ -157,6 +169,35 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool) -> str:
         ) from exc
     _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
     return new_text
+
+
+class _OutOfTime(BaseException):
+    """Raised inside tomlkit by the profile hook; a BaseException, so no `except Exception` keeps it."""
+
+
+def _within_cpu_budget(work, seconds: float):
+    """`work()`, stopped with _OutOfTime once this thread has used `seconds` of CPU on it.
+
+    Python cannot stop a thread from outside, and a process per preview would cost more than
+    most previews; a profile hook sees every function call of this thread only, and looks
+    at the clock every 1,024 of them.
+    """
+    deadline = time.thread_time() + seconds
+    calls = 0
+
+    def hook(frame, event, arg) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            if not calls % 1024 and time.thread_time() > deadline:
+                raise _OutOfTime
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        return work()
+    finally:
+        sys.setprofile(previous)
 
 
 def _count_keys(text: str) -> int:
