@@ -66,11 +66,14 @@ def test_idle_and_non_reading_clients_do_not_stop_the_server(tmp_path, live_serv
     port = int(url.rsplit(":", 1)[1])
     sockets = []
     try:
-        for _ in range(150):  # waitress's own default stops accepting at 100
-            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        # from two addresses other than the tester's, within the limit per address (100) each
+        for number in range(150):  # waitress's own default stops accepting at 100
+            source = (f"127.0.0.{2 + number % 2}", 0)
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5, source_address=source))
         for _ in range(20):  # more than there are worker threads, each asking for 48 MB
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.bind(("127.0.0.4", 0))
             sock.connect(("127.0.0.1", port))
             sock.sendall(f"GET /jobs/{job_id}/raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             sockets.append(sock)

@@ -23,6 +23,7 @@ from typing import Any
 from waitress import create_server, wasyncore
 
 from .core.jobs.manager import JobManager
+from .slow_clients import Network, guard
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_REASON = "the server was stopped"
@@ -38,12 +39,17 @@ def serve_until_stopped(
     *,
     on_ready: Callable[[], None] | None = None,
     on_stop: Sequence[Callable[[], None]] = (),
+    per_address: int = 0,
+    exempt: Sequence[Network] = (),
     **waitress_options: Any,
 ) -> int:
     """Serve `app` until SIGTERM or SIGINT, then stop as described above; returns 0.
 
     `waitress_options` are waitress's own (host, port, threads, connection_limit, ...).
     `on_ready` runs once the port is bound; an OSError from binding it propagates.
+    `per_address` limits the connections of one client address (but not of those in
+    `exempt`), and a request must arrive whole within waitress's `channel_timeout`
+    (`slow_clients.py`).
     If a thread that is not part of the stop (a plugin probe still running) would keep the
     process alive past the stop, the process exits here, after flushing its output: every
     job is already recorded by then.
@@ -51,6 +57,7 @@ def serve_until_stopped(
     socket_map: dict = {}  # ours, so the loop below runs it a turn at a time
     waitress_options.setdefault("ident", "envboard")
     server = create_server(app, map=socket_map, **waitress_options)
+    guard(socket_map, per_address, exempt)
     if on_ready is not None:
         on_ready()
     turn = {"timeout": server.adj.asyncore_loop_timeout, "use_poll": server.adj.asyncore_use_poll}

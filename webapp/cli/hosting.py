@@ -58,6 +58,18 @@ def trusted_hosts(host: str, public_url: str | None) -> list[str]:
     return sorted(n for n in names if n)
 
 
+def public_url_warning(host: str, public_url: str | None, port: int) -> str | None:
+    """What to say at start when people will reach a non-loopback --host by a name nobody trusts."""
+    if public_url or is_loopback(host):
+        return None
+    trusted = ", ".join(trusted_hosts(host, public_url))
+    return (
+        f"warning: --host {host} without --public-url: only {trusted} are trusted in the Host header, "
+        f"so people reaching envboard by this machine's name get a 400. Pass --public-url "
+        f"http://NAME:{port} (ENVBOARD_PUBLIC_URL)."
+    )
+
+
 def bind_problem(host: str, port: int, error: OSError | None = None) -> str | None:
     """Why waitress could not listen on host:port, in one line; None when it can.
 

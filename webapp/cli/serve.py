@@ -11,8 +11,15 @@ from pathlib import Path
 from ..core.access.sessions import parse_duration
 from ..core.disk.files import remove_stale_temp_files
 from ..serving import serve_until_stopped
-from .hosting import allow_open_files, bind_problem, is_loopback, load_secret_key, trusted_hosts
-from .options import add_common, at_least_one, env, http_url, port, settings_from
+from .hosting import (
+    allow_open_files,
+    bind_problem,
+    is_loopback,
+    load_secret_key,
+    public_url_warning,
+    trusted_hosts,
+)
+from .options import add_common, at_least_one, env, http_url, port, settings_from, whole_number
 
 
 def add_parsers(commands) -> None:
@@ -44,8 +51,16 @@ def add_parsers(commands) -> None:
         "--channel-timeout",
         type=at_least_one,
         default=env("CHANNEL_TIMEOUT", "30"),
-        help="seconds a connection may stay idle (no request, nothing read) before it is closed "
-        "(ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+        help="seconds a connection may stay idle (no request, nothing read) before it is closed, and "
+        "the time a request has to arrive whole (ENVBOARD_CHANNEL_TIMEOUT; default 30)",
+    )
+    serve.add_argument(
+        "--connections-per-address",
+        type=whole_number,
+        default=env("CONNECTIONS_PER_ADDRESS", "100"),
+        help="open connections one client address may hold (a --trusted-proxy's are not limited); with "
+        "a request's deadline of --channel-timeout seconds, which a trickle of bytes does not reset, one "
+        "address cannot shut everyone out (ENVBOARD_CONNECTIONS_PER_ADDRESS; default 100; 0: no limit)",
     )
     serve.add_argument(
         "--session-idle",
@@ -123,7 +138,7 @@ def add_parsers(commands) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..core.access.users import UserDirectory, UsersError
-    from ..web import create_app
+    from ..web import MAX_REQUEST_BYTES, create_app
     from ..web.access_log import configure
     from ..web.services import EXTENSION
 
@@ -193,6 +208,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
         print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
+        warning = public_url_warning(args.host, args.public_url, args.port)
+        if warning:
+            print(f"envboard: {warning}", file=sys.stderr, flush=True)
 
     allow_open_files(args.connection_limit + args.threads + 64)
     try:
@@ -206,9 +224,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             threads=args.threads,
             connection_limit=args.connection_limit,
+            per_address=args.connections_per_address,
+            exempt=proxies,  # everybody comes through a proxy's address
             channel_timeout=args.channel_timeout,
             cleanup_interval=min(30, max(1, args.channel_timeout // 2)),  # idle sockets go within 1.5x
             asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+            # forms are small: a larger body is refused (413) before it is read or buffered to disk
+            max_request_body_size=MAX_REQUEST_BYTES,
         )
     except OSError as exc:  # the port was taken between the check and the bind
         envboard.close()

@@ -14,6 +14,9 @@ from ..core.app import Envboard
 from . import services
 
 PACKAGE = Path(__file__).resolve().parent.parent
+# every body envboard accepts is a small form (a token, a mode, a hash): a bigger one is refused
+# with 413 by waitress before it is read, and by Flask under any other WSGI server
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 def _asset_folder(name: str) -> str:
@@ -40,6 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="envboard_session",
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
         ENVBOARD_SESSION_IDLE=DEFAULT_IDLE,  # seconds without a request before a session ends
         ENVBOARD_SESSION_MAX_AGE=DEFAULT_MAX_AGE,  # seconds after sign-in, whatever happens
         ENVBOARD_TRUSTED_PROXIES=(),  # ip networks whose user header is believed

@@ -23,6 +23,9 @@ from .services import services
 
 blueprint = Blueprint("metrics", __name__)
 
+# labels come from a fixed set: a client choosing the method (or a path that routes nowhere)
+# must not add series, or one client can make every scrape as large as it likes
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 def _metrics() -> Metrics:
     return services().metrics
@@ -56,7 +59,7 @@ def init_app(app: Flask) -> None:
     def _observe(response):
         started = g.get("request_started")
         if started is not None:
-            _metrics().requests.labels(request.endpoint or "none", request.method).observe(
-                time.perf_counter() - started
-            )
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            endpoint = request.endpoint if request.url_rule is not None else "none"
+            _metrics().requests.labels(endpoint or "none", method).observe(time.perf_counter() - started)
         return response

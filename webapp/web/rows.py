@@ -77,7 +77,9 @@ class RowCache:
             if snapshot is None:
                 continue
             try:
-                with app.test_request_context("/"):
+                # under a host the app trusts (with --host ADDR, "localhost" is not one): rows hold paths only
+                trusted = app.config.get("TRUSTED_HOSTS") or ["localhost"]
+                with app.test_request_context("/", base_url=f"http://{trusted[0]}/"):
                     self._table(list(snapshot.states), snapshot, jobs, Filters(), None)
             except Exception:  # noqa: BLE001 - requests render for themselves if this fails
                 log.exception("rendering rows ahead failed")

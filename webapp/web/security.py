@@ -7,6 +7,7 @@ import ipaddress
 import secrets
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.globals import request_ctx
 
 from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
@@ -40,6 +41,23 @@ def csrf_token() -> str:
 def current_user() -> str:
     """The name recorded in the history for what this request does."""
     return g.user.name
+
+
+def _check_host() -> None:
+    """A Host the app does not trust is a 400 that says which it does, before anything builds a URL.
+
+    Flask leaves such a request without a URL adapter, so the sign-in redirect (or any url_for)
+    would fail with a 500 on every path, /healthz and /static included.
+    """
+    if request_ctx.url_adapter is not None:
+        return
+    trusted = ", ".join(current_app.config.get("TRUSTED_HOSTS") or []) or "none"
+    host = request.environ.get("HTTP_HOST", "")
+    abort(
+        400,
+        description=f"Host {host[:200]!r} is not trusted here (trusted: {trusted}). If people reach "
+        "envboard by this name, start it with --public-url http://NAME:PORT (ENVBOARD_PUBLIC_URL).",
+    )
 
 
 def _identify() -> None:
@@ -184,6 +202,7 @@ def permission_problem() -> str | None:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(_check_host)
     app.before_request(_identify)
     app.before_request(_check_csrf)
     app.before_request(_check_role)

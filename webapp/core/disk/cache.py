@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write
+from .files import MAX_LOCK_BYTES, ConfigError, atomic_write, hash_regular
 from .stamps import file_stamp, remembered, stamp
 
 
 def content_hash(path: Path | str) -> str:
-    """sha256 of a file's bytes, remembered per stamp so a big uv.lock is read once."""
+    """sha256 of a regular file's bytes, remembered per stamp so a big uv.lock is read once."""
     if stamp(path) is None:
         return "absent"
     return remembered("sha256", path, _sha256)
@@ -29,9 +29,10 @@ def content_hash(path: Path | str) -> str:
 
 def _sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable"
+        return hash_regular(path, MAX_LOCK_BYTES)
+    except ConfigError as exc:
+        # a FIFO, a device or a giant is never read; its project shows the reader's error
+        return "absent" if exc.message == "file not found" else "unreadable"
 
 
 def folder_stamp(path: Path | str) -> str:

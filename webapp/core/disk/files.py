@@ -8,6 +8,7 @@ Parsed files are remembered by their stamp, so a file is parsed once until it ch
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -22,6 +23,9 @@ from typing import Any
 from .stamps import remembered
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a dg config larger than this is not a config
+MAX_LOCK_BYTES = 32 * 1024 * 1024  # the uv.lock of a very large workspace is a few MB
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # what the probe writes (summaries and errors are cut to 4 KB)
+MAX_SMALL_BYTES = 64 * 1024  # a pyvenv.cfg, a request file
 UTF8_BOM = b"\xef\xbb\xbf"
 TEMP_SUFFIX = ".envboard-tmp"  # left behind only by a kill between write and rename
 _LINE_COL = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -45,6 +49,95 @@ class TomlFile:
     path: Path
     text: str
     data: dict[str, Any]
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def _open_regular(path: Path, limit: int, within: Path | None) -> tuple[int, os.stat_result]:
+    """An open descriptor of a regular file no larger than `limit`, else a located ConfigError.
+
+    Opened with O_NONBLOCK, so a FIFO answers at once instead of waiting for a writer, and
+    its kind is decided by fstat on what was opened (not a stat before, which a rename can
+    outrun). A device, a FIFO or a sparse giant is refused before a byte is read.
+    """
+    if within is not None:
+        real, boundary = os.path.realpath(path), os.path.realpath(within)
+        if real != boundary and not real.startswith(boundary.rstrip(os.sep) + os.sep):
+            raise ConfigError(path, f"is a symlink to {real}, outside {within}; not followed")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(path, "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise ConfigError(path, f"is {kind}, not a regular file; envboard reads only regular files")
+        if info.st_size > limit:
+            raise ConfigError(path, f"is {_size(info.st_size)}, more than envboard reads ({_size(limit)})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _size(count: int) -> str:
+    return f"{count / 1048576:.1f} MB" if count >= 1048576 else f"{count} bytes"
+
+
+def read_regular(path: Path | str, limit: int, *, within: Path | None = None) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is a located ConfigError.
+
+    Every reader of a file someone else controls (configs, uv.lock, pyvenv.cfg, the
+    probe's answer) goes through here: a FIFO, a device or a huge file is one project's
+    error, never a blocked thread or an exhausted server. `within`: the file's real
+    path must lie inside this folder (a symlink out of it is not followed).
+    """
+    path = Path(path)
+    fd, _ = _open_regular(path, limit, within)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)  # it may have grown since fstat
+    if len(data) > limit:
+        raise ConfigError(path, f"is more than envboard reads ({_size(limit)})")
+    return data
+
+
+def hash_regular(path: Path | str, limit: int, *, within: Path | None = None) -> str:
+    """sha256 of a regular file of at most `limit` bytes, read in chunks; else a located ConfigError."""
+    path = Path(path)
+    fd, _ = _open_regular(path, limit, within)
+    digest = hashlib.sha256()
+    seen = 0
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            seen += len(chunk)
+            if seen > limit:
+                raise ConfigError(path, f"is more than envboard reads ({_size(limit)})")
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def regular_file_problem(path: Path | str, limit: int, *, within: Path | None = None) -> str | None:
+    """Why `path` would be refused by read_regular ("file: reason"), None when it is fine or absent.
+
+    Checked before a command that reads the file itself (uv reads uv.lock) is started: a
+    FIFO would block uv until its timeout.
+    """
+    try:
+        fd, _ = _open_regular(Path(path), limit, within)
+    except ConfigError as exc:
+        return None if exc.message == "file not found" else str(exc)
+    os.close(fd)
+    return None
 
 
 def read_toml(path: Path) -> TomlFile:
@@ -79,10 +172,7 @@ def _toml_weight(answer: TomlFile | ConfigError) -> int:
 def _parse(path: Path, size: int) -> TomlFile:
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(path, f"file is {size} bytes, larger than a config file can be (4 MiB)")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(path, f"cannot be read: {exc.strerror or exc}") from None
+    raw = read_regular(path, MAX_CONFIG_BYTES)
     if raw.startswith(UTF8_BOM):
         raw = raw[len(UTF8_BOM) :]
     try:

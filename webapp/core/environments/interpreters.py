@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk.files import MAX_SMALL_BYTES, ConfigError, read_regular
 from ..disk.stamps import remembered
 from .processes import Invocation, child_environment, run
 
@@ -82,8 +83,8 @@ def pyvenv_version(venv: Path) -> str | None:
 
 def _read_pyvenv_version(path: Path) -> str | None:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = read_regular(path, MAX_SMALL_BYTES).decode("utf-8").splitlines()
+    except (ConfigError, UnicodeDecodeError):
         return None
     settings = {}
     for line in lines:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..disk.files import ConfigError, read_toml
+from ..disk.files import MAX_CONFIG_BYTES, MAX_LOCK_BYTES, ConfigError, read_toml, regular_file_problem
 from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.eras import IGNORED, Reading
 from ..workspace.scan import Project
@@ -153,6 +153,22 @@ class Resolver:
         if env.mode != MODE_UV and env.python is None:
             return "no interpreter for the active environment: " + self.active.reason
         return None
+
+    def inputs_problem(self, env: ResolvedEnvironment) -> str | None:
+        """Why uv must not be started for this environment: a file it reads is a FIFO, a device,
+        too large, or a uv.lock that links out of its folder ("file: reason"); None when fine.
+
+        uv would wait on a FIFO until its timeout, holding a worker, or read a device forever.
+        """
+        if env.mode != MODE_UV:
+            return None
+        root = env.uv_root or env.project_root
+        lock = root / "uv.lock"
+        return (
+            regular_file_problem(lock, MAX_LOCK_BYTES, within=lock.parent)
+            or regular_file_problem(root / PYPROJECT, MAX_CONFIG_BYTES)
+            or regular_file_problem(env.project_root / PYPROJECT, MAX_CONFIG_BYTES)
+        )
 
     def invocation(self, env: ResolvedEnvironment, args: list[str], *, sync: bool = True) -> Invocation:
         """Run `args` inside the environment; args[0] == "python" means its interpreter.

@@ -75,7 +75,7 @@ def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentSta
         )
     if not env.exists:
         return EnvironmentStatus(STATUS_MISSING, f"no environment at {env.venv} yet; sync to create it")
-    problem = resolver.unavailable(env)
+    problem = resolver.unavailable(env) or resolver.inputs_problem(env)
     if problem:
         return EnvironmentStatus(STATUS_UNKNOWN, problem)
     result = run(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..disk.cache import DependencyCache, content_hash, stamp_all
+from ..disk.files import MAX_CONFIG_BYTES, ConfigError, read_regular
 from ..disk.stamps import remembered
 from ..workspace.dg import PYPROJECT
 from ..workspace.locked import normalise, read_locked_versions
@@ -45,8 +46,8 @@ def direct_requirements(pyproject: Path) -> list[str]:
 
 def _read_direct_requirements(pyproject: Path) -> list[str]:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = tomllib.loads(read_regular(pyproject, MAX_CONFIG_BYTES).decode("utf-8-sig"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []
     requirements: list[Any] = []
     project = data.get("project")
@@ -165,6 +166,9 @@ class LockInspector:
         return self._facts(project, env, status, reason, cached=False)
 
     def _check(self, project: Project, env: ResolvedEnvironment, lock: Path) -> tuple[str, str]:
+        refused = self.resolver.inputs_problem(env)  # uv would block on a FIFO, or read a giant
+        if refused:
+            return LOCK_UNKNOWN, refused
         if not lock.is_file():
             return LOCK_ABSENT, f"no uv.lock at {lock}"
         problem = self.resolver.unavailable(env)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -81,6 +84,9 @@ class HistoryError(Exception):
     """The history database cannot be used (read-only or full state dir, ...)."""
 
 
+READY_ROOM = 64 * 1024
+
+
 class History:
     """The jobs table of one workspace. Never raises on construction: a state dir that
     cannot be used makes `unavailable` say why, and each later call tries again (a dir
@@ -114,6 +120,35 @@ class History:
         except sqlite3.Error:
             self._connections.forget()
             raise
+
+    def health(self) -> str | None:
+        """Why the history cannot record a job right now (full state dir, corrupt database), or None.
+
+        For /readyz: `os.access` says yes to a full disk, and a corrupt file is found only when
+        a job is recorded, so both are tried for real (a write with fsync, SQLite's quick_check).
+        """
+        probe = self.state_dir / f".readyz-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"\0" * READY_ROOM)  # room for a job's record and the start of its log
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            return f"the state dir {self.state_dir} cannot be written: {exc.strerror or exc}"
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        try:  # a connection of its own: a thread's open one may not see what happened to the file
+            db = sqlite3.connect(self.path, timeout=5)
+            try:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            return f"the history database {self.path} cannot be used: {exc}"
+        if verdict != "ok":
+            return f"the history database {self.path} is damaged: {verdict}"
+        return None
 
     def _run(self, work, what: str):
         """Run `work(db)`; a lost table or folder is recreated once, anything else is HistoryError."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,11 @@ def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]
         return {}
     resolver = envboard.board.resolver
     probe = probe_invocation(resolver, state.env, Path("ANSWER.json"), Path("REQUEST.json"))
-    commands = {"plugin probe": f"(cd {probe.cwd} && {probe.display()})"}
+    # quoted as a shell reads them: a folder named `$(...)` must not run when pasted
+    commands = {"plugin probe": f"(cd {shlex.quote(str(probe.cwd))} && {probe.display()})"}
     if state.env.mode == MODE_UV:
         sync = sync_invocation(resolver, state.project.path)
-        commands["sync"] = f"(cd {sync.cwd} && {sync.display()})"
+        commands["sync"] = f"(cd {shlex.quote(str(sync.cwd))} && {sync.display()})"
     return commands
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
+from ..disk.files import MAX_ANSWER_BYTES, ConfigError, read_regular
 from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
@@ -21,6 +22,9 @@ from ..workspace.scan import Project
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
 PROBE_VERSION = hashlib.sha256(PROBE_SCRIPT.read_bytes()).hexdigest()[:16]
 PROBE_TIMEOUT = 600.0  # uv may sync a large environment before the probe starts
+# the probe runs the project's code, which may write anything into its answer: every text shown
+# (a summary, an error's message or traceback) is cut to this, as the probe itself also does
+MAX_TEXT = 4096
 
 
 @dataclass
@@ -86,7 +90,27 @@ def _answer_fields(data: dict[str, Any]) -> dict[str, Any]:
     for name, default in _ANSWER_DEFAULTS.items():
         value = data.get(name, default)
         fields[name] = list(value) if isinstance(value, list) else value  # never a shared default
+    fields["components"] = [_cut_texts(item, ("summary",)) for item in fields["components"]]
+    fields["errors"] = [_cut_texts(item, ("message", "traceback")) for item in fields["errors"]]
     return fields
+
+
+def cut_text(text: str, keep_end: bool = False) -> str:
+    """`text` within MAX_TEXT characters; a traceback keeps its end, where the error is."""
+    if len(text) <= MAX_TEXT:
+        return text
+    mark = f" … [cut: {len(text)} characters in all] … "
+    room = MAX_TEXT - len(mark)
+    return mark + text[-room:] if keep_end else text[:room] + mark
+
+
+def _cut_texts(item: Any, keys: tuple[str, ...]) -> Any:
+    if not isinstance(item, dict):
+        return item
+    return {
+        key: cut_text(value, keep_end=key == "traceback") if key in keys and isinstance(value, str) else value
+        for key, value in item.items()
+    }
 
 
 def _from_value(value: dict[str, Any] | None) -> PluginList | None:
@@ -151,7 +175,7 @@ class PluginProbe:
         """Always spawns: the probe script in the project's resolved environment."""
         patterns = [] if project.declares_registry_entry_point else project.registry_modules
         started = time.time()
-        problem = self.resolver.unavailable(env)
+        problem = self.resolver.unavailable(env) or self.resolver.inputs_problem(env)
         if problem:
             return PluginList(failure=problem, probed_at=started, duration=0.0)
         # stamped before the probe starts: an install that lands while it runs invalidates the answer
@@ -164,12 +188,15 @@ class PluginProbe:
             invocation = probe_invocation(self.resolver, env, answer, request)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
             duration = time.time() - started
+            refused = None
             try:
-                data = json.loads(answer.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                data = json.loads(read_regular(answer, MAX_ANSWER_BYTES))
+            except ConfigError as exc:
+                data, refused = None, None if exc.message == "file not found" else str(exc)
+            except ValueError:
                 data = None
-        if data is None:
-            failure = result.error or f"the probe exited {result.exit_code} without an answer"
+        if data is None or not isinstance(data, dict):
+            failure = result.error or refused or f"the probe exited {result.exit_code} without an answer"
             return PluginList(
                 failure=failure, probed_at=started, duration=duration, output=result.text[-20000:]
             )

@@ -42,12 +42,18 @@ _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 
+# a docstring or an error message can be any size (150 MB was tried): what is written is cut
+# to this, and envboard cuts again on reading, since the project's code could write the answer
+MAX_TEXT = 4096
+
+
 def _error(module, exc):
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return {
         "module": module,
         "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "message": str(exc)[:MAX_TEXT],
+        "traceback": trace[-MAX_TEXT:],  # the end says what failed
     }
 
 
@@ -105,11 +111,11 @@ def _expand_pattern(pattern, searched):
 
 def _summary(obj):
     doc = obj.__doc__
-    if not doc:
+    if not doc or not isinstance(doc, str):
         return None
-    lines = doc.strip().splitlines()
+    lines = doc[: MAX_TEXT * 4].strip().splitlines()
     cleaned = lines[0] + "\n" + textwrap.dedent("\n".join(lines[1:])) if len(lines) > 1 else lines[0]
-    return cleaned.split("\n\n")[0]
+    return cleaned.split("\n\n")[0][:MAX_TEXT]
 
 
 def _component_base():

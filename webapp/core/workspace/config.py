@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..disk.files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_toml
+from ..disk.files import MAX_CONFIG_BYTES, ConfigError, TomlFile, read_regular, read_toml
 from .dg import DG_TOML, PYPROJECT
 
 # the later table spellings: { active = true } and { uv_managed = true }
@@ -54,11 +54,12 @@ def read_dg_config(folder: Path) -> DgConfig | None:
     A `dg.toml` wins over a `pyproject.toml` in the same folder, as in dg.
     """
     dg_toml = folder / DG_TOML
-    if dg_toml.is_file():
+    # present but not a regular file (a FIFO, a device): read_toml says what it is, for this project
+    if _present(dg_toml):
         parsed = read_toml(dg_toml)
         return DgConfig(file=parsed, section=parsed.data, prefix="")
     pyproject = folder / PYPROJECT
-    if pyproject.is_file():
+    if _present(pyproject):
         parsed = read_toml(pyproject)
         tool = parsed.data.get("tool")
         section = tool.get("dg") if isinstance(tool, dict) else None
@@ -67,6 +68,10 @@ def read_dg_config(folder: Path) -> DgConfig | None:
         if section is not None:
             raise ConfigError(pyproject, "[tool.dg] must be a table", key_line(parsed.text, "dg"))
     return None
+
+
+def _present(path: Path) -> bool:
+    return path.exists() and not path.is_dir()
 
 
 # Every way TOML can name a `dg` key: bare, "quoted" or 'literal', followed by the dot,
@@ -88,14 +93,12 @@ def has_dg_config(folder: Path) -> bool:
         return True
     pyproject = folder / PYPROJECT
     try:
-        with pyproject.open("rb") as handle:
-            head = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError:
-        return False
+        head = read_regular(pyproject, MAX_CONFIG_BYTES)
+    except ConfigError as exc:
+        # absent or unreadable: no config; a FIFO, a device or a giant: the scan says what it is
+        return not (exc.message == "file not found" or exc.message.startswith("cannot be read"))
     if not _MAYBE_DG_KEY.search(head, 0, MAX_CONFIG_BYTES):
         return False
-    if len(head) > MAX_CONFIG_BYTES:
-        return True  # too large to be a config: the scan says so rather than skip it
     if _DG_HEADER.search(head) and b'"""' not in head and b"'''" not in head:
         # a `[tool.dg]` header line outside any multi-line string opens the table (or the
         # file is broken, which also counts): the common spelling needs no parse

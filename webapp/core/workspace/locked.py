@@ -10,6 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from ..disk.files import MAX_LOCK_BYTES, ConfigError, read_regular
 from ..disk.stamps import remembered
 
 
@@ -29,8 +30,9 @@ def read_locked_versions(lock: Path) -> dict[str, str]:
 
 def _read_locked_versions(lock: Path) -> dict[str, str]:
     try:
-        data = tomllib.loads(lock.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # never through a symlink out of its folder: pins of a file elsewhere are not this project's
+        data = tomllib.loads(read_regular(lock, MAX_LOCK_BYTES, within=lock.parent).decode("utf-8"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
     versions: dict[str, list[str]] = {}
     packages = data.get("package", [])

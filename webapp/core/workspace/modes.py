@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import sys
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import InlineTable, Table
 
-from ..disk.files import UTF8_BOM, atomic_write
+from ..disk.files import MAX_CONFIG_BYTES, UTF8_BOM, ConfigError, atomic_write, read_regular
 from ..disk.stamps import Memo
 from .config import TABLE_ACTIVE, TABLE_UV
 from .dg import DG_TOML, MODE_ACTIVE, MODE_UV, MODES
@@ -45,6 +47,12 @@ class PreviewsBusy(ModeChangeError):
 # A preview parses, edits and re-parses the whole file (tomlkit is slow on big files), and a
 # GET can ask for one: bound what anybody can make the server do.
 MAX_PREVIEW_BYTES = 1024 * 1024  # tomlkit takes seconds on larger files
+# tomlkit's work grows with the square of the keys in some layouts (3,000 dotted keys in 41 KB
+# took 97 s of CPU; 400 under one table take 8 s here). So a file with more keys than any real
+# config is refused after a linear count with tomllib, and every edit gets a CPU budget: past
+# it, tomlkit is stopped (a profile hook raises inside it) and the preview is refused.
+MAX_PREVIEW_KEYS = 1000
+PREVIEW_CPU_SECONDS = 2.0
 MAX_PREVIEWS_AT_ONCE = 3
 PREVIEW_WAIT = 2.0  # seconds a preview waits for a free slot before "busy"
 _PREVIEW_CACHE_SIZE = 64
@@ -113,9 +121,11 @@ def preview(project: Project, target: str) -> ModeChange:
                 f"{path} is {size / 1048576:.1f} MB; envboard edits config files up to "
                 f"{MAX_PREVIEW_BYTES // 1048576} MB. Change python_environment by hand."
             )
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_PREVIEW_BYTES)
     except OSError as exc:
         raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+    except ConfigError as exc:  # a FIFO, a device, or it grew past the limit since stat
+        raise ModeChangeError(str(exc)) from exc
     if len(raw) > MAX_PREVIEW_BYTES:  # grew between stat and read
         raise ModeChangeError(f"{path} is larger than {MAX_PREVIEW_BYTES // 1048576} MB; change it by hand")
     bom = raw.startswith(UTF8_BOM)
@@ -142,12 +152,27 @@ def _edited_or_refusal(
 ) -> str | ModeChangeError:
     """The new text, or why not: a refusal is kept too, so the same bytes are refused again
     without the work. A busy server is not kept: that is not an answer about the bytes."""
+    keys = _count_keys(text)
+    if keys > MAX_PREVIEW_KEYS:
+        return ModeChangeError(
+            f"{path} has {keys:,} keys; envboard previews mode changes of config files up to "
+            f"{MAX_PREVIEW_KEYS:,} keys (the work grows faster than the file). Change "
+            "python_environment by hand."
+        )
     if not _preview_slots.acquire(timeout=PREVIEW_WAIT):
         raise PreviewsBusy(
             f"{MAX_PREVIEWS_AT_ONCE} mode previews are being prepared right now; try again in a moment"
         )
     try:
-        return _edited(path, text, target, in_dg_toml=in_dg_toml, spelling=spelling)
+        return _within_cpu_budget(
+            lambda: _edited(path, text, target, in_dg_toml=in_dg_toml, spelling=spelling), PREVIEW_CPU_SECONDS
+        )
+    except _OutOfTime:
+        return ModeChangeError(
+            f"{path} is laid out in a way that takes envboard's TOML editor more than "
+            f"{PREVIEW_CPU_SECONDS:g} s of CPU to edit (many dotted keys); nothing was written. "
+            "Change python_environment by hand."
+        )
     except ModeChangeError as exc:
         return exc
     finally:
@@ -158,7 +183,7 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool, spelling: s
     """The new text, verified to differ from the old in the mode key only."""
     try:
         new_text = _rewrite(text, target, in_dg_toml=in_dg_toml, spelling=spelling)
-    except (ValueError, TypeError, KeyError, tomlkit.exceptions.TOMLKitError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, tomlkit.exceptions.TOMLKitError) as exc:
         # tomlkit refuses some layouts (e.g. a table inside an inline table)
         raise ModeChangeError(
             f"{path.name} is laid out in a way envboard cannot edit safely ({exc}); nothing was written. "
@@ -166,6 +191,52 @@ def _edited(path: Path, text: str, target: str, *, in_dg_toml: bool, spelling: s
         ) from exc
     _verify(path, text, new_text, target, in_dg_toml=in_dg_toml)
     return new_text
+
+
+class _OutOfTime(BaseException):
+    """Raised inside tomlkit by the profile hook; a BaseException, so no `except Exception` keeps it."""
+
+
+def _within_cpu_budget(work, seconds: float):
+    """`work()`, stopped with _OutOfTime once this thread has used `seconds` of CPU on it.
+
+    Python cannot stop a thread from outside, and a process per preview would cost more than
+    most previews; a profile hook sees every function call of this thread only, and looks
+    at the clock every 1,024 of them.
+    """
+    deadline = time.thread_time() + seconds
+    calls = 0
+
+    def hook(frame, event, arg) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            if not calls % 1024 and time.thread_time() > deadline:
+                raise _OutOfTime
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        return work()
+    finally:
+        sys.setprofile(previous)
+
+
+def _count_keys(text: str) -> int:
+    """Keys and tables in a TOML text (0 when it does not parse: tomlkit then refuses it at once)."""
+    try:
+        data: Any = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return 0
+    count, pending = 0, [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return count
 
 
 def _refuse_symlink(path: Path) -> None:
@@ -186,9 +257,9 @@ def apply(change: ModeChange, expected_hash: str) -> None:
     path = change.file
     _refuse_symlink(path)  # it may have become one since the preview
     try:
-        current = path.read_bytes()
-    except OSError as exc:
-        raise ModeChangeError(f"{path} cannot be read: {exc.strerror}") from exc
+        current = read_regular(path, MAX_CONFIG_BYTES)
+    except ConfigError as exc:
+        raise ModeChangeError(str(exc)) from exc
     digest = hashlib.sha256(current).hexdigest()
     if digest != expected_hash or digest != change.file_hash:
         raise StaleEdit(f"{path} changed since the preview; nothing was written. Review the change again.")
