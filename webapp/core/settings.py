@@ -32,6 +32,14 @@ class Settings:
     full_refresh_interval: float = FULL_REFRESH_INTERVAL
     watch: bool = True  # file-system events tell the monitor what changed (else it re-reads every pass)
     term_grace: float = TERM_GRACE
+    job_user: str | None = None  # project code runs as this user (envboard running as root)
+    pass_env: tuple[str, ...] = ()  # variables passed to project code beyond the allow-list
+    private_paths: tuple[Path, ...] = ()  # hidden from project code besides the state dir (users file)
+
+    @property
+    def hidden_paths(self) -> tuple[Path, ...]:
+        """What project code must not read or write: envboard's state, cache and users file."""
+        return (self.state_dir, self.resolved_cache_dir, *self.private_paths)
 
     @property
     def resolved_cache_dir(self) -> Path:

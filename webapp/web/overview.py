@@ -25,6 +25,7 @@ def _context(data: resources.Overview) -> dict:
         "total": data.total,
         "filters": data.filters,
         "version": data.version,
+        "isolation": data.report["isolation"],
     }
 
 

@@ -27,7 +27,7 @@ def project_state(project_id: str) -> ProjectState:
 @blueprint.get("/projects/<project_id>")
 def show(project_id: str):
     page = project_or_404(project_id)
-    return render_template("project.html", state=page.state, commands=page.commands)
+    return render_template("project.html", state=page.state, commands=page.commands, isolation=page.isolation)
 
 
 @blueprint.get("/api/projects/<project_id>")

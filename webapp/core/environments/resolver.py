@@ -18,7 +18,7 @@ from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
 from .output import last_words
-from .processes import Invocation, UvLocation, child_environment, run
+from .processes import NOT_CONFINED, Confinement, Invocation, UvLocation, child_environment, run
 from .uv import parse_plan
 
 STATUS_MISSING = "missing"
@@ -70,10 +70,19 @@ class EnvironmentStatus:
 class Resolver:
     """Resolves projects to environments and builds the invocations that run in them."""
 
-    def __init__(self, active: ActivePython, uv: UvLocation, environ: dict[str, str] | None = None):
+    def __init__(
+        self,
+        active: ActivePython,
+        uv: UvLocation,
+        environ: dict[str, str] | None = None,
+        confinement: Confinement = NOT_CONFINED,
+        pass_env: tuple[str, ...] = (),
+    ):
         self.active = active
         self.uv = uv
         self.environ = dict(os.environ if environ is None else environ)
+        self.confinement = confinement  # how every process started for a project is kept from secrets
+        self.pass_env = pass_env  # variables the operator passes beyond the allow-list
 
     def resolve(self, project: Project, mode: str | None = None) -> ResolvedEnvironment:
         """The project's environment; with `mode`, the one it would have in that mode."""
@@ -141,13 +150,14 @@ class Resolver:
             return self.uv_invocation(env.project_root, ["run", *([] if sync else ["--no-sync"]), *args])
         python = str(env.python) if env.python else "python"
         program = python if args[0] == "python" else str(Path(python).parent / args[0])
-        return Invocation((program, *args[1:]), env.project_root, child_environment(self.environ))
+        environ = child_environment(self.environ, keep=self.pass_env)
+        return Invocation((program, *args[1:]), env.project_root, environ, self.confinement)
 
     def uv_invocation(self, project_root: Path, uv_args: list[str]) -> Invocation:
         """uv at the project root with any activated virtual environment removed, as dg did."""
         uv = self.uv.path or "uv"
-        env = child_environment(self.environ, drop=("VIRTUAL_ENV",))
-        return Invocation((uv, *uv_args), project_root, env)
+        env = child_environment(self.environ, drop=("VIRTUAL_ENV",), keep=self.pass_env)
+        return Invocation((uv, *uv_args), project_root, env, self.confinement)
 
     def check_status(self, env: ResolvedEnvironment) -> EnvironmentStatus:
         """missing / in_sync / out_of_sync / unknown from uv's own check; never syncs."""

@@ -18,7 +18,7 @@ from typing import Any
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
 from ..environments.interpreters import ActivePython
-from ..environments.processes import find_uv
+from ..environments.processes import Confinement, JobUser, find_uv
 from ..environments.resolver import (
     STATUS_MISSING,
     EnvironmentStatus,
@@ -42,7 +42,9 @@ class Board:
         self.settings = settings
         self.uv = find_uv(settings.uv)
         self.active = ActivePython.detect(settings.active_python, environ)
-        self.resolver = Resolver(self.active, self.uv, environ)
+        user = JobUser.named(settings.job_user) if settings.job_user else None
+        self.confinement = Confinement.decide(settings.hidden_paths, user)
+        self.resolver = Resolver(self.active, self.uv, environ, self.confinement, settings.pass_env)
         self.cache = DependencyCache(settings.resolved_cache_dir)
         self.probe = PluginProbe(self.resolver, self.cache)
         self.lock_inspector = LockInspector(self.resolver, self.cache)
@@ -271,6 +273,7 @@ class Board:
                 "version": self.active.version,
             },
             "uv": {"path": self.uv.path, "reason": self.uv.reason},
+            "isolation": self.confinement.to_json(),
             "projects": [s.to_json() for s in states],
         }
 

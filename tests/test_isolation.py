@@ -1,0 +1,126 @@
+"""Project code never reaches envboard's secrets: a teammate's plugin, imported by a real
+probe under a really served envboard, looks for them and finds nothing."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ENTRY_GROUP, build_wheel, uv, wait_for, write_project, write_workspace
+from webapp.core.access.users import add_user
+from webapp.core.environments.processes import Confinement, child_environment
+
+METRICS_TOKEN = "metrics-token-that-project-code-must-not-see"
+
+# What a hostile plugin module does when the probe imports it: everything it can find of
+# envboard's (the state dir's files, the users file, the metrics token in its own environment
+# or in any process's it can read) is written to REPORT.
+SNOOP = textwrap.dedent('''
+    import json, os, pathlib
+
+    found = {}
+    for path in pathlib.Path(STATE).rglob("*"):
+        try:
+            found[str(path)] = path.read_bytes()[:64].hex() if path.is_file() else "folder"
+        except OSError:
+            pass
+    try:
+        found[USERS] = pathlib.Path(USERS).read_text()
+    except OSError:
+        pass
+    for name, value in os.environ.items():
+        if name.startswith("ENVBOARD_") or TOKEN in value:
+            found["env " + name] = value
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if TOKEN.encode() in (entry / "environ").read_bytes():
+                found["process " + entry.name] = "has the token"
+        except OSError:
+            pass
+    pathlib.Path(REPORT).write_text(json.dumps(found))
+''')
+
+
+def snooping_project(tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path, report: Path) -> Path:
+    wheels = tmp_path / "snoop-wheels"
+    header = (
+        f"STATE = {str(tmp_path / 'state')!r}\nUSERS = {str(users)!r}\n"
+        f"TOKEN = {METRICS_TOKEN!r}\nREPORT = {str(report)!r}\n"
+    )
+    wheel = build_wheel(
+        wheels,
+        "snoop-plugin",
+        "1.0.0",
+        {"snoop_plugin/__init__.py": header + SNOOP},
+        entry_points={ENTRY_GROUP: {"snoop_plugin": "snoop_plugin"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["team"])
+    project = write_project(root / "team", "team", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+    uv(uv_bin, "sync", cwd=project)
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
+    return root
+
+
+def test_child_environment_keeps_what_tools_need_and_drops_envboards_settings():
+    base = {
+        "PATH": "/bin",
+        "HOME": "/home/a",
+        "LC_ALL": "C.UTF-8",
+        "UV_INDEX_URL": "https://index.example/simple",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "ENVBOARD_METRICS_TOKEN": "secret",
+        "ENVBOARD_STATE_DIR": "/var/lib/envboard",
+        "AWS_SECRET_ACCESS_KEY": "unrelated",
+        "DATABASE_URL": "postgres://x",
+    }
+    env = child_environment(base, keep=("DATABASE_URL", "ENVBOARD_METRICS_TOKEN"))
+    assert env == {
+        "PATH": "/bin",
+        "HOME": "/home/a",
+        "LC_ALL": "C.UTF-8",
+        "UV_INDEX_URL": "https://index.example/simple",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "DATABASE_URL": "postgres://x",  # named with --pass-env; ENVBOARD_* never is
+    }
+
+
+@pytest.mark.slow
+def test_a_teammates_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server):
+    if Confinement.decide([]).bwrap is None:
+        pytest.skip(Confinement.decide([]).bwrap_problem)
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    report = tmp_path / "found.json"
+    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report)
+    url = live_server(root, "--users", str(users), env={"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN})
+    # the monitor probes every project at start: nobody has to click for the plugin to run
+    found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    assert found == {}
+    assert (tmp_path / "state" / "secret_key").is_file()  # there to be found, had it been visible
+    assert url
+
+
+def test_without_a_sandbox_or_job_user_the_pages_and_the_api_say_so(tmp_path, make_app, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no bwrap to be found
+    root = write_workspace(tmp_path / "ws", ["act"])
+    write_project(root / "act", "act")
+    client = make_app(root).test_client()
+    isolation = client.get("/api/projects").get_json()["isolation"]
+    assert isolation["isolated"] is False and "bwrap is not installed" in isolation["notice"]
+    assert client.get("/api/projects/act").get_json()["isolation"] == isolation
+    for path in ("/", "/projects/act"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'id="isolation-notice"' in page and "can act as an operator" in page
+
+
+def test_with_bubblewrap_the_pages_show_no_warning(tmp_path, make_app):
+    if Confinement.decide([]).bwrap is None:
+        pytest.skip(Confinement.decide([]).bwrap_problem)
+    root = write_workspace(tmp_path / "ws", ["act"])
+    write_project(root / "act", "act")
+    client = make_app(root).test_client()
+    assert client.get("/api/projects").get_json()["isolation"]["sandbox"] == "bubblewrap"
+    assert 'id="isolation-notice"' not in client.get("/").get_data(as_text=True)
