@@ -26,7 +26,7 @@ from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
 from . import sync
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
-from .locks import ProjectBusy, ProjectLocks
+from .locks import ProjectBusy, ProjectLocks, WaitCancelled
 from .log import JobLog
 
 log = logging.getLogger("envboard.jobs")
@@ -262,8 +262,15 @@ class JobManager:
                     self._finish(record, CANCELLED, message="cancelled before it started")
                 return
             waiting = "[envboard] waiting: another envboard process is changing this project\n"
-            with self.locks.hold(project.path, on_wait=lambda: JobLog(record.log_path).append(waiting)):
+            on_wait = lambda: JobLog(record.log_path).append(waiting)  # noqa: E731
+            with self.locks.hold(project.path, on_wait=on_wait, cancel=entry.cancel):
                 self._sync_locked(project, entry)
+        except WaitCancelled:  # Cancel, or a stopping server, while another process had the project
+            if self._stopping:
+                self._interrupt(record, self._stopping)
+            else:
+                with contextlib.suppress(HistoryError):
+                    self._finish(record, CANCELLED, message="cancelled while waiting for the project's lock")
         except sync.SyncRefused as exc:
             JobLog(record.log_path).append(f"\n[envboard] {exc}\n")
             with contextlib.suppress(HistoryError):
