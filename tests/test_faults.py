@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -74,8 +73,8 @@ def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatc
     (uv_group,) = database.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
     database.close()
     os.kill(server_pid, signal.SIGKILL)
-    time.sleep(0.5)
-    assert live_group_members(uv_group), "uv outlives a killed server until the restart finds it"
+    # in bubblewrap uv dies with the server (--die-with-parent); as a job user or unconfined it
+    # outlives it until the restart finds it by its marker: either way none of it is left below
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "1")
     url = live_server(project, env={"SLOW_BUILD_SECONDS": "1", "UV_NO_CACHE": "1"})
     client = Browserless(url)

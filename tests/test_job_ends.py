@@ -61,3 +61,141 @@ def test_sigterm_stops_a_server_whose_job_waits_for_the_lock(tmp_path, live_serv
     with sqlite3.connect(tmp_path / "state" / "envboard.sqlite3") as db:
         (status,) = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     assert status == "interrupted"
+
+
+# A process that leaves its group (setsid) and ignores SIGTERM, as a build step might: it
+# writes its pid, then sleeps far longer than any test.
+STUBBORN = (
+    "import os, signal, sys, time\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "    open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "    time.sleep(600)\n"
+    "    os._exit(0)\n"
+    "time.sleep(600)\n"
+)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_cancel_ends_a_grandchild_that_left_the_group_and_ignores_sigterm(tmp_path):
+    import sys
+    import threading
+
+    from webapp.core.environments.processes import (
+        JOB_MARKER,
+        Cancellation,
+        Invocation,
+        child_environment,
+        run,
+    )
+
+    pid_file = tmp_path / "grandchild.pid"
+    cancel = Cancellation()
+    env = child_environment(extra={JOB_MARKER: "job-stubborn"})
+    invocation = Invocation((sys.executable, "-c", STUBBORN, str(pid_file)), tmp_path, env)
+    threading.Thread(target=lambda: (wait_for(pid_file.exists, timeout=30), cancel.cancel()), daemon=True).start()
+    result = run(invocation, cancel=cancel, term_grace=0.5)
+    assert result.cancelled
+    grandchild = int(pid_file.read_text())
+    assert not _alive(grandchild), "the grandchild outside the job's group outlived the cancel"
+
+
+def _hanging_plugin_project(tmp_path, wheelhouse, uv_bin, token: str) -> Path:
+    """A plugin whose import leaves the probe's group, ignores SIGTERM and sleeps, named by `token`
+    on its command line (its pid may be one of a sandbox's own)."""
+    from tests.conftest import ENTRY_GROUP, build_wheel, uv
+
+    code = (
+        "import os, signal, sys\n"
+        "os.setsid()\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)', {token!r}])\n"
+    )
+    wheel = build_wheel(
+        tmp_path / "hang-wheels",
+        "hang-plugin",
+        "1.0.0",
+        {"hang_plugin/__init__.py": code},
+        entry_points={ENTRY_GROUP: {"hang_plugin": "hang_plugin"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["hang"])
+    project = write_project(root / "hang", "hang", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+    uv(uv_bin, "sync", cwd=project)
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
+    return root
+
+
+def _named(token: str) -> list[int]:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if token in (process.info["cmdline"] or []) and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process.pid)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL, then the next start"])
+def test_a_probe_left_running_ends_with_the_server(tmp_path, wheelhouse, uv_bin, live_server, stop):
+    token = f"hanging-probe-{tmp_path.name}"
+    root = _hanging_plugin_project(tmp_path, wheelhouse, uv_bin, token)
+    url = live_server(root)
+    process = live_server.processes[url]
+    (first,) = wait_for(lambda: _named(token), timeout=60)
+    if stop == "SIGTERM":
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    else:
+        process.kill()
+        process.wait(timeout=10)
+        live_server(root)  # starts over on the same state dir (its own probe hangs again)
+    wait_for(lambda: first not in _named(token), timeout=10)
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_shell_sync_ends_uv_and_records_the_job(tmp_path):
+    import sys
+
+    from tests.conftest import live_group_members, write_slow_project
+
+    project = write_slow_project(tmp_path / "slow")
+    state = tmp_path / "state"
+    shell = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "sync", "slow", "--workspace", str(project), "--state-dir", str(state)],
+        env={**__import__("os").environ, "SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    database = state / "envboard.sqlite3"
+
+    def running_job():
+        if not database.exists():
+            return None
+        try:
+            with sqlite3.connect(database) as db:
+                row = db.execute("SELECT id, pid, log_path FROM jobs WHERE status = 'running'").fetchone()
+        except sqlite3.OperationalError:  # not created yet
+            return None
+        return row if row and row[1] and "Building" in Path(row[2]).read_text() else None
+
+    try:
+        job_id, uv_group, _ = wait_for(running_job, timeout=60)
+    except AssertionError:
+        shell.kill()
+        raise AssertionError(shell.communicate()[1].decode()) from None
+    shell.send_signal(signal.SIGTERM)
+    assert shell.wait(timeout=15) != 0
+    assert live_group_members(uv_group) == [], "uv outlived `envboard sync`"
+    with sqlite3.connect(database) as db:
+        (status, message) = db.execute("SELECT status, message FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert status == "interrupted" and "SIGTERM" in message

@@ -201,7 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             app,
             envboard.jobs,
             on_ready=announce,
-            on_stop=[envboard.monitor.stop, envboard.board.close],
+            on_stop=[envboard.close],  # the monitor, then probes and checks still running
             host=args.host,
             port=args.port,
             threads=args.threads,

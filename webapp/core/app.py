@@ -8,6 +8,7 @@ runs the same code, locks and history as the server.
 from __future__ import annotations
 
 from .disk.stamps import Memo
+from .environments.processes import end_checks, end_checks_of_gone_servers
 from .jobs.history import History
 from .jobs.manager import JobManager
 from .live.board import Board
@@ -36,6 +37,7 @@ class Envboard:
     def start(self) -> None:
         """For a server: jobs a previous run left behind are settled, then the monitor starts."""
         self.jobs.recover()
+        end_checks_of_gone_servers(self.board.owner, grace=self.settings.term_grace)
         _ = self.board.active.version  # asked once now, not during somebody's first API call
         self.monitor.start()
 
@@ -43,3 +45,5 @@ class Envboard:
         self.monitor.stop()
         self.jobs.close()
         self.board.close()
+        # probes and checks still running (their threads are not waited for) end with us
+        end_checks(self.board.owner, grace=1.0)

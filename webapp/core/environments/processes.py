@@ -10,6 +10,7 @@ can find and end the groups a killed one left behind, and nothing else.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -21,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psutil
+
 CHUNK = 64 * 1024
 MAX_CAPTURE = 8 * 1024 * 1024  # a captured answer larger than this is cut
 TERM_GRACE = 5.0  # seconds between TERM and KILL when a command is stopped
 JOB_MARKER = "ENVBOARD_JOB"  # set in job children so a restarted server can find them
+CHECK_MARKER = "ENVBOARD_CHECK"  # set in every other child (probes, checks): <owner>.<number>
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,10 @@ def run(
             stop_process_group(process, term_grace)
             break
     _kill_group(process.pid, signal.SIGKILL)  # nothing of the command may outlive it
+    if result.cancelled or result.timed_out:  # nor what left its group (setsid), marker and all
+        for name in (JOB_MARKER, CHECK_MARKER):
+            if name in invocation.env:
+                end_marked(name, invocation.env[name].__eq__, min(term_grace, 1.0))
     reader.join(timeout=5)
     result.exit_code = process.returncode
     result.duration = time.monotonic() - started
@@ -371,44 +379,90 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def marked_groups(marker: str) -> set[int]:
-    """The process groups with a live member started with JOB_MARKER=marker.
+def marked_processes(name: str, match: Callable[[str], bool]) -> list[psutil.Process]:
+    """Live processes whose environment has `name` set to a value `match` accepts.
 
-    Pids are reused, so the marker, not a remembered pid, says what is ours; and the
-    group's leader (uv) may be gone while the builds it started live on.
+    Pids are reused, so the marker, not a remembered pid, says what is ours; a process that
+    left its group (setsid) or whose group leader is gone still carries it. psutil reads
+    each process's environment (where no /proc exists nothing is found, nothing is ended).
     """
-    needle = f"{JOB_MARKER}={marker}".encode()
-    groups: set[int] = set()
-    try:
-        entries = list(os.scandir("/proc"))
-    except OSError:  # no /proc on this system: nothing can be found, nothing is ended
-        return groups
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
+    found = []
+    for process in psutil.process_iter():
         try:
-            if needle in Path(entry.path, "environ").read_bytes().split(b"\0"):
-                groups.add(os.getpgid(int(entry.name)))
-        except OSError:  # gone meanwhile, or not ours to read
+            value = process.environ().get(name)
+        except (psutil.Error, OSError):  # gone meanwhile, a zombie, or not ours to read
             continue
-    return groups
+        if value is not None and match(value):
+            found.append(process)
+    return found
+
+
+def marked_groups(marker: str) -> set[int]:
+    """The process groups with a live member started with JOB_MARKER=marker."""
+    return {group for group in map(_group_of, marked_processes(JOB_MARKER, marker.__eq__)) if group}
+
+
+def end_marked(name: str, match: Callable[[str], bool], grace: float = TERM_GRACE) -> bool:
+    """End every process carrying the marker, with its process group: TERM, up to `grace`, KILL.
+
+    Not (all) our children, so they cannot be waited for; polled instead. Returns whether
+    anything was found.
+    """
+    found = marked_processes(name, match)
+    if not found:
+        return False
+    _signal_with_groups(found, signal.SIGTERM)
+    _, alive = psutil.wait_procs(found, timeout=grace)
+    left = alive + [process for process in marked_processes(name, match) if process not in alive]
+    if left:  # ignored TERM, or started meanwhile
+        _signal_with_groups(left, signal.SIGKILL)
+        psutil.wait_procs(left, timeout=1)
+    return True
+
+
+def _signal_with_groups(processes: list[psutil.Process], sig: signal.Signals) -> None:
+    for group in {_group_of(process) for process in processes} - {None, os.getpgrp()}:
+        _kill_group(group, sig)
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(sig)
+
+
+def check_owner(state_dir: Path) -> str:
+    """What this envboard's CHECK_MARKER values start with: its state dir, then its pid."""
+    key = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:12]
+    return f"{key}.{os.getpid()}"
+
+
+def end_checks(owner: str, grace: float = TERM_GRACE) -> bool:
+    """At a stop: end every process this envboard started that is still running."""
+    return end_marked(CHECK_MARKER, lambda value: value.startswith(owner + "."), grace)
+
+
+def end_checks_of_gone_servers(owner: str, grace: float = TERM_GRACE) -> bool:
+    """At a start: end what an envboard of the same state dir that is gone (killed) left."""
+    key = owner.split(".")[0]
+
+    def left_behind(value: str) -> bool:
+        parts = value.split(".")
+        if len(parts) != 3 or parts[0] != key or not parts[1].isdigit():
+            return False
+        pid = int(parts[1])
+        return pid != os.getpid() and not psutil.pid_exists(pid)
+
+    return end_marked(CHECK_MARKER, left_behind, grace)
 
 
 def end_leftover_groups(marker: str, grace: float = TERM_GRACE) -> bool:
-    """End what a killed envboard left of a job: every group with a member carrying `marker`.
+    """End what is left of a job (a killed envboard's, or a cancelled one's grandchildren)."""
+    return end_marked(JOB_MARKER, marker.__eq__, grace)
 
-    Not our children, so they cannot be waited for: TERM, wait up to `grace`, then KILL.
-    Returns whether anything was found.
-    """
-    groups = marked_groups(marker)
-    for group in groups:
-        _kill_group(group, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while groups and time.monotonic() < deadline and marked_groups(marker):
-        time.sleep(0.05)
-    for group in groups | marked_groups(marker):
-        _kill_group(group, signal.SIGKILL)
-    return bool(groups)
+
+def _group_of(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except OSError:
+        return None
 
 
 class _OutputReader(threading.Thread):

@@ -8,6 +8,7 @@ envboard runs anything in an environment (see `launcher.run`).
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,15 @@ from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
 from .output import last_words
-from .processes import NOT_CONFINED, Confinement, Invocation, UvLocation, child_environment, run
+from .processes import (
+    CHECK_MARKER,
+    NOT_CONFINED,
+    Confinement,
+    Invocation,
+    UvLocation,
+    child_environment,
+    run,
+)
 from .uv import parse_plan
 
 STATUS_MISSING = "missing"
@@ -77,12 +86,15 @@ class Resolver:
         environ: dict[str, str] | None = None,
         confinement: Confinement = NOT_CONFINED,
         pass_env: tuple[str, ...] = (),
+        owner: str | None = None,
     ):
         self.active = active
         self.uv = uv
         self.environ = dict(os.environ if environ is None else environ)
         self.confinement = confinement  # how every process started for a project is kept from secrets
         self.pass_env = pass_env  # variables the operator passes beyond the allow-list
+        self.owner = owner  # CHECK_MARKER values start with it, so a stop or the next start finds them
+        self._numbers = itertools.count(1)
 
     def resolve(self, project: Project, mode: str | None = None) -> ResolvedEnvironment:
         """The project's environment; with `mode`, the one it would have in that mode."""
@@ -150,14 +162,17 @@ class Resolver:
             return self.uv_invocation(env.project_root, ["run", *([] if sync else ["--no-sync"]), *args])
         python = str(env.python) if env.python else "python"
         program = python if args[0] == "python" else str(Path(python).parent / args[0])
-        environ = child_environment(self.environ, keep=self.pass_env)
+        environ = child_environment(self.environ, keep=self.pass_env, extra=self._marker())
         return Invocation((program, *args[1:]), env.project_root, environ, self.confinement)
 
     def uv_invocation(self, project_root: Path, uv_args: list[str]) -> Invocation:
         """uv at the project root with any activated virtual environment removed, as dg did."""
         uv = self.uv.path or "uv"
-        env = child_environment(self.environ, drop=("VIRTUAL_ENV",), keep=self.pass_env)
+        env = child_environment(self.environ, drop=("VIRTUAL_ENV",), keep=self.pass_env, extra=self._marker())
         return Invocation((uv, *uv_args), project_root, env, self.confinement)
+
+    def _marker(self) -> dict[str, str]:
+        return {CHECK_MARKER: f"{self.owner}.{next(self._numbers)}"} if self.owner else {}
 
     def check_status(self, env: ResolvedEnvironment) -> EnvironmentStatus:
         """missing / in_sync / out_of_sync / unknown from uv's own check; never syncs."""
