@@ -16,8 +16,8 @@ from webapp.core.environments.processes import Confinement, child_environment
 METRICS_TOKEN = "metrics-token-that-project-code-must-not-see"
 
 # What a hostile plugin module does when the probe imports it: everything it can find of
-# envboard's (the state dir's files, the users file, the metrics token in its own environment
-# or in any process's it can read) is written to REPORT.
+# envboard's (the state dir's files, the users file, envboard's settings and the metrics token
+# in its own environment or in any process's it can read) is written to REPORT.
 SNOOP = textwrap.dedent('''
     import json, os, pathlib
 
@@ -31,8 +31,9 @@ SNOOP = textwrap.dedent('''
         found[USERS] = pathlib.Path(USERS).read_text()
     except OSError:
         pass
+    markers = ("ENVBOARD_JOB", "ENVBOARD_CHECK")  # which job or check this is: no secret
     for name, value in os.environ.items():
-        if name.startswith("ENVBOARD_") or TOKEN in value:
+        if (name.startswith("ENVBOARD_") and name not in markers) or TOKEN in value:
             found["env " + name] = value
     for entry in pathlib.Path("/proc").iterdir():
         try:

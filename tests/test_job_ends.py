@@ -199,3 +199,86 @@ def test_sigterm_to_a_shell_sync_ends_uv_and_records_the_job(tmp_path):
     with sqlite3.connect(database) as db:
         (status, message) = db.execute("SELECT status, message FROM jobs WHERE id = ?", (job_id,)).fetchone()
     assert status == "interrupted" and "SIGTERM" in message
+
+
+@pytest.fixture
+def small_state_dir(tmp_path):
+    """The state dir on a 4 MB tmpfs of its own, so that the test can fill it (root only)."""
+    import os
+
+    state = tmp_path / "state"
+    state.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("filling a real file system of its own needs root (mount -t tmpfs)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield state
+    subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+NOISY_BACKEND = """
+import os, sys, time
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    print("noisy backend: building", flush=True)
+    while not os.path.exists(os.environ["NOISY_RELEASE"]):
+        time.sleep(0.05)
+    for number in range(2000):  # uv shows a failed build's output: far more than a page of log
+        print(f"noisy backend: line {number} of what a failing build says", file=sys.stderr)
+    raise SystemExit("noisy backend: failed")
+"""
+
+
+def write_noisy_project(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "noisy_backend.py").write_text(NOISY_BACKEND)
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "noisy"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = []\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "noisy_backend"\nbackend-path = ["."]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "noisy"\n'
+        'python_environment = "persistent_uv"\n'
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(tmp_path, live_server, small_state_dir):
+    from tests.conftest import live_group_members
+
+    release = tmp_path / "release"
+    project = write_noisy_project(tmp_path / "noisy")
+    env = {"NOISY_RELEASE": str(release), "ENVBOARD_PASS_ENV": "NOISY_RELEASE", "UV_NO_CACHE": "1"}
+    url = live_server(project, env=env)
+    client = Browserless(url)
+    _, headers = client.post("/projects/noisy/sync")
+    job_id = headers["Location"].rsplit("/", 1)[1]
+    log_path = Path(wait_for(lambda: client.json(f"/api/jobs/{job_id}").get("log_path"), timeout=30))
+    wait_for(lambda: "Building" in log_path.read_text(), timeout=60)
+    with sqlite3.connect(small_state_dir / "envboard.sqlite3") as db:
+        (uv_group,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    server_log = tmp_path / f"server-{url.rsplit(':', 1)[1]}.log"
+    filler = _fill(small_state_dir)
+    said = len(server_log.read_bytes())
+    release.touch()  # the build fails loudly: its output, and then the job's ending, find no space
+    wait_for(lambda: not live_group_members(uv_group), timeout=60)  # uv has ended, the disk still full
+    # the server has tried to record the job's end (it logs every ending, or why it could not)
+    wait_for(lambda: job_id.encode() in server_log.read_bytes()[said:], timeout=30)
+    filler.unlink()  # space returns
+    job = wait_for(lambda: (j := client.json(f"/api/jobs/{job_id}"))["status"] != "running" and j, timeout=30)
+    assert job["status"] == "failed", job

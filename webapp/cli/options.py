@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..core.environments.processes import JobUser
-from ..core.settings import Settings, default_state_dir
+from ..core.settings import Settings, default_state_dir, names_to_pass
 from .locate import locate_or_exit
 
 
@@ -79,5 +79,5 @@ def settings_from(args: argparse.Namespace, need_workspace: bool = True) -> Sett
         uv=args.uv,
         cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else None,
         job_user=args.job_user or None,
-        pass_env=tuple(args.pass_env or (env("PASS_ENV") or "").replace(",", " ").split()),
+        pass_env=tuple(args.pass_env) if args.pass_env else names_to_pass(os.environ),
     )

@@ -359,6 +359,8 @@ def run(
                 end_marked(name, invocation.env[name].__eq__, min(term_grace, 1.0))
     reader.join(timeout=5)
     result.exit_code = process.returncode
+    if reader.sink_error is not None and result.error is None:  # the command ran; its output is lost
+        result.error = f"its output could not be written: {reader.sink_error.strerror or reader.sink_error}"
     result.duration = time.monotonic() - started
     result.output = reader.captured()
     return result
@@ -472,6 +474,7 @@ class _OutputReader(threading.Thread):
         self._pipe = process.stdout
         self._sink = sink
         self._capture = bytearray() if capture else None
+        self.sink_error: OSError | None = None  # a full disk: the rest is read and dropped
 
     def run(self) -> None:
         try:
@@ -483,9 +486,12 @@ class _OutputReader(threading.Thread):
             self._pipe.close()
 
     def _handle(self, chunk: bytes) -> None:
-        if self._sink is not None:
-            self._sink.write(chunk)
-            self._sink.flush()
+        if self._sink is not None and self.sink_error is None:
+            try:
+                self._sink.write(chunk)
+                self._sink.flush()
+            except OSError as exc:  # reading on, so the command never blocks on a full pipe
+                self.sink_error = exc
         if self._capture is not None:
             self._capture += chunk[: MAX_CAPTURE - len(self._capture)]
 

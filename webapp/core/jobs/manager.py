@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
@@ -30,6 +31,7 @@ from .locks import ProjectBusy, ProjectLocks, WaitCancelled
 from .log import JobLog
 
 log = logging.getLogger("envboard.jobs")
+RECORD_RETRY = 1.0  # seconds between tries to record a job's end that a full disk refused
 
 
 class JobError(Exception):
@@ -73,6 +75,9 @@ class JobManager:
         self.generation = 0  # grows whenever a job is queued, starts or ends (pollers compare it)
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
         self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
+        self._unrecorded: list[tuple[JobRecord, str, dict[str, Any]]] = []  # endings a full disk refused
+        self._recorder: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @property
     def unavailable(self) -> str | None:
@@ -269,17 +274,15 @@ class JobManager:
             if self._stopping:
                 self._interrupt(record, self._stopping)
             else:
-                with contextlib.suppress(HistoryError):
-                    self._finish(record, CANCELLED, message="cancelled while waiting for the project's lock")
+                message = "cancelled while waiting for the project's lock"
+                self._finish_or_retry(record, CANCELLED, message=message)
         except sync.SyncRefused as exc:
             JobLog(record.log_path).append(f"\n[envboard] {exc}\n")
-            with contextlib.suppress(HistoryError):
-                self._finish(record, FAILED, message=str(exc))
+            self._finish_or_retry(record, FAILED, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - a job's failure must be recorded, not lost
             log.exception("job %s failed", record.id)
             JobLog(record.log_path).append(f"\n[envboard] job failed: {exc}\n")
-            with contextlib.suppress(HistoryError):  # a full disk may refuse even this
-                self._finish(record, FAILED, message=str(exc))
+            self._finish_or_retry(record, FAILED, message=str(exc))
         finally:
             with self._lock:
                 if self._active.get(project.id) is entry:
@@ -306,9 +309,43 @@ class JobManager:
         if outcome.cancelled and self._stopping:
             self._interrupt(record, self._stopping, exit_code=outcome.exit_code, duration=outcome.duration)
             return
-        self._finish(
+        self._finish_or_retry(
             record, outcome.status, exit_code=outcome.exit_code, duration=outcome.duration, **outcome.fields
         )
+
+    def _finish_or_retry(self, record: JobRecord, status: str, **fields: Any) -> None:
+        """Record the ending now, or, when the history cannot be written (a full disk), as soon as
+        it can: a job must not read `running` for ever once space returns. The next start's
+        recovery ends it if this process is gone before then."""
+        try:
+            self._finish(record, status, **fields)
+        except HistoryError as exc:
+            log.warning("job=%s: its end cannot be recorded yet (%s); retrying", record.id, exc)
+            with self._lock:
+                self._unrecorded.append((record, status, fields))
+                if self._recorder is None or not self._recorder.is_alive():
+                    recorder = threading.Thread(target=self._record_later, name="job-recorder", daemon=True)
+                    self._recorder = recorder
+                    recorder.start()
+
+    def _record_later(self) -> None:
+        while not self._closed.wait(RECORD_RETRY):
+            with self._lock:
+                pending, self._unrecorded = self._unrecorded, []
+            for record, status, fields in pending:
+                try:
+                    self._finish(record, status, **fields)
+                except HistoryError:
+                    with self._lock:
+                        self._unrecorded.append((record, status, fields))
+                    continue
+                with self._lock:
+                    self.generation += 1  # pages polling the job see it end
+                self.board.mark_changed(Path(record.project_path))
+            with self._lock:
+                if not self._unrecorded:
+                    self._recorder = None
+                    return
 
     def _finish(self, record: JobRecord, status: str, **fields: Any) -> bool:
         """Record how the job ended, once (a stopping server and the job itself may both try)."""
@@ -338,6 +375,7 @@ class JobManager:
         return True
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             for entry in self._active.values():
                 entry.cancel.cancel()
