@@ -125,3 +125,28 @@ def test_with_bubblewrap_the_pages_show_no_warning(tmp_path, make_app):
     client = make_app(root).test_client()
     assert client.get("/api/projects").get_json()["isolation"]["sandbox"] == "bubblewrap"
     assert 'id="isolation-notice"' not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_the_state_dir_is_its_users_alone(tmp_path, live_server):
+    """The history, the job logs and the signing key: folder 0700, files 0600, even where the
+    folder was made before with a default umask (0755). Another Unix user cannot list or read
+    them (the modes are what the kernel checks; this box's tmp_path is 0700 already, so a
+    second user's attempt here would prove nothing about envboard)."""
+    import stat
+    import urllib.request
+
+    users = tmp_path / "users.toml"
+    token = add_user(users, "alice", "operator")
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp", mode="persistent_uv")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    url = live_server(root, "--users", str(users))
+    sync = urllib.request.Request(url + "/projects/uvp/sync", method="POST", headers={"Authorization": f"Bearer {token}"})
+    urllib.request.urlopen(sync).read()
+    logs = wait_for(lambda: list((state / "logs").glob("*.log")), timeout=30)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for path in (state / "envboard.sqlite3", state / "secret_key", *logs):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -7,6 +7,7 @@ runs the same code, locks and history as the server.
 
 from __future__ import annotations
 
+from .disk.private import private_folder
 from .disk.stamps import Memo
 from .environments.processes import end_checks, end_checks_of_gone_servers
 from .jobs.history import History
@@ -19,6 +20,7 @@ from .settings import Settings
 class Envboard:
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
         self.settings = settings
+        private_folder(settings.state_dir)  # the signing key, sessions, history and logs: ours alone
         self.board = Board(settings, environ)
         self.history = History(settings.state_dir, self.board.workspace.root)
         self.monitor = Monitor(

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk.private import private_file
+
 DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
 DEFAULT_MAX_AGE = 7 * 86400.0  # a week: sign in again every Monday
 TOUCH_EVERY = 60.0  # write last_seen at most this often per session (reads are free)
@@ -83,6 +85,7 @@ class SessionStore:
     def __init__(self, state_dir: Path, idle: float = DEFAULT_IDLE, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.path = state_dir / FILE_NAME
         self.idle, self.max_age = idle, max_age
+        self._private = False  # the file was made 0600 (checked once)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -93,6 +96,9 @@ class SessionStore:
             raise SessionStoreError(self._why(exc)) from exc
         try:
             connection.executescript(_SCHEMA)
+            if not self._private:
+                private_file(self.path)
+                self._private = True
             yield connection
         except sqlite3.Error as exc:
             raise SessionStoreError(self._why(exc)) from exc
