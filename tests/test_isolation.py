@@ -4,6 +4,9 @@ probe under a really served envboard, looks for them and finds nothing."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -150,3 +153,66 @@ def test_the_state_dir_is_its_users_alone(tmp_path, live_server):
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     for path in (state / "envboard.sqlite3", state / "secret_key", *logs):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+JOB_USER = "envboard-job"
+
+
+@pytest.fixture
+def job_user(tmp_path):
+    """A real second Unix user, and a tmp_path it can reach (pytest makes its folders 0700)."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to a job user needs envboard to run as root")
+    if not Path("/usr/bin/python3").is_file():
+        pytest.skip("the job user needs an interpreter outside root's home: /usr/bin/python3")
+    try:
+        pwd.getpwnam(JOB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
+    opened = []
+    for folder in (tmp_path, *tmp_path.parents):
+        if folder.stat().st_mode & 0o001 == 0:
+            opened.append((folder, folder.stat().st_mode))
+            folder.chmod(folder.stat().st_mode | 0o001)  # passing through, not listing
+    yield pwd.getpwnam(JOB_USER)
+    for folder, mode in opened:
+        folder.chmod(mode)
+
+
+@pytest.mark.slow
+def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch):
+    monkeypatch.setenv("UV_PYTHON", "/usr/bin/python3")  # root's own interpreter is in a 0700 home
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    users.chmod(0o600)
+    out = tmp_path / "out"
+    out.mkdir()
+    report = out / "found.json"
+    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report)
+    uv_cache = tmp_path / "job-uv-cache"
+    uv_cache.mkdir()
+    for path in (root, out, uv_cache):
+        subprocess.run(["chown", "-R", f"{job_user.pw_uid}:{job_user.pw_gid}", str(path)], check=True)
+    tools = tmp_path / "tools"  # no bubblewrap here; a uv the job user may run (root's home is 0700)
+    tools.mkdir()
+    shutil.copy2(uv_bin, tools / "uv")
+    env = {"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN, "UV_CACHE_DIR": str(uv_cache), "PATH": str(tools)}
+    url = live_server(root, "--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"), env=env)
+    found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    assert found == {}
+    assert report.stat().st_uid == job_user.pw_uid  # the plugin really ran, as the job user
+    assert url
+
+
+def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_user):
+    from webapp.core.environments.processes import JobUser
+
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    users.chmod(0o644)
+    confinement = Confinement((users,), JobUser.named(JOB_USER), None, "bwrap is not installed")
+    assert not confinement.isolated and str(users) in confinement.notice
+    users.chmod(0o600)
+    assert Confinement((users,), JobUser.named(JOB_USER)).notice is None

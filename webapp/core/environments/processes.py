@@ -55,6 +55,21 @@ class JobUser:
             raise ValueError(f"--job-user {name}: only envboard running as root can switch users")
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
+    def may_read(self, path: Path) -> bool:
+        """Whether the file's own mode lets this user read it (its folders' modes not counted)."""
+        import grp
+
+        try:
+            info = path.stat()
+        except OSError:
+            return False
+        if info.st_uid == self.uid:
+            return bool(info.st_mode & 0o400)
+        groups = {self.gid} | {g.gr_gid for g in grp.getgrall() if self.name in g.gr_mem}
+        if info.st_gid in groups:
+            return bool(info.st_mode & 0o040)
+        return bool(info.st_mode & 0o004)
+
 
 @dataclass(frozen=True)
 class Confinement:
@@ -87,8 +102,15 @@ class Confinement:
         return cls(outermost, user, bwrap, problem)
 
     @property
+    def exposed(self) -> tuple[Path, ...]:
+        """Hidden paths the job user could still read by their modes (bubblewrap hides them anyway)."""
+        if self.user is None or self.bwrap is not None:
+            return ()
+        return tuple(path for path in self.hidden if self.user.may_read(path))
+
+    @property
     def isolated(self) -> bool:
-        return self.user is not None or self.bwrap is not None
+        return (self.user is not None and not self.exposed) or self.bwrap is not None
 
     @property
     def method(self) -> str:
@@ -100,6 +122,12 @@ class Confinement:
         """What the pages say when project code can reach envboard's secrets."""
         if self.isolated:
             return None
+        if self.exposed:
+            names = ", ".join(str(path) for path in self.exposed)
+            return (
+                f"Project code runs as {self.user.name}, who can read {names}: anyone who can change a "
+                "project can read what is in it. Make it readable by envboard's user alone (chmod 600)."
+            )
         return (
             "Project code (plugin modules, .pth files, builds) runs as envboard's own user and can read "
             "envboard's state dir, including the session signing key, and the users file: anyone who can "
