@@ -48,7 +48,9 @@ SNOOP = textwrap.dedent('''
 ''')
 
 
-def snooping_project(tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path, report: Path) -> Path:
+def snooping_project(
+    tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path, report: Path, mode: str | None = "persistent_uv"
+) -> Path:
     wheels = tmp_path / "snoop-wheels"
     header = (
         f"STATE = {str(tmp_path / 'state')!r}\nUSERS = {str(users)!r}\n"
@@ -62,7 +64,7 @@ def snooping_project(tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path,
         entry_points={ENTRY_GROUP: {"snoop_plugin": "snoop_plugin"}},
     )
     root = write_workspace(tmp_path / "ws", ["team"])
-    project = write_project(root / "team", "team", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+    project = write_project(root / "team", "team", mode=mode, dependencies=("dagster",), wheelhouse=wheelhouse)
     uv(uv_bin, "sync", cwd=project)
     uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
     return root
@@ -184,12 +186,14 @@ def job_user(tmp_path):
 def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch):
     monkeypatch.setenv("UV_PYTHON", "/usr/bin/python3")  # root's own interpreter is in a 0700 home
     users = tmp_path / "users.toml"
-    add_user(users, "alice", "operator")
+    token = add_user(users, "alice", "operator")
     users.chmod(0o600)
     out = tmp_path / "out"
     out.mkdir()
     report = out / "found.json"
-    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report)
+    # active mode, its interpreter the project's own: the plugin runs as the job user, with no
+    # `uv run` in between (uv is not what this test is about)
+    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report, mode=None)
     uv_cache = tmp_path / "job-uv-cache"
     uv_cache.mkdir()
     for path in (root, out, uv_cache):
@@ -198,8 +202,16 @@ def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_
     tools.mkdir()
     shutil.copy2(uv_bin, tools / "uv")
     env = {"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN, "UV_CACHE_DIR": str(uv_cache), "PATH": str(tools)}
-    live_server(root, "--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"), env=env)
-    found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    python = root / "team" / ".venv" / "bin" / "python"
+    options = ("--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"), "--active-python", str(python))
+    url = live_server(root, *options, env=env)
+    try:
+        found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    except AssertionError:  # say why the plugin never ran
+        import urllib.request
+
+        ask = urllib.request.Request(url + "/api/projects/team", headers={"Authorization": f"Bearer {token}"})
+        raise AssertionError(json.loads(urllib.request.urlopen(ask).read())["plugins"]) from None
     assert found == {}
     assert report.stat().st_uid == job_user.pw_uid  # the plugin really ran, as the job user
 
