@@ -124,6 +124,8 @@ def offline_uv(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("UV_PYTHON", sys.executable)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    # the slow build backend's knobs reach it past envboard's allow-list of variables
+    monkeypatch.setenv("ENVBOARD_PASS_ENV", "SLOW_BUILD_SECONDS SLOW_BUILD_RELEASE BUILD_COUNT_DIR")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
 

@@ -174,6 +174,8 @@ def start_container(podman, image):
             "--env",
             "SLOW_BUILD_SECONDS=120",
             "--env",
+            "ENVBOARD_PASS_ENV=SLOW_BUILD_SECONDS",  # beyond the allow-list, to the build backend
+            "--env",
             "UV_OFFLINE=1",
             "--env",
             "UV_PYTHON_DOWNLOADS=never",

@@ -75,7 +75,8 @@ def test_server_killed_mid_sync_then_restarted(tmp_path, live_server, monkeypatc
     database.close()
     os.kill(server_pid, signal.SIGKILL)
     live_server.processes[url].wait(timeout=30)  # the server is gone
-    assert live_group_members(uv_group), "uv outlives a killed server until the restart finds it"
+    # in bubblewrap uv dies with the server (--die-with-parent); as a job user or unconfined it
+    # outlives it until the restart finds it by its marker: either way none of it is left below
     monkeypatch.setenv("SLOW_BUILD_SECONDS", "1")
     url = live_server(project, env={"SLOW_BUILD_SECONDS": "1", "UV_NO_CACHE": "1"})
     client = Browserless(url)

@@ -92,6 +92,20 @@ def serve_until_stopped(
     return 0
 
 
+def _joined_at_exit(thread: threading.Thread) -> bool:
+    """Whether the interpreter waits for this thread before the process can end.
+
+    Non-daemon threads, and every worker of a ThreadPoolExecutor, daemon or not: a job's
+    thread inherits `daemon` from the waitress thread that submitted it, and
+    concurrent.futures joins its workers at exit all the same. The registry read here is
+    private to concurrent.futures; without it only non-daemon threads are counted.
+    """
+    from concurrent.futures import thread as pool_threads
+
+    workers = getattr(pool_threads, "_threads_queues", {})
+    return not thread.daemon or thread in workers
+
+
 class _SignalWakeup(wasyncore.dispatcher):
     """A socket pair in the loop: Python writes to it when a signal arrives, so poll returns."""
 
@@ -139,7 +153,7 @@ def _interrupt_jobs(jobs: JobManager, socket_map: dict, use_poll: bool) -> list[
 
 def _exit_now_if_held() -> None:
     deadline = time.monotonic() + EXIT_TIMEOUT
-    others = [t for t in threading.enumerate() if not t.daemon and t is not threading.current_thread()]
+    others = [t for t in threading.enumerate() if _joined_at_exit(t) and t is not threading.current_thread()]
     for thread in others:
         thread.join(max(0.0, deadline - time.monotonic()))
     held = [thread.name for thread in others if thread.is_alive()]

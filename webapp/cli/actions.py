@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 import time
 
@@ -97,9 +98,18 @@ def wants_colour(stream=None) -> bool:
     return bool(stream.isatty()) and not os.environ.get("NO_COLOR")
 
 
+class Terminated(Exception):
+    """SIGTERM reached `envboard sync`: its job is ended and recorded, not left running."""
+
+
+def _terminated(_signum, _frame) -> None:
+    raise Terminated
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     who = _who(args)
     envboard = Envboard(settings_from(args))
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
         worst = 0
@@ -107,7 +117,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
             code = _sync_one(envboard, project, who, colour=wants_colour(), shared_ok=args.shared_ok)
             worst = worst or code
         return worst
+    except Terminated:
+        ended = envboard.jobs.interrupt_all("envboard sync was stopped (SIGTERM)")
+        print(f"envboard: stopped; interrupted job(s) {', '.join(ended) or 'none'}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
+        signal.signal(signal.SIGTERM, previous)
         envboard.close()
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core.settings import Settings, default_state_dir
+from ..core.environments.processes import JobUser
+from ..core.settings import Settings, default_state_dir, names_to_pass
 from .locate import locate_or_exit
 
 
@@ -74,6 +76,21 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         help=f"history, logs and cache (ENVBOARD_STATE_DIR; default: {default_state_dir()})",
     )
     parser.add_argument("--cache-dir", default=env("CACHE_DIR"), help="plugin cache (ENVBOARD_CACHE_DIR)")
+    parser.add_argument(
+        "--job-user",
+        default=env("JOB_USER"),
+        metavar="USER",
+        help="when envboard runs as root: run project code (probes, checks, syncs) as this unprivileged "
+        "user, to whom the state dir is unreadable (ENVBOARD_JOB_USER)",
+    )
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="pass this variable to project code beyond the built-in allow-list; repeat for several "
+        "(ENVBOARD_PASS_ENV, comma-separated; ENVBOARD_* variables are never passed)",
+    )
 
 
 def workspace_from(args: argparse.Namespace) -> Path:
@@ -88,10 +105,18 @@ def workspace_from(args: argparse.Namespace) -> Path:
 def settings_from(args: argparse.Namespace, need_workspace: bool = True) -> Settings:
     """`need_workspace=False` for commands that only touch the state dir (`cache clear`)."""
     state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+    if args.job_user:
+        try:
+            JobUser.named(args.job_user)
+        except ValueError as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     return Settings(
         workspace=workspace_from(args) if need_workspace else Path.cwd(),
         state_dir=state_dir,
         active_python=args.active_python,
         uv=args.uv,
         cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else None,
+        job_user=args.job_user or None,
+        pass_env=tuple(args.pass_env) if args.pass_env else names_to_pass(os.environ),
     )

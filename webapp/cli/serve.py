@@ -175,7 +175,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.session_idle > args.session_max_age:
         print("envboard: --session-idle is longer than --session-max-age", file=sys.stderr)
         return 2
-    settings = dataclasses.replace(settings_from(args), max_jobs=args.max_jobs)
+    settings = dataclasses.replace(
+        settings_from(args),
+        max_jobs=args.max_jobs,
+        private_paths=(Path(args.users).expanduser(),) if args.users else (),  # hidden from project code
+    )
     problem = bind_problem(args.host, args.port)
     if problem:
         print(f"envboard: {problem}", file=sys.stderr)
@@ -219,7 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             app,
             envboard.jobs,
             on_ready=announce,
-            on_stop=[envboard.monitor.stop, envboard.board.close],
+            on_stop=[envboard.close],  # the monitor, then probes and checks still running
             host=args.host,
             port=args.port,
             threads=args.threads,

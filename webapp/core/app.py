@@ -7,7 +7,9 @@ runs the same code, locks and history as the server.
 
 from __future__ import annotations
 
+from .disk.private import private_folder
 from .disk.stamps import Memo
+from .environments.processes import end_checks, end_checks_of_gone_servers
 from .jobs.history import History
 from .jobs.manager import JobManager
 from .live.board import Board
@@ -19,6 +21,7 @@ from .upgrades.outdated import OutdatedChecker
 class Envboard:
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
         self.settings = settings
+        private_folder(settings.state_dir)  # the signing key, sessions, history and logs: ours alone
         self.board = Board(settings, environ)
         self.history = History(settings.state_dir, self.board.workspace.root)
         self.monitor = Monitor(
@@ -40,6 +43,7 @@ class Envboard:
     def start(self) -> None:
         """For a server: jobs a previous run left behind are settled, then the monitor starts."""
         self.jobs.recover()
+        end_checks_of_gone_servers(self.board.owner, grace=self.settings.term_grace)
         _ = self.board.active.version  # asked once now, not during somebody's first API call
         self.monitor.start()
 
@@ -48,3 +52,5 @@ class Envboard:
         self.jobs.close()
         self.outdated.close()
         self.board.close()
+        # probes and checks still running (their threads are not waited for) end with us
+        end_checks(self.board.owner, grace=1.0)

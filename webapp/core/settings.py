@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,11 @@ def default_state_dir() -> Path:
     return user_state_path("envboard", appauthor=False)
 
 
+def names_to_pass(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """ENVBOARD_PASS_ENV: names separated by commas or spaces."""
+    return tuple(environ.get("ENVBOARD_PASS_ENV", "").replace(",", " ").split())
+
+
 @dataclass(frozen=True)
 class Settings:
     workspace: Path
@@ -33,6 +39,15 @@ class Settings:
     watch: bool = True  # file-system events tell the monitor what changed (else it re-reads every pass)
     term_grace: float = TERM_GRACE
     outdated_lifetime: float = 6 * 3600.0  # seconds an index's answer on outdated packages is trusted
+    job_user: str | None = None  # project code runs as this user (envboard running as root)
+    # variables passed to project code beyond the allow-list (--pass-env, ENVBOARD_PASS_ENV)
+    pass_env: tuple[str, ...] = field(default_factory=lambda: names_to_pass(os.environ))
+    private_paths: tuple[Path, ...] = ()  # hidden from project code besides the state dir (users file)
+
+    @property
+    def hidden_paths(self) -> tuple[Path, ...]:
+        """What project code must not read or write: envboard's state, cache and users file."""
+        return (self.state_dir, self.resolved_cache_dir, *self.private_paths)
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -31,6 +31,7 @@ def _context(data: resources.Overview) -> dict:
         "filters": data.filters,
         "version": data.version,
         "outdated": data.outdated,
+        "isolation": data.report["isolation"],
     }
 
 

@@ -17,7 +17,11 @@ blueprint = Blueprint("projects", __name__)
 def show(project_id: str):
     page = project_or_404(project_id)
     return render_template(
-        "project.html", state=page.state, commands=page.commands, data=definitions_or_404(project_id)
+        "project.html",
+        state=page.state,
+        commands=page.commands,
+        data=definitions_or_404(project_id),
+        isolation=page.isolation,
     )
 
 

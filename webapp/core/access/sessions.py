@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk.private import private_file
 from ..disk.sqlite import ThreadConnections
 
 DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
@@ -89,8 +90,13 @@ class SessionStore:
     ) -> None:
         self.path = state_dir / FILE_NAME
         self.idle, self.max_age = idle, max_age
-        self._connections = ThreadConnections(self.path, lambda db: db.executescript(_SCHEMA), timeout=5)
+        self._connections = ThreadConnections(self.path, self._set_up, timeout=5)
         self.clock = clock  # seconds since the epoch (tests pass one they move on by hand)
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """A new connection: the schema, and the file readable by envboard's user alone."""
+        connection.executescript(_SCHEMA)
+        private_file(self.path)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

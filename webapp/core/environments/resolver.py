@@ -11,6 +11,7 @@ names. Invocations built here are the only way envboard runs anything in an envi
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,14 @@ from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.eras import IGNORED, Reading
 from ..workspace.scan import Project
 from .interpreters import ActivePython, pyvenv_version
-from .processes import Invocation, UvLocation, child_environment
+from .processes import (
+    CHECK_MARKER,
+    NOT_CONFINED,
+    Confinement,
+    Invocation,
+    UvLocation,
+    child_environment,
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,22 @@ class ResolvedEnvironment:
 class Resolver:
     """Resolves projects to environments and builds the invocations that run in them."""
 
-    def __init__(self, active: ActivePython, uv: UvLocation, environ: dict[str, str] | None = None):
+    def __init__(
+        self,
+        active: ActivePython,
+        uv: UvLocation,
+        environ: dict[str, str] | None = None,
+        confinement: Confinement = NOT_CONFINED,
+        pass_env: tuple[str, ...] = (),
+        owner: str | None = None,
+    ):
         self.active = active
         self.uv = uv
         self.environ = dict(os.environ if environ is None else environ)
+        self.confinement = confinement  # how every process started for a project is kept from secrets
+        self.pass_env = pass_env  # variables the operator passes beyond the allow-list
+        self.owner = owner  # CHECK_MARKER values start with it, so a stop or the next start finds them
+        self._numbers = itertools.count(1)
 
     def resolve(self, project: Project, mode: str | None = None) -> ResolvedEnvironment:
         """The project's environment, the one its dg runs its code with; with `mode`, the one it
@@ -180,13 +200,17 @@ class Resolver:
             return self.uv_invocation(env.project_root, ["run", *([] if sync else ["--no-sync"]), *args])
         python = str(env.python) if env.python else "python"
         program = python if args[0] == "python" else str(Path(python).parent / args[0])
-        return Invocation((program, *args[1:]), env.project_root, child_environment(self.environ))
+        environ = child_environment(self.environ, keep=self.pass_env, extra=self._marker())
+        return Invocation((program, *args[1:]), env.project_root, environ, self.confinement)
 
     def uv_invocation(self, project_root: Path, uv_args: list[str]) -> Invocation:
         """uv at the project root with any activated virtual environment removed, as dg did."""
         uv = self.uv.path or "uv"
-        env = child_environment(self.environ, drop=("VIRTUAL_ENV",))
-        return Invocation((uv, *uv_args), project_root, env)
+        env = child_environment(self.environ, drop=("VIRTUAL_ENV",), keep=self.pass_env, extra=self._marker())
+        return Invocation((uv, *uv_args), project_root, env, self.confinement)
+
+    def _marker(self) -> dict[str, str]:
+        return {CHECK_MARKER: f"{self.owner}.{next(self._numbers)}"} if self.owner else {}
 
 
 def _as_dg_sees_it(env: ResolvedEnvironment, reading: Reading | None) -> ResolvedEnvironment:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..disk.private import private_file
 from ..disk.sqlite import ThreadConnections
 from ..disk.times import iso
 
@@ -105,6 +106,7 @@ class History:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             with self._open() as db:
                 db.executescript(SCHEMA)
+            private_file(self.path)
             self.unavailable = None
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)

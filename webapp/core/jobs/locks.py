@@ -9,15 +9,24 @@ by the kernel if the holder dies).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from ..environments.processes import Cancellation
+
+WAIT_STEP = 0.1  # a waiting job looks at its cancel switch this often
+
 
 class ProjectBusy(Exception):
     """Another envboard process (or job) holds the project's lock."""
+
+
+class WaitCancelled(ProjectBusy):
+    """The job was cancelled (or the server is stopping) while it waited for the lock."""
 
 
 class ProjectLocks:
@@ -38,22 +47,25 @@ class ProjectLocks:
         *,
         timeout: float = -1,
         on_wait: Callable[[], None] | None = None,
+        cancel: Cancellation | None = None,
     ) -> Iterator[None]:
         """Hold the project's lock for the `with` block.
 
         When another process has it, `on_wait` is called once and the wait goes on for
-        `timeout` seconds (-1: as long as it takes); then ProjectBusy is raised.
+        `timeout` seconds (-1: as long as it takes); then ProjectBusy is raised. A `cancel`
+        flipped meanwhile ends the wait within WAIT_STEP with WaitCancelled: a lock held by a
+        shell's `envboard sync` for an hour must not hold up a Cancel or a server's stop.
         """
         lock = self._lock(project_path)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        if not _acquired(lock, 0):
             if on_wait is not None:
                 on_wait()
-            try:
-                lock.acquire(timeout=timeout)
-            except Timeout:
-                raise ProjectBusy(f"{project_path} is being changed by another envboard job") from None
+            deadline = float("inf") if timeout < 0 else time.monotonic() + timeout
+            while not _acquired(lock, min(WAIT_STEP, deadline - time.monotonic())):
+                if cancel is not None and cancel.requested:
+                    raise WaitCancelled(f"cancelled while waiting for the lock of {project_path}")
+                if time.monotonic() >= deadline:
+                    raise ProjectBusy(f"{project_path} is being changed by another envboard job")
         try:
             yield
         finally:
@@ -70,3 +82,11 @@ class ProjectLocks:
             return False
         lock.release()
         return False
+
+
+def _acquired(lock: FileLock, timeout: float) -> bool:
+    try:
+        lock.acquire(timeout=max(0.0, timeout), poll_interval=0.02)
+    except Timeout:
+        return False
+    return True

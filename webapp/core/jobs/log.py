@@ -43,7 +43,7 @@ class JobLog:
     def create(self) -> None:
         """An empty log, so a page opened before the first byte streams from offset 0."""
         if self.path:
-            Path(self.path).touch()
+            Path(self.path).touch(mode=0o600)  # the state dir's files are its user's alone
 
     def append(self, text: str) -> None:
         """One of envboard's own lines; a full or missing disk loses the line, never the job."""

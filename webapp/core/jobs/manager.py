@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
@@ -28,10 +29,11 @@ from ..workspace.scan import Project
 from . import sync
 from .history import CANCELLED, FAILED, INTERRUPTED, RUNNING, SUCCEEDED, History, HistoryError, JobRecord
 from .kept import keep
-from .locks import ProjectBusy, ProjectLocks
+from .locks import ProjectBusy, ProjectLocks, WaitCancelled
 from .log import JobLog
 
 log = logging.getLogger("envboard.jobs")
+RECORD_RETRY = 1.0  # seconds between tries to record a job's end that a full disk refused
 
 
 class JobError(Exception):
@@ -77,6 +79,9 @@ class JobManager:
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
         self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
         board.check_listeners.append(self.record_check)
+        self._unrecorded: list[tuple[JobRecord, str, dict[str, Any]]] = []  # endings a full disk refused
+        self._recorder: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @property
     def unavailable(self) -> str | None:
@@ -345,17 +350,22 @@ class JobManager:
                     self._finish(record, CANCELLED, message="cancelled before it started")
                 return
             waiting = "[envboard] waiting: another envboard process is changing this project\n"
-            with self.locks.hold(project.path, on_wait=lambda: JobLog(record.log_path).append(waiting)):
+            on_wait = lambda: JobLog(record.log_path).append(waiting)  # noqa: E731
+            with self.locks.hold(project.path, on_wait=on_wait, cancel=entry.cancel):
                 self._sync_locked(project, entry)
+        except WaitCancelled:  # Cancel, or a stopping server, while another process had the project
+            if self._stopping:
+                self._interrupt(record, self._stopping)
+            else:
+                message = "cancelled while waiting for the project's lock"
+                self._finish_or_retry(record, CANCELLED, message=message)
         except sync.SyncRefused as exc:
             JobLog(record.log_path).append(f"\n[envboard] {exc}\n")
-            with contextlib.suppress(HistoryError):
-                self._finish(record, FAILED, message=str(exc))
+            self._finish_or_retry(record, FAILED, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - a job's failure must be recorded, not lost
             log.exception("job %s failed", record.id)
             JobLog(record.log_path).append(f"\n[envboard] job failed: {exc}\n")
-            with contextlib.suppress(HistoryError):  # a full disk may refuse even this
-                self._finish(record, FAILED, message=str(exc))
+            self._finish_or_retry(record, FAILED, message=str(exc))
         finally:
             with self._lock:
                 if self._active.get(project.id) is entry:
@@ -384,9 +394,43 @@ class JobManager:
         if outcome.cancelled and self._stopping:
             self._interrupt(record, self._stopping, exit_code=outcome.exit_code, duration=outcome.duration)
             return
-        self._finish(
+        self._finish_or_retry(
             record, outcome.status, exit_code=outcome.exit_code, duration=outcome.duration, **outcome.fields
         )
+
+    def _finish_or_retry(self, record: JobRecord, status: str, **fields: Any) -> None:
+        """Record the ending now, or, when the history cannot be written (a full disk), as soon as
+        it can: a job must not read `running` for ever once space returns. The next start's
+        recovery ends it if this process is gone before then."""
+        try:
+            self._finish(record, status, **fields)
+        except HistoryError as exc:
+            log.warning("job=%s: its end cannot be recorded yet (%s); retrying", record.id, exc)
+            with self._lock:
+                self._unrecorded.append((record, status, fields))
+                if self._recorder is None or not self._recorder.is_alive():
+                    recorder = threading.Thread(target=self._record_later, name="job-recorder", daemon=True)
+                    self._recorder = recorder
+                    recorder.start()
+
+    def _record_later(self) -> None:
+        while not self._closed.wait(RECORD_RETRY):
+            with self._lock:
+                pending, self._unrecorded = self._unrecorded, []
+            for record, status, fields in pending:
+                try:
+                    self._finish(record, status, **fields)
+                except HistoryError:
+                    with self._lock:
+                        self._unrecorded.append((record, status, fields))
+                    continue
+                with self._lock:
+                    self.generation += 1  # pages polling the job see it end
+                self.board.mark_changed(Path(record.project_path))
+            with self._lock:
+                if not self._unrecorded:
+                    self._recorder = None
+                    return
 
     def _finish(self, record: JobRecord, status: str, **fields: Any) -> bool:
         """Record how the job ended, once (a stopping server and the job itself may both try)."""
@@ -416,6 +460,7 @@ class JobManager:
         return True
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             for entry in self._active.values():
                 entry.cancel.cancel()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def sync_invocation(resolver: Resolver, project_path: Path, job_id: str | None =
     base = resolver.uv_invocation(project_path, list(SYNC_ARGS))
     if job_id is None:
         return base
-    return Invocation(base.argv, base.cwd, {**base.env, JOB_MARKER: job_id})
+    return replace(base, env={**base.env, JOB_MARKER: job_id})
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
 from ..environments.interpreters import ActivePython
-from ..environments.processes import find_uv
+from ..environments.processes import Confinement, JobUser, check_owner, find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
@@ -40,7 +40,12 @@ class Board:
         self.settings = settings
         self.uv = find_uv(settings.uv)
         self.active = ActivePython.detect(settings.active_python, environ)
-        self.resolver = Resolver(self.active, self.uv, environ)
+        user = JobUser.named(settings.job_user) if settings.job_user else None
+        self.confinement = Confinement.decide(settings.hidden_paths, user)
+        self.owner = check_owner(settings.state_dir)
+        self.resolver = Resolver(
+            self.active, self.uv, environ, self.confinement, settings.pass_env, owner=self.owner
+        )
         self.cache = DependencyCache(settings.resolved_cache_dir)
         self.probe = PluginProbe(self.resolver, self.cache)
         self.lock_inspector = LockInspector(self.resolver, self.cache)

@@ -110,6 +110,7 @@ def workspace_facts(envboard: Envboard) -> dict[str, Any]:
             "version": active.version,
         },
         "uv": {"path": board.uv.path, "reason": board.uv.reason},
+        "isolation": board.confinement.to_json(),
     }
 
 
@@ -146,9 +147,10 @@ def overview(
 class ProjectPage:
     state: ProjectState
     commands: dict[str, str]  # the exact command lines envboard runs for it, as a person types them
+    isolation: dict[str, Any]  # whether its code is kept from envboard's secrets, and how
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.state.to_json(), "commands": self.commands}
+        return {**self.state.to_json(), "commands": self.commands, "isolation": self.isolation}
 
 
 def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
@@ -156,7 +158,7 @@ def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
     state = envboard.monitor.snapshot.get(project_id)
     if state is None:
         return None
-    return ProjectPage(state, launcher_commands(envboard, state))
+    return ProjectPage(state, launcher_commands(envboard, state), envboard.board.confinement.to_json())
 
 
 def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]:

@@ -181,6 +181,7 @@ class PluginProbe:
         # stamped before the probe starts: an install that lands while it runs invalidates the answer
         stamps_before = stamp_all(probe_dependencies(project, env, {}))
         with tempfile.TemporaryDirectory(prefix="envboard-probe-") as scratch:
+            self.resolver.confinement.hand_over(Path(scratch))  # the job user writes the answer
             request = Path(scratch) / "request.json"
             answer = Path(scratch) / "answer.json"
             asked = {"registry_modules": patterns, "entry_point_groups": list(ENTRY_POINT_GROUPS)}

@@ -71,7 +71,21 @@ def no_new_plugin_failures(board: Board, prepared: Prepared, after: PluginList |
     return None
 
 
-VERIFICATIONS: list[tuple[str, Verification]] = [("plugins still load", no_new_plugin_failures)]
+def definitions_still_load(board: Board, prepared: Prepared, after: PluginList | None) -> str | None:
+    """The project's definitions load in the new environment (dg's own load check, where the
+    environment has dg or Dagster; elsewhere there is nothing to check)."""
+    verdict = board.definitions.check(prepared.project, prepared.env)
+    if verdict.loads is False:
+        error = verdict.error or {}
+        where = f" ({error['file']}:{error['line']})" if error.get("file") and error.get("line") else ""
+        return f"the definitions no longer load: {error.get('message', 'see the log')}{where}"
+    return None
+
+
+VERIFICATIONS: list[tuple[str, Verification]] = [
+    ("plugins still load", no_new_plugin_failures),
+    ("definitions still load", definitions_still_load),
+]
 
 
 def apply_edit(edit: Edit) -> None:

@@ -1,0 +1,228 @@
+"""Project code never reaches envboard's secrets: a teammate's plugin, imported by a real
+probe under a really served envboard, looks for them and finds nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ENTRY_GROUP, build_wheel, uv, wait_for, write_project, write_workspace
+from webapp.core.access.users import add_user
+from webapp.core.environments.processes import Confinement, child_environment
+
+METRICS_TOKEN = "metrics-token-that-project-code-must-not-see"
+
+# What a hostile plugin module does when the probe imports it: everything it can find of
+# envboard's (the state dir's files, the users file, envboard's settings and the metrics token
+# in its own environment or in any process's it can read) is written to REPORT.
+SNOOP = textwrap.dedent('''
+    import json, os, pathlib
+
+    found = {}
+    for path in pathlib.Path(STATE).rglob("*"):
+        try:
+            found[str(path)] = path.read_bytes()[:64].hex() if path.is_file() else "folder"
+        except OSError:
+            pass
+    try:
+        found[USERS] = pathlib.Path(USERS).read_text()
+    except OSError:
+        pass
+    markers = ("ENVBOARD_JOB", "ENVBOARD_CHECK")  # which job or check this is: no secret
+    for name, value in os.environ.items():
+        if (name.startswith("ENVBOARD_") and name not in markers) or TOKEN in value:
+            found["env " + name] = value
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if TOKEN.encode() in (entry / "environ").read_bytes():
+                found["process " + entry.name] = "has the token"
+        except OSError:
+            pass
+    pathlib.Path(REPORT).write_text(json.dumps(found))
+''')
+
+
+def snooping_project(
+    tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path, report: Path, mode: str | None = "persistent_uv"
+) -> Path:
+    wheels = tmp_path / "snoop-wheels"
+    header = (
+        f"STATE = {str(tmp_path / 'state')!r}\nUSERS = {str(users)!r}\n"
+        f"TOKEN = {METRICS_TOKEN!r}\nREPORT = {str(report)!r}\n"
+    )
+    wheel = build_wheel(
+        wheels,
+        "snoop-plugin",
+        "1.0.0",
+        {"snoop_plugin/__init__.py": header + SNOOP},
+        entry_points={ENTRY_GROUP: {"snoop_plugin": "snoop_plugin"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["team"])
+    project = write_project(root / "team", "team", mode=mode, dependencies=("dagster",), wheelhouse=wheelhouse)
+    uv(uv_bin, "sync", cwd=project)
+    uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
+    return root
+
+
+def test_child_environment_keeps_what_tools_need_and_drops_envboards_settings():
+    base = {
+        "PATH": "/bin",
+        "HOME": "/home/a",
+        "LC_ALL": "C.UTF-8",
+        "UV_INDEX_URL": "https://index.example/simple",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "ENVBOARD_METRICS_TOKEN": "secret",
+        "ENVBOARD_STATE_DIR": "/var/lib/envboard",
+        "AWS_SECRET_ACCESS_KEY": "unrelated",
+        "DATABASE_URL": "postgres://x",
+    }
+    env = child_environment(base, keep=("DATABASE_URL", "ENVBOARD_METRICS_TOKEN"))
+    assert env == {
+        "PATH": "/bin",
+        "HOME": "/home/a",
+        "LC_ALL": "C.UTF-8",
+        "UV_INDEX_URL": "https://index.example/simple",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "DATABASE_URL": "postgres://x",  # named with --pass-env; ENVBOARD_* never is
+    }
+
+
+@pytest.mark.slow
+def test_a_teammates_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server):
+    if Confinement.decide([]).bwrap is None:
+        pytest.skip(Confinement.decide([]).bwrap_problem)
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    report = tmp_path / "found.json"
+    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report)
+    live_server(root, "--users", str(users), env={"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN})
+    # the monitor probes every project at start: nobody has to click for the plugin to run
+    found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    assert found == {}
+    assert (tmp_path / "state" / "secret_key").is_file()  # there to be found, had it been visible
+
+
+def test_without_a_sandbox_or_job_user_the_pages_and_the_api_say_so(tmp_path, make_app, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no bwrap to be found
+    root = write_workspace(tmp_path / "ws", ["act"])
+    write_project(root / "act", "act")
+    client = make_app(root).test_client()
+    isolation = client.get("/api/projects").get_json()["isolation"]
+    assert isolation["isolated"] is False and "bwrap is not installed" in isolation["notice"]
+    assert client.get("/api/projects/act").get_json()["isolation"] == isolation
+    for path in ("/", "/projects/act"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'id="isolation-notice"' in page and "can act as an operator" in page
+
+
+def test_with_bubblewrap_the_pages_show_no_warning(tmp_path, make_app):
+    if Confinement.decide([]).bwrap is None:
+        pytest.skip(Confinement.decide([]).bwrap_problem)
+    root = write_workspace(tmp_path / "ws", ["act"])
+    write_project(root / "act", "act")
+    client = make_app(root).test_client()
+    assert client.get("/api/projects").get_json()["isolation"]["sandbox"] == "bubblewrap"
+    assert 'id="isolation-notice"' not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_the_state_dir_is_its_users_alone(tmp_path, live_server):
+    """The history, the job logs and the signing key: folder 0700, files 0600, even where the
+    folder was made before with a default umask (0755). Another Unix user cannot list or read
+    them (the modes are what the kernel checks; this box's tmp_path is 0700 already, so a
+    second user's attempt here would prove nothing about envboard)."""
+    import stat
+    import urllib.request
+
+    users = tmp_path / "users.toml"
+    token = add_user(users, "alice", "operator")
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp", mode="persistent_uv")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    url = live_server(root, "--users", str(users))
+    sync = urllib.request.Request(url + "/projects/uvp/sync", method="POST", headers={"Authorization": f"Bearer {token}"})
+    urllib.request.urlopen(sync).read()
+    logs = wait_for(lambda: list((state / "logs").glob("*.log")), timeout=30)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for path in (state / "envboard.sqlite3", state / "secret_key", *logs):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+JOB_USER = "envboard-job"
+
+
+@pytest.fixture
+def job_user(tmp_path):
+    """A real second Unix user, and a tmp_path it can reach (pytest makes its folders 0700)."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("switching to a job user needs envboard to run as root")
+    if not Path("/usr/bin/python3").is_file():
+        pytest.skip("the job user needs an interpreter outside root's home: /usr/bin/python3")
+    try:
+        pwd.getpwnam(JOB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
+    opened = []
+    for folder in (tmp_path, *tmp_path.parents):
+        if folder.stat().st_mode & 0o001 == 0:
+            opened.append((folder, folder.stat().st_mode))
+            folder.chmod(folder.stat().st_mode | 0o001)  # passing through, not listing
+    yield pwd.getpwnam(JOB_USER)
+    for folder, mode in opened:
+        folder.chmod(mode)
+
+
+@pytest.mark.slow
+def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch):
+    monkeypatch.setenv("UV_PYTHON", "/usr/bin/python3")  # root's own interpreter is in a 0700 home
+    users = tmp_path / "users.toml"
+    token = add_user(users, "alice", "operator")
+    users.chmod(0o600)
+    out = tmp_path / "out"
+    out.mkdir()
+    report = out / "found.json"
+    # active mode, its interpreter the project's own: the plugin runs as the job user, with no
+    # `uv run` in between (uv is not what this test is about)
+    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report, mode=None)
+    uv_cache = tmp_path / "job-uv-cache"
+    uv_cache.mkdir()
+    for path in (root, out, uv_cache):
+        subprocess.run(["chown", "-R", f"{job_user.pw_uid}:{job_user.pw_gid}", str(path)], check=True)
+    tools = tmp_path / "tools"  # no bubblewrap here; a uv the job user may run (root's home is 0700)
+    tools.mkdir()
+    shutil.copy2(uv_bin, tools / "uv")
+    env = {"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN, "UV_CACHE_DIR": str(uv_cache), "PATH": str(tools)}
+    python = root / "team" / ".venv" / "bin" / "python"
+    options = ("--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"), "--active-python", str(python))
+    url = live_server(root, *options, env=env)
+    try:
+        found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))
+    except AssertionError:  # say why the plugin never ran
+        import urllib.request
+
+        ask = urllib.request.Request(url + "/api/projects/team", headers={"Authorization": f"Bearer {token}"})
+        raise AssertionError(json.loads(urllib.request.urlopen(ask).read())["plugins"]) from None
+    assert found == {}
+    assert report.stat().st_uid == job_user.pw_uid  # the plugin really ran, as the job user
+
+
+def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_user):
+    from webapp.core.environments.processes import JobUser
+
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    users.chmod(0o644)
+    confinement = Confinement((users,), JobUser.named(JOB_USER), None, "bwrap is not installed")
+    assert not confinement.isolated and str(users) in confinement.notice
+    users.chmod(0o600)
+    assert Confinement((users,), JobUser.named(JOB_USER)).notice is None
