@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import add_dependency, live_group_members, wait_for, write_project, write_slow_project
+from webapp.core.jobs.errors import JobError
 from webapp.core.jobs.history import History
-from webapp.core.jobs.manager import JobError, JobManager
+from webapp.core.jobs.manager import JobManager
 
 
 @pytest.fixture

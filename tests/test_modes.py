@@ -6,8 +6,9 @@ import tomllib
 import pytest
 
 from tests.conftest import another_process_holds, write_project
+from webapp.core.jobs.errors import JobError
 from webapp.core.jobs.history import History
-from webapp.core.jobs.manager import JobError, JobManager
+from webapp.core.jobs.manager import JobManager
 from webapp.core.workspace import modes
 from webapp.core.workspace.scan import scan_workspace
 

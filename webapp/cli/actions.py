@@ -12,8 +12,8 @@ import time
 from ..core.access.users import is_user_name
 from ..core.app import Envboard
 from ..core.environments.output import strip_ansi
+from ..core.jobs.errors import JobError
 from ..core.jobs.log import JobLog
-from ..core.jobs.manager import JobError
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV, MODES
 from ..core.workspace.eras import TARGET_REMOVE_KEY

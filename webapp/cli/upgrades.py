@@ -7,8 +7,8 @@ import json
 import sys
 
 from ..core.app import Envboard
+from ..core.jobs.errors import JobError
 from ..core.jobs.history import SUCCEEDED
-from ..core.jobs.manager import JobError
 from ..core.pages import upgrades
 from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
 from ..core.upgrades.plan import FAMILY, Target

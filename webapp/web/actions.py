@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request, url_for
 
+from ..core.jobs.errors import JobError
 from ..core.jobs.history import JobRecord
-from ..core.jobs.manager import JobError
 from ..core.pages import resources
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
 
+from ..core.jobs.errors import JobError
 from ..core.jobs.history import JobRecord
 from ..core.jobs.log import LogOffsetError
-from ..core.jobs.manager import JobError
 from ..core.pages import resources
 from . import feedback, htmx
 from .ansi import to_html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
-from ..core.jobs.manager import JobError
+from ..core.jobs.errors import JobError
 from ..core.pages import resources
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from ..core.jobs.manager import JobError
+from ..core.jobs.errors import JobError
 from ..core.pages import inventory, resources
 from . import htmx
 from .security import current_user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
-from ..core.jobs.manager import JobError
+from ..core.jobs.errors import JobError
 from ..core.pages import upgrades
 from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
 from ..core.upgrades.plan import FAMILY, Target

@@ -29,10 +29,11 @@ import tomlkit
 from ..disk.files import UTF8_BOM, atomic_write
 from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
 from ..environments.uv import lock_hash
+from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
 from ..jobs.kept import KeptError, kept_files, restore
 from ..jobs.log import JobLog
-from ..jobs.manager import JobError, JobManager
+from ..jobs.manager import JobManager
 from ..jobs.sync import SYNC_TIMEOUT, Outcome, Prepared, sync_invocation
 from ..live.board import Board
 from ..probe.runner import PluginList, package_diff, plugin_diff
