@@ -22,7 +22,7 @@ from typing import Any
 
 from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
 from ..live.board import Board
-from ..probe.loadcheck import NOT_APPLICABLE, LoadCheck
+from ..probe.loadverdict import NOT_APPLICABLE, LoadCheck
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project

@@ -23,7 +23,8 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_FILE, LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
-from ..probe.loadcheck import DefinitionsCheck, LoadCheck
+from ..probe.loadcheck import DefinitionsCheck
+from ..probe.loadverdict import LoadCheck
 from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
