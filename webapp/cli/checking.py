@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..core.app import Envboard
-from ..core.probe.loadcheck import FAILS, LoadCheck, count_words
+from ..core.probe.loadverdict import FAILS, LoadCheck, count_words
 from ..core.workspace.scan import Project
 from .actions import _project_or_exit
 from .options import add_common, settings_from

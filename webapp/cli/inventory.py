@@ -7,7 +7,9 @@ import json
 import sys
 
 from ..core.app import Envboard
-from ..core.pages import inventory, resources
+from ..core.pages import inventory
+from ..core.pages.project import packages
+from ..core.pages.versions import versions
 from .actions import _project_or_exit
 from .options import add_common, settings_from
 
@@ -44,7 +46,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     try:
         envboard.monitor.settle()
         scope = inventory.SCOPE_ALL if args.all else inventory.SCOPE_DAGSTER
-        matrix = resources.versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope))
+        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope))
     finally:
         envboard.close()
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
@@ -75,7 +77,7 @@ def cmd_packages(args: argparse.Namespace) -> int:
             )
             return 2
         envboard.monitor.settle()
-        listing = resources.packages(envboard, project.id, args.filter)
+        listing = packages(envboard, project.id, args.filter)
     finally:
         envboard.close()
     if listing is None:  # gone from the workspace while it was looked at

@@ -8,7 +8,7 @@ import json
 from ..core.app import Envboard
 from ..core.disk.cache import DependencyCache
 from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
-from ..core.pages import resources
+from ..core.pages.overview import Overview, overview
 from .options import add_common, settings_from
 
 
@@ -30,7 +30,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     envboard = Envboard(settings_from(args))
     try:
         envboard.monitor.settle(refresh=args.no_cache)
-        data = resources.overview(envboard)  # what / and /api/projects show
+        data = overview(envboard)  # what / and /api/projects show
     finally:
         envboard.close()
     if args.json:
@@ -40,7 +40,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if data.report["workspace_error"] else 0
 
 
-def render_table(data: resources.Overview) -> str:
+def render_table(data: Overview) -> str:
     report, states = data.report, data.states
     lines = [f"workspace: {report['workspace']} ({report['workspace_kind']})"]
     active = report["active_python"]

@@ -15,7 +15,9 @@ from flask import Blueprint, abort, jsonify, request, url_for
 
 from ..core.jobs.errors import JobError
 from ..core.jobs.history import JobRecord
-from ..core.pages import resources
+from ..core.pages.jobs import job
+from ..core.pages.overview import needing_sync
+from ..core.pages.project import mode_preview
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV
 from .security import current_user
@@ -62,7 +64,7 @@ def sync(project_id: str):
 
 @blueprint.post("/api/sync-out-of-sync")
 def sync_out_of_sync():
-    projects = [state.project for state in resources.needing_sync(envboard())]
+    projects = [state.project for state in needing_sync(envboard())]
     done = services().jobs.sync_out_of_sync(projects, current_user())
     body = {
         "started": [record.to_json() for record in done.started],
@@ -83,7 +85,7 @@ def change_mode(project_id: str):
     if not expected:
         preview = url_for("modes.api_preview", project_id=project_id, to=target or MODE_UV)
         abort(400, description=f"file_hash is required: GET {preview} gives it, and the change it means")
-    data = resources.mode_preview(envboard(), state, target)
+    data = mode_preview(envboard(), state, target)
     if data.busy:
         response = jsonify({"error": "service unavailable", "message": data.error})
         response.status_code, response.headers["Retry-After"] = 503, "2"
@@ -110,7 +112,7 @@ def change_mode(project_id: str):
 
 @blueprint.post("/api/jobs/<job_id>/cancel")
 def cancel(job_id: str):
-    record = resources.job(envboard(), job_id)
+    record = job(envboard(), job_id)
     if record is None:
         abort(404, description=f"no job {job_id!r}")
     if record.finished:

@@ -7,7 +7,8 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from ..core.jobs.errors import JobError
 from ..core.jobs.history import JobRecord
 from ..core.jobs.log import LogOffsetError
-from ..core.pages import resources
+from ..core.pages import jobs
+from ..core.pages.overview import needing_sync
 from . import feedback, htmx
 from .ansi import to_html
 from .presenters import project_name
@@ -18,7 +19,7 @@ blueprint = Blueprint("jobs", __name__)
 
 
 def _job_or_404(job_id: str) -> JobRecord:
-    record = resources.job(envboard(), job_id)
+    record = jobs.job(envboard(), job_id)
     if record is None:
         abort(404, description=f"no job {job_id!r}")
     return record
@@ -46,7 +47,7 @@ def sync(project_id: str):
 
 @blueprint.post("/sync-out-of-sync")
 def sync_out_of_sync():
-    needing = [state.project for state in resources.needing_sync(envboard())]
+    needing = [state.project for state in needing_sync(envboard())]
     done = services().jobs.sync_out_of_sync(needing, current_user())
     for project, reason in done.refused:
         feedback.say(f"Sync of {project.name} could not start: {reason}", "error")
@@ -96,7 +97,7 @@ def log_chunk(job_id: str):
     record = _job_or_404(job_id)
     offset = max(0, request.args.get("offset", 0, type=int))
     try:
-        chunk = resources.log_chunk(record, offset, tail=bool(request.args.get("tail")))
+        chunk = jobs.log_chunk(record, offset, tail=bool(request.args.get("tail")))
     except LogOffsetError as exc:
         abort(416, description=str(exc))
     if not chunk.text and not record.finished:
@@ -175,7 +176,7 @@ def cancel(job_id: str):
     return redirect(url_for("jobs.show", job_id=job_id), code=303)
 
 
-def _history_context(data: resources.History, scoped: bool) -> dict:
+def _history_context(data: jobs.History, scoped: bool) -> dict:
     """`scoped`: the page of one project (/projects/<id>/history), not the filtered history."""
     return {
         "jobs": data.jobs,
@@ -195,8 +196,8 @@ def _chosen_jobs() -> tuple[str, ...]:
     return tuple(filter(None, request.args.get("jobs", "")[:2000].split(",")))
 
 
-def _history_data(project=None) -> resources.History:
-    return resources.history(envboard(), project, who=request.args.get("who"), ids=_chosen_jobs())
+def _history_data(project=None) -> jobs.History:
+    return jobs.history(envboard(), project, who=request.args.get("who"), ids=_chosen_jobs())
 
 
 @blueprint.get("/history")
@@ -228,12 +229,12 @@ def _chosen_project():
 
 @blueprint.get("/api/jobs")
 def api_jobs():
-    return jsonify(resources.history(envboard(), _chosen_project(), who=request.args.get("who")).to_json())
+    return jsonify(jobs.history(envboard(), _chosen_project(), who=request.args.get("who")).to_json())
 
 
 @blueprint.get("/api/projects/<project_id>/history")
 def api_project_history(project_id: str):
-    data = resources.history(envboard(), project_state(project_id), who=request.args.get("who"))
+    data = jobs.history(envboard(), project_state(project_id), who=request.args.get("who"))
     return jsonify(data.to_json())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from ..core.jobs.errors import JobError
-from ..core.pages import resources
+from ..core.pages.project import ModePreview, mode_preview
 from ..core.workspace import modes
 from ..core.workspace.dg import MODE_UV
 from . import feedback
@@ -15,14 +15,14 @@ from .services import envboard, project_state, services
 blueprint = Blueprint("modes", __name__)
 
 
-def _status(preview: resources.ModePreview) -> tuple[int, dict[str, str]]:
+def _status(preview: ModePreview) -> tuple[int, dict[str, str]]:
     """200; 409 for a change that cannot be made; 503 (try again) while previews are all busy."""
     if preview.busy:
         return 503, {"Retry-After": "2"}
     return (409 if preview.error else 200), {}
 
 
-def _page(preview: resources.ModePreview):
+def _page(preview: ModePreview):
     page = render_template(
         "mode.html",
         state=preview.state,
@@ -48,7 +48,7 @@ def written(state) -> str:
 @blueprint.get("/projects/<project_id>/mode")
 def preview(project_id: str):
     body, status, headers = _page(
-        resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
+        mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
     )
     # never from the browser's cache: Back after writing must show the file as it is now
     return body, status, {**headers, "Cache-Control": "no-store"}
@@ -56,7 +56,7 @@ def preview(project_id: str):
 
 @blueprint.get("/api/projects/<project_id>/mode")
 def api_preview(project_id: str):
-    data = resources.mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
+    data = mode_preview(envboard(), project_state(project_id), request.args.get("to", ""))
     return jsonify(data.to_json()), *_status(data)
 
 
@@ -64,14 +64,14 @@ def api_preview(project_id: str):
 def apply(project_id: str):
     state = project_state(project_id)
     target = request.form.get("to", "")
-    data = resources.mode_preview(envboard(), state, target)
+    data = mode_preview(envboard(), state, target)
     if data.change is None:
         return _page(data)
     jobs = services().jobs
     try:
         jobs.change_mode(data.change, request.form.get("file_hash", ""), state.project, current_user())
     except (JobError, modes.ModeChangeError) as exc:  # a stale edit included: nothing was written
-        refused = resources.ModePreview(state, target, None, str(exc), None)
+        refused = ModePreview(state, target, None, str(exc), None)
         return _page(refused)
     services().monitor.refresh_project(project_id)
     fresh = project_state(project_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
-from ..core.pages import resources
+from ..core.pages.overview import MAX_QUERY, Filters, Overview, overview
 from . import htmx
 from .security import permission_problem
 from .services import envboard, services
@@ -12,14 +12,12 @@ from .services import envboard, services
 blueprint = Blueprint("overview", __name__)
 
 
-def _filters() -> resources.Filters:
+def _filters() -> Filters:
     args = request.args
-    return resources.Filters(
-        q=args.get("q", "")[: resources.MAX_QUERY], mode=args.get("mode", ""), status=args.get("status", "")
-    )
+    return Filters(q=args.get("q", "")[:MAX_QUERY], mode=args.get("mode", ""), status=args.get("status", ""))
 
 
-def _context(data: resources.Overview) -> dict:
+def _context(data: Overview) -> dict:
     """What the page and the rows fragment both render."""
     return {
         "workspace": data.workspace,
@@ -37,14 +35,14 @@ def _context(data: resources.Overview) -> dict:
 
 @blueprint.get("/")
 def index():
-    data = resources.overview(envboard(), _filters(), count_outdated=True)
+    data = overview(envboard(), _filters(), count_outdated=True)
     return render_template("overview.html", **_context(data))
 
 
 @blueprint.get("/fragments/rows")
 def rows():
     """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
-    data = resources.overview(envboard(), _filters())
+    data = overview(envboard(), _filters())
     if htmx.still_current(data.version) and request.args.get("force") is None:
         return htmx.NOTHING_CHANGED
     response = Response(render_template("fragments/rows.html", **_context(data)))
@@ -56,4 +54,4 @@ def rows():
 
 @blueprint.get("/api/projects")
 def api_projects():
-    return jsonify(resources.overview(envboard(), _filters()).to_json())
+    return jsonify(overview(envboard(), _filters()).to_json())

@@ -9,7 +9,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from ..core.environments import status
-from ..core.probe.loadcheck import count_words
+from ..core.probe.loadverdict import count_words
 from .rows import why_no_sync
 from .security import permission_problem
 from .services import services
@@ -47,7 +47,10 @@ def status_label(status: str) -> str:
 
 
 DRIFT_WORDS = (
-    ("install", "to install"), ("remove", "to remove"), ("change", "to change"), ("reinstall", "to reinstall")
+    ("install", "to install"),
+    ("remove", "to remove"),
+    ("change", "to change"),
+    ("reinstall", "to reinstall"),
 )
 
 

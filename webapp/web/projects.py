@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from ..core.jobs.errors import JobError
-from ..core.pages import inventory, resources
+from ..core.pages import inventory, project
+from ..core.pages.overview import MAX_QUERY
 from . import htmx
 from .security import current_user
 from .services import envboard, project_or_404, project_state, services
@@ -31,7 +32,7 @@ def api_project(project_id: str):
 
 
 def packages_or_404(project_id: str) -> inventory.Packages:
-    data = resources.packages(envboard(), project_id, request.args.get("q", "")[: resources.MAX_QUERY])
+    data = project.packages(envboard(), project_id, request.args.get("q", "")[:MAX_QUERY])
     if data is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return data
@@ -99,8 +100,8 @@ def refresh_plugins(project_id: str):
     return redirect(url_for("projects.show", project_id=project_id), code=303)
 
 
-def definitions_or_404(project_id: str) -> resources.Definitions:
-    data = resources.definitions(envboard(), project_id, request.args.get("q", "")[:200])
+def definitions_or_404(project_id: str) -> project.Definitions:
+    data = project.definitions(envboard(), project_id, request.args.get("q", "")[:200])
     if data is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return data

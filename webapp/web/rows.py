@@ -24,7 +24,7 @@ from markupsafe import Markup
 from ..core.jobs.manager import JobManager
 from ..core.live.monitor import Snapshot
 from ..core.live.state import ProjectState
-from ..core.pages.resources import Filters
+from ..core.pages.overview import Filters
 
 log = logging.getLogger("envboard")
 

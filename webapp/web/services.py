@@ -12,7 +12,7 @@ from ..core.jobs.manager import JobManager
 from ..core.live.board import Board
 from ..core.live.monitor import Monitor
 from ..core.live.state import ProjectState
-from ..core.pages import resources
+from ..core.pages.project import ProjectPage, project
 from .limits import FailureLimiter
 from .prometheus import Metrics
 from .rows import RowCache
@@ -54,7 +54,7 @@ def services() -> Services:
 
 
 def envboard() -> Envboard:
-    """The core envboard, for the data functions in `core.resources`."""
+    """The core envboard, for the data functions in `core.pages`."""
     return services().core
 
 
@@ -68,9 +68,9 @@ def project_state(project_id: str) -> ProjectState:
     return state
 
 
-def project_or_404(project_id: str) -> resources.ProjectPage:
+def project_or_404(project_id: str) -> ProjectPage:
     """Only ids from the scan address a project; anything else is a 404."""
-    page = resources.project(envboard(), project_id)
+    page = project(envboard(), project_id)
     if page is None:
         abort(404, description=f"no project with id {project_id!r} in this workspace")
     return page

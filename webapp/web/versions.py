@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template, request
 from markupsafe import Markup
 
-from ..core.pages import inventory, resources
+from ..core.pages import inventory
+from ..core.pages.overview import MAX_QUERY
+from ..core.pages.versions import versions
 from . import htmx
 from .services import envboard
 
@@ -33,7 +35,7 @@ def _filters() -> inventory.VersionFilters:
         scope = inventory.SCOPE_ALL if args.get("all") not in ("0", "") else inventory.SCOPE_DAGSTER
     else:
         scope = inventory.SCOPE_DAGSTER  # the same default for the page, its fragment and its JSON
-    return inventory.VersionFilters(q=args.get("q", "")[: resources.MAX_QUERY], scope=scope)
+    return inventory.VersionFilters(q=args.get("q", "")[:MAX_QUERY], scope=scope)
 
 
 def _context(data: inventory.Versions) -> dict:
@@ -49,14 +51,14 @@ def _context(data: inventory.Versions) -> dict:
 
 @blueprint.get("/versions")
 def index():
-    data = resources.versions(envboard(), _filters())
+    data = versions(envboard(), _filters())
     return render_template("versions.html", **_context(data))
 
 
 @blueprint.get("/fragments/versions")
 def fragment():
     """The counts, notices and matrix alone; 204 (htmx leaves the page alone) when nothing changed."""
-    data = resources.versions(envboard(), _filters())
+    data = versions(envboard(), _filters())
     if htmx.still_current(data.version):
         return htmx.NOTHING_CHANGED
     return render_template("fragments/versions_live.html", **_context(data))
@@ -65,4 +67,4 @@ def fragment():
 @blueprint.get("/api/versions")
 def api_versions():
     """Every shared package unless `?all=0` asks for the Dagster family only."""
-    return jsonify(resources.versions(envboard(), _filters()).to_json())
+    return jsonify(versions(envboard(), _filters()).to_json())

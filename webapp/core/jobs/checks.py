@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..probe.loadcheck import NOT_APPLICABLE, LoadCheck
+from ..probe.loadverdict import NOT_APPLICABLE, LoadCheck
 from ..workspace.scan import Project
 from .errors import JobError
 from .history import FAILED, RUNNING, SUCCEEDED, HistoryError, JobRecord

@@ -1,8 +1,10 @@
 """The board: one object that knows the workspace, its environments and their plugins.
 
 The command line and the web pages both read projects through it, so both show the
-same facts built by the same code. Slow work (uv's status check, the plugin probe)
-runs in a bounded pool, deduplicated so two viewers never start the same probe twice.
+same facts built by the same code. Here: the workspace as last scanned, and one project's
+state from what is cached; what is missing is checked in the background (`checks.py`), as
+tasks of a bounded pool, deduplicated so two viewers never start the same probe twice
+(`tasks.py`).
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ from ..environments.processes import Confinement, JobUser, check_owner, find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
-from ..environments.uv import LOCK_FILE, LOCK_UNKNOWN, LockFacts, LockInspector, direct_requirements
-from ..probe.loadcheck import DefinitionsCheck, LoadCheck
-from ..probe.runner import PluginList, PluginProbe, cache_key, status_dependencies
+from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requirements
+from ..probe.loadcheck import DefinitionsCheck
+from ..probe.loadverdict import LoadCheck
+from ..probe.runner import PluginList, PluginProbe, status_dependencies
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
+from .checks import BackgroundChecks
 from .state import ProjectState
 
 FAILED_PROBE_RETRY = 60.0
 
 
-class Board:
+class Board(BackgroundChecks):
     """Shared by the CLI and the web app; safe to use from many threads."""
 
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
@@ -210,122 +214,12 @@ class Board:
         state.pending = self.is_busy(project)
         return state
 
-    # -- the definitions load check ------------------------------------------------------------
-
-    def submit_check(self, project: Project, env: ResolvedEnvironment, who: str) -> Future | None:
-        """Check in the background (deduplicated: a check already queued or running is joined)."""
-        name = f"check:{project.path}"
-
-        def work() -> LoadCheck:
-            try:
-                verdict = self.definitions.check(project, env)
-            finally:
-                with self._lock:
-                    self._checking.discard(project.path)
-            if verdict.ran:
-                self._check_failures.pop(project.path, None)
-            else:
-                self._check_failures[project.path] = verdict
-            for listener in self.check_listeners:
-                listener(project, verdict, who)
-            return verdict
-
-        with self._lock:
-            if name not in self._running and not self._closed:
-                self._checking.add(project.path)
-        return self._submit(name, work, project, pool=self._check_pool, busy=False)
-
-    def is_checking(self, project: Project) -> bool:
-        with self._lock:
-            return project.path in self._checking
-
-    @staticmethod
-    def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
-        return f"plugins:{project.path}:{cache_key(project, env)}"
-
-    def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
-        # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
-        result = self.probe.probe(project, env)
-        for listener in self.probe_listeners:
-            listener(result)
-        name = self._probe_name(project, env)
-        if result.failure:
-            self._failures[name] = result
-        else:
-            self._failures.pop(name, None)
-        return result
-
-    def _lock_task(self, project: Project, env: ResolvedEnvironment) -> LockFacts:
-        # an answer uv could not give is not cached on disk; remember it a while, as a failed probe
-        facts = self.lock_inspector.facts(project, env)
-        if facts.status == LOCK_UNKNOWN:
-            self._lock_failures[project.path] = (time.time(), facts)
-        else:
-            self._lock_failures.pop(project.path, None)
-        return facts
-
     def refresh_plugins(self, project: Project) -> Future | None:
         """Probe again, bypassing the cache, in the background (deduplicated)."""
         env = self.resolve(project)
         if env is None:
             return None
         return self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
-
-    def is_busy(self, project: Project) -> bool:
-        with self._lock:
-            return self._busy.get(project.path, 0) > 0
-
-    def mark_changed(self, project_path: Path) -> None:
-        """Something envboard did changed this project (a job ended): the monitor looks again."""
-        with self._lock:
-            self._finished.add(project_path)
-        for listener in self.task_listeners:
-            listener()
-
-    def take_finished(self) -> set[Path]:
-        """The projects whose status check or probe ended since the last call."""
-        with self._lock:
-            finished, self._finished = self._finished, set()
-        return finished
-
-    def _submit(
-        self,
-        name: str,
-        work: Callable[[], Any],
-        project: Project,
-        pool: ThreadPoolExecutor | None = None,
-        busy: bool = True,
-    ) -> Future | None:
-        """The task under this name, started unless one is running; None once the board is closed.
-
-        `busy=False` tasks (load checks) do not mark the project pending: pages do not poll faster
-        for a check that may take a minute.
-        """
-        with self._lock:
-            if self._closed:
-                return None
-            running = self._running.get(name)
-            if running is not None:
-                return running
-            future = (pool or self._pool).submit(work)
-            self._running[name] = future
-            if busy:
-                self._busy[project.path] = self._busy.get(project.path, 0) + 1
-
-        def forget(_: Future) -> None:
-            with self._lock:
-                if self._running.get(name) is future:
-                    del self._running[name]
-                    if busy:
-                        self._busy[project.path] -= 1
-                if not busy:
-                    self._checking.discard(project.path)  # a cancelled check never ran its finally
-                self._finished.add(project.path)
-            for listener in self.task_listeners:
-                listener()
-
-        future.add_done_callback(forget)
-        return future
 
     # -- the whole workspace -----------------------------------------------------------------
 

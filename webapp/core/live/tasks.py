@@ -1,0 +1,87 @@
+"""The board's background tasks: named, deduplicated, counted per project, told when they end.
+
+Slow work (uv's status check, the plugin probe, `uv lock --check`, the load check) runs in a
+bounded pool; a task under a name that is already running is joined, never started twice, so
+two viewers never start the same probe. What to run is the board's business (`board.py`,
+`checks.py`); this is how it runs: which projects have work pending, who is told when a task
+ends, and that nothing new starts once the server is stopping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..workspace.scan import Project
+
+
+class BackgroundTasks:
+    """Mixed into `Board`, whose constructor makes these attributes (one lock guards them all)."""
+
+    _pool: ThreadPoolExecutor
+    _running: dict[str, Future]
+    _busy: dict[Path, int]
+    _checking: set[Path]  # load checks queued or running (checks.py)
+    _finished: set[Path]
+    _lock: threading.Lock
+    _closed: bool
+    task_listeners: list[Callable[[], None]]
+
+    def is_busy(self, project: Project) -> bool:
+        with self._lock:
+            return self._busy.get(project.path, 0) > 0
+
+    def mark_changed(self, project_path: Path) -> None:
+        """Something envboard did changed this project (a job ended): the monitor looks again."""
+        with self._lock:
+            self._finished.add(project_path)
+        for listener in self.task_listeners:
+            listener()
+
+    def take_finished(self) -> set[Path]:
+        """The projects whose status check or probe ended since the last call."""
+        with self._lock:
+            finished, self._finished = self._finished, set()
+        return finished
+
+    def _submit(
+        self,
+        name: str,
+        work: Callable[[], Any],
+        project: Project,
+        pool: ThreadPoolExecutor | None = None,
+        busy: bool = True,
+    ) -> Future | None:
+        """The task under this name, started unless one is running; None once the board is closed.
+
+        `busy=False` tasks (load checks) do not mark the project pending: pages do not poll faster
+        for a check that may take a minute.
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            running = self._running.get(name)
+            if running is not None:
+                return running
+            future = (pool or self._pool).submit(work)
+            self._running[name] = future
+            if busy:
+                self._busy[project.path] = self._busy.get(project.path, 0) + 1
+
+        def forget(_: Future) -> None:
+            with self._lock:
+                if self._running.get(name) is future:
+                    del self._running[name]
+                    if busy:
+                        self._busy[project.path] -= 1
+                if not busy:
+                    self._checking.discard(project.path)  # a cancelled check never ran its finally
+                self._finished.add(project.path)
+            for listener in self.task_listeners:
+                listener()
+
+        future.add_done_callback(forget)
+        return future

@@ -1,0 +1,124 @@
+"""The overview: one row per project, the workspace's own facts, and what "Sync all" syncs.
+
+The data of `/`, `/fragments/rows`, `/api/projects` and `envboard list`. It reads only the
+monitor's last snapshot and the board's workspace, so the overview's frequent polls cost no
+I/O. Apart from one project's data (`project.py`): the rows are the workspace's, polled
+every few seconds, and carry their own filters (`MAX_QUERY` cuts every page's name filter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..app import Envboard
+from ..environments.status import STATUS_MISSING, STATUS_OUT_OF_SYNC
+from ..live.monitor import Snapshot
+from ..live.state import ProjectState
+from ..workspace.dg import MODE_UV
+from ..workspace.scan import Workspace
+
+MAX_QUERY = 200  # characters of a name filter; longer text could match nothing anyway
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The overview's filters: a text in the name or path, a mode, a status ('' = any)."""
+
+    q: str = ""
+    mode: str = ""
+    status: str = ""
+
+    def matches(self, state: ProjectState) -> bool:
+        project = state.project
+        query = self.q.strip().lower()
+        if query and query not in project.name.lower() and query not in project.rel_path.lower():
+            return False
+        if self.mode and (project.mode.mode if project.mode else "") != self.mode:
+            return False
+        return not self.status or state.status_name == self.status
+
+    def as_json(self) -> dict[str, str]:
+        return {"q": self.q, "mode": self.mode, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Overview:
+    workspace: Workspace
+    states: list[ProjectState]  # the ones the filters let through, in workspace order
+    total: int
+    filters: Filters
+    snapshot: Snapshot  # what the monitor published last, these rows included
+    report: dict[str, Any]  # the workspace facts of `envboard list --json`
+    jobs_generation: int = 0  # grows when a job is queued, starts or ends (rows show "Syncing…")
+    outdated: tuple[int, int] | None = None  # outdated packages, projects that have one (the page only)
+
+    @property
+    def version(self) -> str:
+        """What a poller sends back: the rows are unchanged while both numbers are."""
+        return f"{self.snapshot.version}.{self.jobs_generation}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report,
+            "filters": self.filters.as_json(),
+            "projects": [s.to_json() for s in self.states],
+        }
+
+
+def workspace_facts(envboard: Envboard) -> dict[str, Any]:
+    """What the overview says of the workspace itself, beside its projects."""
+    board = envboard.board
+    workspace, active = board.workspace, board.active
+    return {
+        "workspace": str(workspace.root),
+        "workspace_kind": workspace.kind,
+        "workspace_error": workspace.error,
+        "active_python": {
+            "python": str(active.python) if active.python else None,
+            "reason": active.reason,
+            "version": active.version,
+        },
+        "uv": {"path": board.uv.path, "reason": board.uv.reason},
+        "isolation": board.confinement.to_json(),
+    }
+
+
+def overview(
+    envboard: Envboard,
+    filters: Filters = Filters(),  # noqa: B008 - frozen
+    *,
+    count_outdated: bool = False,
+) -> Overview:
+    """`count_outdated`: the page's line on outdated packages (cached answers; the missing ones are
+    asked in the background), left out of the rows' frequent polls."""
+    snapshot = envboard.monitor.snapshot
+    outdated = None
+    if count_outdated:
+        reports = [envboard.outdated.report(s.project, s.env) for s in snapshot.states]
+        outdated = (sum(len(r.packages) for r in reports), sum(1 for r in reports if r.packages))
+    if filters == Filters():
+        shown = list(snapshot.states)  # the usual poll: no per-project work
+    else:
+        shown = [state for state in snapshot.states if filters.matches(state)]
+    return Overview(
+        workspace=envboard.board.workspace,
+        states=shown,
+        total=len(snapshot.states),
+        filters=filters,
+        snapshot=snapshot,
+        report=workspace_facts(envboard),
+        jobs_generation=envboard.jobs.generation,
+        outdated=outdated,
+    )
+
+
+def needing_sync(envboard: Envboard) -> list[ProjectState]:
+    """What "Sync all" syncs: every uv-managed project that is out of sync or has no environment yet
+    (on a new box nothing is synced, and "nothing is out of sync" would be no help)."""
+    return [
+        state
+        for state in envboard.monitor.snapshot.states
+        if state.status_name == STATUS_OUT_OF_SYNC
+        or (state.status_name == STATUS_MISSING and state.env is not None and state.env.mode == MODE_UV)
+    ]

@@ -1,0 +1,129 @@
+"""One project's data: its page, a mode change's preview, its packages and its load check.
+
+The data of `/projects/<id>` and its fragments (environment, plugins, actions, packages,
+definitions), of `/projects/<id>/mode?to=`, and of their JSON twins and commands. Each
+function takes one project of the monitor's snapshot (None for an id the scan did not
+produce); apart from the overview (`overview.py`), which is about all projects at once.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..app import Envboard
+from ..environments.resolver import ResolvedEnvironment
+from ..jobs.sync import sync_invocation
+from ..live.state import ProjectState
+from ..probe.runner import probe_invocation
+from ..workspace import modes
+from ..workspace.dg import MODE_UV
+from .inventory import Packages, package_list
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    state: ProjectState
+    commands: dict[str, str]  # the exact command lines envboard runs for it, as a person types them
+    isolation: dict[str, Any]  # whether its code is kept from envboard's secrets, and how
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.state.to_json(), "commands": self.commands, "isolation": self.isolation}
+
+
+def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
+    """None when the id is not one the scan produced."""
+    state = envboard.monitor.snapshot.get(project_id)
+    if state is None:
+        return None
+    return ProjectPage(state, launcher_commands(envboard, state), envboard.board.confinement.to_json())
+
+
+def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]:
+    if state.env is None:
+        return {}
+    resolver = envboard.board.resolver
+    probe = probe_invocation(resolver, state.env, Path("ANSWER.json"), Path("REQUEST.json"))
+    # quoted as a shell reads them: a folder named `$(...)` must not run when pasted
+    commands = {"plugin probe": f"(cd {shlex.quote(str(probe.cwd))} && {probe.display()})"}
+    if state.env.mode == MODE_UV:
+        sync = sync_invocation(resolver, state.project.path)
+        commands["sync"] = f"(cd {shlex.quote(str(sync.cwd))} && {sync.display()})"
+    return commands
+
+
+@dataclass(frozen=True)
+class ModePreview:
+    state: ProjectState
+    target: str
+    change: modes.ModeChange | None  # None when the change cannot be made (see error)
+    error: str | None
+    future_env: ResolvedEnvironment | None  # the environment the project will have
+    busy: bool = False  # refused only because too many previews are being prepared: retry soon
+
+    def to_json(self) -> dict[str, Any]:
+        change = self.change
+        return {
+            "project": self.state.id,
+            "target": self.target,
+            "error": self.error,
+            "current_mode": change.current_mode if change else None,
+            "file": str(change.file) if change else None,
+            "file_hash": change.file_hash if change else None,
+            "changes_anything": change.changes_anything if change else False,
+            "diff": change.diff if change else None,
+            "python": str(self.future_env.python) if self.future_env and self.future_env.python else None,
+            "venv": str(self.future_env.venv) if self.future_env and self.future_env.venv else None,
+        }
+
+
+def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePreview:
+    try:
+        change = modes.preview(state.project, target)
+    except modes.ModeChangeError as exc:
+        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, modes.PreviewsBusy))
+    future = envboard.board.resolver.resolve(state.project, mode=target)
+    return ModePreview(state, target, change, None, future)
+
+
+def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:
+    """None when the id is not one the scan produced."""
+    snapshot = envboard.monitor.snapshot
+    state = snapshot.get(project_id)
+    if state is None:
+        return None
+    latest = envboard.outdated.report(state.project, state.env).latest  # cached; else asked in the background
+    return replace(package_list(state, q), version=snapshot.version, latest=latest)
+
+
+# -- does it load: the definitions load check ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """One project's load check: verdict, located error, counts and the keys matching `q`."""
+
+    state: ProjectState
+    q: str = ""
+
+    @property
+    def check(self) -> dict[str, Any]:
+        return self.state.check_json()
+
+    @property
+    def keys(self) -> dict[str, list[str]]:
+        query = self.q.strip().lower()
+        found = self.check.get("keys") or {}
+        return {kind: [k for k in keys if query in k.lower()] for kind, keys in found.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        project = self.state.project
+        return {"id": project.id, "name": project.name, **self.check, "keys": self.keys, "q": self.q}
+
+
+def definitions(envboard: Envboard, project_id: str, q: str = "") -> Definitions | None:
+    """None when the id is not one the scan produced."""
+    state = envboard.monitor.snapshot.get(project_id)
+    return None if state is None else Definitions(state, q)
