@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..environments.processes import TERM_GRACE, Cancellation, end_leftover_groups
+from ..environments.leftovers import TERM_GRACE, end_leftover_groups
+from ..environments.processes import Cancellation
 from ..live.board import Board
 from ..probe.loadcheck import NOT_APPLICABLE, LoadCheck
 from ..workspace import modes
