@@ -24,7 +24,8 @@ from tests.conftest import (
     write_slow_project,
     write_workspace,
 )
-from webapp.core.environments.processes import Invocation, child_environment, run
+from webapp.core.environments.confinement import child_environment
+from webapp.core.environments.processes import Invocation, run
 
 
 class Browserless:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ENTRY_GROUP, build_wheel, uv, wait_for, write_project, write_workspace
 from webapp.core.access.users import add_user
-from webapp.core.environments.processes import Confinement, child_environment
+from webapp.core.environments.confinement import Confinement, child_environment
 
 METRICS_TOKEN = "metrics-token-that-project-code-must-not-see"
 
@@ -217,7 +217,7 @@ def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_
 
 
 def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_user):
-    from webapp.core.environments.processes import JobUser
+    from webapp.core.environments.confinement import JobUser
 
     users = tmp_path / "users.toml"
     add_user(users, "alice", "operator")

@@ -90,13 +90,9 @@ def test_cancel_ends_a_grandchild_that_left_the_group_and_ignores_sigterm(tmp_pa
     import sys
     import threading
 
-    from webapp.core.environments.processes import (
-        JOB_MARKER,
-        Cancellation,
-        Invocation,
-        child_environment,
-        run,
-    )
+    from webapp.core.environments.confinement import child_environment
+    from webapp.core.environments.leftovers import JOB_MARKER
+    from webapp.core.environments.processes import Cancellation, Invocation, run
 
     pid_file = tmp_path / "grandchild.pid"
     cancel = Cancellation()

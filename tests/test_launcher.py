@@ -5,7 +5,8 @@ import sys
 import time
 from pathlib import Path
 
-from webapp.core.environments.processes import Cancellation, Invocation, child_environment, run
+from webapp.core.environments.confinement import child_environment
+from webapp.core.environments.processes import Cancellation, Invocation, run
 
 
 def python(code: str, cwd: Path) -> Invocation:

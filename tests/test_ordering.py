@@ -117,7 +117,7 @@ def test_leftovers_are_found_by_their_marker_when_the_group_leader_is_gone(tmp_p
     import sys
 
     from tests.conftest import live_group_members
-    from webapp.core.environments.processes import JOB_MARKER, end_leftover_groups, marked_groups
+    from webapp.core.environments.leftovers import JOB_MARKER, end_leftover_groups, marked_groups
 
     child_pid = tmp_path / "child.pid"
     leader = subprocess.Popen(

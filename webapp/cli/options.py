@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core.environments.processes import JobUser
+from ..core.environments.confinement import JobUser
 from ..core.settings import Settings, default_state_dir, names_to_pass
 from .locate import locate_or_exit
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .disk.private import private_folder
 from .disk.stamps import Memo
-from .environments.processes import end_checks, end_checks_of_gone_servers
+from .environments.leftovers import end_checks, end_checks_of_gone_servers
 from .jobs.history import History
 from .jobs.manager import JobManager
 from .live.board import Board

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..disk.files import MAX_SMALL_BYTES, ConfigError, read_regular
 from ..disk.stamps import remembered
-from .processes import Invocation, child_environment, run
+from .confinement import child_environment
+from .processes import Invocation, run
 
 
 @dataclass

@@ -1,196 +1,32 @@
-"""The launcher: the only place in envboard that starts, stops or finds processes.
+"""The launcher: the one place that starts a command and stops it (`_start` is the one Popen).
 
 Commands are argv lists, never shell strings. Output (stdout and stderr merged) is
 read in chunks so that a huge log or a line without a newline keeps memory flat.
 Every command runs in a process group of its own, so stopping it reaches whatever it
-started; job children carry a marker in their environment, so a restarted envboard
-can find and end the groups a killed one left behind, and nothing else.
+started. With its two neighbours it is the only place that starts, stops or finds
+processes: `confinement.py` decides what a command is given (the allow-listed environment,
+bubblewrap, the job user), `leftovers.py` finds and ends marked processes with psutil.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-import psutil
+from .confinement import NOT_CONFINED, Confinement
+from .leftovers import CHECK_MARKER, JOB_MARKER, TERM_GRACE, end_marked, kill_group
 
 CHUNK = 64 * 1024
 MAX_CAPTURE = 8 * 1024 * 1024  # a captured answer larger than this is cut
-TERM_GRACE = 5.0  # seconds between TERM and KILL when a command is stopped
-JOB_MARKER = "ENVBOARD_JOB"  # set in job children so a restarted server can find them
-CHECK_MARKER = "ENVBOARD_CHECK"  # set in every other child (probes, checks): <owner>.<number>
-
-
-@dataclass(frozen=True)
-class JobUser:
-    """The unprivileged account project code runs as when envboard runs as root."""
-
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-    @classmethod
-    def named(cls, name: str) -> JobUser:
-        """The account by name; ValueError with a sentence when it cannot be used."""
-        import pwd
-
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            raise ValueError(f"--job-user {name}: no such user (create it with useradd)") from None
-        if entry.pw_uid == 0:
-            raise ValueError(f"--job-user {name}: that is root; name an unprivileged user")
-        if os.geteuid() != 0:
-            raise ValueError(f"--job-user {name}: only envboard running as root can switch users")
-        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
-
-    def may_read(self, path: Path) -> bool:
-        """Whether the file's own mode lets this user read it (its folders' modes not counted)."""
-        import grp
-
-        try:
-            info = path.stat()
-        except OSError:
-            return False
-        if info.st_uid == self.uid:
-            return bool(info.st_mode & 0o400)
-        groups = {self.gid} | {g.gr_gid for g in grp.getgrall() if self.name in g.gr_mem}
-        if info.st_gid in groups:
-            return bool(info.st_mode & 0o040)
-        return bool(info.st_mode & 0o004)
-
-
-@dataclass(frozen=True)
-class Confinement:
-    """How project code is kept from envboard's secrets: the paths it must not reach, and how.
-
-    Every process envboard starts for a project (probe, status and lock checks, syncs)
-    runs project code: plugin modules are imported, `.pth` files run at interpreter start.
-    It gets the allow-listed environment (`child_environment`) and, where possible, cannot
-    see `hidden` (the state dir with the session key, sessions and history, the users file):
-    as `user`, to whom they are unreadable (state dir 0700), and/or inside bubblewrap, which
-    mounts an empty tmpfs over each hidden folder and /dev/null over each hidden file, with
-    its own process namespace and /proc (so envboard's process, its environment and memory
-    are out of sight too). Bubblewrap over Landlock: it hides a path outright, whereas
-    Landlock only grants, so hiding one folder means granting every other path by name.
-    """
-
-    hidden: tuple[Path, ...] = ()
-    user: JobUser | None = None
-    bwrap: str | None = None  # the bubblewrap binary, when it works here
-    bwrap_problem: str | None = None  # why not, when it does not
-
-    @classmethod
-    def decide(cls, hidden: Sequence[Path], user: JobUser | None = None) -> Confinement:
-        """Checks once whether bubblewrap can run here (user namespaces may be disabled)."""
-        paths = [Path(os.path.abspath(path)) for path in hidden]
-        # a path inside another hidden one is hidden with it (mounting it too would show its name)
-        unique = dict.fromkeys(paths)
-        outermost = tuple(p for p in unique if not any(o != p and p.is_relative_to(o) for o in unique))
-        bwrap, problem = _working_bwrap()
-        return cls(outermost, user, bwrap, problem)
-
-    @property
-    def exposed(self) -> tuple[Path, ...]:
-        """Hidden paths the job user could still read by their modes (bubblewrap hides them anyway)."""
-        if self.user is None or self.bwrap is not None:
-            return ()
-        return tuple(path for path in self.hidden if self.user.may_read(path))
-
-    @property
-    def isolated(self) -> bool:
-        return (self.user is not None and not self.exposed) or self.bwrap is not None
-
-    @property
-    def method(self) -> str:
-        ways = ([f"job user {self.user.name}"] if self.user else []) + (["bubblewrap"] if self.bwrap else [])
-        return " + ".join(ways) or "none"
-
-    @property
-    def notice(self) -> str | None:
-        """What the pages say when project code can reach envboard's secrets."""
-        if self.isolated:
-            return None
-        if self.exposed:
-            names = ", ".join(str(path) for path in self.exposed)
-            return (
-                f"Project code runs as {self.user.name}, who can read {names}: anyone who can change a "
-                "project can read what is in it. Make it readable by envboard's user alone (chmod 600)."
-            )
-        return (
-            "Project code (plugin modules, .pth files, builds) runs as envboard's own user and can read "
-            "envboard's state dir, including the session signing key, and the users file: anyone who can "
-            "change a project can act as an operator. Install bubblewrap"
-            + (f" ({self.bwrap_problem})" if self.bwrap_problem else "")
-            + ", or start envboard as root with --job-user."
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "isolated": self.isolated,
-            "method": self.method,
-            "job_user": self.user.name if self.user else None,
-            "sandbox": "bubblewrap" if self.bwrap else None,
-            "notice": self.notice,
-        }
-
-    def command(self, argv: Sequence[str], cwd: Path) -> tuple[str, ...]:
-        """`argv` as started: inside bubblewrap when there is one."""
-        if self.bwrap is None:
-            return tuple(argv)
-        # the whole file system as it is, but a process namespace and /proc of its own
-        wrapped = [self.bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc"]
-        wrapped.append("--die-with-parent")
-        for path in self.hidden:
-            if path.is_dir():
-                wrapped += ["--tmpfs", str(path)]
-            elif path.exists():
-                wrapped += ["--ro-bind", "/dev/null", str(path)]
-        return (*wrapped, "--chdir", str(cwd), "--", *argv)
-
-    def environment(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The job user's own HOME and names in place of envboard's."""
-        if self.user is None:
-            return dict(env)
-        return {**env, "HOME": self.user.home, "USER": self.user.name, "LOGNAME": self.user.name}
-
-    def popen_options(self) -> dict[str, Any]:
-        if self.user is None:
-            return {}
-        return {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
-
-    def hand_over(self, path: Path) -> None:
-        """Lets the job user write a scratch folder envboard made for it (the probe's answer)."""
-        if self.user is not None:
-            os.chown(path, self.user.uid, self.user.gid)
-
-
-NOT_CONFINED = Confinement()
-
-
-def _working_bwrap() -> tuple[str | None, str | None]:
-    found = shutil.which("bwrap")
-    if found is None:
-        return None, "bwrap is not installed"
-    argv = [found, "--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--", "true"]
-    try:
-        subprocess.run(argv, capture_output=True, timeout=10, check=True)  # noqa: S603 - argv list
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        reason = detail.decode(errors="replace").strip() or str(exc)
-        return None, f"bwrap cannot run here: {reason[:200]}"
-    return found, None
 
 
 @dataclass(frozen=True)
@@ -252,55 +88,6 @@ def find_uv(override: str | None = None) -> UvLocation:
     if on_path:
         return UvLocation(on_path, "uv on PATH")
     return UvLocation(None, "uv is not installed: pip install uv, or pass --uv PATH")
-
-
-# What project code is given of envboard's environment: an allow-list, so nothing
-# envboard-specific (ENVBOARD_METRICS_TOKEN and every other ENVBOARD_* setting) and
-# nothing unrelated the server happened to inherit reaches a plugin module or a `.pth`
-# file. Kept: what locates the user and their tools (PATH, HOME, USER, SHELL, XDG_*),
-# language and time zone, temporary files, uv's own settings (UV_*, which the operator set
-# for uv, indexes and credentials included), proxies and CA bundles (uv downloads through
-# them), what compilers read when uv builds an sdist, the environment a project runs in
-# (VIRTUAL_ENV, CONDA_*), and Dagster's own settings (DAGSTER_*), which load checks read.
-# Anything else a project needs is named with --pass-env.
-ALLOWED_NAMES = frozenset(
-    {
-        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR",
-        "TMPDIR", "TEMP", "TMP",
-        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-        "http_proxy", "https_proxy", "all_proxy", "no_proxy",
-        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-        "CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
-        "VIRTUAL_ENV", "PYTHONUTF8", "PYTHONIOENCODING",
-    }
-)  # fmt: skip
-ALLOWED_PREFIXES = ("LC_", "XDG_", "UV_", "CONDA_", "DAGSTER_")
-NEVER_PASSED_PREFIX = "ENVBOARD_"  # envboard's own settings and secrets, even if named with --pass-env
-
-
-def allowed_variable(name: str, keep: Sequence[str] = ()) -> bool:
-    """Whether a variable of envboard's environment is given to the processes it starts."""
-    if name.startswith(NEVER_PASSED_PREFIX):
-        return False
-    return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES) or name in keep
-
-
-def child_environment(
-    base: Mapping[str, str] | None = None,
-    drop: Sequence[str] = (),
-    extra: Mapping[str, str] = (),
-    keep: Sequence[str] = (),
-) -> dict[str, str]:
-    """The allow-listed part of `base` (envboard's environment), minus `drop`, plus `extra`.
-
-    `keep` names further variables the operator chose to pass (--pass-env).
-    """
-    source = os.environ if base is None else base
-    env = {name: value for name, value in source.items() if allowed_variable(name, keep)}
-    for name in drop:
-        env.pop(name, None)
-    env.update(dict(extra))
-    return env
 
 
 @dataclass
@@ -394,7 +181,7 @@ def run(
             result.error = f"timed out after {timeout:g} s"
             stop_process_group(process, term_grace)
             break
-    _kill_group(process.pid, signal.SIGKILL)  # nothing of the command may outlive it
+    kill_group(process.pid, signal.SIGKILL)  # nothing of the command may outlive it
     if result.cancelled or result.timed_out:  # nor what left its group (setsid), marker and all
         for name in (JOB_MARKER, CHECK_MARKER):
             if name in invocation.env:
@@ -410,103 +197,12 @@ def run(
 
 def stop_process_group(process: subprocess.Popen, grace: float = TERM_GRACE) -> None:
     """TERM the whole group, then KILL it if it has not gone after `grace` seconds."""
-    _kill_group(process.pid, signal.SIGTERM)
+    kill_group(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        _kill_group(process.pid, signal.SIGKILL)
+        kill_group(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def marked_processes(name: str, match: Callable[[str], bool]) -> list[psutil.Process]:
-    """Live processes whose environment has `name` set to a value `match` accepts.
-
-    Pids are reused, so the marker, not a remembered pid, says what is ours; a process that
-    left its group (setsid) or whose group leader is gone still carries it. psutil reads
-    each process's environment (where no /proc exists nothing is found, nothing is ended).
-    """
-    found = []
-    for process in psutil.process_iter():
-        try:
-            value = process.environ().get(name)
-        except (psutil.Error, OSError):  # gone meanwhile, a zombie, or not ours to read
-            continue
-        if value is not None and match(value):
-            found.append(process)
-    return found
-
-
-def marked_groups(marker: str) -> set[int]:
-    """The process groups with a live member started with JOB_MARKER=marker."""
-    return {group for group in map(_group_of, marked_processes(JOB_MARKER, marker.__eq__)) if group}
-
-
-def end_marked(name: str, match: Callable[[str], bool], grace: float = TERM_GRACE) -> bool:
-    """End every process carrying the marker, with its process group: TERM, up to `grace`, KILL.
-
-    Not (all) our children, so they cannot be waited for; polled instead. Returns whether
-    anything was found.
-    """
-    found = marked_processes(name, match)
-    if not found:
-        return False
-    _signal_with_groups(found, signal.SIGTERM)
-    _, alive = psutil.wait_procs(found, timeout=grace)
-    left = alive + [process for process in marked_processes(name, match) if process not in alive]
-    if left:  # ignored TERM, or started meanwhile
-        _signal_with_groups(left, signal.SIGKILL)
-        psutil.wait_procs(left, timeout=1)
-    return True
-
-
-def _signal_with_groups(processes: list[psutil.Process], sig: signal.Signals) -> None:
-    for group in {_group_of(process) for process in processes} - {None, os.getpgrp()}:
-        _kill_group(group, sig)
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.send_signal(sig)
-
-
-def check_owner(state_dir: Path) -> str:
-    """What this envboard's CHECK_MARKER values start with: its state dir, then its pid."""
-    key = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:12]
-    return f"{key}.{os.getpid()}"
-
-
-def end_checks(owner: str, grace: float = TERM_GRACE) -> bool:
-    """At a stop: end every process this envboard started that is still running."""
-    return end_marked(CHECK_MARKER, lambda value: value.startswith(owner + "."), grace)
-
-
-def end_checks_of_gone_servers(owner: str, grace: float = TERM_GRACE) -> bool:
-    """At a start: end what an envboard of the same state dir that is gone (killed) left."""
-    key = owner.split(".")[0]
-
-    def left_behind(value: str) -> bool:
-        parts = value.split(".")
-        if len(parts) != 3 or parts[0] != key or not parts[1].isdigit():
-            return False
-        pid = int(parts[1])
-        return pid != os.getpid() and not psutil.pid_exists(pid)
-
-    return end_marked(CHECK_MARKER, left_behind, grace)
-
-
-def end_leftover_groups(marker: str, grace: float = TERM_GRACE) -> bool:
-    """End what is left of a job (a killed envboard's, or a cancelled one's grandchildren)."""
-    return end_marked(JOB_MARKER, marker.__eq__, grace)
-
-
-def _group_of(process: psutil.Process) -> int | None:
-    try:
-        return os.getpgid(process.pid)
-    except OSError:
-        return None
 
 
 class _OutputReader(threading.Thread):

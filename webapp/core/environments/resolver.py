@@ -20,15 +20,10 @@ from ..disk.files import MAX_CONFIG_BYTES, MAX_LOCK_BYTES, ConfigError, read_tom
 from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
 from ..workspace.eras import IGNORED, Reading
 from ..workspace.scan import Project
+from .confinement import NOT_CONFINED, Confinement, child_environment
 from .interpreters import ActivePython, pyvenv_version
-from .processes import (
-    CHECK_MARKER,
-    NOT_CONFINED,
-    Confinement,
-    Invocation,
-    UvLocation,
-    child_environment,
-)
+from .leftovers import CHECK_MARKER
+from .processes import Invocation, UvLocation
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..environments.processes import TERM_GRACE, Cancellation
+from ..environments.leftovers import TERM_GRACE
+from ..environments.processes import Cancellation
 from ..live.board import Board
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..environments.processes import end_leftover_groups
+from ..environments.leftovers import end_leftover_groups
 from .history import INTERRUPTED, HistoryError, JobRecord
 from .log import JobLog
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..environments.leftovers import JOB_MARKER
 from ..environments.output import failure_message
-from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
+from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board

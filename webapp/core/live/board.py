@@ -19,8 +19,10 @@ from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
+from ..environments.confinement import Confinement, JobUser
 from ..environments.interpreters import ActivePython
-from ..environments.processes import Confinement, JobUser, check_owner, find_uv
+from ..environments.leftovers import check_owner
+from ..environments.processes import find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status

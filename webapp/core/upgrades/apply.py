@@ -27,7 +27,8 @@ from typing import Any
 import tomlkit
 
 from ..disk.files import UTF8_BOM, atomic_write
-from ..environments.processes import JOB_MARKER, Cancellation, Invocation, RunResult, run
+from ..environments.leftovers import JOB_MARKER
+from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.uv import lock_hash
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
