@@ -69,7 +69,7 @@ BAD_FLAGS = [
     (["serve", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (
         ["mode", "alpha", "sideways"],
-        "argument MODE: invalid choice: 'sideways' (choose from 'active', 'persistent_uv')",
+        "argument MODE: invalid choice: 'sideways' (choose from 'active', 'persistent_uv', 'remove-key')",
     ),
     (["cache"], "the following arguments are required: COMMAND"),
     (["users", "list", "--users", "u.toml", "--colour"], "unrecognized arguments: --colour"),

@@ -8,6 +8,7 @@ cache an answer that a fix to the module would not replace.
 import os
 import textwrap
 
+import psutil
 import pytest
 
 from tests.conftest import core, uv, wait_for, write_project
@@ -54,6 +55,9 @@ def test_a_hung_module_that_left_the_process_group_ends_with_the_probe(
     """The timeout TERMs the probe's process group; a child that moved to a session of its
     own is not in it, and must still not outlive the probe."""
     pid_file = tmp_path / "hung.pid"
+    # the pid a sandboxed module sees is its namespace's, not the host's: the host finds it by
+    # a word only it carries on its command line
+    token = f"envboard-test-hung-{os.getpid()}-{id(pid_file)}"
     project_dir = local_project(
         tmp_path,
         wheelhouse,
@@ -62,11 +66,11 @@ def test_a_hung_module_that_left_the_process_group_ends_with_the_probe(
             "hung": f"""
                 import os
                 import pathlib
-                import time
+                import sys
 
                 os.setsid()
                 pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))
-                time.sleep(600)
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)", {token!r}])
             """
         },
     )
@@ -74,20 +78,20 @@ def test_a_hung_module_that_left_the_process_group_ends_with_the_probe(
     board = make_board(project_dir)
     plugins = board.state(board.workspace.projects[0], wait=True).plugins
     assert plugins.failure == "timed out after 5 s"
-    pid = int(pid_file.read_text())
+    assert pid_file.exists()  # the module ran and left the probe's process group
+
+    def hung() -> list[psutil.Process]:
+        return [
+            process
+            for process in psutil.process_iter(["cmdline", "status"])
+            if token in (process.info["cmdline"] or []) and process.info["status"] != psutil.STATUS_ZOMBIE
+        ]
+
     try:
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), timeout=10)
+        wait_for(lambda: not hung(), timeout=10)
     finally:
-        if os.path.exists(f"/proc/{pid}") and not _is_zombie(pid):
-            os.kill(pid, 9)  # the test's own leftover; never leave it running
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+        for process in hung():  # the test's own leftover; never leave it running
+            process.kill()
 
 
 def test_a_package_that_ignores_sigchld_while_patterns_are_expanded(tmp_path, wheelhouse, uv_bin, make_board):
