@@ -39,6 +39,7 @@ from ..probe.runner import probe_invocation
 from ..upgrades.skew import dagster_in, host_environment, skew_warnings
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
+from ..workspace.mode_preview import PreviewsBusy, preview
 from ..workspace.scan import Workspace
 from .inventory import (
     Packages,
@@ -201,9 +202,9 @@ class ModePreview:
 
 def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePreview:
     try:
-        change = modes.preview(state.project, target)
+        change = preview(state.project, target)
     except modes.ModeChangeError as exc:
-        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, modes.PreviewsBusy))
+        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, PreviewsBusy))
     future = envboard.board.resolver.resolve(state.project, mode=target)
     return ModePreview(state, target, change, None, future)
 
