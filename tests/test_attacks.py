@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import core, wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 from webapp.core.access.users import add_user
-from webapp.core.workspace import modes
+from webapp.core.workspace import mode_preview, modes
 from webapp.core.workspace.scan import scan_workspace
 
 
@@ -211,8 +211,8 @@ def test_previews_are_cached_by_content_and_bounded_in_number(tmp_path, make_app
     app = make_app(root)
     client = app.test_client()
     edits = []
-    real_edited = modes._edited
-    monkeypatch.setattr(modes, "_edited", lambda *a, **k: edits.append(a[0]) or real_edited(*a, **k))
+    real_edited = mode_preview._edited
+    monkeypatch.setattr(mode_preview, "_edited", lambda *a, **k: edits.append(a[0]) or real_edited(*a, **k))
 
     def rewrite(text: str) -> None:  # as an editor saves: whole, then the monitor sees it
         tmp = path.with_suffix(".tmp")
@@ -233,9 +233,9 @@ def test_previews_are_cached_by_content_and_bounded_in_number(tmp_path, make_app
     )
     assert len(set(hashes)) == 2, "the new preview is of the new bytes"
 
-    monkeypatch.setattr(modes, "PREVIEW_WAIT", 0.2)
+    monkeypatch.setattr(mode_preview, "PREVIEW_WAIT", 0.2)
     rewrite(path.read_text() + "# changed again\n")  # not cached
-    held = [modes._preview_slots.acquire(timeout=1) for _ in range(modes.MAX_PREVIEWS_AT_ONCE)]
+    held = [mode_preview._preview_slots.acquire(timeout=1) for _ in range(mode_preview.MAX_PREVIEWS_AT_ONCE)]
     try:
         assert all(held)
         busy = client.get("/projects/big/mode?to=persistent_uv")
@@ -243,7 +243,7 @@ def test_previews_are_cached_by_content_and_bounded_in_number(tmp_path, make_app
         assert "mode previews are being prepared right now" in busy.get_data(as_text=True)
     finally:
         for _ in held:
-            modes._preview_slots.release()
+            mode_preview._preview_slots.release()
     assert client.get("/projects/big/mode?to=persistent_uv").status_code == 200
 
 
@@ -296,7 +296,7 @@ def test_a_config_that_became_a_symlink_after_the_preview_is_not_written_through
     root = write_workspace(tmp_path / "ws", ["p"])
     write_project(root / "p", "p", mode="active")
     project = scan_workspace(root).projects[0]
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     real = root / "p" / "real.toml"
     (root / "p" / "pyproject.toml").rename(real)
     (root / "p" / "pyproject.toml").symlink_to(real)

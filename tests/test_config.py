@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from webapp.core.workspace.config import ConfigError, read_dg_config
-from webapp.core.workspace.eras import read_mode
+from webapp.core.workspace.reading import read_mode
 
 
 def mode_of(tmp_path: Path, body: str, filename: str = "pyproject.toml"):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from webapp.core.workspace import modes
+from webapp.core.workspace import mode_preview, modes
 from webapp.core.workspace.config import has_dg_config
 from webapp.core.workspace.scan import scan_workspace
 
@@ -131,7 +131,7 @@ def test_every_spelling_scans_the_same_and_the_writer_agrees(tmp_path_factory, c
     assert project.registry_modules == wanted.get("project", {}).get("registry_modules", [])
 
     try:
-        change = modes.preview(project, target)
+        change = mode_preview.preview(project, target)
     except modes.ModeChangeError as refusal:
         event(f"refused: {spelling}")
         assert "nothing was written" in str(refusal)

@@ -208,9 +208,9 @@ def test_the_workspace_s_dg_reads_projects_without_their_own(tmp_path, uv_bin):
 
 
 def _preview(folder: Path, target: str):
-    from webapp.core.workspace import modes
+    from webapp.core.workspace import mode_preview
 
-    return modes.preview(only(folder), target)
+    return mode_preview.preview(only(folder), target)
 
 
 @pytest.mark.parametrize(

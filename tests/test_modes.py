@@ -9,7 +9,7 @@ from tests.conftest import another_process_holds, write_project
 from webapp.core.jobs.errors import JobError
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
-from webapp.core.workspace import modes
+from webapp.core.workspace import mode_preview, modes
 from webapp.core.workspace.scan import scan_workspace
 
 SHAPES = {
@@ -66,7 +66,7 @@ def project_with(tmp_path, text: str, filename: str = "pyproject.toml", raw: byt
 def test_round_trip_keeps_everything_else(tmp_path, shape):
     text, expected = SHAPES[shape]
     project, path = project_with(tmp_path, text)
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     modes.apply(change, change.file_hash)
     written = path.read_text()
     assert expected in written
@@ -75,7 +75,7 @@ def test_round_trip_keeps_everything_else(tmp_path, shape):
             assert line in written.splitlines(), f"lost line {line!r}"
     (project,) = scan_workspace(path.parent).projects
     assert project.mode.mode == "persistent_uv"
-    back = modes.preview(project, "active")
+    back = mode_preview.preview(project, "active")
     modes.apply(back, back.file_hash)
     (project,) = scan_workspace(path.parent).projects
     assert project.mode.mode == "active"
@@ -89,7 +89,7 @@ def test_dg_toml_is_edited_where_the_setting_lives(tmp_path):
     pyproject_before = (folder / "pyproject.toml").read_bytes()
     (folder / "dg.toml").write_text('directory_type = "project"\n\n[project]\nroot_module = "p"\n')
     (project,) = scan_workspace(folder).projects
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     assert change.file.name == "dg.toml"
     modes.apply(change, change.file_hash)
     assert tomllib.loads((folder / "dg.toml").read_text())["project"]["python_environment"] == "persistent_uv"
@@ -99,7 +99,7 @@ def test_dg_toml_is_edited_where_the_setting_lives(tmp_path):
 def test_crlf_and_bom_survive(tmp_path):
     text = '[tool.dg]\r\ndirectory_type = "project"\r\n\r\n[tool.dg.project]\r\nroot_module = "x"\r\n'
     project, path = project_with(tmp_path, "", raw=b"\xef\xbb\xbf" + text.encode())
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     modes.apply(change, change.file_hash)
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -110,7 +110,7 @@ def test_crlf_and_bom_survive(tmp_path):
 
 def test_a_file_changed_since_the_preview_is_not_written(tmp_path):
     project, path = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     path.write_text('[tool.dg]\ndirectory_type = "project"\n# edited by hand\n')
     with pytest.raises(modes.StaleEdit, match="changed since the preview"):
         modes.apply(change, change.file_hash)
@@ -125,8 +125,8 @@ def _jobs_for(tmp_path, make_board):
 def test_two_changes_at_once_exactly_one_wins(tmp_path, make_board):
     project, path = project_with(tmp_path, '# keep me\n[tool.dg]\ndirectory_type = "project"  # and me\n')
     board, jobs = _jobs_for(tmp_path, make_board)
-    first = modes.preview(project, "persistent_uv")
-    second = modes.preview(project, "active")
+    first = mode_preview.preview(project, "persistent_uv")
+    second = mode_preview.preview(project, "active")
     outcomes = []
 
     def attempt(change):
@@ -157,14 +157,14 @@ def test_a_mode_change_is_refused_while_another_process_holds_the_project(tmp_pa
     try:
         with another_process_holds(tmp_path / "state" / "locks", project.path):
             before = path.read_bytes()
-            change = modes.preview(project, "persistent_uv")
+            change = mode_preview.preview(project, "persistent_uv")
             with pytest.raises(JobError, match="in progress"):
                 jobs.change_mode(change, change.file_hash, project, "someone")
             assert path.read_bytes() == before, "nothing is written while another process holds the project"
     finally:
         jobs.close()
     jobs = JobManager(board, History(tmp_path / "state", tmp_path))
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     jobs.change_mode(change, change.file_hash, project, "someone")
     jobs.close()
     assert "persistent_uv" in path.read_text()
@@ -173,4 +173,4 @@ def test_a_mode_change_is_refused_while_another_process_holds_the_project(tmp_pa
 def test_unknown_target_is_refused(tmp_path):
     project, _ = project_with(tmp_path, '[tool.dg]\ndirectory_type = "project"\n')
     with pytest.raises(modes.ModeChangeError, match="unknown mode"):
-        modes.preview(project, "conda")
+        mode_preview.preview(project, "conda")

@@ -9,7 +9,7 @@ from tests.conftest import another_process_holds, uv, wait_for, write_project, w
 from webapp.core.jobs.errors import JobError
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
-from webapp.core.workspace import modes
+from webapp.core.workspace import mode_preview
 
 
 def test_a_mode_change_while_the_projects_sync_runs_is_refused(tmp_path, make_board, monkeypatch):
@@ -24,7 +24,7 @@ def test_a_mode_change_while_the_projects_sync_runs_is_refused(tmp_path, make_bo
         wait_for(lambda: "Building" in Path(record.log_path).read_text(), timeout=60)
         pyproject = project.path / "pyproject.toml"
         before = pyproject.read_bytes()
-        change = modes.preview(project, "active")
+        change = mode_preview.preview(project, "active")
         with pytest.raises(JobError, match="in progress"):
             jobs.change_mode(change, change.file_hash, project, "bob")
         assert pyproject.read_bytes() == before
@@ -44,7 +44,7 @@ def test_a_mode_change_that_cannot_be_recorded_writes_nothing(tmp_path, make_boa
     jobs = JobManager(board, History(blocked, board.workspace.root))
     project = board.workspace.projects[0]
     before = (project_dir / "pyproject.toml").read_bytes()
-    change = modes.preview(project, "persistent_uv")
+    change = mode_preview.preview(project, "persistent_uv")
     with pytest.raises(JobError, match="not writable"):
         jobs.change_mode(change, change.file_hash, project, "alice")
     jobs.close()

@@ -9,7 +9,7 @@ import tomllib
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from webapp.core.workspace import modes
+from webapp.core.workspace import mode_preview, modes
 from webapp.core.workspace.config import ConfigError, read_dg_config
 from webapp.core.workspace.scan import scan_workspace
 
@@ -123,7 +123,7 @@ def test_the_writer_touches_only_the_mode_key(tmp_path_factory, document, target
         assert project.error_file is not None  # e.g. "conda": a clear, located error
         return
     try:
-        change = modes.preview(project, target)
+        change = mode_preview.preview(project, target)
     except modes.ModeChangeError as refusal:
         event("refused")
         assert str(refusal)

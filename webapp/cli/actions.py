@@ -14,7 +14,7 @@ from ..core.app import Envboard
 from ..core.environments.output import strip_ansi
 from ..core.jobs.errors import JobError
 from ..core.jobs.log import JobLog
-from ..core.workspace import modes
+from ..core.workspace import mode_preview, modes
 from ..core.workspace.dg import MODE_UV, MODES
 from ..core.workspace.eras import TARGET_REMOVE_KEY
 from .options import add_common, settings_from
@@ -178,7 +178,7 @@ def cmd_mode(args: argparse.Namespace) -> int:
     try:
         project = _project_or_exit(envboard.board, args.project)
         try:
-            change = modes.preview(project, args.target)
+            change = mode_preview.preview(project, args.target)
         except modes.ModeChangeError as exc:
             print(f"envboard: {exc}", file=sys.stderr)
             return 2

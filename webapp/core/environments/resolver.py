@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..disk.files import MAX_CONFIG_BYTES, MAX_LOCK_BYTES, ConfigError, read_toml, regular_file_problem
 from ..workspace.dg import MODE_ACTIVE, MODE_UV, PYPROJECT
-from ..workspace.eras import IGNORED, Reading
+from ..workspace.eras import IGNORED
+from ..workspace.reading import Reading
 from ..workspace.scan import Project
 from .confinement import NOT_CONFINED, Confinement, child_environment
 from .interpreters import ActivePython, pyvenv_version
@@ -37,7 +38,7 @@ class ResolvedEnvironment:
     why: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     uv_root: Path | None = None  # the folder uv treats as the project (a uv workspace root)
-    dg_version: str | None = None  # the dg that reads the project's config (eras.find_dg)
+    dg_version: str | None = None  # the dg that reads the project's config (which_dg.find_dg)
     described: str = ""  # the environment in words, as that dg sees it
     dg_warnings: tuple[str, ...] = field(default=())  # what that dg itself warns, in its words
 

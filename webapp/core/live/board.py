@@ -245,7 +245,7 @@ class Board(BackgroundChecks):
 
 
 def _config_paths(project_path: Path) -> list[Path]:
-    # besides the config: what decides which dg reads it (eras.find_dg), and its .env
+    # besides the config: what decides which dg reads it (which_dg.find_dg), and its .env
     installed = sorted((project_path / ".venv").glob("lib/python*/site-packages"))
     return [
         project_path,

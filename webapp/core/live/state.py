@@ -152,7 +152,7 @@ class ProjectState:
                 "lock": self.lock_json(),
                 "why": list(self.env.why),
                 "warnings": list(self.env.warnings),
-                # as the project's own dg sees it (workspace/eras.py): its version, its words
+                # as the project's own dg sees it (workspace/reading.py): its version, its words
                 "dg": self.env.dg_version,
                 "era": f"dg {self.env.dg_version}" if self.env.dg_version else "no dg found",
                 "as_dg_sees_it": self.env.described,

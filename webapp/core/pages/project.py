@@ -20,6 +20,7 @@ from ..live.state import ProjectState
 from ..probe.runner import probe_invocation
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
+from ..workspace.mode_preview import PreviewsBusy, preview
 from .inventory import Packages, package_list
 
 
@@ -81,9 +82,9 @@ class ModePreview:
 
 def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePreview:
     try:
-        change = modes.preview(state.project, target)
+        change = preview(state.project, target)
     except modes.ModeChangeError as exc:
-        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, modes.PreviewsBusy))
+        return ModePreview(state, target, None, str(exc), None, busy=isinstance(exc, PreviewsBusy))
     future = envboard.board.resolver.resolve(state.project, mode=target)
     return ModePreview(state, target, change, None, future)
 

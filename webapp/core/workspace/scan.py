@@ -23,8 +23,9 @@ from .config import (
 )
 from .dg import ENTRY_POINT_GROUPS, PYPROJECT
 from .discovery import find_project_folders, find_workspace_root, outward_config
-from .eras import DgFound, Reading, find_dg, workspace_dg
-from .eras import read as read_as_dg
+from .reading import Reading
+from .reading import read as read_as_dg
+from .which_dg import DgFound, find_dg, workspace_dg
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Project:
     rel_path: str  # as listed in the workspace, or relative to the root
     config_file: Path | None = None
     mode: ModeSetting | None = None
-    reading: Reading | None = None  # the environment as the project's own dg sees it (eras.py)
+    reading: Reading | None = None  # the environment as the project's own dg sees it (reading.py)
     root_module: str | None = None
     registry_modules: list[str] = field(default_factory=list)
     declares_registry_entry_point: bool = False
