@@ -143,8 +143,7 @@ def main() -> None:
     reference_mb, peak_mb = statistics.median(dg_mb), statistics.median(cold_mb)
     print(f"{'what':34} {'median s':>9} {'vs dg':>7} {'peak MB (PSS)':>14} {'vs dg':>7}")
     print(
-        f"{'uv run dg list components --json':34} {reference:9.3f} {1:6.2f}x"
-        f" {reference_mb:14.0f} {1:6.2f}x"
+        f"{'uv run dg list components --json':34} {reference:9.3f} {1:6.2f}x {reference_mb:14.0f} {1:6.2f}x"
     )
     print(
         f"{'envboard cold probe (no cache)':34} {cold:9.3f} {cold / reference:6.2f}x"

@@ -48,8 +48,10 @@ def main() -> None:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             states = envboard.monitor.snapshot.states
-            if states and all(s.plugins is not None for s in states) and not any(
-                board.is_busy(p) for p in board.workspace.projects
+            if (
+                states
+                and all(s.plugins is not None for s in states)
+                and not any(board.is_busy(p) for p in board.workspace.projects)
             ):
                 break
             time.sleep(0.2)

@@ -12,11 +12,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_today_s_dg_is_shown_with_its_warnings_and_the_key_is_removed_from_the_page(
     tmp_path, wheelhouse, uv_bin, live_server, page
 ):
-    project = write_project(tmp_path / "now", "now", mode="active", dependencies=("dagster",), wheelhouse=wheelhouse)
+    project = write_project(
+        tmp_path / "now", "now", mode="active", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
     uv(uv_bin, "sync", "--offline", cwd=project)
     wheels = tmp_path / "dg-wheels"
     dagster = build_wheel(
-        wheels, "dagster", "1.13.27", {"dagster/__init__.py": DAGSTER_STAND_IN}, entry_points={ENTRY_GROUP: {"dagster": "dagster"}}
+        wheels,
+        "dagster",
+        "1.13.27",
+        {"dagster/__init__.py": DAGSTER_STAND_IN},
+        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
     )
     core = build_wheel(wheels, "dagster-dg-core", "1.12.22", {"dagster_dg_core_stub.py": ""})
     cli = build_wheel(wheels, "dagster-dg-cli", "1.12.22", {"dagster_dg_cli_stub.py": ""})

@@ -271,9 +271,7 @@ def test_a_running_job_page_is_live_until_the_job_ends_and_announces_it(tmp_path
 # -- accessibility --------------------------------------------------------------------------------
 
 
-def test_controls_name_what_they_act_on_and_disabled_ones_explain_themselves(
-    tmp_path, live_server, browser
-):
+def test_controls_name_what_they_act_on_and_disabled_ones_explain_themselves(tmp_path, live_server, browser):
     from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
@@ -413,7 +411,9 @@ def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, w
 
 def test_counts_and_labels_read_as_english(tmp_path, live_server, page, wheelhouse, uv_bin):
     root = write_workspace(tmp_path / "ws", ["one", "legacy"])
-    one = write_project(root / "one", "one", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+    one = write_project(
+        root / "one", "one", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
     uv(uv_bin, "sync", cwd=one)
     write_project(root / "legacy", "legacy")
     url = live_server(root)
@@ -424,7 +424,9 @@ def test_counts_and_labels_read_as_english(tmp_path, live_server, page, wheelhou
     cell = page.locator("#project-one .plugins-cell").text_content()
     count = int(re.search(r"/ (\d+) comp", cell).group(1))
     assert ("1 component" in cell) == (count == 1)
-    expect(page.locator("#project-legacy .status-cell .badge")).to_have_text("not managed by envboard (active)")
+    expect(page.locator("#project-legacy .status-cell .badge")).to_have_text(
+        "not managed by envboard (active)"
+    )
     header = page.locator("table.projects thead").text_content()
     assert "Cache" not in header and "Plugins listed" in header
     expect(page.locator(".heading")).to_contain_text("2 projects")

@@ -48,7 +48,10 @@ def only(folder: Path):
 
 def test_dg_1_13_runs_the_projects_own_venv_whatever_python_environment_says(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "finance", "dagster-dg-core", "1.13.27",
+        uv_bin,
+        tmp_path / "finance",
+        "dagster-dg-core",
+        "1.13.27",
         '[tool.dg.project]\nroot_module = "finance"\npython_environment = "active"\n',
     )
     project = only(folder)
@@ -107,21 +110,28 @@ def test_dotenv_before_1_12_4_is_not_read(tmp_path, uv_bin):
 
 def test_a_table_is_an_error_for_dg_0_26_10_in_dg_s_words(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "legacy", "dagster-dg", "0.26.10",
+        uv_bin,
+        tmp_path / "legacy",
+        "dagster-dg",
+        "0.26.10",
         "[tool.dg.project]\npython_environment = { uv_managed = true }\n",
     )
     project = only(folder)
     assert project.error is not None
     assert (
         "Invalid value for `tool.dg.project.python_environment`. "
-        "Expected \"active\" | \"persistent_uv\", got `{'uv_managed': True}`"
+        'Expected "active" | "persistent_uv", got `{\'uv_managed\': True}`'
     ) in project.error
     assert project.error_line == 9
 
 
 def test_dg_0_26_10_reads_the_string_spelling(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "legacy", "dagster-dg", "0.26.10", '[tool.dg.project]\npython_environment = "persistent_uv"\n'
+        uv_bin,
+        tmp_path / "legacy",
+        "dagster-dg",
+        "0.26.10",
+        '[tool.dg.project]\npython_environment = "persistent_uv"\n',
     )
     env = resolver(tmp_path).resolve(only(folder))
     assert env.mode == "persistent_uv" and env.dg_version == "0.26.10" and env.dg_warnings == ()
@@ -129,7 +139,10 @@ def test_dg_0_26_10_reads_the_string_spelling(tmp_path, uv_bin):
 
 def test_path_is_accepted_by_dg_0_26_17_and_runs_the_active_environment(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "tables", "dagster-dg", "0.26.17",
+        uv_bin,
+        tmp_path / "tables",
+        "dagster-dg",
+        "0.26.17",
         '[tool.dg.project]\npython_environment = { path = ".venv" }\n',
     )
     project = only(folder)
@@ -141,7 +154,11 @@ def test_path_is_accepted_by_dg_0_26_17_and_runs_the_active_environment(tmp_path
 
 def test_dg_0_26_17_warns_about_the_string_spelling_as_dg_does(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "tables", "dagster-dg", "0.26.17", '[tool.dg.project]\npython_environment = "persistent_uv"\n'
+        uv_bin,
+        tmp_path / "tables",
+        "dagster-dg",
+        "0.26.17",
+        '[tool.dg.project]\npython_environment = "persistent_uv"\n',
     )
     env = resolver(tmp_path).resolve(only(folder))
     assert env.mode == "persistent_uv"
@@ -154,7 +171,10 @@ def test_dg_0_26_17_warns_about_the_string_spelling_as_dg_does(tmp_path, uv_bin)
 @pytest.mark.parametrize(
     "body, kind",
     [
-        ('[tool]\ndg.directory_type = "project"\n\n[tool.dg.project]\nroot_module = "x"\n', "OutOfOrderTableProxy"),
+        (
+            '[tool]\ndg.directory_type = "project"\n\n[tool.dg.project]\nroot_module = "x"\n',
+            "OutOfOrderTableProxy",
+        ),
         ('[tool]\ndg = { directory_type = "project" }\n', "InlineTable"),
     ],
 )
@@ -174,7 +194,7 @@ def test_before_an_environment_exists_uv_lock_s_pin_decides(tmp_path):
     folder = tmp_path / "fresh"
     folder.mkdir()
     (folder / "pyproject.toml").write_text(
-        HEADERS.format(name="fresh") + '[tool.dg.project]\npython_environment = { uv_managed = true }\n'
+        HEADERS.format(name="fresh") + "[tool.dg.project]\npython_environment = { uv_managed = true }\n"
     )
     (folder / "uv.lock").write_text(
         textwrap.dedent("""\
@@ -195,11 +215,21 @@ def test_the_workspace_s_dg_reads_projects_without_their_own(tmp_path, uv_bin):
     root = write_workspace(tmp_path / "ws", ["projects/plain"])
     plain = root / "projects" / "plain"
     plain.mkdir(parents=True)
-    (plain / "pyproject.toml").write_text(HEADERS.format(name="plain") + '[tool.dg.project]\nroot_module = "p"\n')
+    (plain / "pyproject.toml").write_text(
+        HEADERS.format(name="plain") + '[tool.dg.project]\nroot_module = "p"\n'
+    )
     active = tmp_path / "active"
     uv(uv_bin, "venv", "-q", str(active), cwd=tmp_path)
-    uv(uv_bin, "pip", "install", "-q", "--python", str(active / "bin" / "python"),
-       str(stand_in_dg(tmp_path, "dagster-dg-core", "1.12.22")), cwd=tmp_path)
+    uv(
+        uv_bin,
+        "pip",
+        "install",
+        "-q",
+        "--python",
+        str(active / "bin" / "python"),
+        str(stand_in_dg(tmp_path, "dagster-dg-core", "1.12.22")),
+        cwd=tmp_path,
+    )
     (project,) = scan_workspace(root, active_venv=active).projects
     env = resolver(tmp_path).resolve(project)
     assert env.dg_version == "1.12.22"
@@ -220,15 +250,23 @@ def _preview(folder: Path, target: str):
         ("dagster-dg", "0.26.17", "python_environment = { uv_managed = true }\n"),
     ],
 )
-def test_a_new_mode_key_is_written_in_the_spelling_that_dg_accepts(tmp_path, uv_bin, package, version, written):
-    folder = project_with_dg(uv_bin, tmp_path / "p", package, version, '[tool.dg.project]\nroot_module = "p"\n')
+def test_a_new_mode_key_is_written_in_the_spelling_that_dg_accepts(
+    tmp_path, uv_bin, package, version, written
+):
+    folder = project_with_dg(
+        uv_bin, tmp_path / "p", package, version, '[tool.dg.project]\nroot_module = "p"\n'
+    )
     change = _preview(folder, "persistent_uv")
     assert change.new_text.endswith('root_module = "p"\n' + written)
 
 
 def test_a_mode_change_for_dg_0_26_17_writes_the_table_it_accepts_without_a_warning(tmp_path, uv_bin):
     folder = project_with_dg(
-        uv_bin, tmp_path / "tables", "dagster-dg", "0.26.17", '[tool.dg.project]\npython_environment = "active"  # why\n'
+        uv_bin,
+        tmp_path / "tables",
+        "dagster-dg",
+        "0.26.17",
+        '[tool.dg.project]\npython_environment = "active"  # why\n',
     )
     change = _preview(folder, "persistent_uv")
     assert "python_environment = { uv_managed = true }  # why" in change.new_text
@@ -240,13 +278,19 @@ def test_today_s_dg_is_offered_removing_the_key_never_writing_it(tmp_path, uv_bi
     from webapp.core.workspace import modes
 
     folder = project_with_dg(
-        uv_bin, tmp_path / "now", "dagster-dg-core", "1.13.27",
+        uv_bin,
+        tmp_path / "now",
+        "dagster-dg-core",
+        "1.13.27",
         '[tool.dg.project]\nroot_module = "now"\npython_environment = "persistent_uv"\n\n[tool.other]\nz = 1\n',
     )
     with pytest.raises(modes.ModeChangeError, match="dg 1.13.27 ignores python_environment"):
         _preview(folder, "active")
     change = _preview(folder, "remove-key")
-    assert change.new_text == HEADERS.format(name="now") + '[tool.dg.project]\nroot_module = "now"\n\n[tool.other]\nz = 1\n'
+    assert (
+        change.new_text
+        == HEADERS.format(name="now") + '[tool.dg.project]\nroot_module = "now"\n\n[tool.other]\nz = 1\n'
+    )
     modes.apply(change, change.file_hash)
     env = resolver(tmp_path).resolve(only(folder))
     assert env.dg_warnings == () and env.python == folder / ".venv" / "bin" / "python"

@@ -21,7 +21,7 @@ METRICS_TOKEN = "metrics-token-that-project-code-must-not-see"
 # What a hostile plugin module does when the probe imports it: everything it can find of
 # envboard's (the state dir's files, the users file, envboard's settings and the metrics token
 # in its own environment or in any process's it can read) is written to REPORT.
-SNOOP = textwrap.dedent('''
+SNOOP = textwrap.dedent("""
     import json, os, pathlib
 
     found = {}
@@ -45,11 +45,16 @@ SNOOP = textwrap.dedent('''
         except OSError:
             pass
     pathlib.Path(REPORT).write_text(json.dumps(found))
-''')
+""")
 
 
 def snooping_project(
-    tmp_path: Path, wheelhouse: Path, uv_bin: str, users: Path, report: Path, mode: str | None = "persistent_uv"
+    tmp_path: Path,
+    wheelhouse: Path,
+    uv_bin: str,
+    users: Path,
+    report: Path,
+    mode: str | None = "persistent_uv",
 ) -> Path:
     wheels = tmp_path / "snoop-wheels"
     header = (
@@ -64,7 +69,9 @@ def snooping_project(
         entry_points={ENTRY_GROUP: {"snoop_plugin": "snoop_plugin"}},
     )
     root = write_workspace(tmp_path / "ws", ["team"])
-    project = write_project(root / "team", "team", mode=mode, dependencies=("dagster",), wheelhouse=wheelhouse)
+    project = write_project(
+        root / "team", "team", mode=mode, dependencies=("dagster",), wheelhouse=wheelhouse
+    )
     uv(uv_bin, "sync", cwd=project)
     uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
     return root
@@ -148,7 +155,9 @@ def test_the_state_dir_is_its_users_alone(tmp_path, live_server):
     state.mkdir(mode=0o755)
     state.chmod(0o755)
     url = live_server(root, "--users", str(users))
-    sync = urllib.request.Request(url + "/projects/uvp/sync", method="POST", headers={"Authorization": f"Bearer {token}"})
+    sync = urllib.request.Request(
+        url + "/projects/uvp/sync", method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
     urllib.request.urlopen(sync).read()
     logs = wait_for(lambda: list((state / "logs").glob("*.log")), timeout=30)
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
@@ -183,7 +192,9 @@ def job_user(tmp_path):
 
 
 @pytest.mark.slow
-def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch):
+def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(
+    tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch
+):
     monkeypatch.setenv("UV_PYTHON", "/usr/bin/python3")  # root's own interpreter is in a 0700 home
     users = tmp_path / "users.toml"
     token = add_user(users, "alice", "operator")
@@ -203,7 +214,16 @@ def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(tmp_
     shutil.copy2(uv_bin, tools / "uv")
     env = {"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN, "UV_CACHE_DIR": str(uv_cache), "PATH": str(tools)}
     python = root / "team" / ".venv" / "bin" / "python"
-    options = ("--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"), "--active-python", str(python))
+    options = (
+        "--users",
+        str(users),
+        "--job-user",
+        JOB_USER,
+        "--uv",
+        str(tools / "uv"),
+        "--active-python",
+        str(python),
+    )
     url = live_server(root, *options, env=env)
     try:
         found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))

@@ -40,7 +40,9 @@ def test_cancel_ends_a_job_waiting_for_the_lock_while_the_shell_still_holds_it(t
         status, _ = client.post(f"/jobs/{job_id}/cancel")
         assert status in (200, 303)
         # the holder keeps the lock for a minute; the cancel must not wait for it
-        job = wait_for(lambda: (j := client.json(f"/api/jobs/{job_id}"))["status"] != "queued" and j, timeout=10)
+        job = wait_for(
+            lambda: (j := client.json(f"/api/jobs/{job_id}"))["status"] != "queued" and j, timeout=10
+        )
         assert job["status"] == "cancelled"
         assert "waiting for the project's lock" in job["message"]
 
@@ -98,7 +100,9 @@ def test_cancel_ends_a_grandchild_that_left_the_group_and_ignores_sigterm(tmp_pa
     cancel = Cancellation()
     env = child_environment(extra={JOB_MARKER: "job-stubborn"})
     invocation = Invocation((sys.executable, "-c", STUBBORN, str(pid_file)), tmp_path, env)
-    threading.Thread(target=lambda: (wait_for(pid_file.exists, timeout=30), cancel.cancel()), daemon=True).start()
+    threading.Thread(
+        target=lambda: (wait_for(pid_file.exists, timeout=30), cancel.cancel()), daemon=True
+    ).start()
     result = run(invocation, cancel=cancel, term_grace=0.5)
     assert result.cancelled
     grandchild = int(pid_file.read_text())
@@ -124,7 +128,9 @@ def _hanging_plugin_project(tmp_path, wheelhouse, uv_bin, token: str) -> Path:
         entry_points={ENTRY_GROUP: {"hang_plugin": "hang_plugin"}},
     )
     root = write_workspace(tmp_path / "ws", ["hang"])
-    project = write_project(root / "hang", "hang", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse)
+    project = write_project(
+        root / "hang", "hang", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
     uv(uv_bin, "sync", cwd=project)
     uv(uv_bin, "pip", "install", "--python", ".venv/bin/python", str(wheel), cwd=project)
     return root
@@ -167,7 +173,17 @@ def test_sigterm_to_a_shell_sync_ends_uv_and_records_the_job(tmp_path):
     project = write_slow_project(tmp_path / "slow")
     state = tmp_path / "state"
     shell = subprocess.Popen(
-        [sys.executable, "-m", "webapp", "sync", "slow", "--workspace", str(project), "--state-dir", str(state)],
+        [
+            sys.executable,
+            "-m",
+            "webapp",
+            "sync",
+            "slow",
+            "--workspace",
+            str(project),
+            "--state-dir",
+            str(state),
+        ],
         env={**__import__("os").environ, "SLOW_BUILD_SECONDS": "120", "UV_NO_CACHE": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -206,7 +222,9 @@ def small_state_dir(tmp_path):
     state.mkdir()
     if os.geteuid() != 0:
         pytest.skip("filling a real file system of its own needs root (mount -t tmpfs)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     yield state
@@ -254,7 +272,9 @@ def write_noisy_project(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(tmp_path, live_server, small_state_dir):
+def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(
+    tmp_path, live_server, small_state_dir
+):
     from tests.conftest import live_group_members
 
     release = tmp_path / "release"

@@ -165,7 +165,9 @@ Would install 1 package
  - reporting==0.1.0 (from file:///ws/projects/reporting)
  + reporting @ file:///ws/projects/reporting
 """
-    assert parse_plan(text) == [{"name": "reporting", "action": "reinstall", "installed": "0.1.0", "locked": "0.1.0"}]
+    assert parse_plan(text) == [
+        {"name": "reporting", "action": "reinstall", "installed": "0.1.0", "locked": "0.1.0"}
+    ]
 
 
 def test_lock_and_pyproject_readers_survive_bad_files(tmp_path):
@@ -187,7 +189,10 @@ def test_a_dependency_added_to_pyproject_is_to_install_after_relocking(
     add_dependency(alpha, "extra-plugin", next(wheelhouse.glob("extra_plugin-*.whl")))
     board, project, state = drift_of(make_board, uv_workspace)
     assert state.status.status == "out_of_sync"
-    assert state.status.reason == "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+    assert (
+        state.status.reason
+        == "uv.lock is behind pyproject.toml: a sync updates the lock, then the environment"
+    )
     drift = list(state.status.drift)
     assert drift == [{"name": "extra-plugin", "action": "install", "installed": None, "locked": "2.0.0"}]
     assert_uv_sync_does_exactly(board, project, alpha, drift, uv_bin)

@@ -107,7 +107,7 @@ def test_a_slow_module_does_not_hold_up_the_modules_after_it(tmp_path, uv_bin, w
     """A child takes the next module when it is free, so the one after a slow module is not
     left waiting for it: here the slow one waits until the next one has been imported."""
     imported = tmp_path / "b_next-imported"
-    fast = 'X = 1\n'
+    fast = "X = 1\n"
     project_dir = local_project(
         tmp_path,
         wheelhouse,

@@ -81,7 +81,11 @@ def dg(folder: Path, *args: str, cwd: Path | None = None, record: Path | None = 
         env["ERAS_RECORD"] = str(record)
     return subprocess.run(
         [str(folder / ".venv" / "bin" / "dg"), *args],
-        cwd=cwd or folder, env=env, capture_output=True, text=True, timeout=600,
+        cwd=cwd or folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -149,7 +153,9 @@ def test_validity_and_warnings_are_dg_s_own(workspace, tmp_path, name, setting):
 def test_dotted_keys_are_fatal_for_dg_1_13_as_envboard_says(workspace, tmp_path):
     folder = workspace / "projects" / "today"
     original = (folder / "pyproject.toml").read_text()
-    dotted = dg_table("today", None).replace('[tool.dg]\ndirectory_type = "project"\n', '[tool]\ndg.directory_type = "project"\n')
+    dotted = dg_table("today", None).replace(
+        '[tool.dg]\ndirectory_type = "project"\n', '[tool]\ndg.directory_type = "project"\n'
+    )
     (folder / "pyproject.toml").write_text(pyproject("today", dotted))
     try:
         result = dg(folder, *LOOK["today"])

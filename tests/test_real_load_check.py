@@ -24,7 +24,7 @@ from webapp.core.settings import Settings
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
 
-DEFINITIONS = '''
+DEFINITIONS = """
 import dagster as dg
 
 
@@ -45,7 +45,7 @@ def orders_not_empty():
 
 daily = dg.define_asset_job("daily", selection=[orders, revenue])
 every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +159,7 @@ def test_a_sync_checks_that_the_project_loads_as_part_of_the_job(shop, tmp_path)
         envboard.close()
 
 
-WAREHOUSE = '''
+WAREHOUSE = """
 import os
 
 import dagster as dg
@@ -172,7 +172,7 @@ class Warehouse(dg.ConfigurableResource):
 @dg.definitions
 def resources():
     return dg.Definitions(resources={"warehouse": Warehouse(token=os.environ["SHOP_TOKEN"])})
-'''
+"""
 
 
 def test_an_import_error_and_a_missing_variable_are_located_as_dg_says_and_env_fixes_it(shop, tmp_path):

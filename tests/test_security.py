@@ -294,7 +294,11 @@ def test_a_poll_from_a_page_whose_session_ended_sends_the_page_to_sign_in(hosted
     the page; htmx is told to take the whole page there instead, and back afterwards."""
     factory, _, _ = hosted
     client = factory().test_client()
-    for fragment in ("/fragments/versions?all=1&since=3", "/projects/uvp/fragments/packages?since=3", "/fragments/rows"):
+    for fragment in (
+        "/fragments/versions?all=1&since=3",
+        "/projects/uvp/fragments/packages?since=3",
+        "/fragments/rows",
+    ):
         response = client.get(
             fragment, headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/versions?all=1"}
         )

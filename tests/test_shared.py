@@ -16,8 +16,13 @@ def test_a_venv_linked_to_another_project_s_is_shared_on_both_and_a_sync_asks_fi
 ):
     root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta"])
     alpha = root / "projects" / "alpha"
-    beta = write_project(root / "projects" / "beta", "beta", mode="persistent_uv", dependencies=("dagster",),
-                         wheelhouse=wheelhouse)
+    beta = write_project(
+        root / "projects" / "beta",
+        "beta",
+        mode="persistent_uv",
+        dependencies=("dagster",),
+        wheelhouse=wheelhouse,
+    )
     uv(uv_bin, "lock", "--offline", cwd=beta)
     (beta / ".venv").symlink_to(alpha / ".venv")
     client = make_app(root).test_client()
@@ -43,17 +48,29 @@ def test_a_venv_linked_to_another_project_s_is_shared_on_both_and_a_sync_asks_fi
     assert list(site.glob("acme_plugin-*.dist-info"))  # nothing was run
 
 
-def test_the_versions_matrix_counts_a_shared_environment_once(uv_workspace, wheelhouse, uv_bin, make_board, tmp_path):
+def test_the_versions_matrix_counts_a_shared_environment_once(
+    uv_workspace, wheelhouse, uv_bin, make_board, tmp_path
+):
     from webapp.core.live.monitor import Monitor
     from webapp.core.pages.inventory import version_matrix
 
     root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta", "projects/gamma"])
     alpha = root / "projects" / "alpha"
-    beta = write_project(root / "projects" / "beta", "beta", mode="persistent_uv", dependencies=("dagster",),
-                         wheelhouse=wheelhouse)
+    beta = write_project(
+        root / "projects" / "beta",
+        "beta",
+        mode="persistent_uv",
+        dependencies=("dagster",),
+        wheelhouse=wheelhouse,
+    )
     (beta / ".venv").symlink_to(alpha / ".venv")
-    gamma = write_project(root / "projects" / "gamma", "gamma", mode="persistent_uv",
-                          dependencies=("dagster", "acme-plugin"), wheelhouse=wheelhouse)
+    gamma = write_project(
+        root / "projects" / "gamma",
+        "gamma",
+        mode="persistent_uv",
+        dependencies=("dagster", "acme-plugin"),
+        wheelhouse=wheelhouse,
+    )
     uv(uv_bin, "sync", cwd=gamma)
     install_by_hand(uv_bin, gamma, str(build_wheel(tmp_path / "newer", "acme-plugin", "2.0.0", {})))
     board = make_board(root)

@@ -66,7 +66,9 @@ def test_random_methods_do_not_grow_the_metrics(tmp_path, live_server):
         assert raw_request(port, f"{method} /healthz HTTP/1.0").startswith(b"HTTP/1.")
     scrape = urllib.request.urlopen(url + "/metrics", timeout=20).read().decode()
     methods = set(re.findall(r'envboard_request_duration_seconds_count\{[^}]*method="([^"]+)"', scrape))
-    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"}, sorted(methods)[:5]
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"}, sorted(methods)[
+        :5
+    ]
     assert "other" in methods
 
 
@@ -240,7 +242,16 @@ def test_fifos_devices_and_giants_are_one_projects_error_and_the_board_keeps_wor
     pyproject.write_text(pyproject.read_text().replace('"persistent_uv"', '"active"'))
     wait_for(lambda: projects()["fine"]["mode"] == "active", timeout=30)
     listing = subprocess.run(
-        [sys.executable, "-m", "webapp", "list", "--workspace", str(root), "--state-dir", str(tmp_path / "s2")],
+        [
+            sys.executable,
+            "-m",
+            "webapp",
+            "list",
+            "--workspace",
+            str(root),
+            "--state-dir",
+            str(tmp_path / "s2"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -386,7 +397,7 @@ def test_a_layout_tomlkit_cannot_edit_is_refused_not_a_500(tmp_path, make_app):
     # dotted dg keys, no project table: tomlkit's proxy for them cannot take a new one
     (folder / "pyproject.toml").write_text(
         '[project]\nname = "odd"\nversion = "0.1.0"\n\n[tool]\ndg.directory_type = "project"\n'
-        'dg.k1 = 1\n\n[tool.other]\nx = 1\n\n[tool.dg.more]\ny = 2\n'
+        "dg.k1 = 1\n\n[tool.other]\nx = 1\n\n[tool.dg.more]\ny = 2\n"
     )
     client = make_app(root).test_client()
     answer = client.get("/projects/odd/mode?to=persistent_uv")

@@ -47,7 +47,11 @@ def test_the_locked_column_shows_only_what_uv_lock_pins(uv_workspace, make_board
     assert "extra-plugin" not in state.lock.locked
     (row,) = [r for r in package_list(state).rows if r.name == "extra-plugin"]
     assert row.to_json() == {
-        "name": "extra-plugin", "version": None, "locked": None, "planned": "2.0.0", "direct": True
+        "name": "extra-plugin",
+        "version": None,
+        "locked": None,
+        "planned": "2.0.0",
+        "direct": True,
     }
 
 

@@ -275,7 +275,12 @@ def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app,
     wait_for(known, timeout=60)
     rows = {p["name"]: p for p in client.get("/api/projects/projects-alpha/packages").get_json()["packages"]}
     assert rows["acme-plugin"] == {
-        "name": "acme-plugin", "version": None, "locked": "1.0.0", "planned": "1.0.0", "direct": True, "latest": None
+        "name": "acme-plugin",
+        "version": None,
+        "locked": "1.0.0",
+        "planned": "1.0.0",
+        "direct": True,
+        "latest": None,
     }
     page = client.get("/projects/projects-alpha/packages").get_data(as_text=True)
     assert 'data-package="acme-plugin" data-differs="true"' in page and "not installed" in page
@@ -392,7 +397,14 @@ def test_cli_versions_and_packages(skewed, tmp_path, capsys, make_app):
     assert code == 0
     data = json.loads(out)
     assert data["project"] == "projects-alpha"
-    expected = {"name": "acme-plugin", "version": "1.0.0", "locked": "1.0.0", "planned": None, "direct": True, "latest": None}
+    expected = {
+        "name": "acme-plugin",
+        "version": "1.0.0",
+        "locked": "1.0.0",
+        "planned": None,
+        "direct": True,
+        "latest": None,
+    }
     assert expected in data["packages"]
 
     code, out = run_cli("packages", "alpha", "--workspace", str(skewed), "--state-dir", state, capsys=capsys)

@@ -250,7 +250,10 @@ def test_a_registry_pattern_that_matches_nothing_is_named_on_the_project_page(tm
         return client.get("/projects/p/fragments/plugins").get_data(as_text=True)
 
     wait_for(lambda: "matched no module" in plugins(), timeout=60)
-    assert "<code>nowhere.components.*</code> (from <code>registry_modules</code>) matched no module" in plugins()
+    assert (
+        "<code>nowhere.components.*</code> (from <code>registry_modules</code>) matched no module"
+        in plugins()
+    )
     assert "nowhere.components.*" in client.get("/projects/p").get_data(as_text=True)
 
 

@@ -27,6 +27,7 @@ blueprint = Blueprint("metrics", __name__)
 # must not add series, or one client can make every scrape as large as it likes
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
+
 def _metrics() -> Metrics:
     return services().metrics
 

@@ -108,7 +108,12 @@ class Resolver:
         if self.uv.path is None:
             why.append(self.uv.reason)
         return ResolvedEnvironment(
-            MODE_UV, project.path, venv / "bin" / "python", venv, tuple(why), tuple(warnings),
+            MODE_UV,
+            project.path,
+            venv / "bin" / "python",
+            venv,
+            tuple(why),
+            tuple(warnings),
             uv_root=uv_env.uv_root,
         )
 
