@@ -1,15 +1,26 @@
-"""The workspace overview: one row per project, filled in as probes finish."""
+"""The workspace overview: one row per project, filled in as probes finish.
+
+The page and the rows fragment are served from bytes encoded once (web/encoded.py): the
+rows (rows.RowCache, the same for every viewer of a snapshot) between a small head and
+tail rendered for the viewer (identity, CSRF token, filters), kept while those stay the
+same. A request that finds its answer kept does no rendering, encoding or compressing.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, g, jsonify, render_template, request, session, url_for
+from markupsafe import Markup
 
 from ..core.pages import resources
 from . import htmx
-from .security import permission_problem
+from .encoded import Answer, Encoded, respond
+from .security import csrf_token, permission_problem
 from .services import envboard, services
 
 blueprint = Blueprint("overview", __name__)
+
+# where the shared rows go: every text around it is escaped, so it occurs once, here
+ROWS_HERE = Markup("<!--envboard:rows-->")
 
 
 def _filters() -> resources.Filters:
@@ -20,13 +31,11 @@ def _filters() -> resources.Filters:
 
 
 def _context(data: resources.Overview) -> dict:
-    """What the page and the rows fragment both render."""
+    """What the page and the rows fragment both render (the rows go in at ROWS_HERE)."""
     return {
         "workspace": data.workspace,
         "states": data.states,
-        "rows_html": services().rows.render(
-            data.states, data.snapshot, services().jobs, data.filters, permission_problem()
-        ),
+        "rows_html": ROWS_HERE,
         "total": data.total,
         "filters": data.filters,
         "version": data.version,
@@ -34,10 +43,30 @@ def _context(data: resources.Overview) -> dict:
     }
 
 
+def _answer(template: str, data: resources.Overview, viewer: tuple) -> Response:
+    """`template` around the shared rows, kept under everything the text around them shows."""
+    problem = permission_problem()
+    table = services().rows.table(data.states, data.snapshot, services().jobs, data.filters, problem)
+    # the table object stands for its rows: the same object while they stay the same
+    key = (template, table, data.version, data.filters, data.total, data.outdated, request.script_root)
+    key += viewer
+    flashes = session.get("_flashes")  # shown once, so never kept
+    answer = None if flashes else services().answers.get(key)
+    if answer is None:
+        head, _, tail = render_template(template, **_context(data)).partition(ROWS_HERE)
+        answer = Answer((Encoded(head), table, Encoded(tail)))
+        if not flashes:
+            services().answers.put(key, answer)
+    return respond(answer)
+
+
 @blueprint.get("/")
 def index():
     data = resources.overview(envboard(), _filters(), count_outdated=True)
-    return render_template("overview.html", **_context(data))
+    user = g.get("user")
+    # what the page shows of its viewer: who, what they may do, their session's CSRF token
+    viewer = (user.name if user else None, user.role if user else None, permission_problem(), csrf_token())
+    return _answer("overview.html", data, viewer)
 
 
 @blueprint.get("/fragments/rows")
@@ -46,7 +75,7 @@ def rows():
     data = resources.overview(envboard(), _filters())
     if htmx.still_current(data.version) and request.args.get("force") is None:
         return htmx.NOTHING_CHANGED
-    response = Response(render_template("fragments/rows.html", **_context(data)))
+    response = _answer("fragments/rows.html", data, (permission_problem(),))
     if request.args.get("force") is not None:  # the filter form: its choice goes into the address
         shown = {key: value for key, value in data.filters.as_json().items() if value}
         htmx.replace_url(response, url_for("overview.index", **shown))

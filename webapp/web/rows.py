@@ -25,6 +25,7 @@ from ..core.jobs.manager import JobManager
 from ..core.live.monitor import Snapshot
 from ..core.live.state import ProjectState
 from ..core.pages.resources import Filters
+from .encoded import Encoded
 
 log = logging.getLogger("envboard")
 
@@ -35,7 +36,7 @@ TABLES_KEPT = 16  # filter combinations whose joined table is kept
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
-        self._tables: OrderedDict[tuple, str] = OrderedDict()
+        self._tables: OrderedDict[tuple, Encoded] = OrderedDict()
         self._lock = threading.Lock()
         self._latest: Snapshot | None = None  # the snapshot waiting to be rendered ahead of requests
         self._rendering: threading.Event | None = None  # set when the ahead-of-time render is done
@@ -78,7 +79,8 @@ class RowCache:
                 continue
             try:
                 with app.test_request_context("/"):
-                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None)
+                    # compressed here too, once, before the first browser asks for gzip
+                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None).deflated()
             except Exception:  # noqa: BLE001 - requests render for themselves if this fails
                 log.exception("rendering rows ahead failed")
             with self._lock:
@@ -97,16 +99,26 @@ class RowCache:
     ) -> Markup:
         """The rows of `states` (the ones `filters` let through) as one HTML string, for a
         viewer whose `permission` problem (None: they may act) the buttons show."""
+        return Markup(self.table(states, snapshot, jobs, filters, permission).text)
+
+    def table(
+        self,
+        states: list[ProjectState],
+        snapshot: Snapshot,
+        jobs: JobManager,
+        filters: Hashable,
+        permission: str | None,
+    ) -> Encoded:
+        """The same rows, encoded once: the one object for as long as they stay the same."""
         with self._lock:
             rendering = self._rendering
         if rendering is not None and not rendering.is_set():
             rendering.wait(RENDER_AHEAD_WAIT)  # the same rows are being rendered already
-        table = self._table(states, snapshot, jobs, filters, permission)
-        return Markup(table)
+        return self._table(states, snapshot, jobs, filters, permission)
 
     def _table(
         self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters, problem
-    ) -> str:
+    ) -> Encoded:
         active = jobs.active_jobs()
         table_key = (
             snapshot.version,
@@ -119,7 +131,7 @@ class RowCache:
         with self._lock:
             table = self._tables.get(table_key)
         if table is None:
-            table = self._render_rows(states, snapshot, jobs, problem, active)
+            table = Encoded(self._render_rows(states, snapshot, jobs, problem, active))
             with self._lock:
                 self._tables[table_key] = table
                 self._tables.move_to_end(table_key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, abort, current_app
 
@@ -12,6 +12,7 @@ from ..core.jobs.manager import JobManager
 from ..core.live.board import Board
 from ..core.live.monitor import Monitor
 from ..core.live.state import ProjectState
+from .encoded import AnswerCache
 from .limits import FailureLimiter
 from .prometheus import Metrics
 from .rows import RowCache
@@ -28,6 +29,7 @@ class Services:
     rows: RowCache
     signin_limiter: FailureLimiter
     metrics: Metrics | None = None  # set by web.metrics.init_app
+    answers: AnswerCache = field(default_factory=AnswerCache)  # encoded pages and fragments, reused
 
     @property
     def board(self) -> Board:
