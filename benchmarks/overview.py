@@ -9,7 +9,7 @@ finish its probes. Beside it, benchmarks/ceiling.py: waitress with the same 16 t
 returning precomputed bytes of exactly the overview's size, and an empty 204.
 
 Then wrk (Debian package `wrk`; keep-alive clients on loopback, bounded in time) against
-`/` for an anonymous viewer and for the signed-in operator (its session cookie), and
+`/` for an anonymous viewer and for the signed-in operator (each with its session cookie), and
 against the same size from the ceiling, alternating, for each client count; then the
 overview's "nothing changed" poll (`/fragments/rows?since=`, as htmx sends it) against
 the ceiling's bare 204. wrk sends no Accept-Encoding, so both sides move the raw bytes;
@@ -105,7 +105,10 @@ def main() -> None:
             server.wait_settled()
             time.sleep(1)
             cookie = sign_in(server.url, token)
-            raw = urllib.request.urlopen(server.url + "/", timeout=60).read()
+            with urllib.request.urlopen(server.url + "/", timeout=60) as answer:
+                # an anonymous browser keeps the session (and CSRF token) its first visit got
+                anonymous = answer.headers["Set-Cookie"].split(";")[0]
+                raw = answer.read()
             with urllib.request.urlopen(
                 urllib.request.Request(server.url + "/", headers={"Accept-Encoding": "gzip"}), timeout=60
             ) as answer:
@@ -115,7 +118,7 @@ def main() -> None:
             since = re.search(rb"/fragments/rows\?since=([0-9.]+)", raw).group(1).decode()
             ceiling = Ceiling(len(raw))
             load = os.getloadavg()[0]
-            viewers = {"anonymous": None, "signed in": {"Cookie": cookie}}
+            viewers = {"anonymous": {"Cookie": anonymous}, "signed in": {"Cookie": cookie}}
             for clients in args.clients:
                 top = median_run(args.runs, ceiling.url + "/", args.seconds, clients)
                 for viewer, headers in viewers.items():
