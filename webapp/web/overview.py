@@ -72,11 +72,12 @@ def index():
 @blueprint.get("/fragments/rows")
 def rows():
     """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
+    forced = request.args.get("force") is not None
+    if not forced and htmx.still_current(resources.overview_version(envboard())):
+        return htmx.NOTHING_CHANGED  # decided before any per-project work: most polls end here
     data = resources.overview(envboard(), _filters())
-    if htmx.still_current(data.version) and request.args.get("force") is None:
-        return htmx.NOTHING_CHANGED
     response = _answer("fragments/rows.html", data, (permission_problem(),))
-    if request.args.get("force") is not None:  # the filter form: its choice goes into the address
+    if forced:  # the filter form: its choice goes into the address
         shown = {key: value for key, value in data.filters.as_json().items() if value}
         htmx.replace_url(response, url_for("overview.index", **shown))
     return response

@@ -82,7 +82,7 @@ class Overview:
     @property
     def version(self) -> str:
         """What a poller sends back: the rows are unchanged while both numbers are."""
-        return f"{self.snapshot.version}.{self.jobs_generation}"
+        return _overview_version(self.snapshot.version, self.jobs_generation)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +90,15 @@ class Overview:
             "filters": self.filters.as_json(),
             "projects": [s.to_json() for s in self.states],
         }
+
+
+def _overview_version(snapshot_version: int, jobs_generation: int) -> str:
+    return f"{snapshot_version}.{jobs_generation}"
+
+
+def overview_version(envboard: Envboard) -> str:
+    """`overview(...).version` now, without building the overview: what a poll compares first."""
+    return _overview_version(envboard.monitor.snapshot.version, envboard.jobs.generation)
 
 
 def workspace_facts(envboard: Envboard) -> dict[str, Any]:
