@@ -142,3 +142,32 @@ def _log_back_to_stderr():
     from webapp.web.access_log import configure
 
     configure("text")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_live_change_sends_and_swaps_only_the_row_that_changed(tmp_path, live_server, page):
+    from playwright.sync_api import expect
+
+    root = _workspace(tmp_path, ("alpha", "beta", "gamma"))
+    url = live_server(root)
+    page.goto(url + "/")
+    rows = page.locator("tr.project-row")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#rows [aria-busy]")).to_have_count(0, timeout=60_000)  # probes done
+    page.evaluate("document.querySelectorAll('tr.project-row').forEach(r => r.dataset.kept = 'yes')")
+    polls = []
+    page.on("response", lambda answer: "/fragments/rows?" in answer.url and polls.append(answer))
+
+    (root / "beta" / "pyproject.toml").write_text("[project\nname = 'beta'\n")  # broken: the row says so
+    expect(page.locator("#project-beta .config-error")).to_be_visible(timeout=30_000)
+
+    # the other rows are the same elements, untouched; the changed one is new
+    assert page.locator("#project-alpha").get_attribute("data-kept") == "yes"
+    assert page.locator("#project-gamma").get_attribute("data-kept") == "yes"
+    assert page.locator("#project-beta").get_attribute("data-kept") is None
+    changes = [answer.text() for answer in polls if answer.status == 200]
+    assert changes and all("project-alpha" not in text and "project-gamma" not in text for text in changes)
+    assert any('id="project-beta"' in text for text in changes)
+    expect(rows).to_have_count(3)
+    assert page.console_errors == []

@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 from flask import Response, request
 
@@ -68,22 +69,25 @@ class Answer:
         return self._gzip
 
 
-class AnswerCache:
-    """Answers by key, the least recently used forgotten first."""
+V = TypeVar("V")
+
+
+class Kept(Generic[V]):
+    """Values by key, the least recently used forgotten first."""
 
     def __init__(self, kept: int = ANSWERS_KEPT) -> None:
-        self._answers: OrderedDict[Hashable, Answer] = OrderedDict()
+        self._answers: OrderedDict[Hashable, V] = OrderedDict()
         self._kept = kept
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> Answer | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             answer = self._answers.get(key)
             if answer is not None:
                 self._answers.move_to_end(key)
             return answer
 
-    def put(self, key: Hashable, answer: Answer) -> Answer:
+    def put(self, key: Hashable, answer: V) -> V:
         with self._lock:
             self._answers[key] = answer
             self._answers.move_to_end(key)

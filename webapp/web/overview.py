@@ -43,21 +43,40 @@ def _context(data: resources.Overview) -> dict:
     }
 
 
-def _answer(template: str, data: resources.Overview, viewer: tuple) -> Response:
+def _answer(template: str, data: resources.Overview, viewer: tuple, **extra) -> Response:
     """`template` around the shared rows, kept under everything the text around them shows."""
     problem = permission_problem()
     table = services().rows.table(data.states, data.snapshot, services().jobs, data.filters, problem)
     # the table object stands for its rows: the same object while they stay the same
     key = (template, table, data.version, data.filters, data.total, data.outdated, request.script_root)
-    key += viewer
+    key += viewer + tuple(extra.items())
     flashes = session.get("_flashes")  # shown once, so never kept
     answer = None if flashes else services().answers.get(key)
     if answer is None:
-        head, _, tail = render_template(template, **_context(data)).partition(ROWS_HERE)
-        answer = Answer((Encoded(head), table, Encoded(tail)))
+        text = render_template(template, **_context(data), **extra)
+        head, here, tail = text.partition(ROWS_HERE)
+        answer = Answer((Encoded(head), table, Encoded(tail)) if here else (Encoded(text),))
         if not flashes:
             services().answers.put(key, answer)
+    # what a poll that sends this token back was shown: its next answer carries only what changed
+    services().shown.put((data.version, data.filters, problem, request.script_root), table)
     return respond(answer)
+
+
+def _changed_rows(data: resources.Overview, since: str) -> list[Markup] | None:
+    """The rows that differ from those shown at `since`, marked to be swapped by id; None when
+    that is not known or rows came, went or moved (then the whole body goes)."""
+    problem = permission_problem()
+    shown = services().shown.get((since, data.filters, problem, request.script_root))
+    table = services().rows.table(data.states, data.snapshot, services().jobs, data.filters, problem)
+    if shown is None or [pid for pid, _ in shown.rows] != [pid for pid, _ in table.rows]:
+        return None
+    return [
+        # the row's own start tag (str: Markup.replace would escape the new attribute)
+        Markup(str.replace(html, '<tr id="', '<tr hx-swap-oob="true" id="', 1))
+        for (_, html), (_, before) in zip(table.rows, shown.rows, strict=True)
+        if html is not before and html != before
+    ]
 
 
 @blueprint.get("/")
@@ -71,16 +90,24 @@ def index():
 
 @blueprint.get("/fragments/rows")
 def rows():
-    """The table body alone; 204 (htmx leaves the page alone) when nothing changed."""
+    """The table body alone; for a poll (`since=`) only what changed, 204 when nothing did."""
     forced = request.args.get("force") is not None
+    since = request.args.get("since")
     if not forced and htmx.still_current(resources.overview_version(envboard())):
         return htmx.NOTHING_CHANGED  # decided before any per-project work: most polls end here
     data = resources.overview(envboard(), _filters())
-    response = _answer("fragments/rows.html", data, (permission_problem(),))
+    if since is not None and not forced:
+        changed = _changed_rows(data, since)
+        return _answer("fragments/rows_changed.html", data, (permission_problem(),), changed=_frozen(changed))
+    response = _answer("fragments/rows_fragment.html", data, (permission_problem(),))
     if forced:  # the filter form: its choice goes into the address
         shown = {key: value for key, value in data.filters.as_json().items() if value}
         htmx.replace_url(response, url_for("overview.index", **shown))
     return response
+
+
+def _frozen(rows: list[Markup] | None) -> tuple[Markup, ...] | None:
+    return None if rows is None else tuple(rows)  # part of the answer's key
 
 
 @blueprint.get("/api/projects")

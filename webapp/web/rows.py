@@ -33,10 +33,20 @@ RENDER_AHEAD_WAIT = 5.0  # a request waits this long at most for rows being rend
 TABLES_KEPT = 16  # filter combinations whose joined table is kept
 
 
+class Table(Encoded):
+    """The joined rows, encoded once, and each row by project id (to send only the changed ones)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[str, Markup]]) -> None:
+        super().__init__("".join(html for _, html in rows))
+        self.rows = tuple(rows)
+
+
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
-        self._tables: OrderedDict[tuple, Encoded] = OrderedDict()
+        self._tables: OrderedDict[tuple, Table] = OrderedDict()
         self._lock = threading.Lock()
         self._latest: Snapshot | None = None  # the snapshot waiting to be rendered ahead of requests
         self._rendering: threading.Event | None = None  # set when the ahead-of-time render is done
@@ -108,7 +118,7 @@ class RowCache:
         jobs: JobManager,
         filters: Hashable,
         permission: str | None,
-    ) -> Encoded:
+    ) -> Table:
         """The same rows, encoded once: the one object for as long as they stay the same."""
         with self._lock:
             rendering = self._rendering
@@ -118,7 +128,7 @@ class RowCache:
 
     def _table(
         self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters, problem
-    ) -> Encoded:
+    ) -> Table:
         active = jobs.active_jobs()
         table_key = (
             snapshot.version,
@@ -131,7 +141,7 @@ class RowCache:
         with self._lock:
             table = self._tables.get(table_key)
         if table is None:
-            table = Encoded(self._render_rows(states, snapshot, jobs, problem, active))
+            table = Table(self._render_rows(states, snapshot, jobs, problem, active))
             with self._lock:
                 self._tables[table_key] = table
                 self._tables.move_to_end(table_key)
@@ -139,7 +149,7 @@ class RowCache:
                     self._tables.popitem(last=False)
         return table
 
-    def _render_rows(self, states, snapshot, jobs, problem, active) -> str:
+    def _render_rows(self, states, snapshot, jobs, problem, active) -> list[tuple[str, Markup]]:
         macro = get_template_attribute("fragments/row.html", "project_row")
         parts = []
         for state in states:
@@ -157,8 +167,8 @@ class RowCache:
                 cached = (key, macro(state, running, blocked))
                 with self._lock:
                     self._rows[state.id] = cached
-            parts.append(cached[1])
-        return "".join(parts)
+            parts.append((state.id, cached[1]))
+        return parts
 
 
 def why_no_sync(project, permission: str | None, jobs: JobManager) -> str | None:

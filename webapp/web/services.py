@@ -12,10 +12,10 @@ from ..core.jobs.manager import JobManager
 from ..core.live.board import Board
 from ..core.live.monitor import Monitor
 from ..core.live.state import ProjectState
-from .encoded import AnswerCache
+from .encoded import Answer, Kept
 from .limits import FailureLimiter
 from .prometheus import Metrics
-from .rows import RowCache
+from .rows import RowCache, Table
 
 EXTENSION = "envboard"
 
@@ -29,7 +29,8 @@ class Services:
     rows: RowCache
     signin_limiter: FailureLimiter
     metrics: Metrics | None = None  # set by web.metrics.init_app
-    answers: AnswerCache = field(default_factory=AnswerCache)  # encoded pages and fragments, reused
+    answers: Kept[Answer] = field(default_factory=Kept)  # encoded pages and fragments, reused
+    shown: Kept[Table] = field(default_factory=Kept)  # the rows sent with each poll token: changes are sent
 
     @property
     def board(self) -> Board:
