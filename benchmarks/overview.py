@@ -67,8 +67,14 @@ def sign_in(url: str, token: str) -> str:
     try:
         urllib.request.build_opener(Keep).open(request, timeout=30)
     except urllib.error.HTTPError as redirect:
-        return redirect.headers["Set-Cookie"].split(";")[0]
-    raise RuntimeError("sign-in did not redirect")
+        cookie = redirect.headers["Set-Cookie"].split(";")[0]
+    else:
+        raise RuntimeError("sign-in did not redirect")
+    # the first page gives the session its CSRF token: a browser keeps the cookie that holds it
+    with urllib.request.urlopen(
+        urllib.request.Request(url + "/", headers={"Cookie": cookie}), timeout=60
+    ) as page:
+        return (page.headers["Set-Cookie"] or cookie).split(";")[0]
 
 
 def median_run(runs: int, url: str, seconds: int, clients: int, headers: dict[str, str] | None = None):
