@@ -18,6 +18,7 @@ finds it here:
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -119,6 +120,7 @@ def workspace_facts(envboard: Envboard) -> dict[str, Any]:
 
 
 OUTDATED_RECOUNT = 5.0  # seconds the overview's count of outdated packages is kept per snapshot
+_COUNTING = threading.Lock()
 
 
 def overview(
@@ -137,7 +139,8 @@ def overview(
         # (most of the page's time at 2,000 projects)
         recount = int(time.monotonic() // OUTDATED_RECOUNT)
         key = ("outdated count", snapshot.version, recount)
-        outdated = envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
+        with _COUNTING:  # one request counts; the others wait for its answer instead of counting too
+            outdated = envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
     if filters == Filters():
         shown = list(snapshot.states)  # the usual poll: no per-project work
     else:
