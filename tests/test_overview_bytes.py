@@ -171,3 +171,16 @@ def test_a_live_change_sends_and_swaps_only_the_row_that_changed(tmp_path, live_
     assert any('id="project-beta"' in text for text in changes)
     expect(rows).to_have_count(3)
     assert page.console_errors == []
+
+
+def test_kept_answers_are_bounded_by_bytes_not_only_by_count():
+    """At 2,000 projects each kept answer holds a 3 MB body: a day of snapshots must not pile up."""
+    from webapp.web.encoded import Kept
+
+    kept = Kept(kept=256, max_bytes=10_000_000)
+    for version in range(100):
+        kept.put(("page", version), f"body {version}", 3_000_000)
+    assert kept.get(("page", 99)) == "body 99" and kept.get(("page", 97)) == "body 97"
+    assert kept.get(("page", 96)) is None and kept.get(("page", 0)) is None
+    kept.put(("huge", 0), "one answer bigger than the bound", 50_000_000)
+    assert kept.get(("huge", 0)) is not None  # the newest is always kept

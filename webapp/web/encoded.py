@@ -24,6 +24,7 @@ GZIP_HEADER = bytes((0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF))  # deflate, no name
 FINAL_BLOCK = b"\x03\x00"  # an empty, final, fixed-Huffman deflate block: the end of the stream
 LEVEL = 6  # zlib's default: most of level 9's gain at a fraction of its time
 ANSWERS_KEPT = 256  # viewers x filters x pages whose joined answers are kept
+BYTES_KEPT = 64 * 1024 * 1024  # and at most this many bytes of them (2,000 projects: 3 MB each)
 
 
 class Encoded:
@@ -73,27 +74,39 @@ V = TypeVar("V")
 
 
 class Kept(Generic[V]):
-    """Values by key, the least recently used forgotten first."""
+    """Values by key, the least recently used forgotten first, bounded by count and by bytes.
 
-    def __init__(self, kept: int = ANSWERS_KEPT) -> None:
-        self._answers: OrderedDict[Hashable, V] = OrderedDict()
+    Like core's `Memo`, but filled by `put`: a poll looks up what an earlier answer stored,
+    and must not store anything when it finds nothing. Shared parts (the rows of a snapshot)
+    are weighed in every value that holds them, so the bound errs on the small side.
+    """
+
+    def __init__(self, kept: int = ANSWERS_KEPT, max_bytes: int = BYTES_KEPT) -> None:
+        self._values: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._kept = kept
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
-            answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
-            return answer
+            found = self._values.get(key)
+            if found is None:
+                return None
+            self._values.move_to_end(key)
+            return found[0]
 
-    def put(self, key: Hashable, answer: V) -> V:
+    def put(self, key: Hashable, value: V, size: int) -> V:
         with self._lock:
-            self._answers[key] = answer
-            self._answers.move_to_end(key)
-            while len(self._answers) > self._kept:
-                self._answers.popitem(last=False)
-        return answer
+            old = self._values.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._values[key] = (value, size)
+            self._bytes += size
+            while len(self._values) > self._kept or (self._bytes > self._max_bytes and len(self._values) > 1):
+                _, (_, dropped) = self._values.popitem(last=False)
+                self._bytes -= dropped
+        return value
 
 
 def accepts_gzip() -> bool:

@@ -57,9 +57,9 @@ def _answer(template: str, data: resources.Overview, viewer: tuple, **extra) -> 
         head, here, tail = text.partition(ROWS_HERE)
         answer = Answer((Encoded(head), table, Encoded(tail)) if here else (Encoded(text),))
         if not flashes:
-            services().answers.put(key, answer)
+            services().answers.put(key, answer, answer.raw_length)
     # what a poll that sends this token back was shown: its next answer carries only what changed
-    services().shown.put((data.version, data.filters, problem, request.script_root), table)
+    services().shown.put((data.version, data.filters, problem, request.script_root), table, len(table.raw))
     return respond(answer)
 
 
