@@ -1,64 +1,155 @@
-"""The overview under 16 concurrent clients, against the bare-page ceiling measured in the same run.
+"""The overview against ceiling (b), the stack's physical limit, measured in the same run.
 
-    python benchmarks/overview.py [--sizes 100 500 2000] [--seconds 10] [--scratch DIR]
+    python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 10]
+                                  [--runs 1] [--scratch DIR]
 
-For each size: a workspace of active-mode projects, a real `envboard serve` (waitress,
-16 threads, real uv) left to finish its probes, then wrk (Debian package `wrk`, 16
-keep-alive connections) against `/`; then benchmarks/bare_page.py, a bare Flask+waitress
-app rendering the same rows with the same thread count, measured the same way. The
-ratio is envboard's req/s over the bare page's. `--scratch` keeps workspaces and plugin
-caches between runs (the first run of a size probes every project). Run with
-PYTHONDONTWRITEBYTECODE unset.
+For each size: a workspace of active-mode projects and a real `envboard serve` (waitress,
+16 threads, real uv, a users file with one operator, anonymous viewing allowed) left to
+finish its probes. Beside it, benchmarks/ceiling.py: waitress with the same 16 threads
+returning precomputed bytes of exactly the overview's size, and an empty 204.
+
+Then wrk (Debian package `wrk`; keep-alive clients on loopback, bounded in time) against
+`/` for an anonymous viewer and for the signed-in operator (each with its session cookie), and
+against the same size from the ceiling, alternating, for each client count; then the
+overview's "nothing changed" poll (`/fragments/rows?since=`, as htmx sends it) against
+the ceiling's bare 204. wrk sends no Accept-Encoding, so both sides move the raw bytes;
+the page's gzip size is printed beside. With `--runs N` each cell is the median of N.
+Ratios are envboard's req/s over the ceiling's; p99 in ms. The box's load average is
+printed with each size: on a shared machine, numbers are only comparable at similar load.
+`--scratch` keeps workspaces and plugin caches between runs (the first run of a size
+probes every project). Run with PYTHONDONTWRITEBYTECODE unset.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from harness import BarePage, Server, median, workspace_of, wrk
+from harness import Ceiling, Server, WrkResult, workspace_of, wrk_run
 
 
-def one_client_ms(url: str) -> float:
-    return median(lambda: urllib.request.urlopen(url, timeout=60).read(), 20) * 1000
+def users_file(base: Path) -> tuple[Path, str]:
+    path = base / "users.toml"
+    if path.exists():
+        path.unlink()
+    output = subprocess.run(
+        [sys.executable, "-m", "webapp", "users", "add", "alice", "--role", "operator", "--users", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return path, output.strip().splitlines()[-1]
+
+
+def sign_in(url: str, token: str) -> str:
+    """The session cookie of the operator, signed in through the form as a browser does."""
+    with urllib.request.urlopen(url + "/signin", timeout=30) as response:
+        cookie = response.headers["Set-Cookie"].split(";")[0]
+        form = response.read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"token": token, "csrf_token": csrf, "next": "/"}).encode()
+    request = urllib.request.Request(url + "/signin", data=body, headers={"Cookie": cookie})
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        urllib.request.build_opener(Keep).open(request, timeout=30)
+    except urllib.error.HTTPError as redirect:
+        cookie = redirect.headers["Set-Cookie"].split(";")[0]
+    else:
+        raise RuntimeError("sign-in did not redirect")
+    # the first page gives the session its CSRF token: a browser keeps the cookie that holds it
+    with urllib.request.urlopen(
+        urllib.request.Request(url + "/", headers={"Cookie": cookie}), timeout=60
+    ) as page:
+        return (page.headers["Set-Cookie"] or cookie).split(";")[0]
+
+
+def median_run(runs: int, url: str, seconds: int, clients: int, headers: dict[str, str] | None = None):
+    results = [wrk_run(url, seconds, clients, headers) for _ in range(runs)]
+    return WrkResult(statistics.median(r.rate for r in results), statistics.median(r.p99_ms for r in results))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--scratch", type=Path)
     args = parser.parse_args()
     base = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-overview-"))
     print(
-        f"{'projects':>8} {'envboard req/s':>15} {'bare req/s':>11} {'ratio':>7} "
-        f"{'1 client ms':>12} {'bare ms':>8}"
+        f"{'projects':>8} {'page KB':>8} {'gzip %':>6} {'viewer':>9} {'clients':>7} "
+        f"{'envboard req/s (p99 ms)':>24} {'ceiling (b)':>18} {'ratio':>6}"
     )
     for size in args.sizes:
         workspace, state = workspace_of(base, size)
-        server = Server(workspace, state, {}, fake_uv=False, session=False)
+        users, token = users_file(base)
+        server = Server(
+            workspace,
+            state,
+            {},
+            fake_uv=False,
+            session=False,
+            extra=("--users", str(users), "--allow-anonymous-view"),
+        )
+        ceiling = None
         try:
-            report = server.wait_settled()
+            server.wait_settled()
             time.sleep(1)
-            ours_ms = one_client_ms(server.url + "/")
-            ours = wrk(server.url + "/", args.seconds)
+            cookie = sign_in(server.url, token)
+            with urllib.request.urlopen(server.url + "/", timeout=60) as answer:
+                # an anonymous browser keeps the session (and CSRF token) its first visit got
+                anonymous = answer.headers["Set-Cookie"].split(";")[0]
+                raw = answer.read()
+            with urllib.request.urlopen(
+                urllib.request.Request(server.url + "/", headers={"Accept-Encoding": "gzip"}), timeout=60
+            ) as answer:
+                zipped = answer.read()
+                if answer.headers.get("Content-Encoding") == "gzip":
+                    assert gzip.decompress(zipped).count(b'class="project-row"') == size
+            since = re.search(rb"/fragments/rows\?since=([0-9.]+)", raw).group(1).decode()
+            ceiling = Ceiling(len(raw))
+            load = os.getloadavg()[0]
+            viewers = {"anonymous": {"Cookie": anonymous}, "signed in": {"Cookie": cookie}}
+            for clients in args.clients:
+                top = median_run(args.runs, ceiling.url + "/", args.seconds, clients)
+                for viewer, headers in viewers.items():
+                    ours = median_run(args.runs, server.url + "/", args.seconds, clients, headers)
+                    print(
+                        f"{size:>8} {len(raw) / 1000:>8.0f} {100 * len(zipped) / len(raw):>6.1f} "
+                        f"{viewer:>9} {clients:>7} {ours.rate:>14.0f} ({ours.p99_ms:>6.1f}) "
+                        f"{top.rate:>8.0f} ({top.p99_ms:>6.1f}) {ours.rate / top.rate:>5.2f}x",
+                        flush=True,
+                    )
+            clients = max(args.clients)
+            poll_headers = {"HX-Request": "true"}
+            poll = median_run(
+                args.runs, f"{server.url}/fragments/rows?since={since}", args.seconds, clients, poll_headers
+            )
+            bare = median_run(args.runs, ceiling.url + "/204", args.seconds, clients)
+            print(
+                f"{size:>8} {'204 poll':>25} {clients:>7} {poll.rate:>14.0f} ({poll.p99_ms:>6.1f}) "
+                f"{bare.rate:>8.0f} ({bare.p99_ms:>6.1f}) {poll.rate / bare.rate:>5.2f}x"
+            )
+            print(f"{size:>8} load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}", flush=True)
         finally:
             server.stop()
-        bare = BarePage(report, base / f"bare{size}")
-        try:
-            bare_ms = one_client_ms(bare.url + "/")
-            ceiling = wrk(bare.url + "/", args.seconds)
-        finally:
-            bare.stop()
-        print(
-            f"{size:>8} {ours:>15.1f} {ceiling:>11.1f} {ours / ceiling:>6.2f}x "
-            f"{ours_ms:>12.1f} {bare_ms:>8.1f}"
-        )
+            if ceiling is not None:
+                ceiling.stop()
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
         print("warning: PYTHONDONTWRITEBYTECODE was set", file=sys.stderr)
 

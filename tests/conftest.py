@@ -357,12 +357,13 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
 
 
 def idle(app, timeout: float = 60.0) -> None:
-    """Wait until the app's monitor has nothing pending: every probe it started has reported."""
+    """Wait until the app's monitor has nothing pending: every probe and load check it started
+    has reported."""
     monitor = core(app).monitor
 
     def nothing_pending():
         monitor.refresh()  # a whole pass, over when this returns
-        return not any(state.pending for state in monitor.snapshot.states)
+        return not any(state.pending or state.checking for state in monitor.snapshot.states)
 
     wait_for(nothing_pending, timeout=timeout)
 

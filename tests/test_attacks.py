@@ -7,7 +7,6 @@ symlinks that lead out of the workspace, leftovers of a killed write.
 
 import io
 import json
-import logging
 import os
 import re
 import select
@@ -130,18 +129,17 @@ def test_a_foreign_host_on_a_page_is_400_not_500(tmp_path, make_app):
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_path_cannot_forge_an_access_log_line(tmp_path, make_app, log_format):
-    from webapp.web.access_log import configure
+    from webapp.web.access_log import configure, drain
 
     root = write_workspace(tmp_path / "ws", ["a"])
     write_project(root / "a", "a")
     client = make_app(root).test_client()
     stream = io.StringIO()
-    configure(log_format)
-    handler = logging.getLogger("envboard").handlers[0]
-    handler.setStream(stream)
+    configure(log_format, stream)
     forged = "/x%0a2026-01-01 envboard.access method=GET path=/admin status=200 user=alice%0d%e2%80%a8 y"
     client.get(forged)
     client.get("/healthz")
+    drain()
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2, lines  # one line per request, whatever the path holds
     assert not any(line.startswith("2026-01-01") for line in lines)

@@ -1,11 +1,20 @@
-"""One structured line per request on stderr: plain text, or JSON with --log-format json."""
+"""One structured line per request on stderr: plain text, or JSON with --log-format json.
+
+Request threads only put the record on a queue; one listener thread formats and writes
+it (the standard library's QueueHandler/QueueListener). Writing under the stream
+handler's lock on every request serialised the workers: with 64 clients the overview
+answered a fifth of what it did without the log.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import time
+from logging.handlers import QueueHandler, QueueListener
+from typing import TextIO
 
 from flask import Flask, g, request
 
@@ -33,16 +42,48 @@ def text_value(value: object) -> str:
     return json.dumps(text)  # ensure_ascii: \n, \u2028 and every other control become escapes
 
 
-def configure(log_format: str) -> None:
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+class _Queued(QueueHandler):
+    """Puts records on the listener's queue; closing it (logging.shutdown at exit) drains it."""
+
+    def __init__(
+        self, listener_queue: queue.SimpleQueue, stream: TextIO | None, formatter: logging.Formatter
+    ):
+        super().__init__(listener_queue)
+        writer = logging.StreamHandler(stream)
+        writer.setFormatter(formatter)
+        self.listener = QueueListener(listener_queue, writer, respect_handler_level=True)
+        self.listener.start()
+        self.running = True  # stop() twice would wait for a thread already gone
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record  # same process: the listener formats it, off the request's thread
+
+    def close(self) -> None:
+        if self.running:
+            self.running = False
+            self.listener.stop()  # writes out what is queued
+        super().close()
+
+
+def configure(log_format: str, stream: TextIO | None = None) -> None:
+    """Log envboard's lines to `stream` (stderr by default) through a queue and one writer thread."""
+    formatter = (
+        JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(name)s %(message)s")
+    )
     root = logging.getLogger("envboard")
-    root.handlers[:] = [handler]
+    for previous in root.handlers:
+        previous.close()
+    root.handlers[:] = [_Queued(queue.SimpleQueue(), stream, formatter)]
     root.setLevel(logging.INFO)
     root.propagate = False
+
+
+def drain() -> None:
+    """Write out every line logged so far (the lines are written by a thread of their own)."""
+    for handler in logging.getLogger("envboard").handlers:
+        if isinstance(handler, _Queued) and handler.running:
+            handler.listener.stop()
+            handler.listener.start()
 
 
 def init_app(app: Flask) -> None:
@@ -61,6 +102,17 @@ def init_app(app: Flask) -> None:
             "user": user.name if user else None,
             "remote": request.remote_addr,
         }
-        message = " ".join(f"{k}={text_value(v)}" for k, v in fields.items())
-        access.info(message, extra={"fields": fields})
+        access.info("%s", _Line(fields), extra={"fields": fields})
         return response
+
+
+class _Line:
+    """The text line of a request's fields, made when the writer thread formats the record."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={text_value(v)}" for k, v in self.fields.items())

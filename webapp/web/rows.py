@@ -25,6 +25,7 @@ from ..core.jobs.manager import JobManager
 from ..core.live.monitor import Snapshot
 from ..core.live.state import ProjectState
 from ..core.pages.overview import Filters
+from .encoded import Encoded
 
 log = logging.getLogger("envboard")
 
@@ -32,10 +33,20 @@ RENDER_AHEAD_WAIT = 5.0  # a request waits this long at most for rows being rend
 TABLES_KEPT = 16  # filter combinations whose joined table is kept
 
 
+class Table(Encoded):
+    """The joined rows, encoded once, and each row by project id (to send only the changed ones)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[str, Markup]]) -> None:
+        super().__init__("".join(html for _, html in rows))
+        self.rows = tuple(rows)
+
+
 class RowCache:
     def __init__(self) -> None:
         self._rows: dict[str, tuple[tuple, Markup]] = {}
-        self._tables: OrderedDict[tuple, str] = OrderedDict()
+        self._tables: OrderedDict[tuple, Table] = OrderedDict()
         self._lock = threading.Lock()
         self._latest: Snapshot | None = None  # the snapshot waiting to be rendered ahead of requests
         self._rendering: threading.Event | None = None  # set when the ahead-of-time render is done
@@ -80,7 +91,8 @@ class RowCache:
                 # under a host the app trusts (with --host ADDR, "localhost" is not one): rows hold paths only
                 trusted = app.config.get("TRUSTED_HOSTS") or ["localhost"]
                 with app.test_request_context("/", base_url=f"http://{trusted[0]}/"):
-                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None)
+                    # compressed here too, once, before the first browser asks for gzip
+                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None).deflated()
             except Exception:  # noqa: BLE001 - requests render for themselves if this fails
                 log.exception("rendering rows ahead failed")
             with self._lock:
@@ -99,16 +111,26 @@ class RowCache:
     ) -> Markup:
         """The rows of `states` (the ones `filters` let through) as one HTML string, for a
         viewer whose `permission` problem (None: they may act) the buttons show."""
+        return Markup(self.table(states, snapshot, jobs, filters, permission).text)
+
+    def table(
+        self,
+        states: list[ProjectState],
+        snapshot: Snapshot,
+        jobs: JobManager,
+        filters: Hashable,
+        permission: str | None,
+    ) -> Table:
+        """The same rows, encoded once: the one object for as long as they stay the same."""
         with self._lock:
             rendering = self._rendering
         if rendering is not None and not rendering.is_set():
             rendering.wait(RENDER_AHEAD_WAIT)  # the same rows are being rendered already
-        table = self._table(states, snapshot, jobs, filters, permission)
-        return Markup(table)
+        return self._table(states, snapshot, jobs, filters, permission)
 
     def _table(
         self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters, problem
-    ) -> str:
+    ) -> Table:
         active = jobs.active_jobs()
         table_key = (
             snapshot.version,
@@ -121,7 +143,7 @@ class RowCache:
         with self._lock:
             table = self._tables.get(table_key)
         if table is None:
-            table = self._render_rows(states, snapshot, jobs, problem, active)
+            table = Table(self._render_rows(states, snapshot, jobs, problem, active))
             with self._lock:
                 self._tables[table_key] = table
                 self._tables.move_to_end(table_key)
@@ -129,7 +151,7 @@ class RowCache:
                     self._tables.popitem(last=False)
         return table
 
-    def _render_rows(self, states, snapshot, jobs, problem, active) -> str:
+    def _render_rows(self, states, snapshot, jobs, problem, active) -> list[tuple[str, Markup]]:
         macro = get_template_attribute("fragments/row.html", "project_row")
         parts = []
         for state in states:
@@ -147,8 +169,8 @@ class RowCache:
                 cached = (key, macro(state, running, blocked))
                 with self._lock:
                     self._rows[state.id] = cached
-            parts.append(cached[1])
-        return "".join(parts)
+            parts.append((state.id, cached[1]))
+        return parts
 
 
 def why_no_sync(project, permission: str | None, jobs: JobManager) -> str | None:

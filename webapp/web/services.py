@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, abort, current_app
 
@@ -13,9 +13,10 @@ from ..core.live.board import Board
 from ..core.live.monitor import Monitor
 from ..core.live.state import ProjectState
 from ..core.pages.project import ProjectPage, project
+from .encoded import Answer, Kept
 from .limits import FailureLimiter
 from .prometheus import Metrics
-from .rows import RowCache
+from .rows import RowCache, Table
 
 EXTENSION = "envboard"
 
@@ -29,6 +30,8 @@ class Services:
     rows: RowCache
     signin_limiter: FailureLimiter
     metrics: Metrics | None = None  # set by web.metrics.init_app
+    answers: Kept[Answer] = field(default_factory=Kept)  # encoded pages and fragments, reused
+    shown: Kept[Table] = field(default_factory=Kept)  # the rows sent with each poll token: changes are sent
 
     @property
     def board(self) -> Board:

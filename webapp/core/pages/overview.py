@@ -8,6 +8,8 @@ every few seconds, and carry their own filters (`MAX_QUERY` cuts every page's na
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +58,7 @@ class Overview:
     @property
     def version(self) -> str:
         """What a poller sends back: the rows are unchanged while both numbers are."""
-        return f"{self.snapshot.version}.{self.jobs_generation}"
+        return _overview_version(self.snapshot.version, self.jobs_generation)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,15 @@ class Overview:
             "filters": self.filters.as_json(),
             "projects": [s.to_json() for s in self.states],
         }
+
+
+def _overview_version(snapshot_version: int, jobs_generation: int) -> str:
+    return f"{snapshot_version}.{jobs_generation}"
+
+
+def overview_version(envboard: Envboard) -> str:
+    """`overview(...).version` now, without building the overview: what a poll compares first."""
+    return _overview_version(envboard.monitor.snapshot.version, envboard.jobs.generation)
 
 
 def workspace_facts(envboard: Envboard) -> dict[str, Any]:
@@ -84,6 +95,10 @@ def workspace_facts(envboard: Envboard) -> dict[str, Any]:
     }
 
 
+OUTDATED_RECOUNT = 5.0  # seconds the overview's count of outdated packages is kept per snapshot
+_COUNTING = threading.Lock()
+
+
 def overview(
     envboard: Envboard,
     filters: Filters = Filters(),  # noqa: B008 - frozen
@@ -95,8 +110,13 @@ def overview(
     snapshot = envboard.monitor.snapshot
     outdated = None
     if count_outdated:
-        reports = [envboard.outdated.report(s.project, s.env) for s in snapshot.states]
-        outdated = (sum(len(r.packages) for r in reports), sum(1 for r in reports if r.packages))
+        # counted once per snapshot and OUTDATED_RECOUNT (answers the background checks find
+        # show that much later), not per page load, which looked at every environment on disk
+        # (most of the page's time at 2,000 projects)
+        recount = int(time.monotonic() // OUTDATED_RECOUNT)
+        key = ("outdated count", snapshot.version, recount)
+        with _COUNTING:  # one request counts; the others wait for its answer instead of counting too
+            outdated = envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
     if filters == Filters():
         shown = list(snapshot.states)  # the usual poll: no per-project work
     else:
@@ -111,6 +131,11 @@ def overview(
         jobs_generation=envboard.jobs.generation,
         outdated=outdated,
     )
+
+
+def _count_outdated(envboard: Envboard, snapshot: Snapshot) -> tuple[int, int]:
+    reports = [envboard.outdated.report(s.project, s.env) for s in snapshot.states]
+    return sum(len(r.packages) for r in reports), sum(1 for r in reports if r.packages)
 
 
 def needing_sync(envboard: Envboard) -> list[ProjectState]:
