@@ -76,3 +76,26 @@ def test_check_and_check_all_are_posts_with_the_csrf_token(tmp_path, make_app):
     refused = client.post("/projects/broken/check", headers={"X-CSRF-Token": token, "HX-Request": "1"})
     assert refused.status_code == 409 and "config has an error" in refused.get_data(as_text=True)
     assert client.post("/check-all", data={"csrf_token": token}).status_code == 303
+
+
+def test_the_bytecode_a_check_leaves_behind_does_not_make_its_answer_stale(tmp_path, make_board):
+    """A check runs the project's code, which writes `__pycache__` folders (and dg, without
+    DAGSTER_HOME, a `.tmp_dagster_home_*`): that alone must not ask for the check again, while
+    a new module must."""
+    from webapp.core.disk.cache import stamp_all
+    from webapp.core.probe.loadcheck import dependencies
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    source = root / "p" / "src" / "p"
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    board = make_board(root)
+    project = board.workspace.projects[0]
+    env = board.resolve(project)
+    before = stamp_all(dependencies(project, env))
+    (source / "__pycache__").mkdir()
+    (root / "p" / ".tmp_dagster_home_x1").mkdir()
+    assert stamp_all(dependencies(project, env)) == before
+    (source / "assets.py").write_text("")
+    assert stamp_all(dependencies(project, env)) != before

@@ -120,14 +120,16 @@ def test_envboard_agrees_with_dg(dagster_project, tmp_path):
     assert [{"key": c["key"], "summary": c["summary"]} for c in plugins["components"]] == components
     assert "demo.components.greeting_component.GreetingComponent" in [c["key"] for c in components]
     assert "dagster.DefinitionsComponent" in [c["key"] for c in components]
-    # and in active mode, started in the project's venv, the answer is the same
+    # `active` written into a project of today's dg: dg ignores the key (and warns), so the
+    # project still runs in its own .venv, as envboard says, and the answer is the same
     text = (dagster_project / "pyproject.toml").read_text()
     active = text.replace('python_environment = "persistent_uv"', 'python_environment = "active"')
     (dagster_project / "pyproject.toml").write_text(active)
     try:
         python = str(dagster_project / ".venv" / "bin" / "python")
         entry = envboard_json(dagster_project, tmp_path, "--active-python", python)
-        assert entry["mode"] == "active"
+        assert entry["mode"] == "persistent_uv"
+        assert any("deprecated" in warning for warning in entry["environment"]["dg_warnings"])
         assert entry["plugins"]["registry_modules"] == modules
         assert [
             {"key": c["key"], "summary": c["summary"]} for c in entry["plugins"]["components"]

@@ -43,6 +43,27 @@ def folder_stamp(path: Path | str) -> str:
         return "absent"
 
 
+def listing_stamp(path: Path | str) -> str:
+    """The names in a folder, less those that running its code adds (bytecode caches): a
+    source folder's stamp that the first run of a check does not change by itself."""
+    if stamp(path) is None:
+        return "absent"
+    return remembered("listing", path, _listing)
+
+
+def _listing(path: Path) -> str:
+    try:
+        names = sorted(name for name in os.listdir(path) if not _made_by_running(name))
+    except OSError:
+        return "absent"
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _made_by_running(name: str) -> bool:
+    """Bytecode caches, and the Dagster homes dg makes without DAGSTER_HOME."""
+    return name == "__pycache__" or name.startswith(".tmp_dagster_home")
+
+
 def site_packages_stamp(path: Path | str) -> str:
     """What is installed in a site-packages folder.
 
@@ -78,6 +99,7 @@ STAMPERS = {
     "file": file_stamp,
     "content": content_hash,
     "folder": folder_stamp,
+    "listing": listing_stamp,
     "site": site_packages_stamp,
 }
 

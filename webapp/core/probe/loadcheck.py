@@ -82,7 +82,7 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
     return {
         "content": content,
         "file": [str(env.python), *files],
-        "folder": folders,
+        "listing": folders,  # a file added or removed; not the bytecode the check itself writes
         "site": [str(p) for p in env.site_packages],
     }
 
