@@ -99,3 +99,19 @@ def test_the_bytecode_a_check_leaves_behind_does_not_make_its_answer_stale(tmp_p
     assert stamp_all(dependencies(project, env)) == before
     (source / "assets.py").write_text("")
     assert stamp_all(dependencies(project, env)) != before
+
+
+def test_the_bytecode_of_an_environment_s_first_import_does_not_make_answers_stale(tmp_path):
+    """Importing top-level modules writes `site-packages/__pycache__` the first time (when
+    bytecode is written at all): what is installed has not changed, so neither has its stamp."""
+    from webapp.core.disk.cache import site_packages_stamp
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (site / "six.py").write_text("")
+    (site / "six-1.16.0.dist-info").mkdir()
+    before = site_packages_stamp(site)
+    (site / "__pycache__").mkdir()
+    assert site_packages_stamp(site) == before
+    (site / "idna").mkdir()  # a package installed by hand
+    assert site_packages_stamp(site) != before

@@ -84,6 +84,8 @@ def _list_site_packages(path: Path | str) -> str:
         return "absent"
     digest = hashlib.sha256()
     for entry in entries:
+        if _made_by_running(entry.name):
+            continue  # the bytecode of top-level modules, written the first time they are imported
         digest.update(entry.name.encode("utf-8", "surrogateescape"))
         if entry.name.endswith((".dist-info", ".egg-info", ".pth", ".egg-link")):
             try:
