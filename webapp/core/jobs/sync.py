@@ -96,6 +96,29 @@ def replaceable_files(prepared: Prepared) -> list[Path]:
     return [project.path / "pyproject.toml", root / "pyproject.toml", governing_lock(project, env)]
 
 
+def run_in_log(
+    invocation: Invocation,
+    log: JobLog,
+    job_id: str,
+    *,
+    cancel: Cancellation,
+    term_grace: float,
+    on_start: Callable[[int], Any],
+) -> RunResult:
+    """One command of a job: the command line, then its output, streamed into the job's log;
+    it carries the job's marker, so a leftover of it is found and ended after a crash."""
+    marked = replace(invocation, env={**invocation.env, JOB_MARKER: job_id})
+    with log.sink() as sink:
+        sink.write(f"$ {marked.display()}\n".encode())
+        sink.flush()
+        result = run(
+            marked, sink=sink, cancel=cancel, timeout=SYNC_TIMEOUT, term_grace=term_grace, on_start=on_start
+        )
+        if result.error and not result.cancelled:
+            sink.write(f"\n[envboard] {result.error}\n".encode())
+    return result
+
+
 def run_sync(
     board: Board,
     prepared: Prepared,
@@ -109,20 +132,8 @@ def run_sync(
     """Run `uv sync` into the log; after a success, what it changed and the status again."""
     started = time.time()
     project, env = prepared.project, prepared.env
-    invocation = sync_invocation(board.resolver, project.path, job_id)
-    with log.sink() as sink:
-        sink.write(f"$ {invocation.display()}\n".encode())
-        sink.flush()
-        result = run(
-            invocation,
-            sink=sink,
-            cancel=cancel,
-            timeout=SYNC_TIMEOUT,
-            term_grace=term_grace,
-            on_start=on_start,
-        )
-        if result.error and not result.cancelled:
-            sink.write(f"\n[envboard] {result.error}\n".encode())
+    invocation = sync_invocation(board.resolver, project.path)
+    result = run_in_log(invocation, log, job_id, cancel=cancel, term_grace=term_grace, on_start=on_start)
     if result.cancelled:
         return Outcome(CANCELLED, result.exit_code, time.time() - started, True, {"message": "cancelled"})
     status, message = _how_it_ended(result, log)

@@ -27,15 +27,14 @@ from typing import Any
 import tomlkit
 
 from ..disk.files import UTF8_BOM, atomic_write
-from ..environments.leftovers import JOB_MARKER
-from ..environments.processes import Cancellation, Invocation, RunResult, run
+from ..environments.processes import Cancellation, Invocation, RunResult
 from ..environments.uv import lock_hash
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
 from ..jobs.kept import KeptError, kept_files, restore
 from ..jobs.log import JobLog
 from ..jobs.manager import JobManager
-from ..jobs.sync import SYNC_TIMEOUT, Outcome, Prepared, sync_invocation
+from ..jobs.sync import Outcome, Prepared, run_in_log, sync_invocation
 from ..live.board import Board
 from ..probe.runner import PluginList, package_diff, plugin_diff
 from ..workspace.scan import Project
@@ -133,13 +132,7 @@ def _run_step(
     term_grace: float,
     on_start: Callable[[int], Any],
 ) -> RunResult:
-    marked = Invocation(invocation.argv, invocation.cwd, {**invocation.env, JOB_MARKER: job_id})
-    with log.sink() as sink:
-        sink.write(f"$ {marked.display()}\n".encode())
-        sink.flush()
-        return run(
-            marked, sink=sink, cancel=cancel, timeout=SYNC_TIMEOUT, term_grace=term_grace, on_start=on_start
-        )
+    return run_in_log(invocation, log, job_id, cancel=cancel, term_grace=term_grace, on_start=on_start)
 
 
 def _check(result: RunResult, what: str) -> None:
