@@ -55,6 +55,17 @@ class DefinitionsComponent(Component):
 '''
 
 
+def build_dagster_stand_in(folder: Path, version: str) -> Path:
+    """The stand-in `dagster` distribution as a wheel, registered as dg registers dagster."""
+    return build_wheel(
+        folder,
+        "dagster",
+        version,
+        {"dagster/__init__.py": DAGSTER_STAND_IN},
+        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
+    )
+
+
 def build_wheel(
     folder: Path,
     name: str,
@@ -134,13 +145,7 @@ def offline_uv(monkeypatch, tmp_path_factory):
 def wheelhouse(tmp_path_factory) -> Path:
     """The plugin wheels every test may install: the dagster stand-in and two plugins."""
     folder = tmp_path_factory.mktemp("wheels")
-    build_wheel(
-        folder,
-        "dagster",
-        "0.0.1",
-        {"dagster/__init__.py": DAGSTER_STAND_IN},
-        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
-    )
+    build_dagster_stand_in(folder, "0.0.1")
     build_wheel(
         folder,
         "acme-plugin",

@@ -4,7 +4,13 @@ warnings, and the one mode change today's dg honours (removing the deprecated ke
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import DAGSTER_STAND_IN, ENTRY_GROUP, build_wheel, install_by_hand, uv, write_project
+from tests.conftest import (
+    build_dagster_stand_in,
+    build_wheel,
+    install_by_hand,
+    uv,
+    write_project,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,13 +23,7 @@ def test_today_s_dg_is_shown_with_its_warnings_and_the_key_is_removed_from_the_p
     )
     uv(uv_bin, "sync", "--offline", cwd=project)
     wheels = tmp_path / "dg-wheels"
-    dagster = build_wheel(
-        wheels,
-        "dagster",
-        "1.13.27",
-        {"dagster/__init__.py": DAGSTER_STAND_IN},
-        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
-    )
+    dagster = build_dagster_stand_in(wheels, "1.13.27")
     core = build_wheel(wheels, "dagster-dg-core", "1.12.22", {"dagster_dg_core_stub.py": ""})
     cli = build_wheel(wheels, "dagster-dg-cli", "1.12.22", {"dagster_dg_cli_stub.py": ""})
     install_by_hand(uv_bin, project, str(dagster), str(core), str(cli))

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    DAGSTER_STAND_IN,
     ENTRY_GROUP,
+    build_dagster_stand_in,
     build_wheel,
     free_port,
     uv,
@@ -36,13 +36,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def index(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("index")
-    build_wheel(
-        folder,
-        "dagster",
-        "0.0.1",
-        {"dagster/__init__.py": DAGSTER_STAND_IN},
-        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
-    )
+    build_dagster_stand_in(folder, "0.0.1")
     build_wheel(folder, "fixdep", "1.0", {"fixdep/__init__.py": ""})
     build_wheel(folder, "fixdep", "2.0", {"fixdep/__init__.py": ""})
     for version in ("1.0", "1.1"):
@@ -286,13 +280,7 @@ def test_versions_flags_a_code_location_newer_than_the_host_and_a_family_out_of_
 ):
     index = tmp_path / "index"
     for version in ("1.12.0", "1.13.0"):
-        build_wheel(
-            index,
-            "dagster",
-            version,
-            {"dagster/__init__.py": DAGSTER_STAND_IN},
-            entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
-        )
+        build_dagster_stand_in(index, version)
     build_wheel(index, "dagster-pipes", "1.13.0", {"dagster_pipes/__init__.py": ""})
     build_wheel(index, "dagster-fix", "0.29.0", {"dagster_fix/__init__.py": ""})  # 1.13's libraries are 0.29
     build_wheel(index, "dagster-fix", "0.28.0", {"dagster_fix/__init__.py": ""})

@@ -10,9 +10,8 @@ import sys
 import pytest
 
 from tests.conftest import (
-    DAGSTER_STAND_IN,
-    ENTRY_GROUP,
     add_dependency,
+    build_dagster_stand_in,
     build_wheel,
     core,
     install_by_hand,
@@ -29,13 +28,7 @@ def wheelhouse_with(base, folder, dagster: str, shared: str):
     shutil.copytree(base, folder)
     for old in folder.glob("dagster-*.whl"):
         old.unlink()
-    build_wheel(
-        folder,
-        "dagster",
-        dagster,
-        {"dagster/__init__.py": DAGSTER_STAND_IN},
-        entry_points={ENTRY_GROUP: {"dagster": "dagster"}},
-    )
+    build_dagster_stand_in(folder, dagster)
     build_wheel(folder, "shared-lib", shared, {"shared_lib/__init__.py": ""})
     return folder
 
