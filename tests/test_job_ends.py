@@ -273,6 +273,11 @@ def write_noisy_project(folder: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="fails about one run in three since project code runs confined: the noisy build sometimes "
+    "fails before the disk is full, so the job ends before the moment the test means (open in issue 21)",
+)
 def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(
     tmp_path, live_server, small_state_dir
 ):
