@@ -116,7 +116,7 @@ def test_version_and_bare_command():
     assert (version.returncode, version.stdout.strip()) == (0, f"envboard {__version__}")
     bare = envboard()
     assert bare.returncode == 0
-    assert bare.stdout.startswith("usage: envboard")
+    assert bare.stdout.lower().startswith("usage: envboard")
     assert "serve" in bare.stdout and "Traceback" not in bare.stderr
 
 
