@@ -1,11 +1,12 @@
 """The command line on a team's server: who the history names, and a mode change that offers its sync."""
 
+import json
 import os
 import pwd
 
 import pytest
 
-from tests.conftest import write_project, write_workspace
+from tests.conftest import uv, write_project, write_slow_project, write_workspace
 from tests.test_cli import envboard
 from webapp.core.jobs.history import History
 
@@ -125,3 +126,35 @@ def test_users_rotate_without_the_servers_state_dir_says_it_ended_nothing_there(
     assert result.returncode == 0
     assert "0 browser sessions ended" not in result.stderr
     assert f"no server's sessions found in {tmp_path / 'xdg' / 'envboard'}" in result.stderr
+
+
+@pytest.mark.slow
+def test_list_shows_the_others_at_once_and_what_a_slow_project_is_still_running(tmp_path, uv_bin):
+    root = write_workspace(tmp_path / "ws", ["quick", "slow"])
+    write_project(root / "quick", "quick", mode="persistent_uv")
+    write_slow_project(root / "slow", slow_status=True)  # uv's status check builds it: until released
+    for name in ("quick", "slow"):
+        uv(uv_bin, "venv", cwd=root / name)
+    release = tmp_path / "release"
+    env = {
+        "SLOW_BUILD_SECONDS": "600",
+        "SLOW_BUILD_RELEASE": str(release),
+        "ENVBOARD_PASS_ENV": "SLOW_BUILD_SECONDS,SLOW_BUILD_RELEASE",
+        "UV_NO_CACHE": "1",
+    }
+    common = ("--workspace", str(root), "--state-dir", str(tmp_path / "state"))
+    try:
+        result = envboard("list", "--no-cache", "--deadline", "2", *common, env=env)
+    finally:
+        release.touch()
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:5]}
+    assert rows["quick"][2] in ("in_sync", "out_of_sync") and rows["quick"][6] != "-"  # checked and probed
+    assert rows["slow"][2] == "checking"
+    assert "slow: still checking after 2 s: uv sync --check (running " in result.stdout
+    # the check cut short when the command ended is not remembered as the slow project's status
+    again = json.loads(envboard("list", "--json", *common, env=env).stdout)
+    slow = next(p for p in again["projects"] if p["id"] == "slow")["environment"]
+    assert (slow["status"], [change["name"] for change in slow["drift"]]) == ("out_of_sync", ["slowpkg"]), (
+        slow
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import click
+
 from ..core.app import Envboard
 from ..core.disk.cache import DependencyCache
 from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
@@ -15,10 +17,19 @@ from .options import CONTEXT, Common, choice, command, common_options, group, se
 @common_options
 @choice("--json", "as_json", is_flag=True, help="print one JSON object")
 @choice("--no-cache", is_flag=True, help="probe every project again")
-def list_projects(common: Common, as_json: bool, no_cache: bool) -> int:
+@choice(
+    "--deadline",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="how long each project's checks may take; a project still at work then is listed as still "
+    "checking, with the command it waits for, and the others are not held up",
+)
+def list_projects(common: Common, as_json: bool, no_cache: bool, deadline: float) -> int:
     envboard = Envboard(settings_from(common))
     try:
-        envboard.monitor.settle(refresh=no_cache)
+        envboard.monitor.settle(refresh=no_cache, patience=deadline)
         data = overview(envboard)  # what / and /api/projects show
     finally:
         envboard.close()

@@ -9,6 +9,7 @@ tasks of a bounded pool, deduplicated so two viewers never start the same probe 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
 from .checks import BackgroundChecks
 from .state import ProjectState
+from .waiting import each_within
 
 FAILED_PROBE_RETRY = 60.0
 
@@ -143,7 +145,8 @@ class Board(BackgroundChecks):
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        if env.mode == MODE_UV and status.status != STATUS_MISSING:
+        # a closing board ended the check itself: what uv said before it was cut short is no answer
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and not self._closed:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
@@ -225,11 +228,18 @@ class Board(BackgroundChecks):
 
     # -- the whole workspace -----------------------------------------------------------------
 
-    def states(self, *, wait: bool = False, refresh: bool = False) -> list[ProjectState]:
+    def states(
+        self, *, wait: bool = False, refresh: bool = False, patience: float | None = None
+    ) -> list[ProjectState]:
+        """With `wait`, every project's whole answer; with `patience` too, a project still at work
+        after that many seconds is shown as still checking (`waiting.py`)."""
         projects = self._workspace.projects
         if not wait:
             return [self.state(p) for p in projects]
         # probes of different projects in parallel, bounded by the pool's size
+        if patience is not None:
+            work = functools.partial(self.state, wait=True, refresh=refresh)
+            return each_within(self._pool, list(projects), work, patience, self.resolve)
         futures = [self._pool.submit(self.state, p, wait=True, refresh=refresh) for p in projects]
         return [f.result() for f in futures]
 
