@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,7 +216,3 @@ def settings_from(common: Common, need_workspace: bool = True) -> Settings:
         job_user=common.job_user or None,
         pass_env=common.pass_env,
     )
-
-
-def environment_value(name: str) -> str | None:
-    return os.environ.get(f"{ENV_PREFIX}_{name}")
