@@ -66,6 +66,8 @@ BAD_FLAGS = [
     (["serve", "--trusted-proxy", "proxy.example"], ["--trusted-proxy", "'proxy.example'", "IP address"]),
     (["serve", "--log-format", "xml"], ["--log-format", "'xml'", "'text'", "'json'"]),
     (["serve", "--no-such-flag"], ["--no-such-flag"]),
+    (["serve", "--session-idle", "8d"], ["--session-idle is longer than --session-max-age"]),
+    (["serve", "--trust-proxy-user-header", "X-User"], ["needs --trusted-proxy ADDR"]),
     (["mode", "alpha", "sideways"], ["MODE", "'sideways'", "'active'", "'persistent_uv'", "'remove-key'"]),
     (["mode", "alpha"], ["MODE"]),
     (["cache"], ["command"]),

@@ -139,12 +139,20 @@ from .options import (
 )
 @setting("--metrics-public", is_flag=True, help="anyone who can reach envboard may read /metrics")
 def serve(common: Common, **given: Any) -> int:
-    flags = SimpleNamespace(**given)
     from ..core.access.users import UserDirectory, UsersError
     from ..web import MAX_REQUEST_BYTES, create_app
     from ..web.access_log import configure
     from ..web.services import EXTENSION
 
+    flags = SimpleNamespace(**given)
+
+    if flags.trust_proxy_user_header and not flags.trusted_proxy:
+        raise click.UsageError(
+            "--trust-proxy-user-header needs --trusted-proxy ADDR (the proxy's address): "
+            "otherwise anyone who can reach envboard could name themselves in that header"
+        )
+    if flags.session_idle > flags.session_max_age:
+        raise click.UsageError("--session-idle is longer than --session-max-age")
     users = None
     if flags.users:
         try:
@@ -162,16 +170,6 @@ def serve(common: Common, **given: Any) -> int:
         )
         return 2
     proxies = list(flags.trusted_proxy)
-    if flags.trust_proxy_user_header and not proxies:
-        print(
-            "envboard: --trust-proxy-user-header needs --trusted-proxy ADDR (the proxy's address): "
-            "otherwise anyone who can reach envboard could name themselves in that header",
-            file=sys.stderr,
-        )
-        return 2
-    if flags.session_idle > flags.session_max_age:
-        print("envboard: --session-idle is longer than --session-max-age", file=sys.stderr)
-        return 2
     settings = dataclasses.replace(
         settings_from(common),
         max_jobs=flags.max_jobs,
