@@ -21,10 +21,11 @@ from .options import CONTEXT, Common, choice, command, common_options, group, se
     "--deadline",
     metavar="SECONDS",
     type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
+    default=30.0,
     show_default=True,
-    help="how long each project's checks may take; a project still at work then is listed as still "
-    "checking, with the command it waits for, and the others are not held up",
+    help="seconds each project's checks may take (a cold probe of a large Dagster environment takes "
+    "several); a project still at work then is listed as still checking, with the command it waits "
+    "for, and the others are not held up",
 )
 def list_projects(common: Common, as_json: bool, no_cache: bool, deadline: float) -> int:
     envboard = Envboard(settings_from(common))
