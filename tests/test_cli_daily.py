@@ -150,7 +150,11 @@ def test_list_shows_the_others_at_once_and_what_a_slow_project_is_still_running(
     finally:
         release.touch()
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:5]}
+    rows = {
+        cells[0]: cells
+        for cells in map(str.split, result.stdout.splitlines())
+        if cells[:1] in (["quick"], ["slow"])
+    }
     assert rows["quick"][2] in ("in_sync", "out_of_sync") and rows["quick"][6] != "-"  # checked and probed
     assert rows["slow"][2] == "checking"
     assert "slow: still checking after 2 s: uv sync --check (running " in result.stdout
