@@ -73,6 +73,8 @@ BAD_FLAGS = [
     (["cache"], ["command"]),
     (["users", "list", "--users", "u.toml", "--colour"], ["--colour"]),
     (["users", "list"], ["--users"]),
+    (["list", "--state-dir", "README.md"], ["--state-dir", "README.md", "is a file"]),
+    (["serve", "--users", "tests"], ["--users", "tests", "is a directory"]),
     (["upgrade", "dagster"], ["--plan", "--apply"]),
 ]
 
