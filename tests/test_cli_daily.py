@@ -166,3 +166,23 @@ def test_list_shows_the_others_at_once_and_what_a_slow_project_is_still_running(
     assert (slow["status"], [change["name"] for change in slow["drift"]]) == ("out_of_sync", ["slowpkg"]), (
         slow
     )
+
+
+def test_a_choice_of_one_call_reads_no_variable(tmp_path):
+    root = write_workspace(tmp_path / "ws", ["alpha"])
+    write_project(root / "alpha", "alpha")
+    result = envboard(
+        "mode",
+        "alpha",
+        "persistent_uv",
+        "--workspace",
+        str(root),
+        "--state-dir",
+        str(tmp_path / "s"),
+        env={"ENVBOARD_YES": "1", "ENVBOARD_SYNC": "1"},
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "envboard: not writing without --yes (no terminal to ask)\n",
+    )
+    assert "persistent_uv" not in (root / "alpha" / "pyproject.toml").read_text()
