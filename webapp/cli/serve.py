@@ -201,13 +201,13 @@ def serve(common: Common, **given: Any) -> int:
     for leftover in remove_stale_temp_files(project.path for project in board.workspace.projects):
         print(f"envboard: removed {leftover}, left by a mode change that was killed mid-write")
 
-    def announce() -> None:
+    def announce(port: int) -> None:  # the port listened on: --port 0 lets the system choose
         mode = "single-user mode" if users is None else f"users from {flags.users}"
         count = len(board.workspace.projects)
         print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
-        print(f"envboard: serving on http://{flags.host}:{flags.port}/ ({mode})", flush=True)
-        warning = public_url_warning(flags.host, flags.public_url, flags.port)
+        print(f"envboard: serving on http://{flags.host}:{port}/ ({mode})", flush=True)
+        warning = public_url_warning(flags.host, flags.public_url, port)
         if warning:
             print(f"envboard: {warning}", file=sys.stderr, flush=True)
 
