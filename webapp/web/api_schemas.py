@@ -44,6 +44,12 @@ SCHEMAS = {
             "queued_at_iso": {"type": "string", "format": "date-time"},
             "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
             "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "files_kept": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "in a history: whether the files the job replaced are still kept "
+                "(it can be rolled back); null for jobs that keep none",
+            },
             "status": {
                 "type": "string",
                 "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
