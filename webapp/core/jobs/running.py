@@ -4,7 +4,8 @@ Apart from the queue (`manager.py` decides *when* a job runs) and from the work 
 (`sync.run_sync`, an upgrade's or a rollback's): this is what every such job does around
 its work, in order. It waits for the project's lock (a cancel ends the wait), keeps the
 files the work may replace, marks the job started unless it was ended meanwhile, runs
-the work, and records how it ended (`interrupted` when the server is stopping).
+the work, prunes the kept files the retention no longer covers (`kept.prune`), and
+records how it ended (`interrupted` when the server is stopping).
 """
 
 from __future__ import annotations
