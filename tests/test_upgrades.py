@@ -440,7 +440,7 @@ def test_the_packages_page_shows_the_newest_release_from_the_cached_answer(zeta,
 
 
 def test_the_versions_matrix_marks_a_version_with_a_newer_release_on_the_projects_index(
-    tmp_path, index, make_app, monkeypatch
+    tmp_path, index, make_app, monkeypatch, capsys
 ):
     monkeypatch.delenv("UV_OFFLINE")  # the index is a local folder: uv online asks nothing remote
     own_index = copy_of(index, tmp_path / "index")
@@ -471,3 +471,11 @@ def test_the_versions_matrix_marks_a_version_with_a_newer_release_on_the_project
     envboard.outdated.check(state.project, state.env)
     polled = client.get(f"/fragments/versions?since={token}&all=1")
     assert polled.status_code == 200 and ">2.1<" in polled.get_data(as_text=True)
+    # the command line marks from the same cached answers
+    code, out, _ = cli(capsys, root, tmp_path / "state", "versions", "--all")
+    assert code == 0
+    assert next(line for line in out.splitlines() if line.startswith("fixpkg ")).split() == [
+        "fixpkg",
+        "1.0->2.1",
+        "1.0->2.0",
+    ]

@@ -46,7 +46,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     try:
         envboard.monitor.settle()
         scope = inventory.SCOPE_ALL if args.all else inventory.SCOPE_DAGSTER
-        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope))
+        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope), ask_index=False)
     finally:
         envboard.close()
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))

@@ -169,9 +169,10 @@ class OutdatedChecker:
         return {"site": [str(p) for p in env.site_packages], "file": sorted(files)}
 
     def report(
-        self, project: Project, env: ResolvedEnvironment | None, *, wait: bool = False
+        self, project: Project, env: ResolvedEnvironment | None, *, wait: bool = False, ask: bool = True
     ) -> OutdatedReport:
-        """What is known; a missing or expired answer is checked (in the background unless `wait`)."""
+        """What is known; a missing or expired answer is checked (in the background unless `wait`;
+        not at all without `ask`: a command that ends now must not leave a check to wait for)."""
         if env is None or not env.exists:
             return OutdatedReport(project.id, project.name, reason="the environment does not exist yet")
         problem = self.resolver.unavailable(env)
@@ -183,7 +184,7 @@ class OutdatedChecker:
             return self._from_value(project, value)
         if wait:
             return self._from_value(project, self.check(project, env))
-        pending = self._submit(project, env)
+        pending = self._submit(project, env) if ask else False
         stale = value or self.cache.last_stored(self._name(project), self._key(env))
         if stale is None:
             return OutdatedReport(project.id, project.name, pending=pending)
