@@ -122,6 +122,16 @@ def test_a_dagster_upgrade_is_planned_applied_and_both_projects_still_load(works
     assert f"'dagster>=1.12,>={AFTER}'" in by_id["south"]["blocked"]  # ...with the edit allowing it
     assert {p: (p / "pyproject.toml").read_bytes() + (p / "uv.lock").read_bytes() for p in before} == before
 
+    # without a version, the family goes to the newest release dagster-dg-cli has too (some
+    # dagster releases have none), so north's plan is not blocked by a release dg skipped
+    code, out, err = envboard(workspace, state, "upgrade", "dagster-family", "--plan", "--json")
+    assert code == 0, err
+    newest = json.loads(out)
+    north_plan = next(p for p in newest["projects"] if p["id"] == "north")
+    assert north_plan["blocked"] is None, north_plan["blocked"]
+    moved = {c["name"]: c["to"] for c in north_plan["changes"]}
+    assert moved["dagster"] == moved["dagster-dg-cli"] == newest["target"]["version"]
+
     code, log, err = envboard(workspace, state, "upgrade", target, "--apply")
     assert code == 0, log + err
     for folder in (north, south):

@@ -479,3 +479,27 @@ def test_the_versions_matrix_marks_a_version_with_a_newer_release_on_the_project
         "1.0->2.1",
         "1.0->2.0",
     ]
+
+
+def test_the_dagster_family_is_planned_to_the_newest_release_its_lockstep_packages_all_have(tmp_path, capsys):
+    index = tmp_path / "index"
+    for version in ("1.12.0", "1.13.0", "1.13.1"):
+        build_dagster_stand_in(index, version)
+    for version in ("1.12.0", "1.13.0"):  # none for 1.13.1: Dagster publishes dagster releases dg skips
+        contents = {"dagster_dg_cli/__init__.py": ""}
+        build_wheel(index, "dagster-dg-cli", version, contents, requires=[f"dagster=={version}"])
+    root = write_workspace(tmp_path / "ws", ["north"])
+    north = uv_project(root / "north", "north", ["dagster==1.12.0", "dagster-dg-cli==1.12.0"], str(index))
+    text = (north / "pyproject.toml").read_text()
+    (north / "pyproject.toml").write_text(text.replace("==1.12.0", ""))  # the lock keeps 1.12.0
+    uv(uv_bin_path(), "sync", cwd=north)
+    code, out, err = cli(capsys, root, tmp_path / "state", "upgrade", "dagster-family", "--plan", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["target"] == {"name": "dagster-family", "version": "1.13.0"}
+    (project,) = plan["projects"]
+    assert project["blocked"] is None
+    assert sorted((c["name"], c["from"], c["to"]) for c in project["changes"]) == [
+        ("dagster", "1.12.0", "1.13.0"),
+        ("dagster-dg-cli", "1.12.0", "1.13.0"),
+    ]
