@@ -141,6 +141,8 @@ class Common:
     cache_dir: str | None
     job_user: str | None
     pass_env: tuple[str, ...]
+    keep_jobs: int
+    keep_days: float
 
 
 _COMMON = (
@@ -178,6 +180,14 @@ _COMMON = (
         help="pass this variable to project code beyond the built-in allow-list; repeat for several "
         "(the variable: comma-separated; ENVBOARD_* variables are never passed)",
     ),
+    # how long a job's replaced files stay kept for "Roll back": given by the variables alone (README)
+    setting("--keep-jobs", hidden=True, type=click.IntRange(min=1), default=Settings.kept_jobs),
+    setting(
+        "--keep-days",
+        hidden=True,
+        type=click.FloatRange(0, 100_000, max_open=True),
+        default=Settings.kept_days,
+    ),
 )
 
 
@@ -209,6 +219,8 @@ def settings_from(common: Common, need_workspace: bool = True) -> Settings:
             raise SystemExit(2) from None
     return Settings(
         workspace=locate_or_exit(common.workspace, common.workspace_origin) if need_workspace else Path.cwd(),
+        kept_jobs=common.keep_jobs,
+        kept_days=common.keep_days,
         state_dir=state_dir,
         active_python=common.active_python,
         uv=common.uv,

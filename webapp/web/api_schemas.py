@@ -44,6 +44,12 @@ SCHEMAS = {
             "queued_at_iso": {"type": "string", "format": "date-time"},
             "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
             "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "files_kept": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "in a history: whether the files the job replaced are still kept "
+                "(it can be rolled back); null for jobs that keep none",
+            },
             "status": {
                 "type": "string",
                 "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
@@ -82,7 +88,7 @@ SCHEMAS = {
                 "description": "every distribution installed in two or more projects, and Python",
                 "items": {
                     "type": "object",
-                    "required": ["name", "versions", "skew"],
+                    "required": ["name", "versions", "skew", "newer"],
                     "properties": {
                         "name": {"type": "string"},
                         "versions": {
@@ -91,6 +97,11 @@ SCHEMAS = {
                             "additionalProperties": {"type": "string", "nullable": True},
                         },
                         "skew": {"type": "boolean"},
+                        "newer": {
+                            "type": "object",
+                            "description": "project id -> a newer release on that project's index",
+                            "additionalProperties": {"type": "string"},
+                        },
                     },
                 },
             },
@@ -123,7 +134,15 @@ SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "version", "locked", "planned", "direct"],
+                    "required": [
+                        "name",
+                        "version",
+                        "locked",
+                        "planned",
+                        "direct",
+                        "latest",
+                        "latest_unknown",
+                    ],
                     "properties": {
                         "name": {"type": "string"},
                         "version": {"type": "string", "nullable": True},
@@ -138,6 +157,18 @@ SCHEMAS = {
                             "description": "what uv sync would install, when not yet locked",
                         },
                         "direct": {"type": "boolean"},
+                        "latest": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "the newest release on the project's own index (the "
+                            "installed version when nothing is newer); null when not known",
+                        },
+                        "latest_unknown": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "why latest is not known (index not reachable since ..., "
+                            "uv offline, an editable install, not checked yet)",
+                        },
                     },
                 },
             },

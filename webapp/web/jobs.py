@@ -187,6 +187,8 @@ def _history_context(data: jobs.History, scoped: bool) -> dict:
         "version": data.version,
         "scoped": scoped,
         "rollbackable": data.rollbackable,
+        "pruned": data.pruned,
+        "retention": data.retention,
         "projects": [state.project for state in services().monitor.snapshot.states],
     }
 

@@ -89,14 +89,15 @@ def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePr
     return ModePreview(state, target, change, None, future)
 
 
-def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:
-    """None when the id is not one the scan produced."""
+def packages(envboard: Envboard, project_id: str, q: str = "", *, wait: bool = False) -> Packages | None:
+    """None when the id is not one the scan produced. The newest releases come from the outdated
+    packages' cached answer (a missing one is asked in the background, or now when `wait`)."""
     snapshot = envboard.monitor.snapshot
     state = snapshot.get(project_id)
     if state is None:
         return None
-    latest = envboard.outdated.report(state.project, state.env).latest  # cached; else asked in the background
-    return replace(package_list(state, q), version=snapshot.version, latest=latest)
+    outdated = envboard.outdated.report(state.project, state.env, wait=wait)
+    return replace(package_list(state, q), version=snapshot.version, outdated=outdated)
 
 
 # -- does it load: the definitions load check ------------------------------------------------

@@ -31,7 +31,7 @@ from ..environments.processes import Cancellation, Invocation, RunResult
 from ..environments.uv import lock_hash
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
-from ..jobs.kept import KeptError, kept_files, restore
+from ..jobs.kept import KeptError, kept_files, no_longer_kept, restore
 from ..jobs.log import JobLog
 from ..jobs.manager import JobManager
 from ..jobs.sync import Outcome, Prepared, run_in_log, sync_invocation
@@ -268,6 +268,11 @@ def start_rollback(jobs: JobManager, job_id: str, who: str) -> JobRecord:
         raise JobError(f"no job {job_id!r}")
     if not record.finished:
         raise JobError(f"job {job_id} has not ended yet")
+    if no_longer_kept(record):
+        raise JobError(
+            f"the files job {job_id} replaced are no longer kept (envboard keeps those of "
+            f"{jobs.retention.describe()})"
+        )
     try:
         if not kept_files(record.log_path):
             raise JobError(
