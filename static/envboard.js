@@ -190,7 +190,44 @@
       if (log.dataset.follow !== "0") log.scrollTop = log.scrollHeight;
     }, 0);
   });
+  // -- a table wider than its box (the Versions matrix on a phone) says how many columns are off
+  // screen, on which side, and how many of those hold a version that differs ---------------------
+  function plural(count, word) { return count + " " + word + (count === 1 ? "" : "s"); }
+  function scrollHints() {
+    document.querySelectorAll("[data-scroll-hint]").forEach(function (hint) {
+      var wrap = document.getElementById(hint.dataset.scrollHint);
+      var header = wrap && wrap.querySelector("thead tr");
+      if (!header) return;
+      var box = wrap.getBoundingClientRect(), cells = header.children;
+      var left = box.left + (cells.length ? cells[0].getBoundingClientRect().width : 0);
+      var before = 0, after = [], differing = 0;
+      for (var i = 1; i < cells.length; i++) {  // the first column stays in view (sticky)
+        var cell = cells[i].getBoundingClientRect();
+        if (cell.right > box.right + 1) after.push(i);
+        else if (cell.left < left - 1) before++;
+      }
+      after.forEach(function (index) {
+        if (wrap.querySelector("tbody td.version-odd:nth-child(" + (index + 1) + ")")) differing++;
+      });
+      var text = "";
+      if (after.length) {
+        text = plural(after.length, "more column") + " →";
+        if (differing) text += " (" + differing + " with a version that differs)";
+      } else if (before) {
+        text = "← " + plural(before, "more column");
+      }
+      if (hint.textContent !== text) hint.textContent = text;
+      hint.hidden = !text;
+    });
+  }
+  document.addEventListener("scroll", function (event) {
+    if (event.target.classList && event.target.classList.contains("table-wrap")) scrollHints();
+  }, true);
+  window.addEventListener("resize", scrollHints);
+  document.addEventListener("htmx:afterSettle", scrollHints);
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollHints();
     keepTimes();
     formatTimes(document);
     showLive();
