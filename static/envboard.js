@@ -80,15 +80,32 @@
     if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
     return Math.floor(seconds / 86400) + " d ago";
   }
+  // "Exact times" shows each as its date, clock time and zone (the server's text, kept in the
+  // title) instead; the choice is kept for the next pages.
+  var exact = false;
+  try { exact = window.localStorage.getItem("envboard:times") === "exact"; } catch (error) { /* none kept */ }
   function formatTimes(root) {
     (root || document).querySelectorAll("time[data-relative]").forEach(function (element) {
       var date = new Date(element.getAttribute("datetime"));
       if (isNaN(date.getTime())) return;
-      var text = relative(date);
+      var text = exact ? element.getAttribute("title") : relative(date);
       if (element.textContent !== text) element.textContent = text;  // untouched text keeps a selection
     });
   }
   setInterval(function () { if (!document.hidden) formatTimes(document); }, 1000);
+  function showTimeChoice() {
+    var toggle = document.getElementById("exact-times");
+    if (!toggle) return;
+    toggle.hidden = false;
+    toggle.setAttribute("aria-pressed", exact ? "true" : "false");
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("#exact-times")) return;
+    exact = !exact;
+    try { window.localStorage.setItem("envboard:times", exact ? "exact" : "relative"); } catch (error) { /* this page only */ }
+    showTimeChoice();
+    formatTimes(document);
+  });
   document.addEventListener("htmx:load", function (event) { formatTimes(event.target); });
 
   // -- morphing swaps keep focus, scroll and selection; a <time> with the same moment is left alone -
@@ -228,6 +245,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     scrollHints();
+    showTimeChoice();
     keepTimes();
     formatTimes(document);
     showLive();

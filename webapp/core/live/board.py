@@ -136,7 +136,9 @@ class Board(BackgroundChecks):
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
         if not value:
             return None
-        return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
+        return EnvironmentStatus(
+            value["status"], value["reason"], tuple(value.get("drift", ())), said=value.get("said", "")
+        )
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         dependencies = status_dependencies(project, env)
@@ -147,7 +149,12 @@ class Board(BackgroundChecks):
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
-                {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
+                {
+                    "status": status.status,
+                    "reason": status.reason,
+                    "drift": list(status.drift),
+                    "said": status.said,
+                },
                 dependencies,
                 stamps,
             )
