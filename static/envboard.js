@@ -216,9 +216,12 @@
       var header = wrap && wrap.querySelector("thead tr");
       if (!header) return;
       var box = wrap.getBoundingClientRect(), cells = header.children;
-      var left = box.left + (cells.length ? cells[0].getBoundingClientRect().width : 0);
+      // a sticky first column (the Versions matrix's names) stays in view: count the others
+      var name = wrap.querySelector("tbody tr > :first-child");
+      var sticky = name && getComputedStyle(name).position === "sticky" ? 1 : 0;
+      var left = box.left + (sticky ? cells[0].getBoundingClientRect().width : 0);
       var before = 0, after = [], differing = 0;
-      for (var i = 1; i < cells.length; i++) {  // the first column stays in view (sticky)
+      for (var i = sticky; i < cells.length; i++) {
         var cell = cells[i].getBoundingClientRect();
         if (cell.right > box.right + 1) after.push(i);
         else if (cell.left < left - 1) before++;

@@ -105,6 +105,15 @@ def test_history_filters_as_you_choose_and_keeps_it_in_the_address(tmp_path, liv
     expect(rows).to_have_count(1)
     expect(page.locator("select[name=project]")).to_have_value("one")
 
+    # the view of the jobs one Sync all started stays that view when filtered
+    ann_job = next(
+        job["id"] for job in page.request.get(url + "/api/jobs").json()["jobs"] if job["who"] == "ann"
+    )
+    page.goto(url + f"/history?jobs={ann_job}")
+    page.select_option("select[name=who]", "bob")
+    expect(page.locator("#history-rows")).to_contain_text("Nothing yet.")
+    expect(page).to_have_url(re.compile(rf"/history\?who=bob&jobs={ann_job}$"))
+
     # a project's own history: the filter stays on that project's page
     page.goto(url + "/projects/two/history")
     page.select_option("select[name=who]", "ann")
@@ -114,4 +123,8 @@ def test_history_filters_as_you_choose_and_keeps_it_in_the_address(tmp_path, liv
     page.locator("#history-clear").click()
     expect(page).to_have_url(re.compile(r"/projects/two/history$"))
     expect(rows).to_have_count(1)
+    # on a phone, its ten columns scroll in their box, and a line says how many are off screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator("#history-scroll-hint")).to_have_text(re.compile(r"^\d+ more columns →$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.console_errors == []

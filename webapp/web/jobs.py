@@ -229,7 +229,12 @@ def history_rows():
         if scoped:
             address = url_for("jobs.project_history", project_id=chosen.id, who=data.who or None)
         else:
-            address = url_for("jobs.history", project=chosen.id if chosen else None, who=data.who or None)
+            address = url_for(
+                "jobs.history",
+                project=chosen.id if chosen else None,
+                who=data.who or None,
+                jobs=context["ids"],
+            )
         htmx.replace_url(response, address)
     return response
 
