@@ -67,6 +67,7 @@ class EnvironmentStatus:
     # {"name", "action", "installed", "locked"}; empty when in sync or not known
     drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
     said: str = ""  # uv's own last words, where `reason` says it in envboard's
+    answered: bool = True  # False when uv was ended before it decided: nothing to remember
 
 
 def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentStatus:
@@ -91,6 +92,9 @@ def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentSta
     if result.error:  # say what timed out or could not start: the status alone does not
         joiner = " " if result.timed_out else ": "
         return EnvironmentStatus(STATUS_UNKNOWN, f"uv sync --check{joiner}{result.error}")
+    if result.exit_code is not None and result.exit_code < 0:  # a signal (an envboard stopping, say)
+        stopped = f"uv sync --check was stopped (signal {-result.exit_code}) before it decided"
+        return EnvironmentStatus(STATUS_UNKNOWN, stopped, answered=False)
     if result.exit_code == 0:
         return EnvironmentStatus(STATUS_IN_SYNC, IN_SYNC_REASON, said=last_words(text))
     if "outdated" in text or "Would " in text:

@@ -145,7 +145,7 @@ class Board(BackgroundChecks):
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        if env.mode == MODE_UV and status.status != STATUS_MISSING:
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
