@@ -50,6 +50,18 @@ class PluginList:
     def package_count(self) -> int | None:
         return len(self.packages) if self.failure is None else None
 
+    @property
+    def shortfalls(self) -> list[str]:
+        """Why the listing has fewer plugins than the project expects, in a few words each (the
+        overview's row and `envboard list` say them; the project page says them at length)."""
+        if self.failure:
+            return []
+        words = []
+        if self.dagster_importable is False:
+            words.append("dagster does not import" if self.dagster_version else "dagster not installed")
+        words += [f"registry_modules: {pattern} matched nothing" for pattern in self.unmatched_patterns]
+        return words
+
     def to_json(self) -> dict[str, Any]:
         return {
             "registry_modules": self.registry_modules,
