@@ -328,7 +328,7 @@ def test_rows_render_ahead_under_a_specific_address(tmp_path, make_app, caplog):
     write_project(root / "a", "a")
     app = make_app(root, TRUSTED_HOSTS=["10.1.2.3"])
     core(app).monitor.refresh()
-    client = app.test_client()
+    client = app.test_client(operator=False)  # a look, from that address
     assert client.get("/", base_url="http://10.1.2.3").status_code == 200
     core(app).monitor.refresh()
     assert "rendering rows ahead failed" not in caplog.text

@@ -194,10 +194,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_jobs=args.max_jobs,
         private_paths=(Path(args.users).expanduser(),) if args.users else (),  # hidden from project code
     )
-    problem = bind_problem(args.host, args.port)
-    if problem:
-        print(f"envboard: {problem}", file=sys.stderr)
-        return 2
     token = None
     if users is None:  # the single operator's token, printed in the link below
         try:
@@ -205,6 +201,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"envboard: {exc}", file=sys.stderr)
             return 2
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"envboard: {problem}", file=sys.stderr)
+        return 2
     configure(args.log_format)
     app = create_app(
         {
