@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from ..core.disk.files import atomic_write
+from ..core.disk.private import private_folder
 
 
 def is_loopback(host: str) -> bool:
@@ -61,8 +62,8 @@ def single_user_token(state_dir: Path, given: str | None) -> str:
             f"--token: at least {MIN_TOKEN_LENGTH} characters, please (or leave it out for a random one)"
         )
     token = given or secrets.token_urlsafe(32)
+    private_folder(state_dir)  # 0700 from the start, before the token is in it
     with contextlib.suppress(OSError):  # a read-only state dir: the printed link is enough
-        state_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(state_dir / TOKEN_FILE, (token + "\n").encode(), mode=0o600)
     return token
 
