@@ -193,11 +193,11 @@ def test_a_project_removed_under_open_pages_says_so_and_comes_back(
     root = skewed_workspace(tmp_path, wheelhouse, uv_bin)
     url = live_server(root)
     wait_for_versions(page, url + "/versions")
-    page.goto(signed_in(url + "/projects/projects-alpha/packages"))
+    page.goto(url + "/projects/projects-alpha/packages")
     expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(1, timeout=30_000)
     project_context = browser.new_context()  # a page of its own: both stay visible, so both poll
     project_page = project_context.new_page()
-    project_page.goto(url + "/projects/projects-alpha")
+    project_page.goto(signed_in(url + "/projects/projects-alpha"))  # the operator's: it syncs
     expect(project_page.locator("#action-buttons button", has_text="Sync")).to_be_enabled()
 
     listing = (root / "dg.toml").read_text()
