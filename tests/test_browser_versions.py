@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import install_by_hand
+from tests.conftest import install_by_hand, signed_in
 from tests.test_versions import skewed_workspace
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ def test_versions_page_highlights_skew_and_its_filter_and_toggle_live_in_the_url
     url = live_server(skewed_workspace(tmp_path, wheelhouse, uv_bin))
     context = browser.new_context(java_script_enabled=False)  # a plain GET form: no script needed
     page = context.new_page()
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     page.get_by_role("link", name="Versions").click()
     assert page.url == url + "/versions"
     wait_for_versions(page, url + "/versions")
@@ -87,7 +87,7 @@ def test_packages_page_shows_a_package_installed_by_hand_as_not_in_the_lock(
     extra = next(wheelhouse.glob("extra_plugin-*.whl"))
     install_by_hand(uv_bin, root / "projects" / "alpha", str(extra))
     url = live_server(root)
-    page.goto(url + "/projects/projects-alpha")
+    page.goto(signed_in(url + "/projects/projects-alpha"))
     link = page.locator("#package-count a")
     expect(link).to_have_text(re.compile(r"\d+ installed distributions"), timeout=60_000)
     expect(page.locator("#lock-status")).to_have_attribute("data-lock-status", "up_to_date", timeout=60_000)
@@ -121,7 +121,7 @@ def test_versions_and_packages_pages_follow_the_environment_without_a_reload(
     wait_for_versions(page, url + "/versions?all=1")
     packages_context = browser.new_context()  # a page of its own: both stay visible, so both poll
     packages = packages_context.new_page()
-    packages.goto(url + "/projects/projects-alpha/packages")
+    packages.goto(signed_in(url + "/projects/projects-alpha/packages"))
     shared = packages.locator('tr[data-package="shared-lib"]')
     expect(shared).to_have_attribute("data-differs", "false", timeout=30_000)
     expect(packages.locator("#packages-count")).to_contain_text("0 not as the lock pins")
@@ -195,7 +195,7 @@ def test_a_project_removed_under_open_pages_says_so_and_comes_back(
     expect(page.locator('tr[data-package="shared-lib"]')).to_have_count(1, timeout=30_000)
     project_context = browser.new_context()  # a page of its own: both stay visible, so both poll
     project_page = project_context.new_page()
-    project_page.goto(url + "/projects/projects-alpha")
+    project_page.goto(signed_in(url + "/projects/projects-alpha"))  # the operator's: it syncs
     expect(project_page.locator("#action-buttons button", has_text="Sync")).to_be_enabled()
 
     listing = (root / "dg.toml").read_text()

@@ -91,6 +91,11 @@ def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | N
     env = board.resolve(project)
     if env is None:
         raise SyncRefused("the project's config has an error")
+    # uv would wait on a FIFO until the job's timeout, or read a device forever; nor may the
+    # files kept for a rollback be read from one
+    refused = board.resolver.inputs_problem(env)
+    if refused:
+        raise SyncRefused(f"not synced: {refused}")
     before = board.probe.last_known(project, env) if env.exists else PluginList()
     return Prepared(project, env, before, lock_hash(project, env))
 
