@@ -186,3 +186,16 @@ def test_a_choice_of_one_call_reads_no_variable(tmp_path):
         "envboard: not writing without --yes (no terminal to ask)\n",
     )
     assert "persistent_uv" not in (root / "alpha" / "pyproject.toml").read_text()
+
+
+@pytest.mark.slow
+def test_list_says_why_a_project_lists_no_plugins_as_the_overview_row_does(tmp_path, uv_bin):
+    from tests.conftest import uv
+
+    root = write_workspace(tmp_path / "ws", ["bare"])
+    bare = write_project(root / "bare", "bare", mode="persistent_uv", registry_modules=("bare_typo.*",))
+    uv(uv_bin, "sync", cwd=bare)
+    result = envboard("list", "--workspace", str(root), "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.splitlines()[-2:]
+    assert notes == ["bare: dagster not installed", "bare: registry_modules: bare_typo.* matched nothing"]

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 import click
+from click.core import ParameterSource
 
 from ..core.disk.files import remove_stale_temp_files
 from ..serving import serve_until_stopped
@@ -18,6 +20,7 @@ from .hosting import (
     is_loopback,
     load_secret_key,
     public_url_warning,
+    single_user_token,
     trusted_hosts,
 )
 from .options import (
@@ -102,6 +105,13 @@ from .options import (
 @setting(
     "--users", metavar="FILE", type=click.Path(dir_okay=False), help="users file: names, roles, token hashes"
 )
+@setting(
+    "--token",
+    metavar="TOKEN",
+    help="single-user mode: the token that lets a browser act (through the link printed at start) and "
+    "scripts (Authorization: Bearer TOKEN); without it a new random one at each start; prefer the "
+    "variable, which other users cannot see in the process list",
+)
 @setting("--allow-anonymous-view", is_flag=True, help="let people who are not signed in look (as viewers)")
 @setting(
     "--trust-proxy-user-header",
@@ -160,6 +170,12 @@ def serve(common: Common, **given: Any) -> int:
         except UsersError as exc:
             print(f"envboard: {exc}", file=sys.stderr)
             return 2
+    from_flag = click.get_current_context().get_parameter_source("token") is ParameterSource.COMMANDLINE
+    if users is not None and flags.token and from_flag:  # ENVBOARD_TOKEN may be there for curl
+        print(
+            "envboard: --token is for single-user mode; with --users each user has their own", file=sys.stderr
+        )
+        return 2
     if users is None and not is_loopback(flags.host):
         print(
             f"envboard: refusing to bind {flags.host} without a users file: anyone who can reach it could "
@@ -175,6 +191,13 @@ def serve(common: Common, **given: Any) -> int:
         max_jobs=flags.max_jobs,
         private_paths=(Path(flags.users).expanduser(),) if flags.users else (),  # hidden from project code
     )
+    token = None
+    if users is None:  # the single operator's token, printed in the link below
+        try:
+            token = single_user_token(settings.state_dir, flags.token)
+        except ValueError as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            return 2
     problem = bind_problem(flags.host, flags.port)
     if problem:
         print(f"envboard: {problem}", file=sys.stderr)
@@ -184,6 +207,7 @@ def serve(common: Common, **given: Any) -> int:
         {
             "ENVBOARD_SETTINGS": settings,
             "ENVBOARD_USERS": users,
+            "ENVBOARD_TOKEN": token,
             "ENVBOARD_ALLOW_ANONYMOUS_VIEW": flags.allow_anonymous_view,
             "ENVBOARD_PROXY_USER_HEADER": flags.trust_proxy_user_header,
             "ENVBOARD_TRUSTED_PROXIES": tuple(proxies),
@@ -206,7 +230,15 @@ def serve(common: Common, **given: Any) -> int:
         count = len(board.workspace.projects)
         print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
-        print(f"envboard: serving on http://{flags.host}:{port}/ ({mode})", flush=True)
+        url = f"http://{flags.host}:{port}/"
+        if token is None:
+            print(f"envboard: serving on {url} ({mode})", flush=True)
+        else:  # the link is the way to act; without its token the board is read-only
+            link = f"{url}?{urlencode({'token': token})}"
+            print(
+                f"envboard: serving on {link} ({mode}: open this link to act; without it, look only)",
+                flush=True,
+            )
         warning = public_url_warning(flags.host, flags.public_url, port)
         if warning:
             print(f"envboard: {warning}", file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ The command line, the pages and the history all describe this same command.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,13 @@ from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog
 
 SYNC_TIMEOUT = 3600.0
-SYNC_ARGS = ("sync", "--color", "always")
+SYNC_ARGS = ("sync", "--color", "always")  # in colour for the log's page (web/ansi.py)
+
+
+def sync_args(environ: Mapping[str, str]) -> list[str]:
+    """`uv sync`'s arguments: uv's own choice of colour when NO_COLOR (https://no-color.org) asks
+    for none, so neither the log nor the command shown on the page forces it."""
+    return ["sync"] if environ.get("NO_COLOR") else list(SYNC_ARGS)
 
 
 class SyncRefused(Exception):
@@ -46,7 +52,7 @@ class SyncRefused(Exception):
 
 def sync_invocation(resolver: Resolver, project_path: Path, job_id: str | None = None) -> Invocation:
     """`uv sync` at the project root, as dg ran uv; a job's run carries its marker."""
-    base = resolver.uv_invocation(project_path, list(SYNC_ARGS))
+    base = resolver.uv_invocation(project_path, sync_args(resolver.environ))
     if job_id is None:
         return base
     return replace(base, env={**base.env, JOB_MARKER: job_id})
@@ -85,6 +91,11 @@ def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | N
     env = board.resolve(project)
     if env is None:
         raise SyncRefused("the project's config has an error")
+    # uv would wait on a FIFO until the job's timeout, or read a device forever; nor may the
+    # files kept for a rollback be read from one
+    refused = board.resolver.inputs_problem(env)
+    if refused:
+        raise SyncRefused(f"not synced: {refused}")
     before = board.probe.last_known(project, env) if env.exists else PluginList()
     return Prepared(project, env, before, lock_hash(project, env))
 

@@ -138,19 +138,25 @@ class Board(BackgroundChecks):
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
         if not value:
             return None
-        return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
+        return EnvironmentStatus(
+            value["status"], value["reason"], tuple(value.get("drift", ())), said=value.get("said", "")
+        )
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         dependencies = status_dependencies(project, env)
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        # a closing board ended the check itself: what uv said before it was cut short is no answer
-        if env.mode == MODE_UV and status.status != STATUS_MISSING and not self._closed:
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
-                {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
+                {
+                    "status": status.status,
+                    "reason": status.reason,
+                    "drift": list(status.drift),
+                    "said": status.said,
+                },
                 dependencies,
                 stamps,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import LOCK_FILE
-from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, PYPROJECT
+from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
 
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
@@ -49,6 +50,18 @@ class PluginList:
     @property
     def package_count(self) -> int | None:
         return len(self.packages) if self.failure is None else None
+
+    @property
+    def shortfalls(self) -> list[str]:
+        """Why the listing has fewer plugins than the project expects, in a few words each (the
+        overview's row and `envboard list` say them; the project page says them at length)."""
+        if self.failure:
+            return []
+        words = []
+        if self.dagster_importable is False:
+            words.append("dagster does not import" if self.dagster_version else "dagster not installed")
+        words += [f"registry_modules: {pattern} matched nothing" for pattern in self.unmatched_patterns]
+        return words
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,12 +214,33 @@ class PluginProbe:
             return PluginList(
                 failure=failure, probed_at=started, duration=duration, output=result.text[-20000:]
             )
+        elsewhere = ran_elsewhere(env, data)
+        if elsewhere:  # not the environment's answer: shown as the failure it is, and not kept
+            return PluginList(failure=elsewhere, probed_at=started, duration=duration)
         plugins = PluginList.from_probe(data, started, duration)
         value = plugins.to_json()
         dependencies = probe_dependencies(project, env, data)
         stamps = merge_stamps(stamp_all(dependencies), stamps_before)
         self.cache.store(f"plugins:{project.path}", cache_key(project, env), value, dependencies, stamps)
         return plugins
+
+
+def ran_elsewhere(env: ResolvedEnvironment, data: dict[str, Any]) -> str | None:
+    """Why an answer is not from the project's uv environment, or None when it is.
+
+    `uv run --no-sync` that cannot see the project (a folder the job user may not pass
+    through) runs the first interpreter it finds instead: its empty plugin list must not be
+    shown, or cached, as the project's.
+    """
+    prefix = data.get("prefix")
+    if env.mode != MODE_UV or env.venv is None or not isinstance(prefix, str):
+        return None
+    if os.path.realpath(prefix) == os.path.realpath(env.venv):
+        return None
+    return (
+        f"the probe ran in {prefix[:500]}, not in the project's environment {env.venv}: uv did not find "
+        "the project there (can the user project code runs as reach its folder?)"
+    )
 
 
 def merge_stamps(after: dict[str, dict[str, str]], before: dict[str, dict[str, str]]) -> dict:
