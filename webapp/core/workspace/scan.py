@@ -244,6 +244,8 @@ def _project_at(
     settings = project_table(config)
     root_module = settings.get("root_module")
     project.root_module = root_module if isinstance(root_module, str) else None
+    target = settings.get("code_location_target_module")
+    project.definitions_module = target if isinstance(target, str) and target else None
     location = settings.get("code_location_name")  # dg's DgContext.code_location_name
     project.location_name = location if isinstance(location, str) and location else folder.name
     patterns = settings.get("registry_modules", [])
