@@ -142,6 +142,15 @@ def add_parsers(commands) -> None:
         default=env("METRICS_PUBLIC", "") not in ("", "0", "false"),
         help="anyone who can reach envboard may read /metrics (ENVBOARD_METRICS_PUBLIC)",
     )
+    serve.add_argument(
+        "--dagster-url",
+        type=http_url,
+        default=env("DAGSTER_URL"),
+        metavar="URL",
+        help="a running Dagster webserver (dagster-webserver, dg dev), e.g. http://127.0.0.1:3000: after a "
+        "sync, or a check that loads, envboard asks it to reload the project's code location, and the "
+        "project page shows its load status too (ENVBOARD_DAGSTER_URL)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -192,6 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         settings_from(args),
         max_jobs=args.max_jobs,
+        dagster_url=args.dagster_url or None,
         private_paths=(Path(args.users).expanduser(),) if args.users else (),  # hidden from project code
     )
     token = None

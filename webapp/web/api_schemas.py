@@ -123,6 +123,23 @@ SCHEMAS = {
             "keys": {"type": "object"},
             "why": {"type": "string"},
             "checked_at_iso": {"type": "string", "nullable": True},
+            "webserver": {
+                "type": "object",
+                "nullable": True,
+                "description": "the Dagster webserver's own status of the code location (--dagster-url); "
+                "null without one",
+                "properties": {
+                    "url": {"type": "string"},
+                    "location": {"type": "string"},
+                    "reachable": {"type": "boolean", "nullable": True},
+                    "load_status": {"type": "string", "nullable": True},
+                    "loads": {"type": "boolean", "nullable": True},
+                    "error": {"type": "string", "nullable": True},
+                    "reason": {"type": "string", "nullable": True},
+                    "problem": {"type": "string", "nullable": True},
+                    "asked_at_iso": {"type": "string", "nullable": True},
+                },
+            },
         },
     },
     "Packages": {
