@@ -3,7 +3,7 @@ that use them (`openapi.py`): a client's code generator reads these."""
 
 from __future__ import annotations
 
-from ..core.workspace.dg import MODES
+from .api_action_schemas import ACTION_SCHEMAS
 
 SCHEMAS = {
     "Error": {
@@ -191,51 +191,6 @@ SCHEMAS = {
             },
         },
     },
-    "JobStarted": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Job"},
-            {
-                "type": "object",
-                "properties": {
-                    "joined": {"type": "boolean", "description": "one was already queued or running"}
-                },
-            },
-        ],
-    },
-    "SyncAll": {
-        "type": "object",
-        "required": ["started", "joined", "refused"],
-        "properties": {
-            "started": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "joined": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "refused": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["project_id", "reason"],
-                    "properties": {"project_id": {"type": "string"}, "reason": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "ModeChange": {
-        "type": "object",
-        "required": ["to", "file_hash"],
-        "properties": {
-            "to": {"type": "string", "enum": list(MODES)},
-            "file_hash": {"type": "string", "description": "the preview's file_hash"},
-            "sync": {"type": "boolean", "description": "to persistent_uv: start a sync at once"},
-        },
-    },
-    "ModeWritten": {
-        "type": "object",
-        "required": ["job", "sync", "sync_refused"],
-        "properties": {
-            "job": {"$ref": "#/components/schemas/Job"},
-            "sync": {"type": "object", "nullable": True, "description": "the sync started, a Job"},
-            "sync_refused": {"type": "string", "nullable": True},
-        },
-    },
     "Outdated": {
         "type": "object",
         "required": ["projects"],
@@ -314,4 +269,5 @@ SCHEMAS = {
         "type": "object",
         "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
     },
+    **ACTION_SCHEMAS,
 }
