@@ -34,7 +34,8 @@ from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
-from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..probe.diff import package_diff, plugin_diff
+from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .checks import tell_webserver
 from .history import CANCELLED, FAILED, SUCCEEDED
