@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv, write_project, write_workspace
+from tests.conftest import signed_in, uv, write_project, write_workspace
 from tests.test_browser_versions import wait_for_versions
 from tests.test_versions import skewed_workspace
 
@@ -52,7 +52,7 @@ def test_the_mode_preview_and_a_job_with_long_component_names_fit_a_phone(
     expect(page.locator("#mode-diff")).to_be_visible()
     assert page_width(page) <= PHONE["width"]
 
-    page.goto(url + f"/projects/teams-finance-{LONG.replace('_', '-')}")
+    page.goto(signed_in(url + f"/projects/teams-finance-{LONG.replace('_', '-')}"))
     page.click("#sync-button")
     expect(page.locator("#flashes .flash")).to_contain_text("succeeded", timeout=60_000)
     page.click("text=Permanent link")

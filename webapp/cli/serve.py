@@ -148,6 +148,13 @@ from .options import (
     "other users cannot see in the process list",
 )
 @setting("--metrics-public", is_flag=True, help="anyone who can reach envboard may read /metrics")
+@setting(
+    "--dagster-url",
+    type=HttpUrl(),
+    help="a running Dagster webserver (dagster-webserver, dg dev), e.g. http://127.0.0.1:3000: after a "
+    "sync, or a check that loads, envboard asks it to reload the project's code location, and the "
+    "project page shows its load status too",
+)
 def serve(common: Common, **given: Any) -> int:
     from ..core.access.users import UserDirectory, UsersError
     from ..web import MAX_REQUEST_BYTES, create_app
@@ -189,6 +196,7 @@ def serve(common: Common, **given: Any) -> int:
     settings = dataclasses.replace(
         settings_from(common),
         max_jobs=flags.max_jobs,
+        dagster_url=flags.dagster_url or None,
         private_paths=(Path(flags.users).expanduser(),) if flags.users else (),  # hidden from project code
     )
     token = None

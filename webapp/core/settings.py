@@ -47,6 +47,7 @@ class Settings:
     # variables passed to project code beyond the allow-list (--pass-env, ENVBOARD_PASS_ENV)
     pass_env: tuple[str, ...] = field(default_factory=lambda: names_to_pass(os.environ))
     private_paths: tuple[Path, ...] = ()  # hidden from project code besides the state dir (users file)
+    dagster_url: str | None = None  # a running Dagster webserver told to reload code locations
 
     @property
     def hidden_paths(self) -> tuple[Path, ...]:

@@ -3,7 +3,7 @@ that use them (`openapi.py`): a client's code generator reads these."""
 
 from __future__ import annotations
 
-from ..core.workspace.dg import MODES
+from .api_action_schemas import ACTION_SCHEMAS
 
 SCHEMAS = {
     "Error": {
@@ -123,6 +123,23 @@ SCHEMAS = {
             "keys": {"type": "object"},
             "why": {"type": "string"},
             "checked_at_iso": {"type": "string", "nullable": True},
+            "webserver": {
+                "type": "object",
+                "nullable": True,
+                "description": "the Dagster webserver's own status of the code location (--dagster-url); "
+                "null without one",
+                "properties": {
+                    "url": {"type": "string"},
+                    "location": {"type": "string"},
+                    "reachable": {"type": "boolean", "nullable": True},
+                    "load_status": {"type": "string", "nullable": True},
+                    "loads": {"type": "boolean", "nullable": True},
+                    "error": {"type": "string", "nullable": True},
+                    "reason": {"type": "string", "nullable": True},
+                    "problem": {"type": "string", "nullable": True},
+                    "asked_at_iso": {"type": "string", "nullable": True},
+                },
+            },
         },
     },
     "Packages": {
@@ -172,51 +189,6 @@ SCHEMAS = {
                     },
                 },
             },
-        },
-    },
-    "JobStarted": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Job"},
-            {
-                "type": "object",
-                "properties": {
-                    "joined": {"type": "boolean", "description": "one was already queued or running"}
-                },
-            },
-        ],
-    },
-    "SyncAll": {
-        "type": "object",
-        "required": ["started", "joined", "refused"],
-        "properties": {
-            "started": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "joined": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "refused": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["project_id", "reason"],
-                    "properties": {"project_id": {"type": "string"}, "reason": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "ModeChange": {
-        "type": "object",
-        "required": ["to", "file_hash"],
-        "properties": {
-            "to": {"type": "string", "enum": list(MODES)},
-            "file_hash": {"type": "string", "description": "the preview's file_hash"},
-            "sync": {"type": "boolean", "description": "to persistent_uv: start a sync at once"},
-        },
-    },
-    "ModeWritten": {
-        "type": "object",
-        "required": ["job", "sync", "sync_refused"],
-        "properties": {
-            "job": {"$ref": "#/components/schemas/Job"},
-            "sync": {"type": "object", "nullable": True, "description": "the sync started, a Job"},
-            "sync_refused": {"type": "string", "nullable": True},
         },
     },
     "Outdated": {
@@ -297,4 +269,5 @@ SCHEMAS = {
         "type": "object",
         "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
     },
+    **ACTION_SCHEMAS,
 }

@@ -13,6 +13,9 @@ history record); this module is *what* it does, in order:
    what the sync could not, and the job has ended by then.
 4. After a success: check that the project's definitions load in the synced environment
    (`dg check defs`), its output in the job's log and its verdict in the job's detail.
+5. After a success, with `--dagster-url`: ask that Dagster webserver to reload the project's
+   code location (whatever the check said: the environment under it has changed), its
+   answer in the log and the detail.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -31,8 +34,10 @@ from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
-from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..probe.diff import package_diff, plugin_diff
+from ..probe.runner import PluginList
 from ..workspace.scan import Project
+from .checks import tell_webserver
 from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog
 
@@ -160,6 +165,9 @@ def run_sync(
         detail["load_check"] = _check_definitions(board, prepared, log, cancel)
         if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
+        told = tell_webserver(board, project, log)
+        if told is not None:
+            detail["webserver"] = told
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
@@ -31,12 +30,13 @@ from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requir
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
 from ..probe.runner import PluginList, PluginProbe, status_dependencies
+from ..probe.webserver import DagsterWebserver
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
 from .checks import BackgroundChecks
 from .state import ProjectState
-from .waiting import each_within
+from .waiting import Concurrently, each_within
 
 FAILED_PROBE_RETRY = 60.0
 
@@ -59,6 +59,8 @@ class Board(BackgroundChecks):
         self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
         self.definitions = DefinitionsCheck(self.resolver, self.cache)
+        # a running Dagster webserver told to reload a location after a sync or a check that loads
+        self.webserver = DagsterWebserver(settings.dagster_url) if settings.dagster_url else None
         # load checks wait in a pool of their own, one at a time: they never hold up a status check
         # or a probe, and their processes run at a lower CPU priority
         self._check_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check")
@@ -193,10 +195,11 @@ class Board(BackgroundChecks):
         if wait:
             # `uv lock --check` beside the probe, not after it: a cold `envboard list` barely waits longer
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
-            lock_check = _Concurrently(check) if check else None
+            lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
                 state.plugins = self.probe.probe(project, env)
-            if needs_status or state.plugins is not None and not state.plugins.cached:
+            # nothing new once closed: a command line that stopped waiting has ended the probe
+            if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)
             if lock_check is not None:
                 state.lock = lock_check.result()
@@ -271,23 +274,6 @@ def _config_paths(project_path: Path) -> list[Path]:
         project_path / ".env",
         *installed,
     ]
-
-
-class _Concurrently:
-    """One call on a thread of its own (not the pool, whose workers may all be waiting on it)."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self._future: Future = Future()
-        threading.Thread(target=self._run, args=(work,), name="envboard-lock-check", daemon=True).start()
-
-    def _run(self, work: Callable[[], Any]) -> None:
-        try:
-            self._future.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
-            self._future.set_exception(exc)
-
-    def result(self) -> Any:
-        return self._future.result()
 
 
 def _last_change(project: Project) -> float | None:

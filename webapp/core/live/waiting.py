@@ -5,6 +5,7 @@
 others until that check's own timeout: each project gets `patience` seconds from when its
 work starts; one that outlasts them is shown as still checking, naming the commands it is
 waiting for and how long they have run, and the others are shown as they are.
+Also the one call a project's look makes beside its probe (`Concurrently`: `uv lock --check`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,32 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from ..environments.processes import running_in
 from ..environments.resolver import ResolvedEnvironment
 from ..environments.status import STATUS_CHECKING, EnvironmentStatus
 from ..workspace.scan import Project
 from .state import ProjectState
+
+
+class Concurrently:
+    """One call on a thread of its own (not the pool, whose workers may all be waiting on it)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._future: Future = Future()
+        threading.Thread(target=self._run, args=(work,), name="envboard-lock-check", daemon=True).start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+            self._future.set_exception(exc)
+
+    def result(self) -> Any:
+        return self._future.result()
 
 
 class _Clock:

@@ -29,6 +29,7 @@ import tomlkit
 from ..disk.files import UTF8_BOM, atomic_write
 from ..environments.processes import Cancellation, Invocation, RunResult
 from ..environments.uv import lock_hash
+from ..jobs.checks import tell_webserver
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
 from ..jobs.kept import KeptError, kept_files, no_longer_kept, restore
@@ -36,7 +37,8 @@ from ..jobs.log import JobLog
 from ..jobs.manager import JobManager
 from ..jobs.sync import Outcome, Prepared, run_in_log, sync_invocation
 from ..live.board import Board
-from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..probe.diff import package_diff, plugin_diff
+from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .plan import Edit, Target, lock_invocation
 
@@ -182,6 +184,9 @@ def run_upgrade(
         "plugin_diff": plugin_diff(prepared.before, after),
         "package_diff": package_diff(prepared.before, after),
     }
+    told = tell_webserver(board, project, log)  # the running webserver loads the new environment too
+    if told is not None:
+        detail["webserver"] = told
     fields = {"message": None, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(SUCCEEDED, 0, time.time() - started, False, fields)
 
