@@ -149,7 +149,8 @@ class Board(BackgroundChecks):
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered:
+        # a closing board ends the check itself: whatever uv said by then is no answer to remember
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered and not self._closed:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
