@@ -6,13 +6,26 @@ import hmac
 import ipaddress
 import secrets
 
-from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.globals import request_ctx
+from flask.sessions import SessionMixin
 
 from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
 from . import htmx
-from .services import services
+from .services import EXTENSION
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -60,27 +73,36 @@ def _check_host() -> None:
     )
 
 
-def _identify() -> None:
-    users = current_app.config.get("ENVBOARD_USERS")
-    g.user = None
-    g.bearer = False
+def identify(
+    app: Flask, incoming: Request, cookie_session: SessionMixin, endpoint: str | None
+) -> tuple[User | None, bool]:
+    """Who sent `incoming` (None: nobody the app knows) and whether they named themselves with a
+    bearer token. The one place a request's user is decided: the Flask hook below and the front
+    (web/front.py) both ask it, with the request, its cookie session and the endpoint it goes to.
+    A wrong bearer token is refused here (abort: 401, or 429 while its sender is slowed down).
+    """
+    users = app.config.get("ENVBOARD_USERS")
     if users is None:  # single-user mode: only reachable on loopback
-        g.user = LOCAL_USER
-        return
-    authorization = request.authorization
+        return LOCAL_USER, False
+    user = None
+    authorization = incoming.authorization
     bearer = authorization.token if authorization is not None and authorization.type == "bearer" else None
-    header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
-    if header and bearer is None and request.headers.get(header) and _from_trusted_proxy():
-        g.user = users.get(request.headers[header])
-    if g.user is None and bearer and request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
-        return  # the scraper's token reads /metrics only and names no user
-    if g.user is None and bearer:
-        g.user = _bearer_user(users, bearer)
-        g.bearer = True
-    if g.user is None and session.get("sid"):
-        g.user = _session_user(users)
-    if g.user is None and current_app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
-        g.user = ANONYMOUS
+    header = app.config.get("ENVBOARD_PROXY_USER_HEADER")
+    if header and bearer is None and incoming.headers.get(header) and _from_trusted_proxy(app, incoming):
+        user = users.get(incoming.headers[header])
+    if user is None and bearer and endpoint == "metrics.metrics" and _is_scraper_token(app, bearer):
+        return None, False  # the scraper's token reads /metrics only and names no user
+    if user is None and bearer:
+        return _bearer_user(app, incoming, users, bearer), True
+    if user is None and cookie_session.get("sid"):
+        user = _session_user(app, users, cookie_session)
+    if user is None and app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
+        user = ANONYMOUS
+    return user, False
+
+
+def _identify() -> None:
+    g.user, g.bearer = identify(current_app, request, session, request.endpoint)
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.path.startswith("/api/"):
             response = jsonify({"error": "unauthorized", "message": "sign in or send Authorization: Bearer"})
@@ -102,20 +124,20 @@ def _identify() -> None:
         )
 
 
-def _from_trusted_proxy() -> bool:
+def _from_trusted_proxy(app: Flask, incoming: Request) -> bool:
     """The user header counts only on connections from a configured proxy address."""
-    trusted = current_app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
+    trusted = app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
     try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
+        peer = ipaddress.ip_address(incoming.remote_addr or "")
     except ValueError:
         return False
     return any(peer in network for network in trusted)
 
 
-def _bearer_user(users, token: str) -> User:
+def _bearer_user(app: Flask, incoming: Request, users, token: str) -> User:
     """The token's user; a wrong token is answered 401 (429 while its sender is slowed down)."""
-    limiter = services().signin_limiter
-    wait = limiter.blocked_for(request.remote_addr, token)
+    limiter = app.extensions[EXTENSION].signin_limiter
+    wait = limiter.blocked_for(incoming.remote_addr, token)
     if wait > 0:
         response = jsonify({"error": "too many requests", "message": "too many wrong tokens from here"})
         response.status_code = 429
@@ -123,7 +145,7 @@ def _bearer_user(users, token: str) -> User:
         abort(response)
     user = users.authenticate(token)
     if user is None:
-        limiter.fail(request.remote_addr, token)
+        limiter.fail(incoming.remote_addr, token)
         response = jsonify({"error": "unauthorized", "message": "that bearer token is not valid"})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -132,16 +154,17 @@ def _bearer_user(users, token: str) -> User:
     return user
 
 
-def _session_user(users) -> User | None:
+def _session_user(app: Flask, users, cookie_session: SessionMixin) -> User | None:
     """The user of a live server-side session; an ended, expired or replaced one clears the cookie."""
-    name = session.get("user", "")
+    name = cookie_session.get("user", "")
+    known, digest = users.get_with_digest(name)
     try:
-        info = services().sessions.check(session["sid"], users.token_digest(name))
+        info = app.extensions[EXTENSION].sessions.check(cookie_session["sid"], digest)
     except SessionStoreError:
         info = None  # the sign-in page says why; pages must not break over it
-    user = users.get(name) if info is not None and info.user == name else None
+    user = known if info is not None and info.user == name else None
     if user is None:
-        session.clear()
+        cookie_session.clear()
     return user
 
 
@@ -188,7 +211,11 @@ def _headers(response):
 
 def is_scraper_token(token: str | None) -> bool:
     """Whether `token` is the --metrics-token (it reads /metrics only and names no user)."""
-    expected = current_app.config.get("ENVBOARD_METRICS_TOKEN")
+    return _is_scraper_token(current_app, token)
+
+
+def _is_scraper_token(app: Flask, token: str | None) -> bool:
+    expected = app.config.get("ENVBOARD_METRICS_TOKEN")
     return bool(expected and token and hmac.compare_digest(token.encode(), expected.encode()))
 
 
