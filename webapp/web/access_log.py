@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import re
+import threading
 import time
 from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
@@ -55,9 +56,12 @@ class Batches:
 
     def __init__(self) -> None:
         self._items: collections.deque = collections.deque()
+        self._stopping = threading.Event()
 
     def put_nowait(self, item: object) -> None:
         self._items.append(item)  # atomic: no lock needed
+        if item is None:  # QueueListener's sentinel: it is being stopped, and waits for the writer
+            self._stopping.set()
 
     put = put_nowait
 
@@ -68,7 +72,8 @@ class Batches:
             except IndexError:
                 if not block:
                     raise queue.Empty from None
-                time.sleep(WRITE_EVERY)
+                if self._stopping.wait(WRITE_EVERY):
+                    self._stopping.clear()
 
 
 class _Queued(QueueHandler):
@@ -103,6 +108,10 @@ def configure(log_format: str, stream: TextIO | None = None) -> None:
     root.handlers[:] = [_Queued(Batches(), stream, formatter)]
     root.setLevel(logging.INFO)
     root.propagate = False
+    # no line says which source line, thread or process logged it: the logging HOWTO's
+    # "Optimization" settings, so that a record costs a request no stack walk
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def drain() -> None:
