@@ -31,11 +31,10 @@ from flask import Flask
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
-from ..core.pages.overview import overview, overview_version
+from ..core.pages.overview import outdated_count, overview_version
 from .access_log import log_request
 from .encoded import Kept
 from .metrics import observe_request
-from .overview import filters_from
 from .security import CSRF_FIELD, identify
 from .services import EXTENSION
 
@@ -92,10 +91,13 @@ class Front:
             if "force" in args or args.get("since") != overview_version(core):
                 return None  # rows to send: Flask works out which
             return ("nothing changed", *where, *viewer)
-        data = overview(core, filters_from(args), count_outdated=True)
+        # what overview(..., count_outdated=True) would give the page, without building it
+        snapshot = core.monitor.snapshot
+        version = overview_version(core)
+        state = (version, outdated_count(core, snapshot), len(snapshot.states), core.jobs.unavailable)
         gzip = request.accept_encodings["gzip"] > 0
-        state = (data.version, data.outdated, data.total, core.jobs.unavailable)
-        return ("page", environ.get("QUERY_STRING", ""), gzip, *where, *viewer, session[CSRF_FIELD], *state)
+        query = environ.get("QUERY_STRING", "")  # the filters, as Flask reads them from it
+        return ("page", query, gzip, *where, *viewer, session[CSRF_FIELD], *state)
 
     def _ask_flask(self, environ, start_response, key, endpoint, request, user, session) -> Iterable[bytes]:
         answer: dict[str, Any] = {}

@@ -8,8 +8,6 @@ same. A request that finds its answer kept does no rendering, encoding or compre
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from flask import Blueprint, Response, g, jsonify, render_template, request, session, url_for
 from markupsafe import Markup
 
@@ -26,11 +24,7 @@ ROWS_HERE = Markup("<!--envboard:rows-->")
 
 
 def _filters() -> Filters:
-    return filters_from(request.args)
-
-
-def filters_from(args: Mapping[str, str]) -> Filters:
-    """The overview's filters as a request's query gives them (the front reads them the same way)."""
+    args = request.args
     return Filters(q=args.get("q", "")[:MAX_QUERY], mode=args.get("mode", ""), status=args.get("status", ""))
 
 

@@ -108,15 +108,7 @@ def overview(
     """`count_outdated`: the page's line on outdated packages (cached answers; the missing ones are
     asked in the background), left out of the rows' frequent polls."""
     snapshot = envboard.monitor.snapshot
-    outdated = None
-    if count_outdated:
-        # counted once per snapshot and OUTDATED_RECOUNT (answers the background checks find
-        # show that much later), not per page load, which looked at every environment on disk
-        # (most of the page's time at 2,000 projects)
-        recount = int(time.monotonic() // OUTDATED_RECOUNT)
-        key = ("outdated count", snapshot.version, recount)
-        with _COUNTING:  # one request counts; the others wait for its answer instead of counting too
-            outdated = envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
+    outdated = outdated_count(envboard, snapshot) if count_outdated else None
     if filters == Filters():
         shown = list(snapshot.states)  # the usual poll: no per-project work
     else:
@@ -131,6 +123,17 @@ def overview(
         jobs_generation=envboard.jobs.generation,
         outdated=outdated,
     )
+
+
+def outdated_count(envboard: Envboard, snapshot: Snapshot) -> tuple[int, int]:
+    """The page's line on outdated packages: how many, in how many projects."""
+    # counted once per snapshot and OUTDATED_RECOUNT (answers the background checks find
+    # show that much later), not per page load, which looked at every environment on disk
+    # (most of the page's time at 2,000 projects)
+    recount = int(time.monotonic() // OUTDATED_RECOUNT)
+    key = ("outdated count", snapshot.version, recount)
+    with _COUNTING:  # one request counts; the others wait for its answer instead of counting too
+        return envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
 
 
 def _count_outdated(envboard: Envboard, snapshot: Snapshot) -> tuple[int, int]:
