@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,9 +132,51 @@ def outdated_count(envboard: Envboard, snapshot: Snapshot) -> tuple[int, int]:
     # show that much later), not per page load, which looked at every environment on disk
     # (most of the page's time at 2,000 projects)
     recount = int(time.monotonic() // OUTDATED_RECOUNT)
-    key = ("outdated count", snapshot.version, recount)
-    with _COUNTING:  # one request counts; the others wait for its answer instead of counting too
-        return envboard.renders.get(key, lambda: _count_outdated(envboard, snapshot))
+    counts = envboard.renders.get(("outdated count",), OutdatedCount)
+    return counts.get((snapshot.version, recount), lambda: _count_outdated(envboard, snapshot))
+
+
+class OutdatedCount:
+    """The last count, and a recount in the background when it is due.
+
+    Counting looks at every environment's cached answer (0.6 s at 2,000 projects on a busy
+    box): a page request that found it due waited that long, and every page request behind
+    it. Only the first count is waited for; after that a request shows the last count while
+    one thread counts again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: Hashable = None
+        self._value: tuple[int, int] | None = None
+        self._counting = False
+
+    def get(self, key: Hashable, count: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+        with self._lock:
+            if self._value is not None:
+                if self._key != key and not self._counting:
+                    self._counting = True
+                    threading.Thread(
+                        target=self._recount, args=(key, count), name="envboard-outdated-count", daemon=True
+                    ).start()
+                return self._value
+        with _COUNTING:  # the first count: one request counts, the others wait for its answer
+            with self._lock:
+                if self._value is not None:
+                    return self._value
+            value = count()
+            with self._lock:
+                self._key, self._value = key, value
+            return value
+
+    def _recount(self, key: Hashable, count: Callable[[], tuple[int, int]]) -> None:
+        try:
+            value = count()
+            with self._lock:
+                self._key, self._value = key, value
+        finally:
+            with self._lock:
+                self._counting = False
 
 
 def _count_outdated(envboard: Envboard, snapshot: Snapshot) -> tuple[int, int]:
