@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import signed_in
 from tests.test_upgrades import files, index, locked, three  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -15,7 +16,7 @@ def test_outdated_plan_review_and_apply_in_the_browser(three, index, live_server
     beta_before = files(three, "beta")
     # the overview counts what the background check found, and links to the Upgrades page
     for _ in range(120):
-        page.goto(url + "/")
+        page.goto(signed_in(url + "/"))
         if page.locator("#outdated-count").count():
             break
         page.wait_for_timeout(500)

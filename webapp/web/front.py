@@ -35,7 +35,7 @@ from ..core.pages.overview import outdated_count, overview_version
 from .access_log import log_request
 from .encoded import Kept
 from .metrics import observe_request
-from .security import CSRF_FIELD, identify
+from .security import CSRF_FIELD, TOKEN_PARAMETER, identify
 from .services import EXTENSION
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -63,6 +63,8 @@ class Front:
             return self.behind(environ, start_response)  # a proxy names the user: Flask decides
         started = time.perf_counter()
         request = self.app.request_class(environ)
+        if TOKEN_PARAMETER in request.args:
+            return self.behind(environ, start_response)  # single-user mode's link: Flask exchanges it
         session = self.app.session_interface.open_session(self.app, request)
         user, _ = identify(self.app, request, session, endpoint)
         if user is None or session.modified or session.get("_flashes") or not session.get(CSRF_FIELD):

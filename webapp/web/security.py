@@ -1,4 +1,10 @@
-"""Who is asking, and may they: identity, roles, CSRF on every state change, headers."""
+"""Who is asking, and may they: identity, roles, CSRF on every state change, headers.
+
+Single-user mode (no users file) has one operator: whoever holds the token `envboard
+serve` printed at start (as Jupyter Server does). Its link, opened once, gives the browser
+a signed session; scripts send it as a bearer token. Anyone else who reaches the port (on
+a shared box, another Unix user) may look, as a viewer.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
 from . import htmx
 from .services import EXTENSION
+from .token_link import OPERATOR_PROOF, TOKEN_PARAMETER, exchange_token, proof, token_holder
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -35,6 +42,7 @@ OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "o
 # checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
 OPEN_ENDPOINTS.add("metrics.metrics")
 ANONYMOUS = User("anonymous", "viewer")
+WITHOUT_TOKEN = "open the link envboard printed at start to act"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -79,21 +87,21 @@ def identify(
     """Who sent `incoming` (None: nobody the app knows) and whether they named themselves with a
     bearer token. The one place a request's user is decided: the Flask hook below and the front
     (web/front.py) both ask it, with the request, its cookie session and the endpoint it goes to.
-    A wrong bearer token is refused here (abort: 401, or 429 while its sender is slowed down).
+    A wrong bearer token is refused here (abort: 401, or 429 while its sender is slowed down), and
+    single-user mode's printed link is exchanged for a session here (abort: a redirect).
     """
     users = app.config.get("ENVBOARD_USERS")
-    if users is None:  # single-user mode: only reachable on loopback
-        return LOCAL_USER, False
+    if users is None:
+        return _single_user(app, incoming, cookie_session, endpoint)
     user = None
-    authorization = incoming.authorization
-    bearer = authorization.token if authorization is not None and authorization.type == "bearer" else None
+    bearer = _bearer_token(incoming)
     header = app.config.get("ENVBOARD_PROXY_USER_HEADER")
     if header and bearer is None and incoming.headers.get(header) and _from_trusted_proxy(app, incoming):
         user = users.get(incoming.headers[header])
     if user is None and bearer and endpoint == "metrics.metrics" and _is_scraper_token(app, bearer):
         return None, False  # the scraper's token reads /metrics only and names no user
     if user is None and bearer:
-        return _bearer_user(app, incoming, users, bearer), True
+        return _bearer_user(app, incoming, users.authenticate, bearer), True
     if user is None and cookie_session.get("sid"):
         user = _session_user(app, users, cookie_session)
     if user is None and app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
@@ -124,6 +132,29 @@ def _identify() -> None:
         )
 
 
+def _bearer_token(incoming: Request) -> str | None:
+    authorization = incoming.authorization
+    return authorization.token if authorization is not None and authorization.type == "bearer" else None
+
+
+def _single_user(
+    app: Flask, incoming: Request, cookie_session: SessionMixin, endpoint: str | None
+) -> tuple[User | None, bool]:
+    """The operator holds the printed token (a session from its link, or a bearer); others look."""
+    bearer = _bearer_token(incoming)
+    if bearer is not None:
+        if endpoint == "metrics.metrics" and _is_scraper_token(app, bearer):
+            return ANONYMOUS, False
+        return _bearer_user(app, incoming, lambda token: token_holder(app, token), bearer), True
+    given = incoming.args.get(TOKEN_PARAMETER)
+    if given is not None and incoming.method in SAFE_METHODS:
+        exchange_token(app, incoming, cookie_session, given)
+    proven = cookie_session.get(OPERATOR_PROOF)
+    if isinstance(proven, str) and hmac.compare_digest(proven, proof(app.config["ENVBOARD_TOKEN"])):
+        return LOCAL_USER, False
+    return ANONYMOUS, False
+
+
 def _from_trusted_proxy(app: Flask, incoming: Request) -> bool:
     """The user header counts only on connections from a configured proxy address."""
     trusted = app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
@@ -134,7 +165,7 @@ def _from_trusted_proxy(app: Flask, incoming: Request) -> bool:
     return any(peer in network for network in trusted)
 
 
-def _bearer_user(app: Flask, incoming: Request, users, token: str) -> User:
+def _bearer_user(app: Flask, incoming: Request, authenticate, token: str) -> User:
     """The token's user; a wrong token is answered 401 (429 while its sender is slowed down)."""
     limiter = app.extensions[EXTENSION].signin_limiter
     wait = limiter.blocked_for(incoming.remote_addr, token)
@@ -143,7 +174,7 @@ def _bearer_user(app: Flask, incoming: Request, users, token: str) -> User:
         response.status_code = 429
         response.headers["Retry-After"] = str(int(wait) + 1)
         abort(response)
-    user = users.authenticate(token)
+    user = authenticate(token)
     if user is None:
         limiter.fail(incoming.remote_addr, token)
         response = jsonify({"error": "unauthorized", "message": "that bearer token is not valid"})
@@ -195,6 +226,12 @@ def _check_role() -> None:
         return
     user = g.get("user")
     if user is None or not user.can_operate:
+        if current_app.config.get("ENVBOARD_USERS") is None:
+            abort(
+                403,
+                description=f"Not allowed without the token: {WITHOUT_TOKEN}, or send "
+                "Authorization: Bearer TOKEN",
+            )
         abort(
             403,
             description=f"{user.name if user else 'anonymous'} is a viewer: only operators may change things",
@@ -223,12 +260,16 @@ def permission_problem() -> str | None:
     """Why the current user may not act, for disabled buttons; None when they may."""
     user = g.get("user")
     if user is None or not user.can_operate:
+        if current_app.config.get("ENVBOARD_USERS") is None:
+            return WITHOUT_TOKEN
         name = user.name if user else "anonymous"
         return f"{name} is a viewer; ask an operator"
     return None
 
 
 def init_app(app: Flask) -> None:
+    if not app.config.get("ENVBOARD_TOKEN"):  # nobody was told one: nobody acts in single-user mode
+        app.config["ENVBOARD_TOKEN"] = secrets.token_urlsafe(32)
     app.before_request(_check_host)
     app.before_request(_identify)
     app.before_request(_check_csrf)
