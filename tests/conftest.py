@@ -446,15 +446,17 @@ build_editable = build_wheel
 '''
 
 
-def write_slow_project(folder: Path, mode: str = "persistent_uv") -> Path:
-    """A persistent_uv project whose `uv sync` builds it with a backend that sleeps."""
+def write_slow_project(folder: Path, mode: str = "persistent_uv", slow_status: bool = False) -> Path:
+    """A persistent_uv project whose `uv sync` builds it with a backend that sleeps; with
+    `slow_status` its version is dynamic, so uv's status check (`uv sync --check`) builds it too."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "slow_backend.py").write_text(SLOW_BACKEND)
+    version = 'dynamic = ["version"]' if slow_status else 'version = "0.1.0"'
     (folder / "pyproject.toml").write_text(
         textwrap.dedent(f'''
             [project]
             name = "slowpkg"
-            version = "0.1.0"
+            {version}
             requires-python = ">=3.9"
             dependencies = []
 

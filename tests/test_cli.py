@@ -3,9 +3,11 @@
 import json
 import os
 import pty
+import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -116,7 +118,7 @@ def test_version_and_bare_command():
     assert (version.returncode, version.stdout.strip()) == (0, f"envboard {__version__}")
     bare = envboard()
     assert bare.returncode == 0
-    assert bare.stdout.startswith("usage: envboard")
+    assert bare.stdout.lower().startswith("usage: envboard")
     assert "serve" in bare.stdout and "Traceback" not in bare.stderr
 
 
@@ -170,3 +172,31 @@ def test_sync_on_a_terminal_keeps_uvs_colours_unless_no_color(tmp_path, synced_p
     (synced_project / ".venv").rename(tmp_path / "old-venv")  # so that the second sync installs again
     plain = _on_a_terminal(args, tmp_path, {"NO_COLOR": "1"})
     assert "acme-plugin" in plain and "\x1b" not in plain
+
+
+def test_serve_on_port_0_announces_the_port_it_really_listens_on(tmp_path):
+    root = write_workspace(tmp_path / "ws", ["alpha"])
+    write_project(root / "alpha", "alpha")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "serve", "--workspace", str(root), "--port", "0"]
+        + ["--state-dir", str(tmp_path / "s")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        said = ""
+        for line in process.stdout:  # until it says where it serves (or ends)
+            said += line
+            if "serving on" in line:
+                break
+        address = re.search(r"serving on (http://127\.0\.0\.1:(\d+)/)", said)
+        assert address and address.group(2) != "0", said
+        with urllib.request.urlopen(address.group(1) + "healthz", timeout=30) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        process.stdout.close()

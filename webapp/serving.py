@@ -42,7 +42,7 @@ def serve_until_stopped(
     app,
     jobs: JobManager,
     *,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[int], None] | None = None,
     on_stop: Sequence[Callable[[], None]] = (),
     per_address: int = 0,
     exempt: Sequence[Network] = (),
@@ -51,7 +51,8 @@ def serve_until_stopped(
     """Serve `app` until SIGTERM or SIGINT, then stop as described above; returns 0.
 
     `waitress_options` are waitress's own (host, port, threads, connection_limit, ...).
-    `on_ready` runs once the port is bound; an OSError from binding it propagates.
+    `on_ready` runs once the port is bound, given that port (the one the system chose for port
+    0); an OSError from binding it propagates.
     `per_address` limits the connections of one client address (but not of those in
     `exempt`), and a request must arrive whole within waitress's `channel_timeout`
     (`slow_clients.py`).
@@ -65,7 +66,7 @@ def serve_until_stopped(
     server = create_server(app, map=socket_map, **waitress_options)
     guard(socket_map, per_address, exempt)
     if on_ready is not None:
-        on_ready()
+        on_ready(_bound_port(server))
     turn = {"timeout": server.adj.asyncore_loop_timeout, "use_poll": server.adj.asyncore_use_poll}
     wakeup = _SignalWakeup(socket_map)
     received: list[signal.Signals] = []
@@ -169,3 +170,10 @@ def _exit_now_if_held() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _bound_port(server: Any) -> int:
+    """The port waitress listens on: one socket's, or the first of several (a name like localhost)."""
+    if hasattr(server, "effective_port"):
+        return server.effective_port
+    return server.effective_listen[0][1]

@@ -1,59 +1,66 @@
 """envboard's command line: `envboard list`, `versions`, `packages`, `serve`, `sync`, `mode`,
-`check`, `users`, `cache clear`,
-`outdated`, `upgrade`, `rollback`.
+`check`, `users`, `cache clear`, `outdated`, `upgrade`, `rollback`.
 
-Every flag also reads an ENVBOARD_* environment variable (flag wins). Each module here
-adds its subcommands and turns their arguments into core calls.
+One click group. Every setting of the box (the workspace, the state dir, serve's flags) also
+reads an ENVBOARD_* environment variable, the flag winning; flags of one call (--json, --yes,
+--as) read none. Each module here defines its subcommands and turns their options into core
+calls; each command returns its exit code.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
+
+import click
 
 from .. import __version__
 from . import actions, checking, inventory, listing, serve, upgrades, users
+from .options import CONTEXT
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="envboard",
-        description="A dashboard for the Python environments of a dg workspace.",
-        epilog="Run `envboard COMMAND --help` for a command's options. Without --workspace, "
-        "envboard finds the workspace from the current folder the way dg does.",
-    )
-    parser.add_argument("--version", action="version", version=f"envboard {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in (listing, inventory, serve, actions, checking, upgrades, users):
-        area.add_parsers(commands)
-    _remember_parsers(parser)
-    return parser
+class EnvboardGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # `envboard list | head`: the reader has what it wanted
+            # what is left in stdout's buffer goes nowhere, not into a second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
-def _remember_parsers(parser: argparse.ArgumentParser) -> None:
-    """Each subcommand's parser in its own namespace, so that an unknown flag (which argparse
-    leaves to the top level) is reported with that subcommand's usage."""
-    for action in parser._actions:  # argparse offers no public walk of its subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                sub.set_defaults(parser=sub)
-                _remember_parsers(sub)
+@click.group(
+    "envboard",
+    cls=EnvboardGroup,
+    context_settings=CONTEXT,
+    invoke_without_command=True,
+    epilog="Run `envboard COMMAND --help` for a command's options. Without --workspace, envboard "
+    "finds the workspace from the current folder the way dg does.",
+)
+@click.version_option(__version__, "--version", prog_name="envboard", message="%(prog)s %(version)s")
+@click.pass_context
+def envboard(ctx: click.Context) -> int:
+    """A dashboard for the Python environments of a dg workspace."""
+    if ctx.invoked_subcommand is None:  # `envboard` alone: what it can do, not an error
+        click.echo(ctx.get_help())
+    return 0
+
+
+for area in (listing, inventory, serve, actions, checking, upgrades, users):
+    for subcommand in area.COMMANDS:
+        envboard.add_command(subcommand)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command is None:  # `envboard` alone: what it can do, not an argparse error
-        parser.print_help()
-        return 0
+    """Run one command; its exit code (2 for a flag or value it refuses, 130 for Ctrl-C)."""
     try:
-        return args.handler(args)
-    except KeyboardInterrupt:
+        code = envboard.main(args=argv, prog_name="envboard", standalone_mode=False)
+    except click.ClickException as exc:  # a bad flag or value: one line under the usage
+        exc.show()
+        return exc.exit_code
+    except click.Abort:  # click's name for Ctrl-C
         return 130
-    except BrokenPipeError:
-        return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+
+import click
 
 from ..core.access.users import is_user_name
 from ..core.app import Envboard
@@ -17,53 +19,104 @@ from ..core.jobs.log import JobLog
 from ..core.workspace import mode_preview, modes
 from ..core.workspace.dg import MODE_UV, MODES
 from ..core.workspace.eras import TARGET_REMOVE_KEY
-from .options import add_common, settings_from
+from .options import Choice, Common, choice, command, common_options, settings_from
 
 
-def add_parsers(commands) -> None:
-    sync = commands.add_parser(
-        "sync",
-        help="uv sync projects, through the same jobs as the dashboard",
-        description="uv sync each project in turn, streaming uv's output. Colours only on a "
-        "terminal (NO_COLOR turns them off there too).",
-    )
-    add_common(sync)
-    sync.add_argument("projects", nargs="+", metavar="PROJECT", help="project id, name or path")
-    sync.add_argument(
-        "--shared-ok",
-        action="store_true",
-        help="sync even when other projects run in the same environment (it removes what they need)",
-    )
-    _add_who(sync)
-    sync.set_defaults(handler=cmd_sync)
-
-    mode = commands.add_parser("mode", help="switch a project's environment mode")
-    add_common(mode)
-    mode.add_argument("project", metavar="PROJECT", help="project id, name or path")
-    mode.add_argument(
-        "target",
-        metavar="MODE",
-        choices=(*MODES, TARGET_REMOVE_KEY),
-        help=" or ".join((*MODES, TARGET_REMOVE_KEY)),
-    )
-    mode.add_argument("--yes", action="store_true", help="write without asking")
-    mode.add_argument(
-        "--sync",
-        action="store_true",
-        help="to persistent_uv: sync at once after writing (asked on a terminal without --yes)",
-    )
-    _add_who(mode)
-    mode.set_defaults(handler=cmd_mode)
+def who_option(function: Callable) -> Callable:
+    return choice(
+        "--as", "who", metavar="NAME", help="the name the history records (default: your Unix user name)"
+    )(function)
 
 
-def _add_who(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as",
-        dest="who",
-        metavar="NAME",
-        default=None,
-        help="the name the history records (default: your Unix user name)",
-    )
+@command(
+    "sync",
+    short_help="uv sync projects, through the same jobs as the dashboard",
+    help="uv sync each project in turn, through the same jobs as the dashboard, streaming uv's output. "
+    "Colours only on a terminal (NO_COLOR turns them off there too). PROJECT: an id, name or path.",
+)
+@common_options
+@click.argument("references", nargs=-1, required=True, metavar="PROJECT...")
+@choice(
+    "--shared-ok",
+    is_flag=True,
+    help="sync even when other projects run in the same environment (it removes what they need)",
+)
+@who_option
+def sync(common: Common, references: tuple[str, ...], shared_ok: bool, who: str | None) -> int:
+    name = _who(who)
+    envboard = Envboard(settings_from(common))
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        projects = [_project_or_exit(envboard.board, reference) for reference in references]
+        worst = 0
+        for project in projects:  # one after the other, so that each log reads on its own
+            code = _sync_one(envboard, project, name, colour=wants_colour(), shared_ok=shared_ok)
+            worst = worst or code
+        return worst
+    except Terminated:
+        ended = envboard.jobs.interrupt_all("envboard sync was stopped (SIGTERM)")
+        print(f"envboard: stopped; interrupted job(s) {', '.join(ended) or 'none'}", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        envboard.close()
+
+
+@command(
+    "mode",
+    short_help="switch a project's environment mode",
+    help="switch a project's environment mode: shows the diff, then writes it. PROJECT: an id, name or path.",
+)
+@common_options
+@click.argument("reference", metavar="PROJECT")
+@click.argument("target", metavar="MODE", type=Choice((*MODES, TARGET_REMOVE_KEY)))
+@choice("--yes", is_flag=True, help="write without asking")
+@choice(
+    "--sync",
+    "then_sync",
+    is_flag=True,
+    help="to persistent_uv: sync at once after writing (asked on a terminal without --yes)",
+)
+@who_option
+def mode(common: Common, reference: str, target: str, yes: bool, then_sync: bool, who: str | None) -> int:
+    name = _who(who)
+    envboard = Envboard(settings_from(common))
+    try:
+        project = _project_or_exit(envboard.board, reference)
+        try:
+            change = mode_preview.preview(project, target)
+        except modes.ModeChangeError as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            return 2
+        if not change.changes_anything:
+            print(f"{project.id} is already {target}; nothing to change.")
+            return 0
+        print(change.diff, end="")
+        if not yes:
+            if not sys.stdin.isatty():
+                print("envboard: not writing without --yes (no terminal to ask)", file=sys.stderr)
+                return 2
+            if input(f"Write this change to {change.file}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing written")
+                return 1
+        try:
+            envboard.jobs.change_mode(change, change.file_hash, project, name)
+        except (JobError, modes.ModeChangeError) as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            return 2
+        print(f"{project.id}: mode is now {target}")
+        if target != MODE_UV:
+            return 0
+        # as the page offers: uv makes the project's .venv only when it is synced
+        if not then_sync and not yes and sys.stdin.isatty():
+            then_sync = input(f"Sync {project.id} now? [Y/n] ").strip().lower() in ("", "y", "yes")
+        if not then_sync:
+            print(f"Next: envboard sync {project.id} (uv creates or updates its .venv)")
+            return 0
+        envboard.board.rescan()  # the mode just written
+        return _sync_one(envboard, envboard.board.project(project.id) or project, name, colour=wants_colour())
+    finally:
+        envboard.close()
 
 
 def _project_or_exit(board, reference: str):
@@ -78,14 +131,14 @@ def _project_or_exit(board, reference: str):
     return project
 
 
-def _who(args: argparse.Namespace) -> str:
+def _who(given: str | None) -> str:
     """Who the history says did it: `--as NAME`, else the Unix user (also where USER is unset,
     as under cron, sudo or a service), so that a team server's history names people, not `local`."""
-    if args.who is not None:
-        if not is_user_name(args.who):
-            print(f"envboard: --as {args.who!r} is not a name (letters, digits, . _ @ -)", file=sys.stderr)
+    if given is not None:
+        if not is_user_name(given):
+            print(f"envboard: --as {given!r} is not a name (letters, digits, . _ @ -)", file=sys.stderr)
             raise SystemExit(2)
-        return args.who
+        return given
     try:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name and no passwd entry (a container's random uid)
@@ -104,26 +157,6 @@ class Terminated(Exception):
 
 def _terminated(_signum, _frame) -> None:
     raise Terminated
-
-
-def cmd_sync(args: argparse.Namespace) -> int:
-    who = _who(args)
-    envboard = Envboard(settings_from(args))
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        projects = [_project_or_exit(envboard.board, reference) for reference in args.projects]
-        worst = 0
-        for project in projects:  # one after the other, so that each log reads on its own
-            code = _sync_one(envboard, project, who, colour=wants_colour(), shared_ok=args.shared_ok)
-            worst = worst or code
-        return worst
-    except Terminated:
-        ended = envboard.jobs.interrupt_all("envboard sync was stopped (SIGTERM)")
-        print(f"envboard: stopped; interrupted job(s) {', '.join(ended) or 'none'}", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        envboard.close()
 
 
 def _sync_one(envboard: Envboard, project, who: str, colour: bool, shared_ok: bool = False) -> int:
@@ -172,42 +205,4 @@ def _copy_new_output(path: str | None, position: int, colour: bool = True, last:
             return position
 
 
-def cmd_mode(args: argparse.Namespace) -> int:
-    who = _who(args)
-    envboard = Envboard(settings_from(args))
-    try:
-        project = _project_or_exit(envboard.board, args.project)
-        try:
-            change = mode_preview.preview(project, args.target)
-        except modes.ModeChangeError as exc:
-            print(f"envboard: {exc}", file=sys.stderr)
-            return 2
-        if not change.changes_anything:
-            print(f"{project.id} is already {args.target}; nothing to change.")
-            return 0
-        print(change.diff, end="")
-        if not args.yes:
-            if not sys.stdin.isatty():
-                print("envboard: not writing without --yes (no terminal to ask)", file=sys.stderr)
-                return 2
-            if input(f"Write this change to {change.file}? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("nothing written")
-                return 1
-        try:
-            envboard.jobs.change_mode(change, change.file_hash, project, who)
-        except (JobError, modes.ModeChangeError) as exc:
-            print(f"envboard: {exc}", file=sys.stderr)
-            return 2
-        print(f"{project.id}: mode is now {args.target}")
-        if args.target != MODE_UV:
-            return 0
-        # as the page offers: uv makes the project's .venv only when it is synced
-        if not args.sync and not args.yes and sys.stdin.isatty():
-            args.sync = input(f"Sync {project.id} now? [Y/n] ").strip().lower() in ("", "y", "yes")
-        if not args.sync:
-            print(f"Next: envboard sync {project.id} (uv creates or updates its .venv)")
-            return 0
-        envboard.board.rescan()  # the mode just written
-        return _sync_one(envboard, envboard.board.project(project.id) or project, who, colour=wants_colour())
-    finally:
-        envboard.close()
+COMMANDS = (sync, mode)

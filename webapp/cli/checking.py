@@ -7,51 +7,47 @@ Exit 1 when any project fails to load, 0 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import click
+
 from ..core.app import Envboard
 from ..core.probe.loadverdict import FAILS, LoadCheck, count_words
 from ..core.workspace.scan import Project
 from .actions import _project_or_exit
-from .options import add_common, settings_from
+from .options import Common, choice, command, common_options, settings_from
 
 
-def add_parsers(commands) -> None:
-    check = commands.add_parser(
-        "check",
-        help="check that each project's definitions load (dg check defs); exit 1 if any does not",
-        description="Check that each project's definitions load, in the environment envboard resolves "
-        "for it, with the project's own dg. Prints each verdict; exit 1 when any project fails to load.",
-    )
-    add_common(check)
-    check.add_argument(
-        "projects", nargs="*", metavar="PROJECT", help="project id, name or path (default: all)"
-    )
-    check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.add_argument("--no-cache", action="store_true", help="check again even where nothing changed")
-    check.set_defaults(handler=cmd_check)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
+@command(
+    "check",
+    short_help="check that each project's definitions load (dg check defs); exit 1 if any does not",
+    help="Check that each project's definitions load (dg check defs), in the environment envboard "
+    "resolves for it, with the project's own dg. Prints each verdict; exit 1 when any project fails "
+    "to load. PROJECT: an id, name or path (default: all).",
+)
+@common_options
+@click.argument("references", nargs=-1, metavar="[PROJECT]...")
+@choice("--json", "as_json", is_flag=True, help="print one JSON object")
+@choice("--no-cache", is_flag=True, help="check again even where nothing changed")
+def check(common: Common, references: tuple[str, ...], as_json: bool, no_cache: bool) -> int:
+    envboard = Envboard(settings_from(common))
     try:
         board = envboard.board
-        if args.projects:
-            projects = [_project_or_exit(board, reference) for reference in args.projects]
+        if references:
+            projects = [_project_or_exit(board, reference) for reference in references]
         else:
             projects = list(board.workspace.projects)
         who = os.environ.get("USER", "local")
         with ThreadPoolExecutor(max_workers=envboard.settings.workers) as pool:
-            verdicts = list(pool.map(lambda p: _verdict(envboard, p, who, args.no_cache), projects))
+            verdicts = list(pool.map(lambda p: _verdict(envboard, p, who, no_cache), projects))
     finally:
         envboard.close()
     results = [_entry(project, verdict) for project, verdict in zip(projects, verdicts, strict=True)]
-    if args.json:
+    if as_json:
         print(json.dumps({"projects": results}, indent=2))
     else:
         for project, verdict, entry in zip(projects, verdicts, results, strict=True):
@@ -88,3 +84,6 @@ def _line(project: Project, verdict: LoadCheck, entry: dict[str, Any]) -> str:
         return f"{project.id}: does not load: {where}{error.get('message')}"
     print(f"envboard: {project.id} was not checked: {verdict.why}", file=sys.stderr)
     return f"{project.id}: not checked ({verdict.why})"
+
+
+COMMANDS = (check,)

@@ -2,54 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+import click
 
 from ..core.app import Envboard
 from ..core.pages import inventory
 from ..core.pages.project import packages
 from ..core.pages.versions import versions
 from .actions import _project_or_exit
-from .options import add_common, settings_from
+from .options import Common, choice, command, common_options, settings_from
 
 
-def add_parsers(commands) -> None:
-    versions = commands.add_parser(
-        "versions", help="packages installed in two or more projects, and Python, by project"
-    )
-    add_common(versions)
-    versions.add_argument("--json", action="store_true", help="print one JSON object (as /api/versions)")
-    versions.add_argument(
-        "--all", action="store_true", help="every shared package (by default the Dagster family and Python)"
-    )
-    versions.add_argument("--dagster", action="store_true", help=argparse.SUPPRESS)  # the default now
-    versions.add_argument(
-        "--filter", default="", metavar="TEXT", help="only packages whose name contains TEXT"
-    )
-    versions.set_defaults(handler=cmd_versions)
-
-    packages = commands.add_parser("packages", help="a project's installed packages against its uv.lock")
-    add_common(packages)
-    packages.add_argument("project", metavar="PROJECT", help="project id, name or path")
-    packages.add_argument(
-        "--json", action="store_true", help="print one JSON object (as /api/projects/<id>/packages)"
-    )
-    packages.add_argument(
-        "--filter", default="", metavar="TEXT", help="only packages whose name contains TEXT"
-    )
-    packages.set_defaults(handler=cmd_packages)
-
-
-def cmd_versions(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
+@command("versions", help="packages installed in two or more projects, and Python, by project")
+@common_options
+@choice("--json", "as_json", is_flag=True, help="print one JSON object (as /api/versions)")
+@choice(
+    "--all", "every", is_flag=True, help="every shared package (by default the Dagster family and Python)"
+)
+@choice("--dagster", is_flag=True, hidden=True)  # the default now
+@choice("--filter", "text", default="", metavar="TEXT", help="only packages whose name contains TEXT")
+def versions_command(common: Common, as_json: bool, every: bool, dagster: bool, text: str) -> int:
+    envboard = Envboard(settings_from(common))
     try:
         envboard.monitor.settle()
-        scope = inventory.SCOPE_ALL if args.all else inventory.SCOPE_DAGSTER
-        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope), ask_index=False)
+        scope = inventory.SCOPE_ALL if every else inventory.SCOPE_DAGSTER
+        matrix = versions(envboard, inventory.VersionFilters(q=text, scope=scope), ask_index=False)
     finally:
         envboard.close()
-    print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
+    print(json.dumps(matrix.to_json(), indent=2) if as_json else render_versions(matrix))
     return 1 if envboard.board.workspace.error else 0  # as `envboard list`
 
 
@@ -73,23 +55,32 @@ def _cell(matrix: inventory.Versions, row: inventory.VersionRow, project_id: str
     return (row.versions[project_id] or "-") + (f"->{newer}" if newer else "")
 
 
-def cmd_packages(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
+@command(
+    "packages",
+    short_help="a project's installed packages against its uv.lock",
+    help="a project's installed packages against its uv.lock. PROJECT: an id, name or path.",
+)
+@common_options
+@click.argument("reference", metavar="PROJECT")
+@choice("--json", "as_json", is_flag=True, help="print one JSON object (as /api/projects/<id>/packages)")
+@choice("--filter", "text", default="", metavar="TEXT", help="only packages whose name contains TEXT")
+def packages_command(common: Common, reference: str, as_json: bool, text: str) -> int:
+    envboard = Envboard(settings_from(common))
     try:
-        project = _project_or_exit(envboard.board, args.project)
+        project = _project_or_exit(envboard.board, reference)
         if project.error:
             print(
                 f"envboard: {project.id}: the project's config has an error: {project.error}", file=sys.stderr
             )
             return 2
         envboard.monitor.settle()
-        listing = packages(envboard, project.id, args.filter, wait=True)  # the newest releases too
+        listing = packages(envboard, project.id, text, wait=True)  # the newest releases too
     finally:
         envboard.close()
     if listing is None:  # gone from the workspace while it was looked at
         print(f"envboard: {project.id} is no longer in the workspace", file=sys.stderr)
         return 2
-    print(json.dumps(listing.to_json(), indent=2) if args.json else render_packages(listing))
+    print(json.dumps(listing.to_json(), indent=2) if as_json else render_packages(listing))
     return 0
 
 
@@ -120,3 +111,6 @@ def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+
+
+COMMANDS = (versions_command, packages_command)

@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+
+import click
 
 from ..core.app import Envboard
 from ..core.disk.cache import DependencyCache
 from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
 from ..core.pages.overview import Overview, overview
-from .options import add_common, settings_from
+from .options import CONTEXT, Common, choice, command, common_options, group, settings_from
 
 
-def add_parsers(commands) -> None:
-    listing = commands.add_parser("list", help="list projects, environments and plugins")
-    add_common(listing)
-    listing.add_argument("--json", action="store_true", help="print one JSON object")
-    listing.add_argument("--no-cache", action="store_true", help="probe every project again")
-    listing.set_defaults(handler=cmd_list)
-
-    cache = commands.add_parser("cache", help="manage the plugin cache")
-    cache_commands = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
-    clear = cache_commands.add_parser("clear", help="remove every cached plugin list")
-    add_common(clear)
-    clear.set_defaults(handler=cmd_cache_clear)
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
+@command("list", help="list projects, environments and plugins")
+@common_options
+@choice("--json", "as_json", is_flag=True, help="print one JSON object")
+@choice("--no-cache", is_flag=True, help="probe every project again")
+@choice(
+    "--deadline",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="seconds each project's checks may take (a cold probe of a large Dagster environment takes "
+    "several); a project still at work then is listed as still checking, with the command it waits "
+    "for, and the others are not held up",
+)
+def list_projects(common: Common, as_json: bool, no_cache: bool, deadline: float) -> int:
+    envboard = Envboard(settings_from(common))
     try:
-        envboard.monitor.settle(refresh=args.no_cache)
+        envboard.monitor.settle(refresh=no_cache, patience=deadline)
         data = overview(envboard)  # what / and /api/projects show
     finally:
         envboard.close()
-    if args.json:
+    if as_json:
         print(json.dumps(data.to_json(), indent=2))
     else:
         print(render_table(data))
@@ -93,8 +94,18 @@ def render_table(data: Overview) -> str:
     return "\n".join(lines)
 
 
-def cmd_cache_clear(args: argparse.Namespace) -> int:
-    settings = settings_from(args, need_workspace=False)
+@group("cache", help="manage the plugin cache")
+def cache() -> None:
+    pass
+
+
+@cache.command("clear", context_settings=CONTEXT, help="remove every cached plugin list")
+@common_options
+def cache_clear(common: Common) -> int:
+    settings = settings_from(common, need_workspace=False)
     removed = DependencyCache(settings.resolved_cache_dir).clear()
     print(f"removed {removed} cached entries from {settings.resolved_cache_dir}")
     return 0
+
+
+COMMANDS = (list_projects, cache)

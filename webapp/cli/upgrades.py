@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+import click
 
 from ..core.app import Envboard
 from ..core.jobs.errors import JobError
@@ -12,53 +13,24 @@ from ..core.jobs.history import SUCCEEDED
 from ..core.pages import upgrades
 from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
 from ..core.upgrades.plan import FAMILY, Target
-from .actions import _add_who, _copy_new_output, _project_or_exit, _who, wants_colour
-from .options import add_common, settings_from
+from .actions import _copy_new_output, _project_or_exit, _who, wants_colour, who_option
+from .options import Common, choice, command, common_options, settings_from
 
 
-def add_parsers(commands) -> None:
-    outdated = commands.add_parser(
-        "outdated", help="installed packages with a newer release on each project's own index"
-    )
-    add_common(outdated)
-    outdated.add_argument("project", nargs="?", metavar="PROJECT", help="project id, name or path")
-    outdated.add_argument("--json", action="store_true", help="print one JSON object (as /api/outdated)")
-    outdated.set_defaults(handler=cmd_outdated)
-
-    upgrade = commands.add_parser(
-        "upgrade",
-        help="plan or apply an upgrade of a package across projects",
-        description=f"PACKAGE[==VERSION], or {FAMILY}[==VERSION] for dagster and every dagster-* "
-        "package together. --plan writes nothing; --apply runs one job per project that can be "
-        "upgraded (with the constraint edit the plan names), rolled back if any step fails.",
-    )
-    add_common(upgrade)
-    upgrade.add_argument("target", metavar="PACKAGE[==VERSION]")
-    upgrade.add_argument("--project", action="append", default=[], metavar="P", help="only these projects")
-    what = upgrade.add_mutually_exclusive_group(required=True)
-    what.add_argument("--plan", action="store_true", help="show what uv would change; write nothing")
-    what.add_argument("--apply", action="store_true", help="upgrade each project that can be")
-    upgrade.add_argument("--json", action="store_true", help="print the plan as one JSON object")
-    _add_who(upgrade)
-    upgrade.set_defaults(handler=cmd_upgrade)
-
-    rollback = commands.add_parser("rollback", help="put a project back as it was before a job, and sync")
-    add_common(rollback)
-    rollback.add_argument("job", metavar="JOB", help="the id of a sync, upgrade or rollback job")
-    _add_who(rollback)
-    rollback.set_defaults(handler=cmd_rollback)
-
-
-def cmd_outdated(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
+@command("outdated", help="installed packages with a newer release on each project's own index")
+@common_options
+@click.argument("reference", required=False, metavar="[PROJECT]")
+@choice("--json", "as_json", is_flag=True, help="print one JSON object (as /api/outdated)")
+def outdated(common: Common, reference: str | None, as_json: bool) -> int:
+    envboard = Envboard(settings_from(common))
     try:
         board = envboard.board
-        projects = [_project_or_exit(board, args.project)] if args.project else board.workspace.projects
+        projects = [_project_or_exit(board, reference)] if reference else board.workspace.projects
         states = [board.state(project, wait=True) for project in projects]
         data = upgrades.outdated(envboard, states, wait=True)
     finally:
         envboard.close()
-    if args.json:
+    if as_json:
         print(json.dumps(data.to_json(), indent=2))
         return 0
     for report in data.reports:
@@ -73,22 +45,47 @@ def cmd_outdated(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_upgrade(args: argparse.Namespace) -> int:
+@command(
+    "upgrade",
+    short_help="plan or apply an upgrade of a package across projects",
+    help=f"Plan or apply an upgrade of PACKAGE[==VERSION] across projects; {FAMILY}[==VERSION] is "
+    "dagster and every dagster-* package together. --plan writes nothing; --apply runs one job per "
+    "project that can be upgraded (with the constraint edit the plan names), rolled back if any "
+    "step fails.",
+)
+@common_options
+@click.argument("wanted", metavar="PACKAGE[==VERSION]")
+@choice("--project", "references", multiple=True, metavar="P", help="only these projects")
+@choice("--plan", is_flag=True, help="show what uv would change; write nothing")
+@choice("--apply", "apply", is_flag=True, help="upgrade each project that can be")
+@choice("--json", "as_json", is_flag=True, help="print the plan as one JSON object")
+@who_option
+def upgrade(
+    common: Common,
+    wanted: str,
+    references: tuple[str, ...],
+    plan: bool,
+    apply: bool,
+    as_json: bool,
+    who: str | None,
+) -> int:
+    if plan == apply:
+        raise click.UsageError("pass one of --plan (show what would change) or --apply (upgrade)")
     try:
-        target = Target.parse(args.target)
+        target = Target.parse(wanted)
     except ValueError as exc:
         print(f"envboard: {exc}", file=sys.stderr)
         return 2
-    envboard = Envboard(settings_from(args))
+    envboard = Envboard(settings_from(common))
     try:
         board = envboard.board
-        ids = [_project_or_exit(board, reference).id for reference in args.project]
+        ids = [_project_or_exit(board, reference).id for reference in references]
         states = board.states(wait=True)
-        plan = upgrades.upgrade_plan(envboard, states, target, ids or None, wait_for_index=True)
-        if args.plan:
-            print(json.dumps(plan.to_json(), indent=2) if args.json else render_plan(plan))
+        upgrade_plan = upgrades.upgrade_plan(envboard, states, target, ids or None, wait_for_index=True)
+        if plan:
+            print(json.dumps(upgrade_plan.to_json(), indent=2) if as_json else render_plan(upgrade_plan))
             return 0
-        return _apply(envboard, plan, _who(args))
+        return _apply(envboard, upgrade_plan, _who(who))
     finally:
         envboard.close()
 
@@ -155,16 +152,28 @@ def _follow(envboard: Envboard, job_id: str, what: str, who: str):
     return final
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    envboard = Envboard(settings_from(args))
-    who = _who(args)
+@command(
+    "rollback",
+    short_help="put a project back as it was before a job, and sync",
+    help="put a project back as it was before a job, and sync. JOB: the id of a sync, upgrade or "
+    "rollback job.",
+)
+@common_options
+@click.argument("job", metavar="JOB")
+@who_option
+def rollback(common: Common, job: str, who: str | None) -> int:
+    envboard = Envboard(settings_from(common))
+    name = _who(who)
     try:
         try:
-            record = start_rollback(envboard.jobs, args.job, who)
+            record = start_rollback(envboard.jobs, job, name)
         except JobError as exc:
             print(f"envboard: cannot roll back: {exc}", file=sys.stderr)
             return 2
-        final = _follow(envboard, record.id, f"rollback to before job {args.job}", who)
+        final = _follow(envboard, record.id, f"rollback to before job {job}", name)
         return 0 if final.status == SUCCEEDED else 1
     finally:
         envboard.close()
+
+
+COMMANDS = (outdated, upgrade, rollback)

@@ -11,6 +11,7 @@ bubblewrap, the job user), `leftovers.py` finds and ends marked processes with p
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -43,6 +44,35 @@ class Invocation:
         import shlex
 
         return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A command this process started and is still waiting for."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    started: float  # time.monotonic()
+
+    def display(self, width: int = 60) -> str:
+        """The command by its program's name (`uv sync --check`), cut to `width` characters."""
+        import shlex
+
+        text = shlex.join((Path(self.argv[0]).name, *self.argv[1:]))
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# what `run` is waiting for, so that a slow answer can say which command it waits on
+_running: dict[int, Running] = {}
+_running_lock = threading.Lock()
+_tokens = itertools.count()  # not the pid: a pid may be reused before its entry is forgotten
+
+
+def running_in(*folders: Path) -> list[Running]:
+    """The commands running now in any of these folders, oldest first."""
+    with _running_lock:
+        found = [entry for entry in _running.values() if entry.cwd in folders]
+    return sorted(found, key=lambda entry: entry.started)
 
 
 @dataclass
@@ -158,6 +188,29 @@ def run(
         # starts from then on inherits it
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
+    token = next(_tokens)
+    with _running_lock:
+        _running[token] = Running(argv, Path(invocation.cwd), started)
+    try:
+        return _wait(process, invocation, started, sink, timeout, cancel, on_start, capture, term_grace)
+    finally:
+        with _running_lock:
+            del _running[token]
+
+
+def _wait(
+    process: subprocess.Popen,
+    invocation: Invocation,
+    started: float,
+    sink: BinaryIO | None,
+    timeout: float | None,
+    cancel: Cancellation | None,
+    on_start: Callable[[int], None] | None,
+    capture: bool,
+    term_grace: float,
+) -> RunResult:
+    """`run` from the start on: output read, cancel and timeout watched, the group ended."""
+    argv = invocation.argv
     if on_start:
         on_start(process.pid)
     reader = _OutputReader(process, sink, capture)

@@ -9,13 +9,13 @@ tasks of a bounded pool, deduplicated so two viewers never start the same probe 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.stamps import file_stamp
@@ -36,6 +36,7 @@ from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
 from .checks import BackgroundChecks
 from .state import ProjectState
+from .waiting import Concurrently, each_within
 
 FAILED_PROBE_RETRY = 60.0
 
@@ -148,7 +149,8 @@ class Board(BackgroundChecks):
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered:
+        # a closing board ends the check itself: whatever uv said by then is no answer to remember
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered and not self._closed:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
@@ -194,10 +196,11 @@ class Board(BackgroundChecks):
         if wait:
             # `uv lock --check` beside the probe, not after it: a cold `envboard list` barely waits longer
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
-            lock_check = _Concurrently(check) if check else None
+            lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
                 state.plugins = self.probe.probe(project, env)
-            if needs_status or state.plugins is not None and not state.plugins.cached:
+            # nothing new once closed: a command line that stopped waiting has ended the probe
+            if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)
             if lock_check is not None:
                 state.lock = lock_check.result()
@@ -235,11 +238,18 @@ class Board(BackgroundChecks):
 
     # -- the whole workspace -----------------------------------------------------------------
 
-    def states(self, *, wait: bool = False, refresh: bool = False) -> list[ProjectState]:
+    def states(
+        self, *, wait: bool = False, refresh: bool = False, patience: float | None = None
+    ) -> list[ProjectState]:
+        """With `wait`, every project's whole answer; with `patience` too, a project still at work
+        after that many seconds is shown as still checking (`waiting.py`)."""
         projects = self._workspace.projects
         if not wait:
             return [self.state(p) for p in projects]
         # probes of different projects in parallel, bounded by the pool's size
+        if patience is not None:
+            work = functools.partial(self.state, wait=True, refresh=refresh)
+            return each_within(self._pool, list(projects), work, patience, self.resolve)
         futures = [self._pool.submit(self.state, p, wait=True, refresh=refresh) for p in projects]
         return [f.result() for f in futures]
 
@@ -265,23 +275,6 @@ def _config_paths(project_path: Path) -> list[Path]:
         project_path / ".env",
         *installed,
     ]
-
-
-class _Concurrently:
-    """One call on a thread of its own (not the pool, whose workers may all be waiting on it)."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self._future: Future = Future()
-        threading.Thread(target=self._run, args=(work,), name="envboard-lock-check", daemon=True).start()
-
-    def _run(self, work: Callable[[], Any]) -> None:
-        try:
-            self._future.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
-            self._future.set_exception(exc)
-
-    def result(self) -> Any:
-        return self._future.result()
 
 
 def _last_change(project: Project) -> float | None:

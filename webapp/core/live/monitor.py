@@ -97,12 +97,13 @@ class Monitor:
         with self._refresh_lock:
             return self._full_pass()
 
-    def settle(self, *, refresh: bool = False) -> Snapshot:
+    def settle(self, *, refresh: bool = False, patience: float | None = None) -> Snapshot:
         """Every project's whole answer, probes and checks included, published: the command
-        line's one look (a server's pages never wait for this). `refresh` probes again."""
+        line's one look (a server's pages never wait for this). `refresh` probes again;
+        `patience` is each project's deadline, after which it is shown as still checking."""
         with self._refresh_lock:
             self.board.rescan()
-            return self._publish(self.board.states(wait=True, refresh=refresh))
+            return self._publish(self.board.states(wait=True, refresh=refresh, patience=patience))
 
     def _full_pass(self) -> Snapshot:
         started = time.perf_counter()
