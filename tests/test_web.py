@@ -268,3 +268,38 @@ def test_an_empty_overview_says_so_across_the_whole_table(tmp_path, make_app):
     assert empty and int(empty.group(1)) == columns
     offered = re.findall(r'<option value="([a-z_]+)"', page[page.index('name="status"') :])
     assert {"in_sync", "out_of_sync", "missing", "unknown", "unmanaged", "error", "checking"} <= set(offered)
+
+
+def test_a_template_is_compiled_once_per_process_and_again_when_it_changes(tmp_path, make_app):
+    """Every app of a process shares the compiled templates; an edited one is never served stale."""
+    from jinja2 import Environment, FileSystemLoader
+
+    from webapp.web.compiled import COMPILED, CompiledTemplates
+
+    first = make_app(write_workspace(tmp_path / "ws1", []), state_dir=tmp_path / "s1")
+    second = make_app(write_workspace(tmp_path / "ws2", []), state_dir=tmp_path / "s2")
+    assert first.jinja_env.bytecode_cache is COMPILED is second.jinja_env.bytecode_cache
+
+    class Counting(Environment):
+        compiled = 0
+
+        def compile(self, *args, **kwargs):
+            Counting.compiled += 1
+            return super().compile(*args, **kwargs)
+
+    cache = CompiledTemplates()
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "page.html").write_text("one {{ x }}")
+
+    def render() -> str:
+        return (
+            Counting(loader=FileSystemLoader(folder), bytecode_cache=cache)
+            .get_template("page.html")
+            .render(x=1)
+        )
+
+    assert render() == "one 1" and Counting.compiled == 1
+    assert render() == "one 1" and Counting.compiled == 1  # a second app: nothing compiled again
+    (folder / "page.html").write_text("two {{ x }}")
+    assert render() == "two 1" and Counting.compiled == 2
