@@ -113,12 +113,23 @@ def pytest_collection_modifyitems(config, items):
 
     `python -m pytest -m "not slow"` is the fast tier. Tests whose module-scoped fixtures build
     something big (an image, real Dagster environments) stay on one worker of pytest-xdist.
+
+    The longest work starts first, so that no worker is left with it while the others are done:
+    those modules, then every other slow test, then the rest (pytest-xdist hands out tests in
+    the order collected; the order within each rank is kept, so modules stay together).
     """
     for item in items:
         if any(item.get_closest_marker(name) for name in SLOW_MARKERS) or "browser" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("container") or item.get_closest_marker("dagster"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=_start_rank)
+
+
+def _start_rank(item) -> int:
+    if item.get_closest_marker("xdist_group"):
+        return 0
+    return 1 if item.get_closest_marker("slow") else 2
 
 
 @pytest.fixture(scope="session")
