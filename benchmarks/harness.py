@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -40,7 +41,10 @@ def wait_listening(url: str, attempts: int = 3000) -> None:
 
 
 class Server:
-    """`envboard serve` in single-user mode; `fake_uv` swaps uv for benchmarks/fake_uv.py."""
+    """`envboard serve` in single-user mode; `fake_uv` swaps uv for benchmarks/fake_uv.py.
+
+    Its session (`session=True`) is the operator's: it opened the link with the token.
+    """
 
     def __init__(
         self,
@@ -72,8 +76,12 @@ class Server:
         if fake_uv:
             argv += ["--uv", str(HERE / "fake_uv.py")]
         self.started = time.perf_counter()
+        self.token = secrets.token_urlsafe(32)
         self.process = subprocess.Popen(
-            argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            argv,
+            env={**os.environ, "ENVBOARD_TOKEN": self.token, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_listening(self.url + "/healthz")
         self.listening = time.perf_counter()
@@ -97,8 +105,13 @@ class Server:
         return cpu_seconds(self.process.pid)
 
     def _session(self) -> tuple[str, str]:
-        with urllib.request.urlopen(self.url + "/", timeout=10) as response:
-            cookie = response.headers["Set-Cookie"].split(";")[0]
+        try:  # the printed link: a 303 to the page without the token, with the operator's cookie
+            urllib.request.build_opener(NoRedirect).open(f"{self.url}/?token={self.token}", timeout=10)
+            raise RuntimeError("the token link did not redirect")
+        except urllib.error.HTTPError as redirect:
+            cookie = redirect.headers["Set-Cookie"].split(";")[0]
+        request = urllib.request.Request(self.url + "/", headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=10) as response:
             page = response.read().decode()
         token = page.split('name="csrf-token" content="')[1].split('"')[0]
         return cookie, token

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+TOKEN = secrets.token_urlsafe(32)  # single-user mode's operator token for this run
+
+
 def serve(workspace: Path, state_dir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
@@ -48,7 +52,7 @@ def serve(workspace: Path, state_dir: Path) -> tuple[subprocess.Popen, str]:
             str(state_dir),
         ],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "ENVBOARD_TOKEN": TOKEN},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -75,7 +79,7 @@ def screenshot(url: str, out: Path, versions_out: Path | None = None, width: int
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": width, "height": 720}, device_scale_factor=1)
-        page.goto(url + "/")
+        page.goto(f"{url}/?token={TOKEN}")  # the printed link: the operator's view, buttons enabled
         pipelines = page.locator("tr.project-row", has=page.locator("a.project-name", has_text="pipelines"))
         expect(pipelines.locator(".plugins-cell")).to_contain_text("components", timeout=120_000)
         expect(page.locator("[aria-busy=true]")).to_have_count(0, timeout=120_000)

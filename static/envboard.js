@@ -80,15 +80,32 @@
     if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
     return Math.floor(seconds / 86400) + " d ago";
   }
+  // "Exact times" shows each as its date, clock time and zone (the server's text, kept in the
+  // title) instead; the choice is kept for the next pages.
+  var exact = false;
+  try { exact = window.localStorage.getItem("envboard:times") === "exact"; } catch (error) { /* none kept */ }
   function formatTimes(root) {
     (root || document).querySelectorAll("time[data-relative]").forEach(function (element) {
       var date = new Date(element.getAttribute("datetime"));
       if (isNaN(date.getTime())) return;
-      var text = relative(date);
+      var text = exact ? element.getAttribute("title") : relative(date);
       if (element.textContent !== text) element.textContent = text;  // untouched text keeps a selection
     });
   }
   setInterval(function () { if (!document.hidden) formatTimes(document); }, 1000);
+  function showTimeChoice() {
+    var toggle = document.getElementById("exact-times");
+    if (!toggle) return;
+    toggle.hidden = false;
+    toggle.setAttribute("aria-pressed", exact ? "true" : "false");
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("#exact-times")) return;
+    exact = !exact;
+    try { window.localStorage.setItem("envboard:times", exact ? "exact" : "relative"); } catch (error) { /* this page only */ }
+    showTimeChoice();
+    formatTimes(document);
+  });
   document.addEventListener("htmx:load", function (event) { formatTimes(event.target); });
 
   // -- morphing swaps keep focus, scroll and selection; a <time> with the same moment is left alone -
@@ -190,7 +207,48 @@
       if (log.dataset.follow !== "0") log.scrollTop = log.scrollHeight;
     }, 0);
   });
+  // -- a table wider than its box (the Versions matrix on a phone) says how many columns are off
+  // screen, on which side, and how many of those hold a version that differs ---------------------
+  function plural(count, word) { return count + " " + word + (count === 1 ? "" : "s"); }
+  function scrollHints() {
+    document.querySelectorAll("[data-scroll-hint]").forEach(function (hint) {
+      var wrap = document.getElementById(hint.dataset.scrollHint);
+      var header = wrap && wrap.querySelector("thead tr");
+      if (!header) return;
+      var box = wrap.getBoundingClientRect(), cells = header.children;
+      // a sticky first column (the Versions matrix's names) stays in view: count the others
+      var name = wrap.querySelector("tbody tr > :first-child");
+      var sticky = name && getComputedStyle(name).position === "sticky" ? 1 : 0;
+      var left = box.left + (sticky ? cells[0].getBoundingClientRect().width : 0);
+      var before = 0, after = [], differing = 0;
+      for (var i = sticky; i < cells.length; i++) {
+        var cell = cells[i].getBoundingClientRect();
+        if (cell.right > box.right + 1) after.push(i);
+        else if (cell.left < left - 1) before++;
+      }
+      after.forEach(function (index) {
+        if (wrap.querySelector("tbody td.version-odd:nth-child(" + (index + 1) + ")")) differing++;
+      });
+      var text = "";
+      if (after.length) {
+        text = plural(after.length, "more column") + " →";
+        if (differing) text += " (" + differing + " with a version that differs)";
+      } else if (before) {
+        text = "← " + plural(before, "more column");
+      }
+      if (hint.textContent !== text) hint.textContent = text;
+      hint.hidden = !text;
+    });
+  }
+  document.addEventListener("scroll", function (event) {
+    if (event.target.classList && event.target.classList.contains("table-wrap")) scrollHints();
+  }, true);
+  window.addEventListener("resize", scrollHints);
+  document.addEventListener("htmx:afterSettle", scrollHints);
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollHints();
+    showTimeChoice();
     keepTimes();
     formatTimes(document);
     showLive();

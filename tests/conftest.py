@@ -13,14 +13,17 @@ import base64
 import contextlib
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from flask.testing import FlaskClient
 
 from webapp.core.app import Envboard
 from webapp.core.environments.processes import find_uv
@@ -335,12 +338,38 @@ def core(app) -> Envboard:
     return app.extensions[EXTENSION].core
 
 
+# Single-user mode's operator token in the tests' servers and apps (`envboard serve` makes a
+# random one unless given one): the operator's clients open the link that carries it.
+OPERATOR_TOKEN = "tests-operator-" + secrets.token_urlsafe(16)
+
+
+def signed_in(url: str, token: str = OPERATOR_TOKEN) -> str:
+    """`url` as the link `envboard serve` prints in single-user mode: opened, it lets the browser act."""
+    return url + ("&" if "?" in url else "?") + urlencode({"token": token})
+
+
+class OperatorClient(FlaskClient):
+    """A test client that opened the printed link first, as single-user mode's operator does.
+
+    `app.test_client(operator=False)` is anyone else who reaches the port (they may look).
+    In users mode it signs nobody in.
+    """
+
+    def __init__(self, *args, operator: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        config = self.application.config
+        if operator and config.get("ENVBOARD_USERS") is None:
+            answer = self.get(signed_in("/healthz", config["ENVBOARD_TOKEN"]))
+            assert answer.status_code == 303, answer.status
+
+
 @pytest.fixture
 def make_app(tmp_path):
     """A Flask app over a real workspace, its monitor running; everything is closed afterwards.
 
     The monitor refreshes every 0.2 s here, so a change on disk shows as it would in
-    production, only sooner; `core(app).monitor.refresh()` shows it at once.
+    production, only sooner; `core(app).monitor.refresh()` shows it at once. Its test
+    clients are single-user mode's operator unless made with `operator=False`.
     """
     from webapp.web import create_app
 
@@ -350,7 +379,10 @@ def make_app(tmp_path):
         settings = Settings(
             workspace=workspace, state_dir=state_dir or tmp_path / "state", refresh_interval=0.2
         )
-        app = create_app({"ENVBOARD_SETTINGS": settings, "TESTING": True, **config})
+        app = create_app(
+            {"ENVBOARD_SETTINGS": settings, "TESTING": True, "ENVBOARD_TOKEN": OPERATOR_TOKEN, **config}
+        )
+        app.test_client_class = OperatorClient
         apps.append(app)
         return app
 
@@ -479,7 +511,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server(tmp_path):
-    """`envboard serve` as a real process on a loopback port; yields a function to start it."""
+    """`envboard serve` as a real process on a loopback port; yields a function to start it.
+
+    In single-user mode its operator token is OPERATOR_TOKEN (`signed_in(url)` is the link
+    it prints) unless `env` sets ENVBOARD_TOKEN ("" for a random one)."""
     import time
     import urllib.request
 
@@ -504,7 +539,7 @@ def live_server(tmp_path):
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "ENVBOARD_TOKEN": OPERATOR_TOKEN, **(env or {})},
         )
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"

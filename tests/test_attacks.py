@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import core, wait_for, write_project, write_workspace
+from tests.conftest import core, signed_in, wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 from webapp.core.access.users import add_user
 from webapp.core.workspace import mode_preview, modes
@@ -172,7 +172,7 @@ def test_the_overview_sync_button_posts_with_the_pages_token(tmp_path, live_serv
     root = write_workspace(tmp_path / "ws", ["p"])
     write_project(root / "p", "x-__envboard_csrf__-y", mode="persistent_uv")
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     page.locator("#project-p button.sync").click()
     expect(page).to_have_url(re.compile(r".*/jobs/[^/]+$"))
     expect(page.locator(".job-status .badge").first).to_have_attribute(

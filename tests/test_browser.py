@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv, write_project, write_slow_project, write_workspace
+from tests.conftest import signed_in, uv, write_project, write_slow_project, write_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +34,7 @@ def busy_workspace(tmp_path, wheelhouse, uv_bin):
 
 def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page, tmp_path):
     url = live_server(busy_workspace)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     rows = page.locator("tr.project-row")
     expect(rows).to_have_count(4)
     alpha = page.locator("#project-projects-alpha")
@@ -64,7 +64,7 @@ def test_overview_fills_in_lazily_and_filters(busy_workspace, live_server, page,
 
 def test_project_page_shows_plugins_and_an_import_error(busy_workspace, live_server, page):
     url = live_server(busy_workspace)
-    page.goto(url + "/projects/projects-alpha")
+    page.goto(signed_in(url + "/projects/projects-alpha"))
     plugins = page.locator("#plugins")
     expect(plugins).to_contain_text("acme_plugin.WidgetComponent", timeout=60_000)
     expect(plugins).to_contain_text("Builds widgets.")
@@ -89,7 +89,7 @@ def test_a_click_on_sync_shows_log_lines_while_the_job_runs(tmp_path, live_serve
     project = write_slow_project(tmp_path / "slow")
     release = tmp_path / "release-the-build"
     url = live_server(project, env={"SLOW_BUILD_RELEASE": str(release), "UV_NO_CACHE": "1"})
-    page.goto(url + "/projects/slow")
+    page.goto(signed_in(url + "/projects/slow"))
     page.click("#sync-button")
     status = page.locator(".job-status .badge").first
     log = page.locator("#log")
@@ -162,7 +162,7 @@ def test_a_change_made_outside_envboard_shows_within_5_seconds(
     )
     uv(uv_bin, "sync", cwd=project)
     url = live_server(project)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     row = page.locator("#project-p")
     expect(row.locator(".badge.status-in_sync")).to_be_visible(timeout=30_000)
     add_dependency(project, "acme-plugin", next(wheelhouse.glob("acme_plugin-*.whl")))  # as `uv add` would
@@ -174,7 +174,7 @@ def test_a_change_made_outside_envboard_shows_within_5_seconds(
 def test_a_refused_sync_says_why_on_the_page(tmp_path, live_server, page):
     project = write_project(tmp_path / "p", "p", mode="persistent_uv")
     url = live_server(project, "--uv", str(tmp_path / "no-uv"))
-    page.goto(url + "/projects/p")
+    page.goto(signed_in(url + "/projects/p"))
     expect(page.locator("#sync-blocked")).to_contain_text("uv not found at")
     expect(page.locator("#sync-button")).to_be_disabled()
 
@@ -185,7 +185,7 @@ def test_a_sync_from_the_overview_works_without_javascript(tmp_path, live_server
     url = live_server(project)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     page.locator("#project-proj button.sync").click()
     expect(page).to_have_url(re.compile(r".*/jobs/[^/]+$"))
     expect(page.locator("h1")).to_contain_text("Sync of proj")

@@ -6,7 +6,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import add_dependency, build_wheel, write_project, write_slow_project, write_workspace
+from tests.conftest import (
+    add_dependency,
+    build_wheel,
+    signed_in,
+    write_project,
+    write_slow_project,
+    write_workspace,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,7 +27,7 @@ def test_sync_all_on_a_new_box_creates_the_missing_environments_and_history_foll
     write_project(root / "act", "act")  # active: envboard does not sync it
     release = tmp_path / "release"
     url = live_server(root, env={"SLOW_BUILD_RELEASE": str(release), "SLOW_BUILD_SECONDS": "120"})
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     expect(page.locator("#project-quick .badge.status-missing")).to_be_visible(timeout=30_000)
     expect(page.locator("#project-slow .badge.status-missing")).to_be_visible(timeout=30_000)
     page.click("#sync-all")
@@ -43,7 +50,7 @@ def test_the_message_that_a_sync_started_follows_the_job_to_its_end(tmp_path, li
     write_slow_project(root / "slow")
     release = tmp_path / "release"
     url = live_server(root, env={"SLOW_BUILD_RELEASE": str(release), "SLOW_BUILD_SECONDS": "120"})
-    page.goto(url + "/projects/slow")
+    page.goto(signed_in(url + "/projects/slow"))
     page.click("#sync-button")
     flash = page.locator("#flashes .flash")
     expect(flash).to_have_text("Sync of slowpkg started")
@@ -86,7 +93,7 @@ def test_a_first_sync_counts_its_packages_and_keeps_the_log_in_view(tmp_path, li
             project, f"tiny{n}", build_wheel(tmp_path / "wheels", f"tiny{n}", "1.0", {f"tiny{n}.py": ""})
         )
     url = live_server(project)
-    page.goto(url + "/projects/big")
+    page.goto(signed_in(url + "/projects/big"))
     page.click("#sync-button")
     expect(page.locator("#flashes .flash")).to_have_text("Sync of big succeeded", timeout=60_000)
     page.click("text=Permanent link")

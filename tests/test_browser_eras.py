@@ -8,6 +8,7 @@ from tests.conftest import (
     build_dagster_stand_in,
     build_wheel,
     install_by_hand,
+    signed_in,
     uv,
     write_project,
 )
@@ -28,7 +29,7 @@ def test_today_s_dg_is_shown_with_its_warnings_and_the_key_is_removed_from_the_p
     cli = build_wheel(wheels, "dagster-dg-cli", "1.12.22", {"dagster_dg_cli_stub.py": ""})
     install_by_hand(uv_bin, project, str(dagster), str(core), str(cli))
     url = live_server(project)
-    page.goto(url + "/projects/now")
+    page.goto(signed_in(url + "/projects/now"))
     expect(page.locator("#dg-era")).to_contain_text("dg 1.12.22")
     expect(page.locator("#dg-era")).to_contain_text("own .venv (dg 1.12 ignores python_environment)")
     warnings = page.locator(".dg-warning")

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import uv, write_project, write_slow_project, write_workspace
+from tests.conftest import signed_in, uv, write_project, write_slow_project, write_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def test_a_mode_change_says_what_was_written_and_back_shows_the_file_as_it_is(tm
     root = write_workspace(tmp_path / "ws", ["ingest"])
     pyproject = write_project(root / "ingest", "ingest") / "pyproject.toml"
     url = live_server(root)
-    page.goto(url + "/projects/ingest/mode?to=persistent_uv")
+    page.goto(signed_in(url + "/projects/ingest/mode?to=persistent_uv"))
     expect(page.locator("#apply-mode")).to_be_enabled()
     page.uncheck("input[name=sync_after]")
     page.click("#apply-mode")
@@ -42,7 +42,7 @@ def test_a_sync_says_it_started_and_disables_sync_everywhere_until_it_ends(tmp_p
     project = write_slow_project(tmp_path / "slow")
     release = tmp_path / "release-the-build"
     url = live_server(project, env={"SLOW_BUILD_RELEASE": str(release), "UV_NO_CACHE": "1"})
-    page.goto(url + "/projects/slow")
+    page.goto(signed_in(url + "/projects/slow"))
     page.click("#sync-button")  # htmx: the answer carries the message out of band
     expect(page.locator("#flashes")).to_have_text("Sync of slowpkg started")
     expect(page.locator("#sync-button")).to_have_accessible_name("Syncing… slowpkg")
@@ -78,7 +78,7 @@ def test_a_second_sync_says_what_it_is_queued_behind(tmp_path, live_server, page
     write_project(root / "other", "other", mode="persistent_uv")
     release = tmp_path / "release-the-build"
     url = live_server(root, "--max-jobs", "1", env={"SLOW_BUILD_RELEASE": str(release), "UV_NO_CACHE": "1"})
-    page.goto(url + "/projects/widgets")
+    page.goto(signed_in(url + "/projects/widgets"))
     page.click("#sync-button")
     expect(page.locator("#flashes")).to_have_text("Sync of widgets started")
     page.goto(url + "/")
@@ -95,7 +95,7 @@ def test_sync_all_with_nothing_out_of_sync_says_so(tmp_path, wheelhouse, uv_bin,
     uv(uv_bin, "sync", cwd=alpha)
     write_project(root / "beta", "beta")
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     expect(page.locator("#project-alpha .badge.status-in_sync")).to_be_visible(timeout=30_000)
     page.click("#sync-all")
     expect(page).to_have_url(url + "/")
@@ -130,7 +130,7 @@ def test_a_broken_config_says_how_to_fix_it_and_the_row_recovers_after_the_fix(t
     bad = write_project(root / "bad", "bad", mode="conda")
     line = _line_of(bad / "pyproject.toml", "python_environment")
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     row = page.locator("#project-bad")
     expect(row.locator(".config-error")).to_have_text(
         f'bad/pyproject.toml:{line}: tool.dg.project.python_environment = "conda" is not a known mode; '

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import signed_in
 from tests.test_upgrades import files, index, locked, three  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -17,7 +18,7 @@ def test_outdated_plan_review_and_apply_in_the_browser(three, index, live_server
     # projects are checked one by one, so under load the count may first cover only some of them
     count = page.locator("#outdated-count")
     for _ in range(120):
-        page.goto(url + "/")
+        page.goto(signed_in(url + "/"))
         if count.count() and "in 3 projects" in count.inner_text():
             break
         page.wait_for_timeout(500)

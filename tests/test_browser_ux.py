@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import (
     install_by_hand,
+    signed_in,
     uv,
     wait_for,
     write_project,
@@ -90,7 +91,7 @@ def test_at_390px_every_project_shows_name_status_and_sync_without_sideways_scro
     root = many_projects(tmp_path / "a_workspace_folder_name", names, mode="persistent_uv")
     url = live_server(root)
     page = phone_page
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     rows = page.locator("tr.project-row")
     expect(rows).to_have_count(3)
     for name in names:
@@ -135,7 +136,7 @@ def test_live_refresh_keeps_focus_scroll_and_selection_while_another_row_changes
     os.utime(pyproject, (a_minute_ago, a_minute_ago))  # so that the edit below is a different moment
     url = live_server(root)
     page = phone_page
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     expect(page.locator("tr.project-row")).to_have_count(12)
     expect(page.locator("#project-projects-analytics-team11 .status-cell .badge")).to_have_text(
         "missing", timeout=30_000
@@ -186,7 +187,7 @@ def test_times_are_relative_in_the_browser_absolute_on_hover_and_rows_do_not_cha
 ):
     root = many_projects(tmp_path / "ws", ["alpha"], mode="persistent_uv")
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     moment = page.locator("#project-projects-analytics-alpha td[data-label='Last change'] time")
     expect(moment).to_have_text(re.compile(r"^\d+ s ago$"), timeout=10_000)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", moment.get_attribute("datetime"))
@@ -224,7 +225,7 @@ def test_live_indicator_pauses_with_a_hidden_tab_and_catches_up_when_shown(tmp_p
     root = many_projects(tmp_path / "ws", ["alpha"], mode="persistent_uv")
     url = live_server(root)
     page.clock.install()  # the page's timers run on a clock the test can move on
-    page.goto(url + "/projects/projects-analytics-alpha")
+    page.goto(signed_in(url + "/projects/projects-analytics-alpha"))
     live = page.locator("#live")
     expect(live).to_have_attribute("data-state", "live")
     expect(live).to_contain_text("Live")
@@ -252,7 +253,7 @@ def test_live_indicator_pauses_with_a_hidden_tab_and_catches_up_when_shown(tmp_p
 def test_a_running_job_page_is_live_until_the_job_ends_and_announces_it(tmp_path, live_server, page):
     project = write_slow_project(tmp_path / "slow")
     url = live_server(project, env={"SLOW_BUILD_SECONDS": "4", "UV_NO_CACHE": "1"})
-    page.goto(url + "/projects/slow")
+    page.goto(signed_in(url + "/projects/slow"))
     page.get_by_role("button", name="Sync slow").click()
     page.get_by_role("link", name="Permanent link").click()
     live = page.locator("#live")
@@ -417,7 +418,7 @@ def test_counts_and_labels_read_as_english(tmp_path, live_server, page, wheelhou
     uv(uv_bin, "sync", cwd=one)
     write_project(root / "legacy", "legacy")
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     expect(page.locator("#project-one .plugins-cell")).to_have_text(
         re.compile(r"^\s*1 module / \d+ components?\s*$"), timeout=60_000
     )
@@ -459,7 +460,7 @@ def test_a_huge_log_keeps_the_page_bounded_with_a_link_to_the_whole_log(tmp_path
         log_path=str(log),
     )
     url = live_server(root)
-    page.goto(url + f"/jobs/{record.id}")
+    page.goto(signed_in(url + f"/jobs/{record.id}"))
     view = page.locator("#log")
     expect(view).to_contain_text(f"line {lines - 1:07d} of a very chatty build step", timeout=20_000)
     count = "document.querySelector('#log').textContent.split('\\n').length"

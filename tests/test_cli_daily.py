@@ -111,3 +111,16 @@ def test_users_rotate_without_the_servers_state_dir_says_it_ended_nothing_there(
     assert result.returncode == 0
     assert "0 browser sessions ended" not in result.stderr
     assert f"no server's sessions found in {tmp_path / 'xdg' / 'envboard'}" in result.stderr
+
+
+@pytest.mark.slow
+def test_list_says_why_a_project_lists_no_plugins_as_the_overview_row_does(tmp_path, uv_bin):
+    from tests.conftest import uv
+
+    root = write_workspace(tmp_path / "ws", ["bare"])
+    bare = write_project(root / "bare", "bare", mode="persistent_uv", registry_modules=("bare_typo.*",))
+    uv(uv_bin, "sync", cwd=bare)
+    result = envboard("list", "--workspace", str(root), "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.splitlines()[-2:]
+    assert notes == ["bare: dagster not installed", "bare: registry_modules: bare_typo.* matched nothing"]

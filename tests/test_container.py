@@ -30,7 +30,11 @@ pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "python:3.12-slim"
-CONTAINER_UID = 10001  # the Dockerfile's `envboard` user
+CONTAINER_UID = 10001  # the Dockerfile's `envboard` user: the server
+JOB_UID = 10002  # its `envboard-jobs` user: project code
+# what the server keeps of root: setuid, setgid (to start project code as the job user), chown
+# (the probe's scratch folder), kill (the job user's processes); nothing else
+SERVER_CAPABILITIES = f"{(1 << 0) | (1 << 5) | (1 << 6) | (1 << 7):016x}"
 STATE = "/var/lib/envboard"
 
 
@@ -86,15 +90,18 @@ def image(podman) -> str:
     podman.run("rmi", "-f", tag, check=False)
 
 
-def _give_to_container_user(path: Path, podman: Podman) -> None:
-    """The container runs as uid 10001: what it must read or write belongs to that uid."""
+def _give_to_container_user(path: Path, podman: Podman, uid: int = CONTAINER_UID) -> None:
+    """What the container's server (or its job user, `uid`) must read or write belongs to that uid;
+    the job user's is group-writable, for the server in its group."""
     if os.geteuid() == 0:
-        os.chown(path, CONTAINER_UID, CONTAINER_UID)
-        for folder, dirs, files in os.walk(path):
-            for name in dirs + files:
-                os.chown(os.path.join(folder, name), CONTAINER_UID, CONTAINER_UID, follow_symlinks=False)
+        for name in [path, *(Path(f) / n for f, dirs, files in os.walk(path) for n in dirs + files)]:
+            os.chown(name, uid, uid, follow_symlinks=False)
+            if uid == JOB_UID and not name.is_symlink():
+                name.chmod(name.stat().st_mode | 0o070)
     else:  # rootless podman: the container's uids are mapped; chown inside its user namespace
-        podman.run("unshare", "chown", "-R", f"{CONTAINER_UID}:{CONTAINER_UID}", str(path))
+        podman.run("unshare", "chown", "-R", f"{uid}:{uid}", str(path))
+        if uid == JOB_UID:
+            podman.run("unshare", "chmod", "-R", "g+rwX", str(path))
 
 
 @dataclass
@@ -131,7 +138,8 @@ def site(tmp_path, podman) -> Site:
         text=True,
         check=True,
     )
-    for path in (workspace, state, users):
+    _give_to_container_user(workspace, podman, JOB_UID)
+    for path in (state, users):
         _give_to_container_user(path, podman)
     return Site(workspace, state, users, added.stdout.strip())
 
@@ -225,6 +233,9 @@ def test_serves_health_as_uid_10001_with_bearer_tokens_and_json_logs(site, start
     process = container.exec("cat", "/proc/1/status", "/proc/1/cmdline")
     uids = next(line for line in process.splitlines() if line.startswith("Uid:")).split()[1:]
     assert uids == [str(CONTAINER_UID)] * 4, "PID 1 (envboard) runs as the non-root user"
+    capabilities = dict(line.split(":\t") for line in process.splitlines() if line.startswith("Cap"))
+    assert capabilities["CapEff"] == SERVER_CAPABILITIES, capabilities
+    assert capabilities["CapAmb"] == "0" * 16, "what envboard starts would inherit its capabilities"
     assert "envboard\0serve" in process
 
     assert _request(container.url + "/api/projects")[0] == 401
@@ -281,3 +292,57 @@ def test_podman_stop_is_clean_and_fast_with_a_sync_running(site, start_container
     text = log_path.read_text()
     assert text.startswith(before)
     assert text.rstrip().splitlines()[-1] == "[envboard] interrupted: the server was stopped"
+
+
+SPY_BACKEND = """
+def _report():
+    status = open("/proc/self/status").read().splitlines()
+    seen = [line.replace("\\t", " ") for line in status if line.startswith(("Uid:", "CapEff:", "CapPrm:"))]
+    for secret in ("/var/lib/envboard/secret_key", "/etc/envboard/users.toml"):
+        try:
+            open(secret).read()
+            seen.append(f"{secret}: READ")
+        except OSError as exc:
+            seen.append(f"{secret}: {type(exc).__name__}")
+    raise SystemExit("spy: " + " | ".join(seen))
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _report()
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+build_editable = build_wheel
+"""
+
+
+def test_project_code_runs_as_the_job_user_without_the_servers_capabilities(site, podman, start_container):
+    spy = site.workspace / "spy"
+    spy.mkdir()
+    (spy / "spy_backend.py").write_text(SPY_BACKEND)
+    (spy / "pyproject.toml").write_text(
+        '[project]\nname = "spy"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = []\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "spy_backend"\nbackend-path = ["."]\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "spy"\n'
+        'python_environment = "persistent_uv"\n'
+    )
+    with (site.workspace / "dg.toml").open("a") as workspace_toml:
+        workspace_toml.write('\n[[workspace.projects]]\npath = "spy"\n')
+    _give_to_container_user(site.workspace, podman, JOB_UID)
+    container = start_container(site)
+    wait_for(lambda: "spy" in _request(container.url + "/api/projects", site.token)[1].decode(), timeout=30)
+    status, _, headers = _request(container.url + "/api/projects/spy/sync", site.token, method="POST")
+    assert status == 202, status
+    job_path = headers["Location"]
+
+    def ended():
+        job = json.loads(_request(container.url + job_path, site.token)[1])
+        return job if job["status"] not in ("queued", "running") else None
+
+    job = wait_for(ended, timeout=120)
+    said = (site.state / "logs" / f"{job['id']}.log").read_text()
+    assert f"Uid: {JOB_UID} {JOB_UID} {JOB_UID} {JOB_UID}" in said, said
+    assert "CapEff: 0000000000000000" in said and "CapPrm: 0000000000000000" in said, said
+    assert "/var/lib/envboard/secret_key: PermissionError" in said, said
+    assert "/etc/envboard/users.toml: PermissionError" in said, said

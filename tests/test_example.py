@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import signed_in
+
 pytestmark = [pytest.mark.dagster, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +62,7 @@ def example(tmp_path) -> Path:
 
 def test_the_example_shows_component_types(example, live_server, page):
     url = live_server(example)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     pipelines = page.locator("#project-projects-pipelines")
     expect(pipelines.locator(".plugins-cell")).to_contain_text(" components", timeout=120_000)
     expect(pipelines.locator(".badge.status-in_sync")).to_be_visible(timeout=60_000)

@@ -2,6 +2,7 @@
 full state dir, projects vanishing, huge and endless output. The page always answers, no
 record or log is lost, and no process is left behind."""
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -11,14 +12,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
+    OPERATOR_TOKEN,
     core,
     live_group_members,
+    signed_in,
     wait_for,
     write_project,
     write_slow_project,
@@ -31,11 +35,15 @@ from webapp.core.environments.processes import Invocation, run
 class Browserless:
     """An HTTP client with a cookie jar that posts like the page does (CSRF header)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = OPERATOR_TOKEN) -> None:
+        """Opens the page as the link `envboard serve` printed (with `token`), or without one."""
         self.url = url
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect()
         )
+        if token is not None:  # the link answers 303 to the page without the token, signed in
+            with contextlib.suppress(urllib.error.HTTPError):
+                self.opener.open(signed_in(url + "/", token))
         page = self.opener.open(url + "/").read().decode()
         self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 

@@ -169,8 +169,8 @@ JOB_USER = "envboard-job"
 
 
 @pytest.fixture
-def job_user(tmp_path):
-    """A real second Unix user, and a tmp_path it can reach (pytest makes its folders 0700)."""
+def job_user():
+    """A real second Unix user."""
     import pwd
 
     if os.geteuid() != 0:
@@ -181,49 +181,59 @@ def job_user(tmp_path):
         pwd.getpwnam(JOB_USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
-    opened = []
-    for folder in (tmp_path, *tmp_path.parents):
-        if folder.stat().st_mode & 0o001 == 0:
-            opened.append((folder, folder.stat().st_mode))
-            folder.chmod(folder.stat().st_mode | 0o001)  # passing through, not listing
-    yield pwd.getpwnam(JOB_USER)
-    for folder, mode in opened:
-        folder.chmod(mode)
+    return pwd.getpwnam(JOB_USER)
+
+
+@pytest.fixture
+def job_tmp(job_user):
+    """A folder the job user can pass through (0711), outside pytest's own.
+
+    Not tmp_path with its parents opened: pytest makes /tmp/pytest-of-<user> 0700 again
+    whenever any pytest starts on the machine (another engineer's run, say), so the job
+    user lost its way to the project at random moments: uv could not be started, or the
+    probe ran in an interpreter other than the project's (about 1 run in 6 on a busy box).
+    """
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="envboard-job-user-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["persistent_uv", "active"])
 def test_as_root_with_a_job_user_the_plugin_finds_none_of_envboards_secrets(
-    tmp_path, wheelhouse, uv_bin, live_server, job_user, monkeypatch
+    tmp_path, wheelhouse, uv_bin, live_server, job_user, job_tmp, monkeypatch, mode
 ):
     monkeypatch.setenv("UV_PYTHON", "/usr/bin/python3")  # root's own interpreter is in a 0700 home
-    users = tmp_path / "users.toml"
+    # the state dir and the users file where the job user could reach them but for their modes
+    state = job_tmp / "state"
+    users = job_tmp / "users.toml"
     token = add_user(users, "alice", "operator")
     users.chmod(0o600)
-    out = tmp_path / "out"
+    out = job_tmp / "out"
     out.mkdir()
     report = out / "found.json"
-    # active mode, its interpreter the project's own: the plugin runs as the job user, with no
-    # `uv run` in between (uv is not what this test is about)
-    root = snooping_project(tmp_path, wheelhouse, uv_bin, users, report, mode=None)
-    uv_cache = tmp_path / "job-uv-cache"
+    # persistent_uv: the probe is `uv run --no-sync` as the job user; active: the project's
+    # interpreter itself, as the job user
+    root = snooping_project(
+        job_tmp, wheelhouse, uv_bin, users, report, mode=None if mode == "active" else mode
+    )
+    uv_cache = job_tmp / "job-uv-cache"
     uv_cache.mkdir()
     for path in (root, out, uv_cache):
         subprocess.run(["chown", "-R", f"{job_user.pw_uid}:{job_user.pw_gid}", str(path)], check=True)
-    tools = tmp_path / "tools"  # no bubblewrap here; a uv the job user may run (root's home is 0700)
+    tools = job_tmp / "tools"  # no bubblewrap here; a uv the job user may run (root's home is 0700)
     tools.mkdir()
     shutil.copy2(uv_bin, tools / "uv")
     env = {"ENVBOARD_METRICS_TOKEN": METRICS_TOKEN, "UV_CACHE_DIR": str(uv_cache), "PATH": str(tools)}
     python = root / "team" / ".venv" / "bin" / "python"
-    options = (
-        "--users",
-        str(users),
-        "--job-user",
-        JOB_USER,
-        "--uv",
-        str(tools / "uv"),
-        "--active-python",
-        str(python),
-    )
+    options = ("--users", str(users), "--job-user", JOB_USER, "--uv", str(tools / "uv"))
+    options += ("--state-dir", str(state))  # the last one counts
+    if mode == "active":
+        options += ("--active-python", str(python))
     url = live_server(root, *options, env=env)
     try:
         found = json.loads(wait_for(lambda: report.is_file() and report.read_text(), timeout=60))

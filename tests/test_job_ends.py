@@ -233,17 +233,21 @@ def small_state_dir(tmp_path):
 
 
 def _fill(folder: Path) -> Path:
+    """Fills the file system of `folder` to its last byte (smaller writes take what larger left)."""
     filler = folder / "filler"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
+    with open(filler, "wb", buffering=0) as handle:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError:
+                pass
     return filler
 
 
+# A build that waits until the test releases it, then fails loudly. `uv sync` installs the
+# project editable, so the hooks it calls are the editable ones (without them uv fails at once,
+# and the job would end before the disk is full).
 NOISY_BACKEND = """
 import os, sys, time
 
@@ -257,6 +261,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     for number in range(2000):  # uv shows a failed build's output: far more than a page of log
         print(f"noisy backend: line {number} of what a failing build says", file=sys.stderr)
     raise SystemExit("noisy backend: failed")
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+build_editable = build_wheel
 """
 
 
@@ -273,11 +280,6 @@ def write_noisy_project(folder: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="fails about one run in three since project code runs confined: the noisy build sometimes "
-    "fails before the disk is full, so the job ends before the moment the test means (open in issue 21)",
-)
 def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(
     tmp_path, live_server, small_state_dir
 ):
@@ -296,11 +298,15 @@ def test_a_job_logging_onto_a_full_disk_ends_failed_once_space_returns(
         (uv_group,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
     server_log = tmp_path / f"server-{url.rsplit(':', 1)[1]}.log"
     filler = _fill(small_state_dir)
+    # the moment the test means: the disk is full and the job still running (its build waits)
+    assert live_group_members(uv_group), "the job ended before the disk was full"
     said = len(server_log.read_bytes())
     release.touch()  # the build fails loudly: its output, and then the job's ending, find no space
     wait_for(lambda: not live_group_members(uv_group), timeout=60)  # uv has ended, the disk still full
     # the server has tried to record the job's end (it logs every ending, or why it could not)
     wait_for(lambda: job_id.encode() in server_log.read_bytes()[said:], timeout=30)
+    assert client.json(f"/api/jobs/{job_id}")["status"] == "running"  # not recorded while the disk is full
     filler.unlink()  # space returns
     job = wait_for(lambda: (j := client.json(f"/api/jobs/{job_id}"))["status"] != "running" and j, timeout=30)
     assert job["status"] == "failed", job
+    assert "No space left on device" in job["message"], job  # the build's noise hit the full disk

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.conftest import core, idle, write_project, write_workspace
+from tests.conftest import core, idle, signed_in, write_project, write_workspace
 from webapp.core.access.users import UserDirectory, add_user
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
@@ -154,7 +154,7 @@ def test_a_live_change_sends_and_swaps_only_the_row_that_changed(tmp_path, live_
 
     root = _workspace(tmp_path, ("alpha", "beta", "gamma"))
     url = live_server(root)
-    page.goto(url + "/")
+    page.goto(signed_in(url + "/"))
     rows = page.locator("tr.project-row")
     expect(rows).to_have_count(3)
     expect(page.locator("#rows [aria-busy]")).to_have_count(0, timeout=60_000)  # probes done

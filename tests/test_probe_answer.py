@@ -244,3 +244,25 @@ def test_a_module_linked_into_site_packages_from_elsewhere_is_watched(
     after = board.state(project, wait=True).plugins
     assert not after.cached
     assert {"key": "linked_plugin.LinkedComponent", "summary": "After the edit."} in after.components
+
+
+def test_an_answer_from_another_interpreter_than_the_environment_is_a_failure_not_an_empty_list(
+    tmp_path, wheelhouse, uv_bin, make_board
+):
+    """`uv run --no-sync` that does not find the project's .venv (a folder the job user lost sight
+    of) runs another interpreter: its answer, with none of the project's plugins, is not the
+    project's and must not be shown or kept as such."""
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
+    )
+    uv(uv_bin, "sync", cwd=project_dir)
+    board = make_board(project_dir)
+    project = board.workspace.projects[0]
+    env = board.resolve(project)
+    assert not board.probe.probe(project, env).failure
+    elsewhere = tmp_path / "elsewhere"
+    board.resolver.environ["UV_PROJECT_ENVIRONMENT"] = str(elsewhere)  # what uv runs from now on
+    answer = board.probe.probe(project, env)
+    assert f"the probe ran in {elsewhere}, not in the project's environment {env.venv}" in answer.failure
+    kept = board.probe.cached(project, env)  # the environment's own answer stays the one served
+    assert kept is not None and kept.dagster_importable

@@ -270,7 +270,11 @@ def test_dockerfile_runs_envboard_safely():
     instructions = [line.split()[0] for line in text.splitlines() if line and not line.startswith((" ", "#"))]
     assert instructions[0] == "FROM"
     assert re.search(r"^FROM python:[\d.]+-slim$", text, re.M)
-    assert re.search(r"^USER (?!root)\w+", text, re.M), "must not run as root"
+    # it starts as root only to drop to envboard at once, keeping four capabilities (the
+    # container test checks PID 1's user and capabilities, and project code's)
+    entry = re.search(r'^ENTRYPOINT \["setpriv", "--reuid=envboard".*?"--"\]', text, re.M | re.S)
+    assert entry and '"--bounding-set=-all,+setuid,+setgid,+chown,+kill"' in entry.group(0), "runs as root"
+    assert "ENVBOARD_JOB_USER=envboard-jobs" in text, "project code as a user of its own"
     assert re.search(r"^EXPOSE 8765", text, re.M)
     assert re.search(r"^HEALTHCHECK .*", text, re.M) and "/healthz" in text
     assert "ENVBOARD_HOST=0.0.0.0" in text and "ENVBOARD_USERS=/etc/envboard/users.toml" in text

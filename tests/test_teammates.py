@@ -328,7 +328,7 @@ def test_rows_render_ahead_under_a_specific_address(tmp_path, make_app, caplog):
     write_project(root / "a", "a")
     app = make_app(root, TRUSTED_HOSTS=["10.1.2.3"])
     core(app).monitor.refresh()
-    client = app.test_client()
+    client = app.test_client(operator=False)  # a look, from that address
     assert client.get("/", base_url="http://10.1.2.3").status_code == 200
     core(app).monitor.refresh()
     assert "rendering rows ahead failed" not in caplog.text
@@ -421,3 +421,30 @@ def test_a_preview_that_would_take_long_is_stopped_and_refused(tmp_path, make_ap
     again = client.get("/projects/dotted/mode?to=persistent_uv")  # the refusal is remembered
     assert again.status_code == 409
     print(f"refused after {time.thread_time() - started:.1f} s of CPU")
+
+
+def test_a_sync_on_a_uv_lock_that_is_a_fifo_fails_with_the_located_error_and_starts_no_uv(tmp_path, make_app):
+    from tests.conftest import OPERATOR_TOKEN
+    from tests.test_truth import _release
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    project = write_project(root / "p", "p", mode="persistent_uv")
+    lock = project / "uv.lock"
+    os.mkfifo(lock)
+    client = make_app(root).test_client()
+    try:
+        answer = client.post("/api/projects/p/sync", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+        location = answer.headers["Location"]
+
+        def ended():
+            job = client.get(location).get_json()
+            return job if job["status"] not in ("queued", "running") else None
+
+        job = wait_for(ended, timeout=30)  # uv on the FIFO would wait for the job's timeout (an hour)
+        assert job["status"] == "failed"
+        assert f"{lock}: is a named pipe (FIFO), not a regular file" in job["message"], job["message"]
+        log = Path(job["log_path"]).read_text()
+        assert "named pipe (FIFO)" in log and "$ " not in log, log  # no command was started
+    finally:
+        _release(lock)  # a reader left blocked on it (before the fix: uv) goes

@@ -96,3 +96,22 @@ def test_a_project_probed_again_keeps_its_last_answer_marked_refreshing(
         lambda: (lambda d: d if not d["pending"] and d["plugins"] else None)(client.get(url).get_json())
     )
     assert after["refreshing"] is False
+
+
+def test_a_status_check_ended_by_a_signal_is_not_remembered_as_uvs_answer(uv_workspace, make_board, tmp_path):
+    """A shell's `envboard sync` that exits while its follow-up check runs ends that check; the
+    server started next read "uv exited -15" from the shared cache until a file changed.
+    (The stand-in uv is ended by a signal the moment it is asked, as the real one was then.)"""
+    ended = tmp_path / "bin" / "uv"
+    ended.parent.mkdir()
+    ended.write_text("#!/bin/sh\nkill -TERM 0\n")  # its whole process group, as envboard ends one
+    ended.chmod(0o755)
+    board = make_board(uv_workspace, uv=str(ended))
+    project = board.workspace.projects[0]
+    env = board.resolve(project)
+    status = board.check_status(project, env)
+    assert (status.status, status.reason) == (
+        "unknown",
+        "uv sync --check was stopped (signal 15) before it decided",
+    )
+    assert board.cached_status(project, env) is None  # asked again, not read back

@@ -18,6 +18,7 @@ from tests.conftest import (
     ENTRY_GROUP,
     build_dagster_stand_in,
     build_wheel,
+    core,
     free_port,
     uv,
     wait_for,
@@ -238,7 +239,6 @@ def test_a_rollback_from_history_restores_the_lock_of_two_jobs_ago(tmp_path, ind
     uv_project(root / "alpha", "alpha", ["fixpkg", "dagster"], str(index))
     original = files(root, "alpha")
     app = make_app(root)
-    from tests.conftest import core
 
     envboard = core(app)
     project = envboard.board.project("alpha")
@@ -316,3 +316,190 @@ def test_versions_flags_a_code_location_newer_than_the_host_and_a_family_out_of_
     assert lockstep[0]["project"] == "new" and "dagster-fix 0.28.0" in lockstep[0]["message"]
     page = client.get("/versions").get_data(as_text=True)
     assert 'id="versions-warnings"' in page and "out of lockstep with dagster 1.13.0" in page
+
+
+EDITABLE_BACKEND = """
+import os
+import zipfile
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+get_requires_for_build_editable = get_requires_for_build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name = "zeta-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+        archive.writestr("zeta-0.1.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: zeta\\nVersion: 0.1.0\\n")
+        archive.writestr("zeta-0.1.0.dist-info/WHEEL", "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")
+        archive.writestr("zeta-0.1.0.dist-info/RECORD", "")
+    return name
+
+
+build_editable = build_wheel
+"""
+
+
+def copy_of(index: Path, folder: Path) -> Path:
+    """A copy of the shared index that one test may add releases to."""
+    folder.mkdir()
+    for wheel in index.glob("*.whl"):
+        (folder / wheel.name).write_bytes(wheel.read_bytes())
+    return folder
+
+
+@pytest.fixture
+def zeta(tmp_path, index) -> Path:
+    """A project installed editable (as uv sync installs a package project) whose name the index
+    also has, at 9.0: a release that is not the project's own."""
+    own_index = copy_of(index, tmp_path / "index")
+    build_wheel(own_index, "zeta", "9.0", {"zeta/__init__.py": ""})
+    root = write_workspace(tmp_path / "ws", ["zeta"])
+    project = root / "zeta"
+    project.mkdir()
+    (project / "backend.py").write_text(EDITABLE_BACKEND)
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
+        [project]
+        name = "zeta"
+        version = "0.1.0"
+        requires-python = ">=3.9"
+        dependencies = ["fixpkg==1.0", "dagster"]
+
+        [build-system]
+        requires = []
+        build-backend = "backend"
+        backend-path = ["."]
+
+        [[tool.uv.index]]
+        name = "local"
+        url = "{own_index}"
+        format = "flat"
+        default = true
+
+        [tool.dg]
+        directory_type = "project"
+
+        [tool.dg.project]
+        root_module = "zeta"
+        python_environment = "persistent_uv"
+        """)
+    )
+    uv(uv_bin_path(), "sync", cwd=project)
+    return root
+
+
+def test_packages_name_the_newest_release_of_each_package_or_why_it_is_not_known(
+    tmp_path, zeta, capsys, monkeypatch
+):
+    monkeypatch.delenv("UV_OFFLINE")  # the index is a local folder: uv online asks nothing remote
+    code, out, _ = cli(capsys, zeta, tmp_path / "state", "packages", "zeta", "--json")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)["packages"]}
+    assert rows["fixpkg"]["latest"] == "2.0" and rows["fixdep"]["latest"] == "2.0"
+    assert rows["dagster"]["latest"] == "0.0.1" and rows["dagster"]["latest_unknown"] is None  # is the newest
+    # the project itself is installed from its folder: the index's zeta 9.0 is another package
+    assert rows["zeta"]["latest"] is None and "editable" in rows["zeta"]["latest_unknown"]
+    _, out, _ = cli(capsys, zeta, tmp_path / "state", "outdated", "--json")
+    assert [p["name"] for p in json.loads(out)["projects"][0]["outdated"]] == ["fixpkg", "fixdep"]
+    code, out, _ = cli(capsys, zeta, tmp_path / "state", "packages", "zeta")
+    header, *lines = out.splitlines()
+    assert header.split() == ["PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "LATEST"]
+    assert next(line for line in lines if line.startswith("fixpkg ")).split()[:5] == [
+        "fixpkg",
+        "1.0",
+        "1.0",
+        "yes",
+        "2.0",
+    ]
+
+    # offline, uv does not list what it has not seen: "not outdated" is no longer "the newest"
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    _, out, _ = cli(capsys, zeta, tmp_path / "offline-state", "packages", "zeta", "--json")
+    rows = {row["name"]: row for row in json.loads(out)["packages"]}
+    assert rows["fixpkg"]["latest"] == "2.0"  # the local index is read offline too
+    assert rows["dagster"]["latest"] is None and "offline" in rows["dagster"]["latest_unknown"]
+
+
+def test_the_packages_page_shows_the_newest_release_from_the_cached_answer(zeta, make_app, monkeypatch):
+    monkeypatch.delenv("UV_OFFLINE")
+    client = make_app(zeta).test_client()
+
+    def latest_cells():
+        page = client.get("/projects/zeta/packages").get_data(as_text=True)
+        cells = dict(re.findall(r'data-package="([^"]+)".*?<td class="latest">(.*?)</td>', page, re.S))
+        return cells if "fixpkg" in cells and "2.0" in cells["fixpkg"] else None
+
+    cells = wait_for(latest_cells, timeout=60)  # asked in the background, then shown
+    assert 'class="badge outdated"' in cells["fixpkg"] and "1.0 is installed" in cells["fixpkg"]
+    assert "badge" not in cells["dagster"] and "0.0.1" in cells["dagster"]  # installed is the newest
+    assert "editable" in cells["zeta"] and "9.0" not in cells["zeta"]
+
+
+def test_the_versions_matrix_marks_a_version_with_a_newer_release_on_the_projects_index(
+    tmp_path, index, make_app, monkeypatch, capsys
+):
+    monkeypatch.delenv("UV_OFFLINE")  # the index is a local folder: uv online asks nothing remote
+    own_index = copy_of(index, tmp_path / "index")
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
+    uv_project(root / "alpha", "alpha", ["fixpkg", "dagster"], str(own_index))
+    uv_project(root / "beta", "beta", ["fixpkg", "dagster"], str(own_index))
+    app = make_app(root)
+    client = app.test_client()
+
+    def marked():
+        rows = {row["name"]: row for row in client.get("/api/versions?all=1").get_json()["packages"]}
+        return rows if "fixpkg" in rows and len(rows["fixpkg"]["newer"]) == 2 else None
+
+    rows = wait_for(marked, timeout=60)  # the outdated answers come in the background
+    assert rows["fixpkg"]["newer"] == {"alpha": "2.0", "beta": "2.0"}
+    assert rows["dagster"]["newer"] == {}  # 0.0.1 is the newest there is
+    page = client.get("/versions?all=1").get_data(as_text=True)
+    cell = re.search(r'data-package="fixpkg".*?<td data-project="alpha"[^>]*>(.*?)</td>', page, re.S).group(1)
+    assert cell.startswith("1.0 ") and 'class="newer"' in cell and ">2.0<" in cell
+    assert "fixpkg 2.0 is on alpha's index; 1.0 is installed" in cell  # the mark's title
+    token = re.search(r"/fragments/versions\?since=(\d+)", page).group(1)
+    assert client.get(f"/fragments/versions?since={token}&all=1").status_code == 204
+
+    # a newer release appears and the next check finds it: an open page's poll shows it
+    build_wheel(own_index, "fixpkg", "2.1", {"fixpkg/__init__.py": ""}, requires=["fixdep>=2"])
+    envboard = core(app)
+    state = envboard.monitor.snapshot.get("alpha")
+    envboard.outdated.check(state.project, state.env)
+    polled = client.get(f"/fragments/versions?since={token}&all=1")
+    assert polled.status_code == 200 and ">2.1<" in polled.get_data(as_text=True)
+    # the command line marks from the same cached answers
+    code, out, _ = cli(capsys, root, tmp_path / "state", "versions", "--all")
+    assert code == 0
+    assert next(line for line in out.splitlines() if line.startswith("fixpkg ")).split() == [
+        "fixpkg",
+        "1.0->2.1",
+        "1.0->2.0",
+    ]
+
+
+def test_the_dagster_family_is_planned_to_the_newest_release_its_lockstep_packages_all_have(tmp_path, capsys):
+    index = tmp_path / "index"
+    for version in ("1.12.0", "1.13.0", "1.13.1"):
+        build_dagster_stand_in(index, version)
+    for version in ("1.12.0", "1.13.0"):  # none for 1.13.1: Dagster publishes dagster releases dg skips
+        contents = {"dagster_dg_cli/__init__.py": ""}
+        build_wheel(index, "dagster-dg-cli", version, contents, requires=[f"dagster=={version}"])
+    root = write_workspace(tmp_path / "ws", ["north"])
+    north = uv_project(root / "north", "north", ["dagster==1.12.0", "dagster-dg-cli==1.12.0"], str(index))
+    text = (north / "pyproject.toml").read_text()
+    (north / "pyproject.toml").write_text(text.replace("==1.12.0", ""))  # the lock keeps 1.12.0
+    uv(uv_bin_path(), "sync", cwd=north)
+    code, out, err = cli(capsys, root, tmp_path / "state", "upgrade", "dagster-family", "--plan", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["target"] == {"name": "dagster-family", "version": "1.13.0"}
+    (project,) = plan["projects"]
+    assert project["blocked"] is None
+    assert sorted((c["name"], c["from"], c["to"]) for c in project["changes"]) == [
+        ("dagster", "1.12.0", "1.13.0"),
+        ("dagster-dg-cli", "1.12.0", "1.13.0"),
+    ]

@@ -98,12 +98,13 @@ def test_api_versions_is_the_matrix_of_shared_packages_with_skew(skewed, make_ap
     assert data["packages"][0]["name"] == "python"  # Python leads, then the packages by name
     assert [row["name"] for row in data["packages"][1:]] == sorted(rows.keys() - {"python"})
     for row in data["packages"]:
-        assert list(row) == ["name", "versions", "skew"]
+        assert list(row) == ["name", "versions", "skew", "newer"]
         assert set(row["versions"]) == {"projects-alpha", "projects-beta", "projects-gamma"}
     assert rows["dagster"] == {
         "name": "dagster",
         "versions": {"projects-alpha": "0.0.1", "projects-beta": "0.0.2", "projects-gamma": None},
         "skew": True,
+        "newer": {},  # offline, as every test's uv: no newer release is known
     }
     assert rows["shared-lib"]["skew"] is True
     assert rows["shared-lib"]["versions"]["projects-beta"] == "2.0.0"
@@ -223,7 +224,10 @@ def test_packages_page_and_json_against_the_lock(skewed, make_app, uv_bin, wheel
     assert names == sorted(names)
     rows = {p["name"]: p for p in data["packages"]}
     for row in data["packages"]:
-        assert list(row) == ["name", "version", "locked", "planned", "direct", "latest"]
+        assert list(row) == ["name", "version", "locked", "planned", "direct", "latest", "latest_unknown"]
+    # offline (as every test's uv), a release uv has not seen is not known: null, and why
+    assert all(row["latest"] is None and row["latest_unknown"] for row in data["packages"])
+    rows = {name: {k: v for k, v in row.items() if k != "latest_unknown"} for name, row in rows.items()}
     assert rows["extra-plugin"] == {
         "name": "extra-plugin",
         "version": "2.0.0",
@@ -274,6 +278,7 @@ def test_a_locked_package_removed_by_hand_is_listed_as_missing(skewed, make_app,
         "planned": "1.0.0",
         "direct": True,
         "latest": None,
+        "latest_unknown": "not installed",
     }
     page = client.get("/projects/projects-alpha/packages").get_data(as_text=True)
     assert 'data-package="acme-plugin" data-differs="true"' in page and "not installed" in page
@@ -397,13 +402,14 @@ def test_cli_versions_and_packages(skewed, tmp_path, capsys, make_app):
         "planned": None,
         "direct": True,
         "latest": None,
+        "latest_unknown": "uv runs offline (UV_OFFLINE): newer releases on the index are not seen",
     }
     assert expected in data["packages"]
 
     code, out = run_cli("packages", "alpha", "--workspace", str(skewed), "--state-dir", state, capsys=capsys)
     assert code == 0
     header, *rows = out.splitlines()
-    assert header.split() == ["PACKAGE", "INSTALLED", "LOCKED", "DIRECT"]
+    assert header.split() == ["PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "LATEST"]
     assert any(line.split()[:4] == ["acme-plugin", "1.0.0", "1.0.0", "yes"] for line in rows)
 
     with pytest.raises(SystemExit) as exit_:

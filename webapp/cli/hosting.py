@@ -14,6 +14,9 @@ import secrets
 import socket
 from pathlib import Path
 
+from ..core.disk.files import atomic_write
+from ..core.disk.private import private_folder
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -42,6 +45,30 @@ def load_secret_key(state_dir: Path) -> str:
     except OSError:
         pass  # read-only state dir: sessions last until the next restart
     return key
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def single_user_token(state_dir: Path, given: str | None) -> str:
+    """The operator's token in single-user mode: `given` (--token), else a new random one.
+
+    Written to the state dir (0600, its user's alone) so that the same user can find it
+    again; a start makes a new one, which ends the browser sessions opened with the old.
+    ValueError when a given token is too short to be a secret.
+    """
+    if given is not None and len(given) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"--token: at least {MIN_TOKEN_LENGTH} characters, please (or leave it out for a random one)"
+        )
+    token = given or secrets.token_urlsafe(32)
+    private_folder(state_dir)  # 0700 from the start, before the token is in it
+    with contextlib.suppress(OSError):  # a read-only state dir: the printed link is enough
+        atomic_write(state_dir / TOKEN_FILE, (token + "\n").encode(), mode=0o600)
+    return token
+
+
+TOKEN_FILE = "token"
 
 
 def trusted_hosts(host: str, public_url: str | None) -> list[str]:

@@ -46,7 +46,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     try:
         envboard.monitor.settle()
         scope = inventory.SCOPE_ALL if args.all else inventory.SCOPE_DAGSTER
-        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope))
+        matrix = versions(envboard, inventory.VersionFilters(q=args.filter, scope=scope), ask_index=False)
     finally:
         envboard.close()
     print(json.dumps(matrix.to_json(), indent=2) if args.json else render_versions(matrix))
@@ -57,7 +57,7 @@ def render_versions(matrix: inventory.Versions) -> str:
     names = [state.project.name for state in matrix.states]
     rows = [("PACKAGE", *names, "")]
     for row in matrix.rows:
-        cells = [row.versions[state.id] or "-" for state in matrix.states]
+        cells = [_cell(matrix, row, state.id) for state in matrix.states]
         rows.append((row.name, *cells, "skew" if row.skew else ""))
     lines = _columns(rows)
     if not matrix.rows:
@@ -65,6 +65,12 @@ def render_versions(matrix: inventory.Versions) -> str:
     for project_id in matrix.waiting:
         lines.append(f"{project_id}: packages not known (config error, no environment, or probe failed)")
     return "\n".join(lines)
+
+
+def _cell(matrix: inventory.Versions, row: inventory.VersionRow, project_id: str) -> str:
+    """The installed version, and `->NEWER` where the project's index has a newer one (cached)."""
+    newer = matrix.newer_than(row, project_id)
+    return (row.versions[project_id] or "-") + (f"->{newer}" if newer else "")
 
 
 def cmd_packages(args: argparse.Namespace) -> int:
@@ -77,7 +83,7 @@ def cmd_packages(args: argparse.Namespace) -> int:
             )
             return 2
         envboard.monitor.settle()
-        listing = packages(envboard, project.id, args.filter)
+        listing = packages(envboard, project.id, args.filter, wait=True)  # the newest releases too
     finally:
         envboard.close()
     if listing is None:  # gone from the workspace while it was looked at
@@ -90,10 +96,12 @@ def cmd_packages(args: argparse.Namespace) -> int:
 def render_packages(listing: inventory.Packages) -> str:
     lock = listing.state.lock
     compared = lock is not None and lock.present
-    rows = [("PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "")]
+    rows = [("PACKAGE", "INSTALLED", "LOCKED", "DIRECT", "LATEST", "")]
     for row in listing.rows:
         note = "not installed" if row.version is None else "not as locked" if compared and row.differs else ""
-        rows.append((row.name, row.version or "-", row.locked or "-", "yes" if row.direct else "no", note))
+        latest = listing.latest(row)[0] or "?"
+        direct = "yes" if row.direct else "no"
+        rows.append((row.name, row.version or "-", row.locked or "-", direct, latest, note))
     lines = _columns(rows)
     plugins = listing.state.plugins
     if plugins is not None and plugins.failure:
@@ -102,6 +110,8 @@ def render_packages(listing: inventory.Packages) -> str:
         lines.append("(no environment: sync the project first)")
     if lock is not None:
         lines.append(f"uv.lock: {lock.status.replace('_', ' ')} ({lock.reason})")
+    unknown = {why for row in listing.rows if (why := listing.latest(row)[1]) and row.version}
+    lines += [f"latest ?: {why}" for why in sorted(unknown)]
     return "\n".join(lines)
 
 

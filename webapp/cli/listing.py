@@ -80,6 +80,8 @@ def render_table(data: Overview) -> str:
             notes.append(f"{project.id}: {state.status.reason}")
         for warning in state.env.warnings if state.env else ():
             notes.append(f"{project.id}: warning: {warning}")
+        for shortfall in plugins.shortfalls if plugins else ():
+            notes.append(f"{project.id}: {shortfall}")
         for error in plugins.errors if plugins else ():
             notes.append(f"{project.id}: {error['module']}: {error['type']}: {error['message']}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -93,6 +93,28 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def days(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 0 <= number < 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (0 or more)")
+    return number
+
+
+def _from_env(name: str, kind, default):
+    """A setting only an ENVBOARD_* variable gives; a bad value ends the command (exit 2)."""
+    text = env(name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except argparse.ArgumentTypeError as exc:
+        print(f"envboard: ENVBOARD_{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def workspace_from(args: argparse.Namespace) -> Path:
     """The folder to scan, checked (a wrong one ends the command with exit 2)."""
     if args.workspace is not None:
@@ -113,6 +135,8 @@ def settings_from(args: argparse.Namespace, need_workspace: bool = True) -> Sett
             raise SystemExit(2) from None
     return Settings(
         workspace=workspace_from(args) if need_workspace else Path.cwd(),
+        kept_jobs=_from_env("KEEP_JOBS", at_least_one, Settings.kept_jobs),
+        kept_days=_from_env("KEEP_DAYS", days, Settings.kept_days),
         state_dir=state_dir,
         active_python=args.active_python,
         uv=args.uv,

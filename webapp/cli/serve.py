@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 from ..core.access.sessions import parse_duration
 from ..core.disk.files import remove_stale_temp_files
@@ -17,6 +18,7 @@ from .hosting import (
     is_loopback,
     load_secret_key,
     public_url_warning,
+    single_user_token,
     trusted_hosts,
 )
 from .options import add_common, at_least_one, env, http_url, port, settings_from, whole_number
@@ -80,6 +82,13 @@ def add_parsers(commands) -> None:
         "--users", default=env("USERS"), help="users file: names, roles, token hashes (ENVBOARD_USERS)"
     )
     serve.add_argument(
+        "--token",
+        default=None,
+        help="single-user mode: the token that lets a browser act (through the link printed at start) "
+        "and scripts (Authorization: Bearer TOKEN); without it a new random one at each start; prefer "
+        "the variable, which other users cannot see in the process list (ENVBOARD_TOKEN)",
+    )
+    serve.add_argument(
         "--allow-anonymous-view",
         action="store_true",
         default=env("ALLOW_ANONYMOUS_VIEW", "") not in ("", "0", "false"),
@@ -133,6 +142,15 @@ def add_parsers(commands) -> None:
         default=env("METRICS_PUBLIC", "") not in ("", "0", "false"),
         help="anyone who can reach envboard may read /metrics (ENVBOARD_METRICS_PUBLIC)",
     )
+    serve.add_argument(
+        "--dagster-url",
+        type=http_url,
+        default=env("DAGSTER_URL"),
+        metavar="URL",
+        help="a running Dagster webserver (dagster-webserver, dg dev), e.g. http://127.0.0.1:3000: after a "
+        "sync, or a check that loads, envboard asks it to reload the project's code location, and the "
+        "project page shows its load status too (ENVBOARD_DAGSTER_URL)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -149,6 +167,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except UsersError as exc:
             print(f"envboard: {exc}", file=sys.stderr)
             return 2
+    if users is not None and args.token:
+        print(
+            "envboard: --token is for single-user mode; with --users each user has their own", file=sys.stderr
+        )
+        return 2
     if users is None and not is_loopback(args.host):
         print(
             f"envboard: refusing to bind {args.host} without a users file: anyone who can reach it could "
@@ -178,8 +201,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         settings_from(args),
         max_jobs=args.max_jobs,
+        dagster_url=args.dagster_url or None,
         private_paths=(Path(args.users).expanduser(),) if args.users else (),  # hidden from project code
     )
+    token = None
+    if users is None:  # the single operator's token, printed in the link below
+        try:
+            token = single_user_token(settings.state_dir, args.token or env("TOKEN") or None)
+        except ValueError as exc:
+            print(f"envboard: {exc}", file=sys.stderr)
+            return 2
     problem = bind_problem(args.host, args.port)
     if problem:
         print(f"envboard: {problem}", file=sys.stderr)
@@ -189,6 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         {
             "ENVBOARD_SETTINGS": settings,
             "ENVBOARD_USERS": users,
+            "ENVBOARD_TOKEN": token,
             "ENVBOARD_ALLOW_ANONYMOUS_VIEW": args.allow_anonymous_view,
             "ENVBOARD_PROXY_USER_HEADER": args.trust_proxy_user_header,
             "ENVBOARD_TRUSTED_PROXIES": tuple(proxies),
@@ -211,7 +243,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         count = len(board.workspace.projects)
         print(f"envboard: workspace {board.workspace.root} ({count} project{'' if count == 1 else 's'})")
         print(f"envboard: active python {board.active.python} ({board.active.reason})")
-        print(f"envboard: serving on http://{args.host}:{args.port}/ ({mode})", flush=True)
+        url = f"http://{args.host}:{args.port}/"
+        if token is None:
+            print(f"envboard: serving on {url} ({mode})", flush=True)
+        else:  # the link is the way to act; without its token the board is read-only
+            link = f"{url}?{urlencode({'token': token})}"
+            print(
+                f"envboard: serving on {link} ({mode}: open this link to act; without it, look only)",
+                flush=True,
+            )
         warning = public_url_warning(args.host, args.public_url, args.port)
         if warning:
             print(f"envboard: {warning}", file=sys.stderr, flush=True)

@@ -11,6 +11,7 @@ from .disk.private import private_folder
 from .disk.stamps import Memo
 from .environments.leftovers import end_checks, end_checks_of_gone_servers
 from .jobs.history import History
+from .jobs.kept import Retention
 from .jobs.manager import JobManager
 from .live.board import Board
 from .live.monitor import Monitor
@@ -32,6 +33,7 @@ class Envboard:
             self.history,
             settings.max_jobs,
             term_grace=settings.term_grace,
+            retention=Retention(settings.kept_jobs, settings.kept_days),
         )
         # what is built from a snapshot (the Versions matrix, its HTML), by the snapshot's
         # version: a newer snapshot is a new key, so nothing here is ever stale
@@ -43,6 +45,7 @@ class Envboard:
     def start(self) -> None:
         """For a server: jobs a previous run left behind are settled, then the monitor starts."""
         self.jobs.recover()
+        self.jobs.prune_kept()  # what the retention no longer covers, now that a day may have passed
         end_checks_of_gone_servers(self.board.owner, grace=self.settings.term_grace)
         _ = self.board.active.version  # asked once now, not during somebody's first API call
         self.monitor.start()

@@ -39,10 +39,15 @@ class Settings:
     watch: bool = True  # file-system events tell the monitor what changed (else it re-reads every pass)
     term_grace: float = TERM_GRACE
     outdated_lifetime: float = 6 * 3600.0  # seconds an index's answer on outdated packages is trusted
+    # a job's replaced files stay kept (for "Roll back") for the last kept_jobs jobs of each
+    # project and any job younger than kept_days (ENVBOARD_KEEP_JOBS, ENVBOARD_KEEP_DAYS)
+    kept_jobs: int = 20
+    kept_days: float = 14.0
     job_user: str | None = None  # project code runs as this user (envboard running as root)
     # variables passed to project code beyond the allow-list (--pass-env, ENVBOARD_PASS_ENV)
     pass_env: tuple[str, ...] = field(default_factory=lambda: names_to_pass(os.environ))
     private_paths: tuple[Path, ...] = ()  # hidden from project code besides the state dir (users file)
+    dagster_url: str | None = None  # a running Dagster webserver told to reload code locations
 
     @property
     def hidden_paths(self) -> tuple[Path, ...]:

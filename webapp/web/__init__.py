@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         ENVBOARD_SESSION_MAX_AGE=DEFAULT_MAX_AGE,  # seconds after sign-in, whatever happens
         ENVBOARD_TRUSTED_PROXIES=(),  # ip networks whose user header is believed
         ENVBOARD_USERS=None,  # a core UserDirectory; None is single-user mode (loopback only)
+        ENVBOARD_TOKEN=None,  # single-user mode: the operator's token (a random one when None)
         ENVBOARD_ALLOW_ANONYMOUS_VIEW=False,
         ENVBOARD_PROXY_USER_HEADER=None,
         ENVBOARD_METRICS_TOKEN=None,  # a scraper sends it as a bearer token to read /metrics

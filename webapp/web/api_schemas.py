@@ -3,7 +3,7 @@ that use them (`openapi.py`): a client's code generator reads these."""
 
 from __future__ import annotations
 
-from ..core.workspace.dg import MODES
+from .api_action_schemas import ACTION_SCHEMAS
 
 SCHEMAS = {
     "Error": {
@@ -44,6 +44,12 @@ SCHEMAS = {
             "queued_at_iso": {"type": "string", "format": "date-time"},
             "started_at_iso": {"type": "string", "format": "date-time", "nullable": True},
             "ended_at_iso": {"type": "string", "format": "date-time", "nullable": True},
+            "files_kept": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "in a history: whether the files the job replaced are still kept "
+                "(it can be rolled back); null for jobs that keep none",
+            },
             "status": {
                 "type": "string",
                 "enum": ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
@@ -82,7 +88,7 @@ SCHEMAS = {
                 "description": "every distribution installed in two or more projects, and Python",
                 "items": {
                     "type": "object",
-                    "required": ["name", "versions", "skew"],
+                    "required": ["name", "versions", "skew", "newer"],
                     "properties": {
                         "name": {"type": "string"},
                         "versions": {
@@ -91,6 +97,11 @@ SCHEMAS = {
                             "additionalProperties": {"type": "string", "nullable": True},
                         },
                         "skew": {"type": "boolean"},
+                        "newer": {
+                            "type": "object",
+                            "description": "project id -> a newer release on that project's index",
+                            "additionalProperties": {"type": "string"},
+                        },
                     },
                 },
             },
@@ -112,6 +123,23 @@ SCHEMAS = {
             "keys": {"type": "object"},
             "why": {"type": "string"},
             "checked_at_iso": {"type": "string", "nullable": True},
+            "webserver": {
+                "type": "object",
+                "nullable": True,
+                "description": "the Dagster webserver's own status of the code location (--dagster-url); "
+                "null without one",
+                "properties": {
+                    "url": {"type": "string"},
+                    "location": {"type": "string"},
+                    "reachable": {"type": "boolean", "nullable": True},
+                    "load_status": {"type": "string", "nullable": True},
+                    "loads": {"type": "boolean", "nullable": True},
+                    "error": {"type": "string", "nullable": True},
+                    "reason": {"type": "string", "nullable": True},
+                    "problem": {"type": "string", "nullable": True},
+                    "asked_at_iso": {"type": "string", "nullable": True},
+                },
+            },
         },
     },
     "Packages": {
@@ -123,7 +151,15 @@ SCHEMAS = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "version", "locked", "planned", "direct"],
+                    "required": [
+                        "name",
+                        "version",
+                        "locked",
+                        "planned",
+                        "direct",
+                        "latest",
+                        "latest_unknown",
+                    ],
                     "properties": {
                         "name": {"type": "string"},
                         "version": {"type": "string", "nullable": True},
@@ -138,54 +174,21 @@ SCHEMAS = {
                             "description": "what uv sync would install, when not yet locked",
                         },
                         "direct": {"type": "boolean"},
+                        "latest": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "the newest release on the project's own index (the "
+                            "installed version when nothing is newer); null when not known",
+                        },
+                        "latest_unknown": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "why latest is not known (index not reachable since ..., "
+                            "uv offline, an editable install, not checked yet)",
+                        },
                     },
                 },
             },
-        },
-    },
-    "JobStarted": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Job"},
-            {
-                "type": "object",
-                "properties": {
-                    "joined": {"type": "boolean", "description": "one was already queued or running"}
-                },
-            },
-        ],
-    },
-    "SyncAll": {
-        "type": "object",
-        "required": ["started", "joined", "refused"],
-        "properties": {
-            "started": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "joined": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "refused": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["project_id", "reason"],
-                    "properties": {"project_id": {"type": "string"}, "reason": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "ModeChange": {
-        "type": "object",
-        "required": ["to", "file_hash"],
-        "properties": {
-            "to": {"type": "string", "enum": list(MODES)},
-            "file_hash": {"type": "string", "description": "the preview's file_hash"},
-            "sync": {"type": "boolean", "description": "to persistent_uv: start a sync at once"},
-        },
-    },
-    "ModeWritten": {
-        "type": "object",
-        "required": ["job", "sync", "sync_refused"],
-        "properties": {
-            "job": {"$ref": "#/components/schemas/Job"},
-            "sync": {"type": "object", "nullable": True, "description": "the sync started, a Job"},
-            "sync_refused": {"type": "string", "nullable": True},
         },
     },
     "Outdated": {
@@ -266,4 +269,5 @@ SCHEMAS = {
         "type": "object",
         "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
     },
+    **ACTION_SCHEMAS,
 }

@@ -39,6 +39,12 @@ def replace_url(response: Response, url: str) -> Response:
     return response
 
 
+def asked_by(element_id: str) -> bool:
+    """Whether the element `element_id` sent this request (htmx names it in `HX-Trigger`): a
+    filter form, whose answer then puts the filter in the address."""
+    return request.headers.get("HX-Trigger") == element_id
+
+
 def redirect(response: Response, url: str) -> Response:
     """Send the whole page to `url`. A 302 would not: the XHR follows it, and htmx swaps the
     page it finds there into the fragment that asked."""

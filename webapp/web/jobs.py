@@ -187,6 +187,8 @@ def _history_context(data: jobs.History, scoped: bool) -> dict:
         "version": data.version,
         "scoped": scoped,
         "rollbackable": data.rollbackable,
+        "pruned": data.pruned,
+        "retention": data.retention,
         "projects": [state.project for state in services().monitor.snapshot.states],
     }
 
@@ -218,7 +220,23 @@ def history_rows():
     data = _history_data(_chosen_project())
     if request.args.get("since") == data.version:
         return "", 204
-    return render_template("fragments/history_rows.html", **_history_context(data, scoped=False))
+    scoped = data.project is not None and request.args.get("scoped") is not None  # a project's own page
+    filtering = htmx.asked_by("history-filter")
+    context = _history_context(data, scoped=scoped)
+    response = Response(render_template("fragments/history_rows.html", **context, heading_oob=filtering))
+    if filtering:  # as the user chooses: the address holds the filter
+        chosen = context["project"]
+        if scoped:
+            address = url_for("jobs.project_history", project_id=chosen.id, who=data.who or None)
+        else:
+            address = url_for(
+                "jobs.history",
+                project=chosen.id if chosen else None,
+                who=data.who or None,
+                jobs=context["ids"],
+            )
+        htmx.replace_url(response, address)
+    return response
 
 
 def _chosen_project():

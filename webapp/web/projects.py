@@ -56,7 +56,12 @@ def packages_fragment(project_id: str):
     data = packages_or_404(project_id)
     if htmx.still_current(data.version):
         return htmx.NOTHING_CHANGED
-    return render_template("fragments/packages_live.html", **_packages_context(data))
+    response = current_app.make_response(
+        render_template("fragments/packages_live.html", **_packages_context(data))
+    )
+    if htmx.asked_by("packages-filters"):  # as the user types: the address holds the filter
+        htmx.replace_url(response, url_for("projects.packages", project_id=project_id, q=data.q or None))
+    return response
 
 
 @blueprint.get("/api/projects/<project_id>/packages")

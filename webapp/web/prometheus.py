@@ -98,7 +98,8 @@ class WorkspaceCollector(Collector):
             if check is not None and check.loads is not None:
                 loads.add_metric([pid], 1 if check.loads else 0)
                 for kind, count in (check.definitions or {}).items():
-                    definitions.add_metric([pid, kind], count)
+                    if count is not None:  # a kind the era's listing does not list
+                        definitions.add_metric([pid, kind], count)
         yield from (info, status, modules, components, errors, probe_failed, drift, dagster, last_sync)
         yield from (loads, definitions)
         yield GaugeMetricFamily("envboard_projects", "Projects in the workspace.", value=len(snapshot.states))

@@ -1,12 +1,20 @@
-"""Who is asking, and may they: identity, roles, CSRF on every state change, headers."""
+"""Who is asking, and may they: identity, roles, CSRF on every state change, headers.
+
+Single-user mode (no users file) has one operator: whoever holds the token `envboard
+serve` printed at start (as Jupyter Server does). Its link, opened once, gives the browser
+a signed session; scripts send it as a bearer token. Anyone else who reaches the port (on
+a shared box, another Unix user) may look, as a viewer.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
+from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 from flask.globals import request_ctx
 
 from ..core.access.sessions import SessionStoreError
@@ -22,6 +30,9 @@ OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "o
 # checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
 OPEN_ENDPOINTS.add("metrics.metrics")
 ANONYMOUS = User("anonymous", "viewer")
+TOKEN_PARAMETER = "token"  # single-user mode: the printed link carries the token in the query
+OPERATOR_PROOF = "operator"  # the session key saying its browser opened the token link
+WITHOUT_TOKEN = "open the link envboard printed at start to act"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -64,18 +75,17 @@ def _identify() -> None:
     users = current_app.config.get("ENVBOARD_USERS")
     g.user = None
     g.bearer = False
-    if users is None:  # single-user mode: only reachable on loopback
-        g.user = LOCAL_USER
+    if users is None:
+        _identify_single_user()
         return
-    authorization = request.authorization
-    bearer = authorization.token if authorization is not None and authorization.type == "bearer" else None
+    bearer = _bearer_token()
     header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
     if header and bearer is None and request.headers.get(header) and _from_trusted_proxy():
         g.user = users.get(request.headers[header])
     if g.user is None and bearer and request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
         return  # the scraper's token reads /metrics only and names no user
     if g.user is None and bearer:
-        g.user = _bearer_user(users, bearer)
+        g.user = _bearer_user(users.authenticate, bearer)
         g.bearer = True
     if g.user is None and session.get("sid"):
         g.user = _session_user(users)
@@ -102,6 +112,65 @@ def _identify() -> None:
         )
 
 
+def _bearer_token() -> str | None:
+    authorization = request.authorization
+    return authorization.token if authorization is not None and authorization.type == "bearer" else None
+
+
+def _identify_single_user() -> None:
+    """The operator holds the printed token (a session from its link, or a bearer); others look."""
+    g.user = ANONYMOUS
+    bearer = _bearer_token()
+    if bearer is not None:
+        if request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
+            return
+        g.user = _bearer_user(_token_holder, bearer)
+        g.bearer = True
+        return
+    given = request.args.get(TOKEN_PARAMETER)
+    if given is not None and request.method in SAFE_METHODS:
+        _exchange_token(given)
+    proof = session.get(OPERATOR_PROOF)
+    if isinstance(proof, str) and hmac.compare_digest(proof, _proof(current_app.config["ENVBOARD_TOKEN"])):
+        g.user = LOCAL_USER
+
+
+def _token_holder(token: str) -> User | None:
+    expected = current_app.config["ENVBOARD_TOKEN"]
+    return LOCAL_USER if hmac.compare_digest(token.encode(), expected.encode()) else None
+
+
+def _proof(token: str) -> str:
+    """What the session keeps: the cookie is signed but readable, so a digest, not the token.
+
+    A new token (each start makes one unless --token is given) ends the sessions of the old.
+    """
+    return hashlib.sha256(b"envboard single-user operator\0" + token.encode()).hexdigest()
+
+
+def _exchange_token(given: str) -> None:
+    """The printed link: a session as the operator, then the same page without the token in its URL
+    (so it stays out of the history, bookmarks and Referer), as Jupyter Server does."""
+    rest = [(name, value) for name, value in request.args.items(multi=True) if name != TOKEN_PARAMETER]
+    target = request.path + ("?" + urlencode(rest) if rest else "")
+    limiter = services().signin_limiter
+    if limiter.blocked_for(request.remote_addr, given) > 0:
+        abort(429, description="too many wrong tokens from here; wait a while and open the link again")
+    if _token_holder(given) is None:
+        limiter.fail(request.remote_addr, given)
+        flash(
+            "That link's token is not this envboard's (it makes a new one each time it starts): "
+            "open the link it printed last.",
+            "error",
+        )
+    else:
+        limiter.succeed(given)
+        session.clear()  # a fresh session (and CSRF token) for the operator
+        session.permanent = True
+        session[OPERATOR_PROOF] = _proof(given)
+    abort(redirect(target, code=303))
+
+
 def _from_trusted_proxy() -> bool:
     """The user header counts only on connections from a configured proxy address."""
     trusted = current_app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
@@ -112,7 +181,7 @@ def _from_trusted_proxy() -> bool:
     return any(peer in network for network in trusted)
 
 
-def _bearer_user(users, token: str) -> User:
+def _bearer_user(authenticate, token: str) -> User:
     """The token's user; a wrong token is answered 401 (429 while its sender is slowed down)."""
     limiter = services().signin_limiter
     wait = limiter.blocked_for(request.remote_addr, token)
@@ -121,7 +190,7 @@ def _bearer_user(users, token: str) -> User:
         response.status_code = 429
         response.headers["Retry-After"] = str(int(wait) + 1)
         abort(response)
-    user = users.authenticate(token)
+    user = authenticate(token)
     if user is None:
         limiter.fail(request.remote_addr, token)
         response = jsonify({"error": "unauthorized", "message": "that bearer token is not valid"})
@@ -172,6 +241,12 @@ def _check_role() -> None:
         return
     user = g.get("user")
     if user is None or not user.can_operate:
+        if current_app.config.get("ENVBOARD_USERS") is None:
+            abort(
+                403,
+                description=f"Not allowed without the token: {WITHOUT_TOKEN}, or send "
+                "Authorization: Bearer TOKEN",
+            )
         abort(
             403,
             description=f"{user.name if user else 'anonymous'} is a viewer: only operators may change things",
@@ -196,12 +271,16 @@ def permission_problem() -> str | None:
     """Why the current user may not act, for disabled buttons; None when they may."""
     user = g.get("user")
     if user is None or not user.can_operate:
+        if current_app.config.get("ENVBOARD_USERS") is None:
+            return WITHOUT_TOKEN
         name = user.name if user else "anonymous"
         return f"{name} is a viewer; ask an operator"
     return None
 
 
 def init_app(app: Flask) -> None:
+    if not app.config.get("ENVBOARD_TOKEN"):  # nobody was told one: nobody acts in single-user mode
+        app.config["ENVBOARD_TOKEN"] = secrets.token_urlsafe(32)
     app.before_request(_check_host)
     app.before_request(_identify)
     app.before_request(_check_csrf)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from markupsafe import Markup
 
 from ..core.pages import inventory
@@ -61,7 +61,15 @@ def fragment():
     data = versions(envboard(), _filters())
     if htmx.still_current(data.version):
         return htmx.NOTHING_CHANGED
-    return render_template("fragments/versions_live.html", **_context(data))
+    response = current_app.make_response(render_template("fragments/versions_live.html", **_context(data)))
+    if htmx.asked_by("versions-filters"):  # as the user types: the address holds the filter
+        htmx.replace_url(response, url_for("versions.index", **_shown(data.filters)))
+    return response
+
+
+def _shown(filters: inventory.VersionFilters) -> dict:
+    """The filters as the page's query, the defaults left out."""
+    return {"q": filters.q or None, "all": 1 if filters.scope == inventory.SCOPE_ALL else None}
 
 
 @blueprint.get("/api/versions")

@@ -38,8 +38,11 @@ class JobUser:
             raise ValueError(f"--job-user {name}: no such user (create it with useradd)") from None
         if entry.pw_uid == 0:
             raise ValueError(f"--job-user {name}: that is root; name an unprivileged user")
-        if os.geteuid() != 0:
-            raise ValueError(f"--job-user {name}: only envboard running as root can switch users")
+        if not can_switch_users():
+            raise ValueError(
+                f"--job-user {name}: only envboard running as root (or with the capabilities setuid "
+                "and setgid, as in the container image) can switch users"
+            )
         return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
     def may_read(self, path: Path) -> bool:
@@ -85,6 +88,8 @@ class Confinement:
         # a path inside another hidden one is hidden with it (mounting it too would show its name)
         unique = dict.fromkeys(paths)
         outermost = tuple(p for p in unique if not any(o != p and p.is_relative_to(o) for o in unique))
+        if user is not None:
+            keep_capabilities_to_myself()  # before anything is started
         bwrap, problem = _working_bwrap()
         return cls(outermost, user, bwrap, problem)
 
@@ -158,12 +163,51 @@ class Confinement:
         return {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
 
     def hand_over(self, path: Path) -> None:
-        """Lets the job user write a scratch folder envboard made for it (the probe's answer)."""
+        """Lets the job user write a scratch folder envboard made for it (the probe's answer);
+        envboard's own group keeps it too, so a server that is not root reads and removes it."""
         if self.user is not None:
-            os.chown(path, self.user.uid, self.user.gid)
+            os.chown(path, self.user.uid, os.getegid())
+            os.chmod(path, 0o770)
 
 
 NOT_CONFINED = Confinement()
+
+SETGID, SETUID = 6, 7  # capability numbers (linux/capability.h)
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4  # prctl (linux/prctl.h)
+
+
+def _capabilities(kind: str) -> int:
+    """This process's capability set `kind` (CapEff, CapAmb, ...) from /proc; 0 where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(kind + ":"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def can_switch_users() -> bool:
+    """Root, or a process given setuid and setgid (the container image's server, not root)."""
+    wanted = (1 << SETUID) | (1 << SETGID)
+    return os.geteuid() == 0 or _capabilities("CapEff") & wanted == wanted
+
+
+def keep_capabilities_to_myself() -> None:
+    """Empties the ambient set, which every program envboard starts would otherwise inherit.
+
+    The image's server is given its capabilities (setuid, setgid, chown, kill) as ambient
+    ones, the one way a program that is not root keeps them through exec; left there, project
+    code started as the job user would have them too, and setuid back to envboard's user.
+    RuntimeError when they cannot be cleared: project code must not start with them.
+    """
+    if _capabilities("CapAmb") == 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 or _capabilities("CapAmb"):
+        raise RuntimeError(f"cannot clear the ambient capabilities: {os.strerror(ctypes.get_errno())}")
 
 
 def _working_bwrap() -> tuple[str | None, str | None]:

@@ -56,6 +56,9 @@ ACTION_REINSTALL = "reinstall"  # same version, installed again (a local project
 _PLAN_LINE = re.compile(r"^\s*([-+~])\s+([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([^\s(]+)|\s+@\s+\S+)")
 
 
+IN_SYNC_REASON = "the environment matches uv.lock: a sync would change nothing"
+
+
 @dataclass(frozen=True)
 class EnvironmentStatus:
     status: str
@@ -63,6 +66,8 @@ class EnvironmentStatus:
     # what `uv sync` would change, read from the plan `uv sync --check` prints: a tuple of
     # {"name", "action", "installed", "locked"}; empty when in sync or not known
     drift: tuple[dict[str, Any], ...] = field(default=(), hash=False)  # dicts cannot be hashed
+    said: str = ""  # uv's own last words, where `reason` says it in envboard's
+    answered: bool = True  # False when uv was ended before it decided: nothing to remember
 
 
 def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentStatus:
@@ -87,10 +92,15 @@ def check_status(resolver: Resolver, env: ResolvedEnvironment) -> EnvironmentSta
     if result.error:  # say what timed out or could not start: the status alone does not
         joiner = " " if result.timed_out else ": "
         return EnvironmentStatus(STATUS_UNKNOWN, f"uv sync --check{joiner}{result.error}")
+    if result.exit_code is not None and result.exit_code < 0:  # a signal (an envboard stopping, say)
+        stopped = f"uv sync --check was stopped (signal {-result.exit_code}) before it decided"
+        return EnvironmentStatus(STATUS_UNKNOWN, stopped, answered=False)
     if result.exit_code == 0:
-        return EnvironmentStatus(STATUS_IN_SYNC, last_words(text) or "uv: would make no changes")
+        return EnvironmentStatus(STATUS_IN_SYNC, IN_SYNC_REASON, said=last_words(text))
     if "outdated" in text or "Would " in text:
-        return EnvironmentStatus(STATUS_OUT_OF_SYNC, _out_of_sync_reason(text), tuple(parse_plan(text)))
+        return EnvironmentStatus(
+            STATUS_OUT_OF_SYNC, _out_of_sync_reason(text), tuple(parse_plan(text)), said=last_words(text)
+        )
     return EnvironmentStatus(STATUS_UNKNOWN, last_words(text) or f"uv exited {result.exit_code}")
 
 

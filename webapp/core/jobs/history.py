@@ -224,11 +224,18 @@ class History:
         return _record(row) if row else None
 
     def list(
-        self, project_id: str | None = None, who: str | None = None, limit: int = 200
+        self,
+        project_id: str | None = None,
+        who: str | None = None,
+        limit: int = 200,
+        actions: tuple[str, ...] = (),
     ) -> list[JobRecord]:
-        """Newest first; optionally one project's or one person's."""
+        """Newest first; optionally one project's, one person's, or of these actions (limit -1: all)."""
         query = "SELECT * FROM jobs WHERE workspace = ?"
         args: list[Any] = [self.workspace]
+        if actions:
+            query += f" AND action IN ({', '.join('?' * len(actions))})"
+            args += actions
         if project_id is not None:
             query += " AND project_id = ?"
             args.append(project_id)

@@ -33,6 +33,7 @@ from . import sync
 from .checks import CheckRecords
 from .errors import JobError
 from .history import History, HistoryError, JobRecord
+from .kept import Retention
 from .locks import ProjectLocks
 from .log import JobLog
 from .mode_change import ModeChanges
@@ -58,8 +59,10 @@ class JobManager(Runner, ModeChanges, CheckRecords, Stopping):
         history: History,
         max_parallel: int = 2,
         term_grace: float = TERM_GRACE,
+        retention: Retention = Retention(),  # noqa: B008 - frozen
     ) -> None:
         self.board = board
+        self.retention = retention  # whose replaced files stay kept (kept.py)
         self.history = history
         self.logs_dir = history.state_dir / "logs"
         self.locks = ProjectLocks(history.state_dir / "locks")

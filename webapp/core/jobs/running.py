@@ -4,7 +4,8 @@ Apart from the queue (`manager.py` decides *when* a job runs) and from the work 
 (`sync.run_sync`, an upgrade's or a rollback's): this is what every such job does around
 its work, in order. It waits for the project's lock (a cancel ends the wait), keeps the
 files the work may replace, marks the job started unless it was ended meanwhile, runs
-the work, and records how it ended (`interrupted` when the server is stopping).
+the work, prunes the kept files the retention no longer covers (`kept.prune`), and
+records how it ended (`interrupted` when the server is stopping).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from ..environments.processes import Cancellation
 from ..workspace.scan import Project
 from . import sync
-from .history import CANCELLED, FAILED, RUNNING, JobRecord
-from .kept import keep
+from .history import CANCELLED, FAILED, RUNNING, HistoryError, JobRecord
+from .kept import KEEPING_ACTIONS, STORE, keep, prune, sweep
 from .locks import WaitCancelled
 from .log import JobLog
 
@@ -67,6 +68,19 @@ class Runner:
                     del self._active[project.id]
             self._changed(project)
 
+    def prune_kept(self, project_id: str | None = None) -> list[str]:
+        """Remove the kept files the retention no longer covers (one project's, or all at a
+        start); returns the jobs pruned. A failure here costs disk space, never a job."""
+        try:
+            records = self.history.list(project_id, limit=-1, actions=KEEPING_ACTIONS)
+            pruned = prune(records, self.retention)
+            if pruned or project_id is None:  # only a prune (or a crash) leaves contents unlinked
+                sweep(self.logs_dir / STORE)
+        except (HistoryError, OSError):
+            log.exception("pruning the kept files failed")
+            return []
+        return pruned
+
     def _sync_locked(self, project: Project, entry: _Running) -> None:
         record = entry.record
         prepared = sync.prepare(self.board, project.id, self.can_sync)
@@ -86,6 +100,8 @@ class Runner:
             term_grace=self.term_grace,
             on_start=lambda pid: self.history.update(record.id, pid=pid),
         )
+        # before the end is recorded: whoever sees the job ended sees the retention applied
+        self.prune_kept(project.id)
         if outcome.cancelled and self._stopping:
             self._interrupt(record, self._stopping, exit_code=outcome.exit_code, duration=outcome.duration)
             return

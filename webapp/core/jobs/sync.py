@@ -13,6 +13,9 @@ history record); this module is *what* it does, in order:
    what the sync could not, and the job has ended by then.
 4. After a success: check that the project's definitions load in the synced environment
    (`dg check defs`), its output in the job's log and its verdict in the job's detail.
+5. After a success, with `--dagster-url`: ask that Dagster webserver to reload the project's
+   code location (whatever the check said: the environment under it has changed), its
+   answer in the log and the detail.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -20,7 +23,7 @@ The command line, the pages and the history all describe this same command.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,21 @@ from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
-from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..probe.diff import package_diff, plugin_diff
+from ..probe.runner import PluginList
 from ..workspace.scan import Project
+from .checks import tell_webserver
 from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog
 
 SYNC_TIMEOUT = 3600.0
-SYNC_ARGS = ("sync", "--color", "always")
+SYNC_ARGS = ("sync", "--color", "always")  # in colour for the log's page (web/ansi.py)
+
+
+def sync_args(environ: Mapping[str, str]) -> list[str]:
+    """`uv sync`'s arguments: uv's own choice of colour when NO_COLOR (https://no-color.org) asks
+    for none, so neither the log nor the command shown on the page forces it."""
+    return ["sync"] if environ.get("NO_COLOR") else list(SYNC_ARGS)
 
 
 class SyncRefused(Exception):
@@ -46,7 +57,7 @@ class SyncRefused(Exception):
 
 def sync_invocation(resolver: Resolver, project_path: Path, job_id: str | None = None) -> Invocation:
     """`uv sync` at the project root, as dg ran uv; a job's run carries its marker."""
-    base = resolver.uv_invocation(project_path, list(SYNC_ARGS))
+    base = resolver.uv_invocation(project_path, sync_args(resolver.environ))
     if job_id is None:
         return base
     return replace(base, env={**base.env, JOB_MARKER: job_id})
@@ -85,6 +96,11 @@ def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | N
     env = board.resolve(project)
     if env is None:
         raise SyncRefused("the project's config has an error")
+    # uv would wait on a FIFO until the job's timeout, or read a device forever; nor may the
+    # files kept for a rollback be read from one
+    refused = board.resolver.inputs_problem(env)
+    if refused:
+        raise SyncRefused(f"not synced: {refused}")
     before = board.probe.last_known(project, env) if env.exists else PluginList()
     return Prepared(project, env, before, lock_hash(project, env))
 
@@ -149,6 +165,9 @@ def run_sync(
         detail["load_check"] = _check_definitions(board, prepared, log, cancel)
         if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
+        told = tell_webserver(board, project, log)
+        if told is not None:
+            detail["webserver"] = told
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(status, result.exit_code, time.time() - started, False, fields)
 

@@ -30,6 +30,7 @@ from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requir
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
 from ..probe.runner import PluginList, PluginProbe, status_dependencies
+from ..probe.webserver import DagsterWebserver
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
 from ..workspace.scan import Project, Workspace, scan_workspace
@@ -57,6 +58,8 @@ class Board(BackgroundChecks):
         self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
         self.definitions = DefinitionsCheck(self.resolver, self.cache)
+        # a running Dagster webserver told to reload a location after a sync or a check that loads
+        self.webserver = DagsterWebserver(settings.dagster_url) if settings.dagster_url else None
         # load checks wait in a pool of their own, one at a time: they never hold up a status check
         # or a probe, and their processes run at a lower CPU priority
         self._check_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check")
@@ -136,18 +139,25 @@ class Board(BackgroundChecks):
         value = self.cache.load(f"status:{project.path}", self._status_key(env))
         if not value:
             return None
-        return EnvironmentStatus(value["status"], value["reason"], tuple(value.get("drift", ())))
+        return EnvironmentStatus(
+            value["status"], value["reason"], tuple(value.get("drift", ())), said=value.get("said", "")
+        )
 
     def check_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus:
         dependencies = status_dependencies(project, env)
         # stamped before uv looks: an install that lands during the check invalidates its answer
         stamps = stamp_all(dependencies)
         status = check_status(self.resolver, env)
-        if env.mode == MODE_UV and status.status != STATUS_MISSING:
+        if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered:
             self.cache.store(
                 f"status:{project.path}",
                 self._status_key(env),
-                {"status": status.status, "reason": status.reason, "drift": list(status.drift)},
+                {
+                    "status": status.status,
+                    "reason": status.reason,
+                    "drift": list(status.drift),
+                    "said": status.said,
+                },
                 dependencies,
                 stamps,
             )

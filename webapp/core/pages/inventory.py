@@ -12,6 +12,7 @@ from typing import Any
 
 from ..environments.sharing import environment_key
 from ..live.state import ProjectState
+from ..upgrades.outdated import OutdatedReport
 
 # -- versions: packages by project --------------------------------------------------------------
 
@@ -57,11 +58,20 @@ class Versions:
     waiting: list[str]  # ids of projects whose packages are not known yet (probing, failed)
     version: int = 0  # the monitor snapshot's version it was built from: a poller's token (0 outside one)
     warnings: tuple[Any, ...] = ()  # skew rules broken (upgrades/skew.py): host behind, family out of step
+    newer: dict[str, dict[str, str]] = field(default_factory=dict)  # project id -> name -> newer on its index
+
+    def newer_than(self, row: VersionRow, project_id: str) -> str | None:
+        """The newer release on the project's index of the version its cell shows, if any."""
+        return self.newer.get(project_id, {}).get(row.name)
 
     def to_json(self) -> dict[str, Any]:
+        packages = []
+        for row in self.rows:
+            newer = {s.id: found for s in self.states if (found := self.newer_than(row, s.id))}
+            packages.append({**row.to_json(), "newer": newer})
         return {
             "projects": [{"id": s.id, "name": s.project.name} for s in self.states],
-            "packages": [row.to_json() for row in self.rows],
+            "packages": packages,
             "warnings": [warning.to_json() for warning in self.warnings],
         }
 
@@ -132,7 +142,18 @@ class Packages:
     total: int
     q: str
     version: int = 0  # the monitor snapshot's version it was read from: a poller's token (0 outside one)
-    latest: dict[str, str] = field(default_factory=dict)  # name -> newer release on the index (outdated only)
+    outdated: OutdatedReport | None = None  # what the project's index has (upgrades/outdated.py)
+
+    def latest(self, row: PackageRow) -> tuple[str | None, str | None]:
+        """The newest release of the row's package on the project's index, or None and why not."""
+        if self.outdated is None:
+            return None, "not asked"
+        return self.outdated.newest(row.name, row.version)
+
+    def newer(self, row: PackageRow) -> str | None:
+        """The newest release, when it is not the installed one."""
+        latest, _ = self.latest(row)
+        return latest if latest is not None and latest != row.version else None
 
     @property
     def known(self) -> bool:
@@ -144,7 +165,10 @@ class Packages:
         return sum(1 for row in self.rows if row.differs)
 
     def to_json(self) -> dict[str, Any]:
-        rows = [{**row.to_json(), "latest": self.latest.get(row.name)} for row in self.rows]
+        rows = []
+        for row in self.rows:
+            latest, why = self.latest(row)
+            rows.append({**row.to_json(), "latest": latest, "latest_unknown": why})
         return {"project": self.state.id, "packages": rows}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..app import Envboard
 from ..jobs.history import JobRecord
-from ..jobs.kept import kept_dir
+from ..jobs.kept import is_kept, no_longer_kept
 from ..jobs.log import JobLog, LogChunk
 from ..live.state import ProjectState
 
@@ -27,16 +27,23 @@ class History:
     people: list[str]  # everyone in the history, for the filter by user
     rollbackable: frozenset[str] = frozenset()  # ended jobs that kept the files they replaced
     ids: tuple[str, ...] = ()  # only these jobs (what one "Sync all" started), when set
+    pruned: frozenset[str] = frozenset()  # ended jobs whose kept files the retention has removed since
+    retention: str = ""  # whose files stay kept, in words
+
+    def files_kept(self, job: JobRecord) -> bool | None:
+        """Whether "Roll back to before this job" is possible; None for jobs that keep no files."""
+        return True if job.id in self.rollbackable else False if job.id in self.pruned else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"jobs": [job.to_json() for job in self.jobs]}
+        return {"jobs": [{**job.to_json(), "files_kept": self.files_kept(job)} for job in self.jobs]}
 
     @property
     def version(self) -> str:
         """Changes whenever a row would: a job queued, started or ended, by this server or a shell's."""
         rows = [(j.id, j.status, j.started_at, j.ended_at, j.exit_code, j.lock_after) for j in self.jobs]
         undo = sorted(self.rollbackable)  # a job's kept files appear when it ends: its button with them
-        return hashlib.sha256(json.dumps([rows, undo]).encode()).hexdigest()[:16]
+        gone = sorted(self.pruned)  # and go when the retention prunes them
+        return hashlib.sha256(json.dumps([rows, undo, gone]).encode()).hexdigest()[:16]
 
 
 def history(
@@ -50,9 +57,11 @@ def history(
     jobs = records.list(project_id, who=who or None)
     if ids:
         jobs = [job for job in jobs if job.id in ids]
-    # a job that kept its files can be undone: History offers "Roll back to before this job"
-    undoable = frozenset(j.id for j in jobs if j.finished and j.log_path and kept_dir(j.log_path).is_dir())
-    return History(jobs, project, who or None, records.people(), undoable, ids)
+    # a job whose files are kept can be undone: History offers "Roll back to before this job"
+    undoable = frozenset(j.id for j in jobs if j.finished and is_kept(j.log_path))
+    pruned = frozenset(j.id for j in jobs if j.id not in undoable and no_longer_kept(j))
+    retention = envboard.jobs.retention.describe()
+    return History(jobs, project, who or None, records.people(), undoable, ids, pruned, retention)
 
 
 def log_chunk(record: JobRecord, offset: int, *, tail: bool = False) -> LogChunk:

@@ -18,6 +18,7 @@ from ..environments.resolver import ResolvedEnvironment
 from ..jobs.sync import sync_invocation
 from ..live.state import ProjectState
 from ..probe.runner import probe_invocation
+from ..probe.webserver import location_of
 from ..workspace import modes
 from ..workspace.dg import MODE_UV
 from ..workspace.mode_preview import PreviewsBusy, preview
@@ -29,9 +30,11 @@ class ProjectPage:
     state: ProjectState
     commands: dict[str, str]  # the exact command lines envboard runs for it, as a person types them
     isolation: dict[str, Any]  # whether its code is kept from envboard's secrets, and how
+    webserver: dict[str, Any] | None = None  # the Dagster webserver's own load status (--dagster-url)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.state.to_json(), "commands": self.commands, "isolation": self.isolation}
+        data = {**self.state.to_json(), "commands": self.commands, "isolation": self.isolation}
+        return {**data, "webserver": self.webserver}
 
 
 def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
@@ -39,7 +42,25 @@ def project(envboard: Envboard, project_id: str) -> ProjectPage | None:
     state = envboard.monitor.snapshot.get(project_id)
     if state is None:
         return None
-    return ProjectPage(state, launcher_commands(envboard, state), envboard.board.confinement.to_json())
+    commands, isolation = launcher_commands(envboard, state), envboard.board.confinement.to_json()
+    return ProjectPage(state, commands, isolation, webserver_status(envboard, state))
+
+
+def webserver_status(envboard: Envboard, state: ProjectState) -> dict[str, Any] | None:
+    """What the Dagster webserver last said of the project's code location, never waited for;
+    None without --dagster-url, `asked_at_iso` None while the first answer is awaited."""
+    webserver = envboard.board.webserver
+    if webserver is None:
+        return None
+    location = location_of(state.project)
+    answer = webserver.status(location)
+    if answer is not None:
+        return answer.to_json()
+    return {
+        "url": webserver.url,
+        "location": location,
+        **dict.fromkeys(("reachable", "load_status", "loads", "error", "reason", "problem", "asked_at_iso")),
+    }
 
 
 def launcher_commands(envboard: Envboard, state: ProjectState) -> dict[str, str]:
@@ -89,14 +110,15 @@ def mode_preview(envboard: Envboard, state: ProjectState, target: str) -> ModePr
     return ModePreview(state, target, change, None, future)
 
 
-def packages(envboard: Envboard, project_id: str, q: str = "") -> Packages | None:
-    """None when the id is not one the scan produced."""
+def packages(envboard: Envboard, project_id: str, q: str = "", *, wait: bool = False) -> Packages | None:
+    """None when the id is not one the scan produced. The newest releases come from the outdated
+    packages' cached answer (a missing one is asked in the background, or now when `wait`)."""
     snapshot = envboard.monitor.snapshot
     state = snapshot.get(project_id)
     if state is None:
         return None
-    latest = envboard.outdated.report(state.project, state.env).latest  # cached; else asked in the background
-    return replace(package_list(state, q), version=snapshot.version, latest=latest)
+    outdated = envboard.outdated.report(state.project, state.env, wait=wait)
+    return replace(package_list(state, q), version=snapshot.version, outdated=outdated)
 
 
 # -- does it load: the definitions load check ------------------------------------------------
@@ -108,6 +130,7 @@ class Definitions:
 
     state: ProjectState
     q: str = ""
+    webserver: dict[str, Any] | None = None  # the Dagster webserver's own status of the location
 
     @property
     def check(self) -> dict[str, Any]:
@@ -121,10 +144,11 @@ class Definitions:
 
     def to_json(self) -> dict[str, Any]:
         project = self.state.project
-        return {"id": project.id, "name": project.name, **self.check, "keys": self.keys, "q": self.q}
+        data = {"id": project.id, "name": project.name, **self.check, "keys": self.keys, "q": self.q}
+        return {**data, "webserver": self.webserver}
 
 
 def definitions(envboard: Envboard, project_id: str, q: str = "") -> Definitions | None:
     """None when the id is not one the scan produced."""
     state = envboard.monitor.snapshot.get(project_id)
-    return None if state is None else Definitions(state, q)
+    return None if state is None else Definitions(state, q, webserver_status(envboard, state))

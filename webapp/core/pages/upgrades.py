@@ -61,16 +61,39 @@ def has_target(state: ProjectState, target: Target) -> bool:
 
 
 def newest(envboard: Envboard, states: list[ProjectState], target: Target, *, wait: bool) -> str | None:
-    """The newest version of the target's lead package on the projects' indexes, if any says."""
+    """The newest version of the target's lead package on the projects' indexes, if any says.
+
+    For the Dagster family, the newest that every package moving in lockstep with dagster has,
+    in every project: Dagster publishes releases of `dagster` that `dagster-dg-cli` skips
+    (1.13.28 and 1.13.29 have none), and a plan to one of those is blocked for each project
+    that has dg."""
     found = []
-    for report in outdated(envboard, states, wait=wait).reports:
-        latest = report.latest.get(target.lead)
+    for state, report in zip(states, outdated(envboard, states, wait=wait).reports, strict=True):
+        latest = _lockstep_newest(state, report) if target.family else report.latest.get(target.lead)
         if latest:
             found.append(latest)
+    if not found:
+        return None
     try:
-        return max(found, key=Version) if found else None
+        return (min if target.family else max)(found, key=Version)
     except InvalidVersion:
         return found[0]
+
+
+def _lockstep_newest(state: ProjectState, report: OutdatedReport) -> str | None:
+    """The newest release all of the project's family packages at dagster's version have (they
+    move together; the integration libraries, at 0.x, move to whatever fits)."""
+    plugins = state.plugins
+    if plugins is None or plugins.failure:
+        return report.latest.get("dagster")
+    versions = {package["name"]: package["version"] for package in plugins.packages}
+    core = versions.get("dagster")
+    newest = [report.newest(name, core)[0] for name, v in versions.items() if in_family(name) and v == core]
+    known = [version for version in newest if version is not None]
+    try:
+        return min(known, key=Version) if core and len(known) == len(newest) else None
+    except InvalidVersion:
+        return None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 The command the project's own dg has (`dg check defs`; dagster-dg 0.26.x has the same
 command and the same exit codes), with its definitions from `dg list defs --json`; an
 environment without dg but with Dagster gets `dagster definitions validate` on the
-project's definitions module, the load dg's check runs underneath. Deciding this reads only
-the environment's bin folder, so the pages can say why a check does (not) apply without
-running anything.
+project's definitions module, the load dg's check runs underneath. dagster-dg 0.26's listing
+loses which definition is a job and which a sensor: there the command it runs underneath
+(`dagster-components list definitions`) lists them. Deciding this reads only the
+environment's bin folder and its dist-info names, so the pages can say why a check does (not)
+apply without running anything.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from ..environments.processes import Invocation
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.scan import Project
+from ..workspace.which_dg import installed_dg
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,21 @@ def plan(project: Project, env: ResolvedEnvironment, resolver: Resolver) -> Chec
         return CheckPlan(f"no environment at {env.venv or env.python} yet")
     scripts = Path(env.python).parent  # the environment's bin folder: where its dg and dagster are
     if (scripts / "dg").is_file():
+        decides = f"the environment's own dg ({scripts / 'dg'}): `dg check defs`, as dg runs it, decides; "
+        found = installed_dg(list(env.site_packages))
+        if found and found.package == "dagster-dg" and (scripts / "dagster-components").is_file():
+            # dagster-dg 0.26's `dg list defs --json` drops each record's kind (a job and a sensor
+            # are both {"name"}); the command it runs underneath prints them with their classes
+            module = project.definitions_module or f"{project.root_module}.definitions"
+            listing = ["dagster-components", "list", "definitions", "--module-name", module]
+            return CheckPlan(
+                decides + "the definitions come from `dagster-components list definitions`, what "
+                f"dagster-dg {found.version}'s `dg list defs` runs underneath (it lists no resources)",
+                ["dg", "check", "defs"],
+                listing,
+            )
         return CheckPlan(
-            f"the environment's own dg ({scripts / 'dg'}): `dg check defs`, as dg runs it, decides; "
-            "the definitions come from `dg list defs --json`",
+            decides + "the definitions come from `dg list defs --json`",
             ["dg", "check", "defs"],
             ["dg", "list", "defs", "--json"],
         )

@@ -104,9 +104,20 @@ def located_error(output: str, project_root: Path) -> dict[str, Any]:
     return {"message": message, "file": where[0] if where else None, "line": where[1] if where else None}
 
 
-def count_definitions(data: Any) -> tuple[dict[str, int], dict[str, list[str]]]:
+# the records of the 0.26 era's listing (`dagster-components list definitions`), by class
+CLASSES = {
+    "DgAssetMetadata": "assets",
+    "DgAssetCheckMetadata": "asset_checks",
+    "DgJobMetadata": "jobs",
+    "DgScheduleMetadata": "schedules",
+    "DgSensorMetadata": "sensors",
+}
+
+
+def count_definitions(data: Any) -> tuple[dict[str, int | None], dict[str, list[str]]]:
     """Counts and keys from `dg list defs --json`: an object of lists by kind (dg 1.10.x and later),
-    or the 0.26 era's flat list of records, told apart by their fields."""
+    or the 0.26 era's flat list of records, each with its class where `dagster-components` printed
+    it, else told apart by their fields. That era lists no resources: their count is None."""
     by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     if isinstance(data, dict):
         for kind in KINDS:
@@ -115,12 +126,17 @@ def count_definitions(data: Any) -> tuple[dict[str, int], dict[str, list[str]]]:
     elif isinstance(data, list):
         for item in data:
             if isinstance(item, dict):
-                by_kind[_legacy_kind(item)].append(item)
+                by_kind[CLASSES.get(item.get("__class__", "")) or _legacy_kind(item)].append(item)
     keys = {kind: sorted(_key(item) for item in items) for kind, items in by_kind.items()}
-    return {kind: len(items) for kind, items in by_kind.items()}, keys
+    counts: dict[str, int | None] = {kind: len(items) for kind, items in by_kind.items()}
+    if isinstance(data, list) and not by_kind["resources"]:
+        counts["resources"] = None  # not listed in that era: unknown, not none
+    return counts, keys
 
 
 def _legacy_kind(item: dict[str, Any]) -> str:
+    """A record of 0.26's `dg list defs --json`, without its class: jobs and sensors are both
+    {"name"}, and are counted as jobs (the listing above is used where it can run)."""
     if "asset_key" in item and "name" in item:
         return "asset_checks"
     if "key" in item or "asset_key" in item:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import LOCK_FILE
-from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, PYPROJECT
+from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
 
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
@@ -49,6 +50,18 @@ class PluginList:
     @property
     def package_count(self) -> int | None:
         return len(self.packages) if self.failure is None else None
+
+    @property
+    def shortfalls(self) -> list[str]:
+        """Why the listing has fewer plugins than the project expects, in a few words each (the
+        overview's row and `envboard list` say them; the project page says them at length)."""
+        if self.failure:
+            return []
+        words = []
+        if self.dagster_importable is False:
+            words.append("dagster does not import" if self.dagster_version else "dagster not installed")
+        words += [f"registry_modules: {pattern} matched nothing" for pattern in self.unmatched_patterns]
+        return words
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +214,9 @@ class PluginProbe:
             return PluginList(
                 failure=failure, probed_at=started, duration=duration, output=result.text[-20000:]
             )
+        elsewhere = ran_elsewhere(env, data)
+        if elsewhere:  # not the environment's answer: shown as the failure it is, and not kept
+            return PluginList(failure=elsewhere, probed_at=started, duration=duration)
         plugins = PluginList.from_probe(data, started, duration)
         value = plugins.to_json()
         dependencies = probe_dependencies(project, env, data)
@@ -209,49 +225,27 @@ class PluginProbe:
         return plugins
 
 
+def ran_elsewhere(env: ResolvedEnvironment, data: dict[str, Any]) -> str | None:
+    """Why an answer is not from the project's uv environment, or None when it is.
+
+    `uv run --no-sync` that cannot see the project (a folder the job user may not pass
+    through) runs the first interpreter it finds instead: its empty plugin list must not be
+    shown, or cached, as the project's.
+    """
+    prefix = data.get("prefix")
+    if env.mode != MODE_UV or env.venv is None or not isinstance(prefix, str):
+        return None
+    if os.path.realpath(prefix) == os.path.realpath(env.venv):
+        return None
+    return (
+        f"the probe ran in {prefix[:500]}, not in the project's environment {env.venv}: uv did not find "
+        "the project there (can the user project code runs as reach its folder?)"
+    )
+
+
 def merge_stamps(after: dict[str, dict[str, str]], before: dict[str, dict[str, str]]) -> dict:
     """Stamps of everything the answer depended on, the earlier one wherever there is one."""
     return {kind: {**stamps, **before.get(kind, {})} for kind, stamps in after.items()}
-
-
-def plugin_diff(before: PluginList | None, after: PluginList) -> dict[str, list]:
-    """Modules and components added, removed or changed between two lists (a sync's effect)."""
-    if before is None or before.failure or after.failure:
-        return {"unknown": ["no earlier plugin list to compare with"]} if before is None else {}
-    old_modules = {m["module"] for m in before.registry_modules}
-    new_modules = {m["module"] for m in after.registry_modules}
-    old_components = {c["key"]: c.get("summary") for c in before.components}
-    new_components = {c["key"]: c.get("summary") for c in after.components}
-    return {
-        "modules_added": sorted(new_modules - old_modules),
-        "modules_removed": sorted(old_modules - new_modules),
-        "components_added": sorted(set(new_components) - set(old_components)),
-        "components_removed": sorted(set(old_components) - set(new_components)),
-        "components_changed": sorted(
-            k for k in set(old_components) & set(new_components) if old_components[k] != new_components[k]
-        ),
-    }
-
-
-def package_diff(before: PluginList | None, after: PluginList) -> dict[str, list]:
-    """Distributions a sync added, removed or changed, from the probe's lists before and after.
-
-    `{"added": [{"name", "version"}], "removed": [{"name", "version"}],
-    "changed": [{"name", "from", "to"}]}`, each by name; `{"unknown": [why]}` without a before.
-    """
-    if before is None:
-        return {"unknown": ["no earlier package list to compare with"]}
-    if before.failure or after.failure:
-        return {}
-    old = {p["name"]: p["version"] for p in before.packages}
-    new = {p["name"]: p["version"] for p in after.packages}
-    return {
-        "added": [{"name": n, "version": new[n]} for n in sorted(set(new) - set(old))],
-        "removed": [{"name": n, "version": old[n]} for n in sorted(set(old) - set(new))],
-        "changed": [
-            {"name": n, "from": old[n], "to": new[n]} for n in sorted(set(old) & set(new)) if old[n] != new[n]
-        ],
-    }
 
 
 # what uv's own freshness check of a local project follows: these files' modification times

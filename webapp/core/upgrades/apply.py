@@ -29,14 +29,16 @@ import tomlkit
 from ..disk.files import UTF8_BOM, atomic_write
 from ..environments.processes import Cancellation, Invocation, RunResult
 from ..environments.uv import lock_hash
+from ..jobs.checks import tell_webserver
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
-from ..jobs.kept import KeptError, kept_files, restore
+from ..jobs.kept import KeptError, kept_files, no_longer_kept, restore
 from ..jobs.log import JobLog
 from ..jobs.manager import JobManager
 from ..jobs.sync import Outcome, Prepared, run_in_log, sync_invocation
 from ..live.board import Board
-from ..probe.runner import PluginList, package_diff, plugin_diff
+from ..probe.diff import package_diff, plugin_diff
+from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .plan import Edit, Target, lock_invocation
 
@@ -182,6 +184,9 @@ def run_upgrade(
         "plugin_diff": plugin_diff(prepared.before, after),
         "package_diff": package_diff(prepared.before, after),
     }
+    told = tell_webserver(board, project, log)  # the running webserver loads the new environment too
+    if told is not None:
+        detail["webserver"] = told
     fields = {"message": None, "detail": detail, "lock_after": lock_hash(project, env)}
     return Outcome(SUCCEEDED, 0, time.time() - started, False, fields)
 
@@ -268,6 +273,11 @@ def start_rollback(jobs: JobManager, job_id: str, who: str) -> JobRecord:
         raise JobError(f"no job {job_id!r}")
     if not record.finished:
         raise JobError(f"job {job_id} has not ended yet")
+    if no_longer_kept(record):
+        raise JobError(
+            f"the files job {job_id} replaced are no longer kept (envboard keeps those of "
+            f"{jobs.retention.describe()})"
+        )
     try:
         if not kept_files(record.log_path):
             raise JobError(

@@ -64,6 +64,25 @@ class OutdatedReport:
     pending: bool = False  # a check is running; the answer replaces this one
     reason: str | None = None  # why there is no answer (no environment, uv missing)
     latest: dict[str, str] = field(default_factory=dict)  # name -> newest version, for tables
+    editable: frozenset[str] = frozenset()  # installed from their own folder: no index release applies
+    offline: bool = False  # uv ran offline: a release it has not seen is not known to be absent
+
+    def newest(self, name: str, version: str | None) -> tuple[str | None, str | None]:
+        """The newest release of an installed package on the project's index, or None and why
+        that is not known. uv lists only the outdated ones: any other it looked at is newest."""
+        if version is None:
+            return None, "not installed"
+        if name in self.editable:
+            return None, "installed from its own folder (editable), not from an index"
+        if name in self.latest:
+            return self.latest[name], None
+        if not self.known:
+            return None, self.reason or "not checked yet: the project's index is being asked"
+        if self.index_error:
+            return None, self.index_error
+        if self.offline:
+            return None, "uv runs offline (UV_OFFLINE): newer releases on the index are not seen"
+        return version, None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,25 +100,37 @@ def outdated_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocat
     return resolver.uv_invocation(root, args)
 
 
-def parse_outdated(text: str, direct: set[str]) -> list[OutdatedPackage]:
-    """uv's JSON (stdout; its notes on stderr are merged in, so the JSON line is looked for)."""
+def editables_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
+    """uv's list of the environment's editable installs (local: no index is asked)."""
+    root = env.uv_root or env.project_root
+    args = ["pip", "list", "--editable", "--format", "json", "--color", "never", "-p", str(env.python)]
+    return resolver.uv_invocation(root, args)
+
+
+def _json_list(text: str) -> list[dict[str, Any]]:
+    """uv's JSON list (stdout; its notes on stderr are merged in, so the JSON line is looked for)."""
     for line in reversed(text.splitlines()):
         line = line.strip()
-        if not line.startswith("["):
-            continue
-        try:
-            items = json.loads(line)
-        except ValueError:
-            continue
-        found = [
-            OutdatedPackage(
-                normalise(i["name"]), i["version"], i["latest_version"], normalise(i["name"]) in direct
-            )
-            for i in items
-            if isinstance(i, dict) and {"name", "version", "latest_version"} <= i.keys()
-        ]
-        return sorted(found, key=lambda p: (not p.direct, p.name))
+        if line.startswith("["):
+            try:
+                items = json.loads(line)
+            except ValueError:
+                continue
+            return [item for item in items if isinstance(item, dict)]
     raise ValueError("uv printed no JSON list")
+
+
+def parse_outdated(text: str, direct: set[str]) -> list[OutdatedPackage]:
+    """uv's JSON; an editable install is left out: uv compares it with whatever release of that
+    name the index has (a project called `demo` against PyPI's `demo`), which is not its own."""
+    found = [
+        OutdatedPackage(
+            normalise(i["name"]), i["version"], i["latest_version"], normalise(i["name"]) in direct
+        )
+        for i in _json_list(text)
+        if {"name", "version", "latest_version"} <= i.keys() and not i.get("editable_project_location")
+    ]
+    return sorted(found, key=lambda p: (not p.direct, p.name))
 
 
 def _lower_priority(pid: int) -> None:
@@ -120,6 +151,9 @@ class OutdatedChecker:
         self._running: dict[Path, Future] = {}
         self._lock = threading.Lock()
         self.listeners: list[Callable[[Path], None]] = []  # told when a project's answer changed
+        # grows whenever an answer lists other outdated packages than the one before it: what
+        # is built from the answers (the Versions matrix's marks) is keyed on it
+        self.generation = 0
 
     @staticmethod
     def _name(project: Project) -> str:
@@ -135,9 +169,10 @@ class OutdatedChecker:
         return {"site": [str(p) for p in env.site_packages], "file": sorted(files)}
 
     def report(
-        self, project: Project, env: ResolvedEnvironment | None, *, wait: bool = False
+        self, project: Project, env: ResolvedEnvironment | None, *, wait: bool = False, ask: bool = True
     ) -> OutdatedReport:
-        """What is known; a missing or expired answer is checked (in the background unless `wait`)."""
+        """What is known; a missing or expired answer is checked (in the background unless `wait`;
+        not at all without `ask`: a command that ends now must not leave a check to wait for)."""
         if env is None or not env.exists:
             return OutdatedReport(project.id, project.name, reason="the environment does not exist yet")
         problem = self.resolver.unavailable(env)
@@ -149,7 +184,7 @@ class OutdatedChecker:
             return self._from_value(project, value)
         if wait:
             return self._from_value(project, self.check(project, env))
-        pending = self._submit(project, env)
+        pending = self._submit(project, env) if ask else False
         stale = value or self.cache.last_stored(self._name(project), self._key(env))
         if stale is None:
             return OutdatedReport(project.id, project.name, pending=pending)
@@ -164,12 +199,8 @@ class OutdatedChecker:
         """Ask uv now and remember the answer."""
         dependencies = self._dependencies(project, env)
         stamps = stamp_all(dependencies)  # before uv looks: an install meanwhile makes it stale
-        result = run(
-            outdated_invocation(self.resolver, env),
-            capture=True,
-            timeout=OUTDATED_TIMEOUT,
-            on_start=_lower_priority,
-        )
+        invocation = outdated_invocation(self.resolver, env)
+        result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
         now = time.time()
         direct = set(direct_requirements(project.path / "pyproject.toml"))
         packages: list[OutdatedPackage] | None = None
@@ -177,7 +208,13 @@ class OutdatedChecker:
             with contextlib.suppress(ValueError):
                 packages = parse_outdated(result.text, direct)
         if packages is not None:
-            value: dict[str, Any] = {"packages": [p.to_json() for p in packages], "checked_at": now}
+            value: dict[str, Any] = {
+                "packages": [p.to_json() for p in packages],
+                "checked_at": now,
+                "editable": self._editables(env),
+                # uv offline lists nothing it has not cached: "not listed" is no longer "newest"
+                "offline": invocation.env.get("UV_OFFLINE", "").lower() in ("1", "true", "yes", "on"),
+            }
         else:
             # the last good answer stays, said to be from before the index went away
             before = self.cache.last_stored(self._name(project), self._key(env)) or {}
@@ -185,12 +222,24 @@ class OutdatedChecker:
             words = result.error or last_words(result.text) or f"uv exited {result.exit_code}"
             value = {
                 "packages": before.get("packages", []),
+                "editable": before.get("editable", []),
                 "checked_at": now,
                 "failing_since": since,
                 "index_error": f"index not reachable since {iso(since)}: {words}",
             }
+        shown = (self.cache.last_stored(self._name(project), self._key(env)) or {}).get("packages", [])
         self.cache.store(self._name(project), self._key(env), value, dependencies, stamps)
+        if value["packages"] != shown:
+            with self._lock:
+                self.generation += 1
         return value
+
+    def _editables(self, env: ResolvedEnvironment) -> list[str]:
+        result = run(editables_invocation(self.resolver, env), capture=True, timeout=OUTDATED_TIMEOUT)
+        try:
+            return sorted(normalise(i["name"]) for i in _json_list(result.text) if "name" in i)
+        except ValueError:
+            return []
 
     @staticmethod
     def _from_value(project: Project, value: dict[str, Any]) -> OutdatedReport:
@@ -206,6 +255,8 @@ class OutdatedChecker:
             checked_at=value.get("checked_at"),
             known=True,
             latest={p.name: p.latest for p in packages},
+            editable=frozenset(value.get("editable", ())),
+            offline=bool(value.get("offline")),
         )
 
     def _submit(self, project: Project, env: ResolvedEnvironment) -> bool:

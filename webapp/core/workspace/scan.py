@@ -40,6 +40,9 @@ class Project:
     mode: ModeSetting | None = None
     reading: Reading | None = None  # the environment as the project's own dg sees it (reading.py)
     root_module: str | None = None
+    location_name: str = (
+        ""  # its code location's name, as dg names it (code_location_name, else the folder's)
+    )
     registry_modules: list[str] = field(default_factory=list)
     declares_registry_entry_point: bool = False
     error: str | None = None
@@ -241,6 +244,10 @@ def _project_at(
     settings = project_table(config)
     root_module = settings.get("root_module")
     project.root_module = root_module if isinstance(root_module, str) else None
+    target = settings.get("code_location_target_module")
+    project.definitions_module = target if isinstance(target, str) and target else None
+    location = settings.get("code_location_name")  # dg's DgContext.code_location_name
+    project.location_name = location if isinstance(location, str) and location else folder.name
     patterns = settings.get("registry_modules", [])
     if isinstance(patterns, list):
         project.registry_modules = [p for p in patterns if isinstance(p, str)]

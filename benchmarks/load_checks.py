@@ -1,0 +1,241 @@
+"""The definitions load check: a cold check against `dg check defs` by hand, and the overview's
+p99 while 20 projects run their checks after a workspace-wide change.
+
+    PYTHONPATH=. python benchmarks/load_checks.py [--part cold|overview|both] [--runs 3]
+                                                 [--projects 20] [--seconds 10] [--scratch DIR]
+
+Needs the package index the first time: it builds real create-dagster 1.13 projects (two
+assets, a check, a job, a schedule) under --scratch, reused by later runs.
+
+cold: alternately, the project's own `dg check defs` by hand (its .venv's dg, quiet as
+envboard runs it), envboard's cold check (no cache entry: `dg check defs` and
+`dg list defs --json` side by side), and, to see where envboard's extra time goes, the
+listing alone and the check and listing one after the other. Medians; ratios over
+`dg check defs`. Target: envboard's cold check <= 1.0x.
+
+overview: `envboard serve` over --projects such projects (real uv) is left to check them all;
+then one edit to every project's definitions (a workspace-wide change) queues every check
+again, and wrk (Debian package `wrk`) loads `/` while they run; beside it, before the change
+and in the same run, the same page idle, and ceiling (b) (benchmarks/ceiling.py) with the
+page's size. p99 in ms; target: <= 50 ms while the checks run. The load average is printed:
+on a shared machine numbers are only comparable at similar load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+from harness import Ceiling, Server, wrk_run
+
+from webapp.core.environments.processes import find_uv
+from webapp.core.live.board import Board
+from webapp.core.probe.loadcheck import DefinitionsCheck
+from webapp.core.probe.loadplan import CheckPlan
+from webapp.core.settings import Settings
+
+CREATE_DAGSTER = "create-dagster==1.13.27"
+DEFINITIONS = """
+import dagster as dg
+
+
+@dg.asset
+def orders():
+    return 1
+
+
+@dg.asset(deps=[orders])
+def revenue():
+    return 2
+
+
+@dg.asset_check(asset=orders)
+def orders_not_empty():
+    return dg.AssetCheckResult(passed=True)
+
+
+daily = dg.define_asset_job("daily", selection=[orders, revenue])
+every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
+"""
+
+
+def quiet_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV" and not k.startswith("UV_")}
+    return {**env, "DAGSTER_DG_UPDATE_CHECK_ENABLED": "0", "DAGSTER_HOME": str(home), "NO_COLOR": "1"}
+
+
+def build_project(folder: Path, name: str) -> Path:
+    """A create-dagster project with a few definitions, persistent_uv; made once, reused."""
+    project = folder / name
+    if (project / ".venv" / "bin" / "dg").is_file():
+        return project
+    folder.mkdir(parents=True, exist_ok=True)
+    uv = find_uv().path
+    env = quiet_env(folder / ".home")
+    argv = [uv, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", name]
+    subprocess.run(argv, cwd=folder, env=env, check=True, capture_output=True)
+    (project / "src" / name / "defs" / "sales.py").write_text(textwrap.dedent(DEFINITIONS))
+    text = (project / "pyproject.toml").read_text()
+    setting = '[tool.dg.project]\npython_environment = "persistent_uv"\n'
+    (project / "pyproject.toml").write_text(text.replace("[tool.dg.project]\n", setting))
+    return project
+
+
+def timed(function) -> tuple[float, float]:
+    """Wall-clock seconds, and CPU seconds of the processes it started (their own and their children's)."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    function()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return time.perf_counter() - started, cpu
+
+
+def cold(scratch: Path, runs: int) -> None:
+    project_dir = build_project(scratch / "cold", "shop")
+    env = quiet_env(scratch / "home-by-hand")
+    dg = str(project_dir / ".venv" / "bin" / "dg")
+    board = Board(Settings(workspace=project_dir, state_dir=scratch / "state-cold"))
+    try:
+        project = board.workspace.projects[0]
+        resolved = board.resolve(project)
+        full = board.definitions.plan(project, resolved)
+
+        def envboard(check: list[str] | None, listing: list[str] | None) -> None:
+            """A cold check (a fresh cache key each time) running these commands; a listing
+            passed as the check runs alone, as the one command."""
+            fresh = DefinitionsCheck(board.resolver, board.cache)
+            fresh.plan = lambda *_: CheckPlan(full.why, check, listing)  # type: ignore[method-assign]
+            fresh.cache = type(board.cache)(scratch / f"cache-{time.monotonic_ns()}")
+            verdict = fresh.check(project, resolved)
+            assert verdict.loads, verdict.output
+
+        def by_hand(*args: str) -> None:
+            subprocess.run([dg, *args], cwd=project_dir, env=env, check=True, capture_output=True)
+
+        cases = {
+            "dg check defs (by hand)": lambda: by_hand("check", "defs"),
+            "envboard cold check (both at once)": lambda: envboard(full.check, full.listing),
+            "envboard: check alone": lambda: envboard(full.check, None),
+            "envboard: listing alone": lambda: envboard(full.listing, None),
+            "dg list defs --json (by hand)": lambda: by_hand("list", "defs", "--json"),
+        }
+        for case in cases.values():  # once each first: bytecode written, file cache warm
+            case()
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        load = os.getloadavg()[0]
+        for _ in range(runs):  # alternately, so every case sees the same machine
+            for name, case in cases.items():
+                samples[name].append(timed(case))
+        alone = zip(samples["envboard: check alone"], samples["envboard: listing alone"], strict=True)
+        samples["envboard: check, then listing (sum)"] = [(a[0] + b[0], a[1] + b[1]) for a, b in alone]
+    finally:
+        board.close()
+    wall = {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(s[1] for s in values) for name, values in samples.items()}
+    reference = "dg check defs (by hand)"
+    print(f"cold check, {runs} runs, load average {load:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(f"{'what':40} {'median s':>9} {'vs dg check defs':>17} {'CPU s':>7} {'vs dg':>7}")
+    for name in samples:
+        print(
+            f"{name:40} {wall[name]:9.2f} {wall[name] / wall[reference]:16.2f}x"
+            f" {cpu[name]:7.2f} {cpu[name] / cpu[reference]:6.2f}x"
+        )
+
+
+def overview(scratch: Path, count: int, seconds: int) -> None:
+    folder = scratch / f"overview{count}"
+    names = [f"p{index:02d}" for index in range(count)]
+    for name in names:
+        build_project(folder, name)
+    workspace = folder
+    entries = "".join(f'\n[[workspace.projects]]\npath = "{name}"\n' for name in names)
+    (workspace / "dg.toml").write_text('directory_type = "workspace"\n' + entries)
+    env = {"DAGSTER_DG_UPDATE_CHECK_ENABLED": "0"}
+    server = Server(workspace, scratch / f"state-overview{count}", env, fake_uv=False, session=False)
+    try:
+        settle(server, count)
+        size = len(urllib.request.urlopen(server.url + "/", timeout=60).read())
+        ceiling = Ceiling(size)
+        try:
+            idle = wrk_run(server.url + "/", seconds)
+            bare = wrk_run(ceiling.url + "/", seconds)
+            load = os.getloadavg()[0]
+            for name in names:  # the workspace-wide change: every project's definitions edited
+                path = folder / name / "src" / name / "defs" / "sales.py"
+                path.write_text(path.read_text() + f"\n# edited {time.time()}\n")
+            wait_checking(server)
+            busy = wrk_run(server.url + "/", seconds)
+            still = sum(
+                1 for p in server.projects()["projects"] if p["definitions_check"]["status"] == "checking"
+            )
+            bare_busy = wrk_run(ceiling.url + "/", seconds)
+        finally:
+            ceiling.stop()
+    finally:  # the checks still queued end with the server
+        server.stop()
+    print(f"overview of {count} projects ({size} bytes), wrk {seconds} s, 16 clients")
+    print(f"load average {load:.2f} at the change, {os.getloadavg()[0]:.2f} at the end")
+    print(f"{'what':44} {'p99 ms':>8} {'req/s':>8} {'p99 vs ceiling':>15}")
+    for name, result, ceiling_result in (
+        ("idle, every check done", idle, bare),
+        (f"while the checks run ({still} still checking at the end)", busy, bare_busy),
+    ):
+        ratio = result.p99_ms / ceiling_result.p99_ms
+        print(f"{name:44} {result.p99_ms:8.1f} {result.rate:8.0f} {ratio:14.2f}x")
+        print(f"{'  ceiling (b), same size':44} {ceiling_result.p99_ms:8.1f} {ceiling_result.rate:8.0f}")
+    print(f"target: p99 <= 50 ms while the checks run: {'met' if busy.p99_ms <= 50 else 'NOT met'}")
+
+
+def settle(server: Server, count: int, timeout: float = 3600) -> None:
+    """Until every project's check has answered (loads) and nothing is pending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        projects = server.projects()["projects"]
+        if len(projects) == count and all(
+            p["definitions_check"]["status"] == "loads" and not p["pending"] for p in projects
+        ):
+            return
+        time.sleep(1)
+    raise RuntimeError("the checks did not finish")
+
+
+def wait_checking(server: Server, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p["definitions_check"]["status"] == "checking" for p in server.projects()["projects"]):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("no check started after the change")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", choices=["cold", "overview", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--projects", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--scratch", type=Path)
+    args = parser.parse_args()
+    if "PYTHONDONTWRITEBYTECODE" in os.environ:
+        print("warning: PYTHONDONTWRITEBYTECODE is set; unset it for fair numbers", file=sys.stderr)
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-load-checks-"))
+    print(f"scratch: {scratch}")
+    if args.part in ("cold", "both"):
+        cold(scratch, args.runs)
+    if args.part in ("overview", "both"):
+        overview(scratch, args.projects, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
