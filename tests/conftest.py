@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import subprocess
@@ -153,6 +154,21 @@ def offline_uv(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ENVBOARD_PASS_ENV", "SLOW_BUILD_SECONDS SLOW_BUILD_RELEASE BUILD_COUNT_DIR")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def envboard_logging_restored():
+    """A test that configures envboard's logging as `serve` does (its own handler, not passed on
+    to the root logger) leaves it as it found it: later tests in the worker read it with caplog."""
+    logger = logging.getLogger("envboard")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    for handler in logger.handlers:
+        if handler not in handlers:
+            handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")
