@@ -224,11 +224,13 @@ def _ms(text: str) -> float:
 class Ceiling:
     """Ceiling (b): waitress with `threads` threads returning `size` precomputed bytes (ceiling.py)."""
 
-    def __init__(self, size: int, threads: int = THREADS) -> None:
+    def __init__(self, size: int, threads: int = THREADS, keep_alive: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, str(HERE / "ceiling.py"), str(size), str(self.port), str(threads)]
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "ceiling.py"), str(size), str(self.port), str(threads)],
+            argv + (["keep-alive"] if keep_alive else []),
+            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

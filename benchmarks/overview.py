@@ -1,7 +1,7 @@
 """The overview against ceiling (b), the stack's physical limit, measured in the same run.
 
-    python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 10]
-                                  [--runs 1] [--scratch DIR]
+    python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 5]
+                                  [--runs 3] [--scratch DIR]
 
 For each size: a workspace of active-mode projects and a real `envboard serve` (waitress,
 16 threads, real uv, a users file with one operator, anonymous viewing allowed) left to
@@ -12,8 +12,10 @@ Then wrk (Debian package `wrk`; keep-alive clients on loopback, bounded in time)
 `/` for an anonymous viewer and for the signed-in operator (each with its session cookie), and
 against the same size from the ceiling, alternating, for each client count; then the
 overview's "nothing changed" poll (`/fragments/rows?since=`, as htmx sends it) against
-the ceiling's bare 204. wrk sends no Accept-Encoding, so both sides move the raw bytes;
-the page's gzip size is printed beside. With `--runs N` each cell is the median of N.
+the ceiling's bare 204 (waitress closes the connection after it) and against the same
+ceiling keeping it open as envboard does. wrk sends no Accept-Encoding, so both sides
+move the raw bytes; the page's gzip size is printed beside. Each cell is the median of
+`--runs` runs, the cells taking turns within each run.
 Ratios are envboard's req/s over the ceiling's; p99 in ms. The box's load average is
 printed with each size: on a shared machine, numbers are only comparable at similar load.
 `--scratch` keeps workspaces and plugin caches between runs (the first run of a size
@@ -77,17 +79,25 @@ def sign_in(url: str, token: str) -> str:
         return (page.headers["Set-Cookie"] or cookie).split(";")[0]
 
 
-def median_run(runs: int, url: str, seconds: int, clients: int, headers: dict[str, str] | None = None):
-    results = [wrk_run(url, seconds, clients, headers) for _ in range(runs)]
-    return WrkResult(statistics.median(r.rate for r in results), statistics.median(r.p99_ms for r in results))
+def medians(runs: int, cells: dict[str, tuple], seconds: int, clients: int) -> dict[str, WrkResult]:
+    """Each cell (url, headers) measured `runs` times, the cells taking turns within each run (the
+    load of a shared machine moves; taking turns spreads it over every cell), and the medians."""
+    results: dict[str, list[WrkResult]] = {name: [] for name in cells}
+    for _ in range(runs):
+        for name, (url, headers) in cells.items():
+            results[name].append(wrk_run(url, seconds, clients, headers))
+    return {
+        name: WrkResult(statistics.median(r.rate for r in rs), statistics.median(r.p99_ms for r in rs))
+        for name, rs in results.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scratch", type=Path)
     args = parser.parse_args()
     base = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-overview-"))
@@ -106,7 +116,7 @@ def main() -> None:
             session=False,
             extra=("--users", str(users), "--allow-anonymous-view"),
         )
-        ceiling = None
+        ceiling = kept_open = None
         try:
             server.wait_settled()
             time.sleep(1)
@@ -123,12 +133,16 @@ def main() -> None:
                     assert gzip.decompress(zipped).count(b'class="project-row"') == size
             since = re.search(rb"/fragments/rows\?since=([0-9.]+)", raw).group(1).decode()
             ceiling = Ceiling(len(raw))
+            kept_open = Ceiling(len(raw), keep_alive=True)
             load = os.getloadavg()[0]
             viewers = {"anonymous": {"Cookie": anonymous}, "signed in": {"Cookie": cookie}}
             for clients in args.clients:
-                top = median_run(args.runs, ceiling.url + "/", args.seconds, clients)
-                for viewer, headers in viewers.items():
-                    ours = median_run(args.runs, server.url + "/", args.seconds, clients, headers)
+                cells = {"ceiling": (ceiling.url + "/", None)}
+                cells.update({viewer: (server.url + "/", headers) for viewer, headers in viewers.items()})
+                found = medians(args.runs, cells, args.seconds, clients)
+                top = found["ceiling"]
+                for viewer in viewers:
+                    ours = found[viewer]
                     print(
                         f"{size:>8} {len(raw) / 1000:>8.0f} {100 * len(zipped) / len(raw):>6.1f} "
                         f"{viewer:>9} {clients:>7} {ours.rate:>14.0f} ({ours.p99_ms:>6.1f}) "
@@ -136,20 +150,31 @@ def main() -> None:
                         flush=True,
                     )
             clients = max(args.clients)
-            poll_headers = {"HX-Request": "true"}
-            poll = median_run(
-                args.runs, f"{server.url}/fragments/rows?since={since}", args.seconds, clients, poll_headers
+            poll_headers = {"HX-Request": "true", "Cookie": anonymous}
+            found = medians(
+                args.runs,
+                {
+                    "poll": (f"{server.url}/fragments/rows?since={since}", poll_headers),
+                    "bare": (ceiling.url + "/204", None),
+                    "kept": (kept_open.url + "/204", None),
+                },
+                args.seconds,
+                clients,
             )
-            bare = median_run(args.runs, ceiling.url + "/204", args.seconds, clients)
-            print(
-                f"{size:>8} {'204 poll':>25} {clients:>7} {poll.rate:>14.0f} ({poll.p99_ms:>6.1f}) "
-                f"{bare.rate:>8.0f} ({bare.p99_ms:>6.1f}) {poll.rate / bare.rate:>5.2f}x"
-            )
+            poll = found["poll"]
+            for name, label in (("bare", "bare 204"), ("kept", "bare 204 kept open")):
+                bare = found[name]
+                ratio = poll.rate / bare.rate
+                print(
+                    f"{size:>8} {'204 poll vs ' + label:>34} {clients:>7} {poll.rate:>14.0f} "
+                    f"({poll.p99_ms:>6.1f}) {bare.rate:>8.0f} ({bare.p99_ms:>6.1f}) {ratio:>5.2f}x"
+                )
             print(f"{size:>8} load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}", flush=True)
         finally:
             server.stop()
-            if ceiling is not None:
-                ceiling.stop()
+            for bare_server in (ceiling, kept_open):
+                if bare_server is not None:
+                    bare_server.stop()
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
         print("warning: PYTHONDONTWRITEBYTECODE was set", file=sys.stderr)
 

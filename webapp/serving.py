@@ -30,6 +30,11 @@ STOP_REASON = "the server was stopped"
 JOBS_TIMEOUT = 2.0  # the jobs' process groups are KILLed within this
 REQUESTS_TIMEOUT = 0.3  # requests still being answered after the jobs are done get this long
 EXIT_TIMEOUT = 0.5  # then threads still working (a plugin probe) are not waited for
+# A thread back from a system call (waitress's poll and send, a session's SQLite read, a stat)
+# waits up to the interpreter's switch interval (5 ms by default) for a busy thread to give
+# up the lock: with 16 request threads the I/O loop and signed-in requests queued behind
+# them. A shorter interval hands the lock over sooner, for a little more switching.
+SWITCH_INTERVAL = 0.0005
 log = logging.getLogger("envboard.serve")
 
 
@@ -55,6 +60,7 @@ def serve_until_stopped(
     job is already recorded by then.
     """
     socket_map: dict = {}  # ours, so the loop below runs it a turn at a time
+    sys.setswitchinterval(SWITCH_INTERVAL)
     waitress_options.setdefault("ident", "envboard")
     server = create_server(app, map=socket_map, **waitress_options)
     guard(socket_map, per_address, exempt)

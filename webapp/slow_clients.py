@@ -25,13 +25,18 @@ from collections.abc import Iterable
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
+from .keep_alive import KeepAliveTask
+
 log = logging.getLogger("envboard.serve")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class DeadlineChannel(HTTPChannel):
-    """waitress's channel, remembering when the request being read began to arrive."""
+    """waitress's channel, remembering when the request being read began to arrive (and keeping
+    the connection open after a 204, keep_alive.py)."""
+
+    task_class = KeepAliveTask
 
     reading_since: float | None = None  # time.time() of the current request's first byte
 

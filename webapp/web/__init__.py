@@ -75,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         actions,
         auth,
         errors,
+        front,
         jobs,
         metrics,
         modes,
@@ -88,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         versions,
     )
 
+    app.session_interface = front.RememberedCookies()
     access_log.init_app(app)
     metrics.init_app(app)
     security.init_app(app)
@@ -101,6 +103,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     render_ahead = web.rows.render_ahead(app, core.jobs, core.monitor.stopped)
     core.monitor.publish_listeners.append(render_ahead)
     render_ahead(core.monitor.snapshot)
+    # the overview and its poll answered from what Flask answered before (web/front.py)
+    app.wsgi_app = front.Front(app, app.wsgi_app)
     # started last, when every listener (metrics, rows) is in place: a probe that ends at once is counted
     core.start()
     return app

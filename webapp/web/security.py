@@ -8,19 +8,31 @@ a shared box, another Unix user) may look, as a viewer.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
-from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.globals import request_ctx
+from flask.sessions import SessionMixin
 
 from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
 from . import htmx
-from .services import services
+from .services import EXTENSION
+from .token_link import OPERATOR_PROOF, TOKEN_PARAMETER, exchange_token, proof, token_holder
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -30,8 +42,6 @@ OPEN_ENDPOINTS = {"static", "auth.signin", "auth.signin_form", "ops.healthz", "o
 # checks its own readers (signed-in users, the metrics token, or anyone with --metrics-public)
 OPEN_ENDPOINTS.add("metrics.metrics")
 ANONYMOUS = User("anonymous", "viewer")
-TOKEN_PARAMETER = "token"  # single-user mode: the printed link carries the token in the query
-OPERATOR_PROOF = "operator"  # the session key saying its browser opened the token link
 WITHOUT_TOKEN = "open the link envboard printed at start to act"
 
 CSP = (
@@ -71,26 +81,36 @@ def _check_host() -> None:
     )
 
 
-def _identify() -> None:
-    users = current_app.config.get("ENVBOARD_USERS")
-    g.user = None
-    g.bearer = False
+def identify(
+    app: Flask, incoming: Request, cookie_session: SessionMixin, endpoint: str | None
+) -> tuple[User | None, bool]:
+    """Who sent `incoming` (None: nobody the app knows) and whether they named themselves with a
+    bearer token. The one place a request's user is decided: the Flask hook below and the front
+    (web/front.py) both ask it, with the request, its cookie session and the endpoint it goes to.
+    A wrong bearer token is refused here (abort: 401, or 429 while its sender is slowed down), and
+    single-user mode's printed link is exchanged for a session here (abort: a redirect).
+    """
+    users = app.config.get("ENVBOARD_USERS")
     if users is None:
-        _identify_single_user()
-        return
-    bearer = _bearer_token()
-    header = current_app.config.get("ENVBOARD_PROXY_USER_HEADER")
-    if header and bearer is None and request.headers.get(header) and _from_trusted_proxy():
-        g.user = users.get(request.headers[header])
-    if g.user is None and bearer and request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
-        return  # the scraper's token reads /metrics only and names no user
-    if g.user is None and bearer:
-        g.user = _bearer_user(users.authenticate, bearer)
-        g.bearer = True
-    if g.user is None and session.get("sid"):
-        g.user = _session_user(users)
-    if g.user is None and current_app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
-        g.user = ANONYMOUS
+        return _single_user(app, incoming, cookie_session, endpoint)
+    user = None
+    bearer = _bearer_token(incoming)
+    header = app.config.get("ENVBOARD_PROXY_USER_HEADER")
+    if header and bearer is None and incoming.headers.get(header) and _from_trusted_proxy(app, incoming):
+        user = users.get(incoming.headers[header])
+    if user is None and bearer and endpoint == "metrics.metrics" and _is_scraper_token(app, bearer):
+        return None, False  # the scraper's token reads /metrics only and names no user
+    if user is None and bearer:
+        return _bearer_user(app, incoming, users.authenticate, bearer), True
+    if user is None and cookie_session.get("sid"):
+        user = _session_user(app, users, cookie_session)
+    if user is None and app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
+        user = ANONYMOUS
+    return user, False
+
+
+def _identify() -> None:
+    g.user, g.bearer = identify(current_app, request, session, request.endpoint)
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.path.startswith("/api/"):
             response = jsonify({"error": "unauthorized", "message": "sign in or send Authorization: Bearer"})
@@ -112,79 +132,43 @@ def _identify() -> None:
         )
 
 
-def _bearer_token() -> str | None:
-    authorization = request.authorization
+def _bearer_token(incoming: Request) -> str | None:
+    authorization = incoming.authorization
     return authorization.token if authorization is not None and authorization.type == "bearer" else None
 
 
-def _identify_single_user() -> None:
+def _single_user(
+    app: Flask, incoming: Request, cookie_session: SessionMixin, endpoint: str | None
+) -> tuple[User | None, bool]:
     """The operator holds the printed token (a session from its link, or a bearer); others look."""
-    g.user = ANONYMOUS
-    bearer = _bearer_token()
+    bearer = _bearer_token(incoming)
     if bearer is not None:
-        if request.endpoint == "metrics.metrics" and is_scraper_token(bearer):
-            return
-        g.user = _bearer_user(_token_holder, bearer)
-        g.bearer = True
-        return
-    given = request.args.get(TOKEN_PARAMETER)
-    if given is not None and request.method in SAFE_METHODS:
-        _exchange_token(given)
-    proof = session.get(OPERATOR_PROOF)
-    if isinstance(proof, str) and hmac.compare_digest(proof, _proof(current_app.config["ENVBOARD_TOKEN"])):
-        g.user = LOCAL_USER
+        if endpoint == "metrics.metrics" and _is_scraper_token(app, bearer):
+            return ANONYMOUS, False
+        return _bearer_user(app, incoming, lambda token: token_holder(app, token), bearer), True
+    given = incoming.args.get(TOKEN_PARAMETER)
+    if given is not None and incoming.method in SAFE_METHODS:
+        exchange_token(app, incoming, cookie_session, given)
+    proven = cookie_session.get(OPERATOR_PROOF)
+    if isinstance(proven, str) and hmac.compare_digest(proven, proof(app.config["ENVBOARD_TOKEN"])):
+        return LOCAL_USER, False
+    return ANONYMOUS, False
 
 
-def _token_holder(token: str) -> User | None:
-    expected = current_app.config["ENVBOARD_TOKEN"]
-    return LOCAL_USER if hmac.compare_digest(token.encode(), expected.encode()) else None
-
-
-def _proof(token: str) -> str:
-    """What the session keeps: the cookie is signed but readable, so a digest, not the token.
-
-    A new token (each start makes one unless --token is given) ends the sessions of the old.
-    """
-    return hashlib.sha256(b"envboard single-user operator\0" + token.encode()).hexdigest()
-
-
-def _exchange_token(given: str) -> None:
-    """The printed link: a session as the operator, then the same page without the token in its URL
-    (so it stays out of the history, bookmarks and Referer), as Jupyter Server does."""
-    rest = [(name, value) for name, value in request.args.items(multi=True) if name != TOKEN_PARAMETER]
-    target = request.path + ("?" + urlencode(rest) if rest else "")
-    limiter = services().signin_limiter
-    if limiter.blocked_for(request.remote_addr, given) > 0:
-        abort(429, description="too many wrong tokens from here; wait a while and open the link again")
-    if _token_holder(given) is None:
-        limiter.fail(request.remote_addr, given)
-        flash(
-            "That link's token is not this envboard's (it makes a new one each time it starts): "
-            "open the link it printed last.",
-            "error",
-        )
-    else:
-        limiter.succeed(given)
-        session.clear()  # a fresh session (and CSRF token) for the operator
-        session.permanent = True
-        session[OPERATOR_PROOF] = _proof(given)
-    abort(redirect(target, code=303))
-
-
-def _from_trusted_proxy() -> bool:
+def _from_trusted_proxy(app: Flask, incoming: Request) -> bool:
     """The user header counts only on connections from a configured proxy address."""
-    trusted = current_app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
+    trusted = app.config.get("ENVBOARD_TRUSTED_PROXIES") or ()
     try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
+        peer = ipaddress.ip_address(incoming.remote_addr or "")
     except ValueError:
         return False
     return any(peer in network for network in trusted)
 
 
-def _bearer_user(authenticate, token: str) -> User:
+def _bearer_user(app: Flask, incoming: Request, authenticate, token: str) -> User:
     """The token's user; a wrong token is answered 401 (429 while its sender is slowed down)."""
-    limiter = services().signin_limiter
-    wait = limiter.blocked_for(request.remote_addr, token)
+    limiter = app.extensions[EXTENSION].signin_limiter
+    wait = limiter.blocked_for(incoming.remote_addr, token)
     if wait > 0:
         response = jsonify({"error": "too many requests", "message": "too many wrong tokens from here"})
         response.status_code = 429
@@ -192,7 +176,7 @@ def _bearer_user(authenticate, token: str) -> User:
         abort(response)
     user = authenticate(token)
     if user is None:
-        limiter.fail(request.remote_addr, token)
+        limiter.fail(incoming.remote_addr, token)
         response = jsonify({"error": "unauthorized", "message": "that bearer token is not valid"})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -201,16 +185,17 @@ def _bearer_user(authenticate, token: str) -> User:
     return user
 
 
-def _session_user(users) -> User | None:
+def _session_user(app: Flask, users, cookie_session: SessionMixin) -> User | None:
     """The user of a live server-side session; an ended, expired or replaced one clears the cookie."""
-    name = session.get("user", "")
+    name = cookie_session.get("user", "")
+    known, digest = users.get_with_digest(name)
     try:
-        info = services().sessions.check(session["sid"], users.token_digest(name))
+        info = app.extensions[EXTENSION].sessions.check(cookie_session["sid"], digest)
     except SessionStoreError:
         info = None  # the sign-in page says why; pages must not break over it
-    user = users.get(name) if info is not None and info.user == name else None
+    user = known if info is not None and info.user == name else None
     if user is None:
-        session.clear()
+        cookie_session.clear()
     return user
 
 
@@ -263,7 +248,11 @@ def _headers(response):
 
 def is_scraper_token(token: str | None) -> bool:
     """Whether `token` is the --metrics-token (it reads /metrics only and names no user)."""
-    expected = current_app.config.get("ENVBOARD_METRICS_TOKEN")
+    return _is_scraper_token(current_app, token)
+
+
+def _is_scraper_token(app: Flask, token: str | None) -> bool:
+    expected = app.config.get("ENVBOARD_METRICS_TOKEN")
     return bool(expected and token and hmac.compare_digest(token.encode(), expected.encode()))
 
 

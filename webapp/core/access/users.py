@@ -124,10 +124,11 @@ class UserDirectory:
         self._fresh()
         return self._by_name.get(name)
 
-    def token_digest(self, name: str) -> str | None:
-        """The hash of the user's current token: a session opened with an older one has ended."""
+    def get_with_digest(self, name: str) -> tuple[User | None, str | None]:
+        """The user and the hash of their current token (a session opened with an older one has
+        ended), from one look at the file: a signed-in request needs both."""
         self._fresh()
-        return self._digests.get(name)
+        return self._by_name.get(name), self._digests.get(name)
 
     def names(self) -> list[User]:
         self._fresh()

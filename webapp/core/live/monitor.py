@@ -25,6 +25,7 @@ from types import MappingProxyType
 from ..environments.sharing import shared
 from ..settings import FULL_REFRESH_INTERVAL, REFRESH_INTERVAL
 from ..workspace.dg import CONFIG_FILES
+from ..workspace.scan import Project
 from .board import Board
 from .state import ProjectState
 from .watch import FolderWatcher
@@ -61,6 +62,9 @@ class Monitor:
         # restart holds an old version as its poll token, which must not match a new one
         self._snapshot = Snapshot(version=time.time_ns() // 1_000_000)
         self._publish_lock = threading.Lock()
+        self._shared_for: list = []  # (id, project, environment) of the last sharing worked out
+        self._shared_with: dict[str, tuple[Project, ...]] = {}
+        self._shared_until = 0.0
         self._refresh_lock = threading.Lock()  # one pass at a time (the thread, a request, a job)
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -202,10 +206,9 @@ class Monitor:
             current = self._snapshot
             for state in states:
                 _keep_last_answer(state, current.by_id.get(state.id))
-            sharing = shared((state.id, state.env) for state in states)
-            projects = {state.id: state.project for state in states}
+            sharing = self._sharing(states)
             for state in states:
-                state.shared_with = tuple(projects[other] for other in sharing.get(state.id, ()))
+                state.shared_with = sharing.get(state.id, ())
             fingerprints = {
                 # a state object carried over from the last snapshot keeps its fingerprint
                 state.id: current.fingerprints[state.id]
@@ -228,6 +231,23 @@ class Monitor:
             for listener in self.publish_listeners:
                 listener(snapshot)
         return snapshot
+
+    def _sharing(self, states: list[ProjectState]) -> dict[str, tuple[Project, ...]]:
+        """Each project's others in the same environment, worked out again only when a project
+        or an environment changed: n projects in one environment (every `active` project shares
+        the active Python) are n x n entries and a realpath each, and the monitor publishes
+        after every background answer. A link moved under an unchanged path is seen by the
+        next full pass's time at the latest."""
+        placed = [(state.id, state.project, state.env) for state in states]
+        if placed != self._shared_for or time.monotonic() >= self._shared_until:
+            sharing = shared((state.id, state.env) for state in states)
+            projects = {state.id: state.project for state in states}
+            self._shared_with = {
+                pid: tuple(projects[other] for other in others) for pid, others in sharing.items()
+            }
+            self._shared_for = placed
+            self._shared_until = time.monotonic() + FULL_REFRESH_INTERVAL
+        return self._shared_with
 
     @property
     def stopped(self) -> threading.Event:

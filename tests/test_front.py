@@ -1,0 +1,133 @@
+"""The front (web/front.py): the overview and its poll's 204 answered before Flask, with
+Flask's own bytes and headers, for the viewer the same identity step names; and a poll's
+connection kept open after its 204."""
+
+from __future__ import annotations
+
+import http.client
+import re
+from urllib.parse import urlsplit
+
+from werkzeug.test import Client
+
+from tests.conftest import core, idle, write_project, write_workspace
+from webapp.core.access.users import UserDirectory, add_user, remove_user
+from webapp.core.pages.overview import overview_version
+
+ENCODINGS = ({}, {"Accept-Encoding": "gzip, deflate, br"}, {"Accept-Encoding": "gzip;q=0, identity"})
+
+
+def _workspace(tmp_path, names=("alpha", "beta")):
+    root = write_workspace(tmp_path / "ws", list(names))
+    for name in names:
+        write_project(root / name, name)
+    return root
+
+
+def _signed_in(app, token: str):
+    client = app.test_client()
+    form = client.get("/signin").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    assert client.post("/signin", data={"token": token, "csrf_token": csrf}).status_code == 303
+    return client
+
+
+def _answer(response) -> tuple:
+    return response.status, list(response.headers.items()), response.get_data()
+
+
+def _requests_counted(app, endpoint: str) -> float:
+    metrics = app.extensions["envboard"].metrics
+    return (
+        metrics.registry.get_sample_value(
+            "envboard_request_duration_seconds_count", {"endpoint": endpoint, "method": "GET"}
+        )
+        or 0.0
+    )
+
+
+def test_the_front_answers_with_flasks_own_bytes_and_headers(tmp_path, make_app):
+    users = tmp_path / "users.toml"
+    token = add_user(users, "alice", "operator")
+    app = make_app(
+        _workspace(tmp_path), ENVBOARD_USERS=UserDirectory(users), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True
+    )
+    front = app.wsgi_app
+    flask_alone = Client(front.behind, response_wrapper=app.response_class)  # the same app, no front
+    idle(app)  # every probe and check has answered: every answer below shows one snapshot
+    viewers = {"anonymous": app.test_client(), "alice": _signed_in(app, token)}
+    for name, client in viewers.items():
+        assert client.get("/").status_code == 200  # the session gets its CSRF token (Flask sets it)
+        flask_alone.set_cookie("envboard_session", client.get_cookie("envboard_session").value)
+        since = overview_version(core(app))
+        asks = [("/", encoding) for encoding in ENCODINGS]
+        asks.append((f"/fragments/rows?since={since}", {"HX-Request": "true"}))
+        for path, headers in asks:
+            endpoint = "overview.rows" if "rows" in path else "overview.index"
+            client.get(path, headers=headers)  # the first of each is Flask's, and kept
+            served, counted = front.served, _requests_counted(app, endpoint)
+            ours = _answer(client.get(path, headers=headers))
+            assert front.served == served + 1, (name, path, headers)  # this one the front answered
+            assert _requests_counted(app, endpoint) == counted + 1  # and counted as any request is
+            assert ours == _answer(flask_alone.get(path, headers=headers)), (name, path, headers)
+        assert ours[0] == "204 NO CONTENT"
+        page = viewers[name].get("/").get_data(as_text=True)
+        assert re.search(r'<span class="user" id="current-user">(\w+)', page).group(1) == name
+
+
+def test_the_front_sees_a_removed_user_and_a_sign_out_at_once(tmp_path, make_app):
+    users = tmp_path / "users.toml"
+    tokens = {name: add_user(users, name, "operator") for name in ("alice", "bob")}
+    app = make_app(_workspace(tmp_path), ENVBOARD_USERS=UserDirectory(users))
+    idle(app)
+    alice, bob = _signed_in(app, tokens["alice"]), _signed_in(app, tokens["bob"])
+    since = overview_version(core(app))
+    poll = (f"/fragments/rows?since={since}", {"HX-Request": "true"})
+    for client in (alice, bob):
+        client.get("/")  # the session's CSRF token is made (Flask sets the cookie)
+        client.get("/")  # Flask's answer, kept
+        client.get(poll[0], headers=poll[1])
+    served = app.wsgi_app.served
+    assert alice.get("/").status_code == bob.get("/").status_code == 200
+    assert alice.get(poll[0], headers=poll[1]).status_code == 204
+    assert app.wsgi_app.served == served + 3  # kept answers, from the front
+
+    remove_user(users, "bob")  # from the command line, while his page is open
+    page = bob.get("/")
+    assert page.status_code == 302 and "/signin" in page.headers["Location"]
+    app.extensions["envboard"].sessions.end_user("alice")  # signed out everywhere
+    assert alice.get(poll[0], headers=poll[1]).status_code == 401
+    page = alice.get("/")
+    assert page.status_code == 302 and "/signin" in page.headers["Location"]
+    assert app.wsgi_app.served == served + 3  # Flask answered these: nobody to answer for
+
+
+def test_a_poll_that_finds_nothing_changed_keeps_its_connection(tmp_path, live_server):
+    url = live_server(_workspace(tmp_path))
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request("GET", "/")
+    page = connection.getresponse()
+    body = page.read().decode()
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    since = re.search(r"/fragments/rows\?since=([0-9.]+)", body).group(1)
+    answers = []
+    for _ in range(3):
+        connection.request(
+            "GET", f"/fragments/rows?since={since}", headers={"Cookie": cookie, "HX-Request": "true"}
+        )
+        answer = connection.getresponse()
+        answer.read()
+        answers.append((answer.status, answer.headers.get("Connection"), answer.will_close))
+        if answer.status != 204:  # a probe ended meanwhile: the rows travel, then it is quiet again
+            since = overview_version_of(url, cookie)
+    assert (204, None, False) in answers
+    assert all(not will_close for _, _, will_close in answers)
+
+
+def overview_version_of(url: str, cookie: str) -> str:
+    import urllib.request
+
+    request = urllib.request.Request(url + "/", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=30) as page:
+        return re.search(r"/fragments/rows\?since=([0-9.]+)", page.read().decode()).group(1)

@@ -1,0 +1,159 @@
+"""The two hottest GETs answered in front of Flask: the overview page and its poll's 204.
+
+Every viewer asks for `/` and polls `/fragments/rows?since=` every 2 s. Flask's own work per
+request (contexts, URL matching, hooks, the response object) cost more than the bytes of a
+100-project page. The front is a WSGI layer (Flask's documented `app.wsgi_app` wrapper)
+that answers those two from what Flask answered before for the same key, and hands every
+other request (and every first one) to Flask:
+
+- the viewer is identified by `security.identify`, the same function Flask's hook calls,
+  from the same cookie session, so a revoked session, a removed user or a changed role
+  is seen on the next request; a request with an Authorization header, a session that
+  would change (new CSRF token, cleared on sign-out, a flash to show), or no viewer at all
+  goes to Flask;
+- the key holds everything the answer is made from: the overview's version (snapshot and
+  jobs), its outdated count and total, the jobs' availability, the filters (the raw query),
+  the viewer (name, role, CSRF token), host, scheme, script root and whether gzip is
+  accepted. An answer is kept only when the key was the same before and after Flask made
+  it, it set no cookie, and its status is 200 (204 for the poll);
+- a kept answer is Flask's own status, headers (security headers, Vary, Content-Encoding)
+  and body chunks, so the bytes are the same by construction; the access log and the
+  request metrics are written for it as for any other request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+from flask import Flask
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature
+
+from ..core.pages.overview import outdated_count, overview_version
+from .access_log import log_request
+from .encoded import Kept
+from .metrics import observe_request
+from .security import CSRF_FIELD, TOKEN_PARAMETER, identify
+from .services import EXTENSION
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+ENDPOINTS = {"/": "overview.index", "/fragments/rows": "overview.rows"}
+ANSWERS_KEPT = 512  # viewers x filters x encodings; bounded by bytes too (Kept)
+COOKIES_KEPT = 4096  # verified session cookies remembered; past that the memory starts afresh
+
+
+class Front:
+    """`app.wsgi_app = Front(app, app.wsgi_app)`: see the module's docstring."""
+
+    def __init__(self, app: Flask, behind: WSGIApp) -> None:
+        self.app = app
+        self.behind = behind
+        self.answers: Kept[tuple[str, list[tuple[str, str]], list[bytes]]] = Kept(ANSWERS_KEPT)
+        self.served = 0  # answers given without Flask (the tests look)
+        header = app.config.get("ENVBOARD_PROXY_USER_HEADER")
+        self.proxy_header = "HTTP_" + header.upper().replace("-", "_") if header else None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        endpoint = ENDPOINTS.get(environ.get("PATH_INFO", ""))
+        if endpoint is None or environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
+            return self.behind(environ, start_response)
+        if self.proxy_header and self.proxy_header in environ:
+            return self.behind(environ, start_response)  # a proxy names the user: Flask decides
+        started = time.perf_counter()
+        request = self.app.request_class(environ)
+        if TOKEN_PARAMETER in request.args:
+            return self.behind(environ, start_response)  # single-user mode's link: Flask exchanges it
+        session = self.app.session_interface.open_session(self.app, request)
+        user, _ = identify(self.app, request, session, endpoint)
+        if user is None or session.modified or session.get("_flashes") or not session.get(CSRF_FIELD):
+            return self.behind(environ, start_response)  # Flask redirects, sets the cookie or flashes
+        key = self._key(endpoint, request, user, session)
+        if key is None:
+            return self.behind(environ, start_response)
+        kept = self.answers.get(key)
+        if kept is None:
+            return self._ask_flask(environ, start_response, key, endpoint, request, user, session)
+        status, headers, body = kept
+        start_response(status, list(headers))
+        self.served += 1
+        log_request("GET", request.path, int(status[:3]), started, user, request.remote_addr)
+        observe_request(self.app.extensions[EXTENSION].metrics, endpoint, "GET", started)
+        return body
+
+    def _key(self, endpoint: str, request, user, session) -> Hashable | None:
+        """What the answer is made from; None when the front does not answer this one."""
+        core = self.app.extensions[EXTENSION].core
+        environ = request.environ
+        where = (environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"), request.script_root)
+        viewer = (user.name, user.role)
+        args = request.args
+        if endpoint == "overview.rows":
+            if "force" in args or args.get("since") != overview_version(core):
+                return None  # rows to send: Flask works out which
+            return ("nothing changed", *where, *viewer)
+        # what overview(..., count_outdated=True) would give the page, without building it
+        snapshot = core.monitor.snapshot
+        version = overview_version(core)
+        state = (version, outdated_count(core, snapshot), len(snapshot.states), core.jobs.unavailable)
+        gzip = request.accept_encodings["gzip"] > 0
+        query = environ.get("QUERY_STRING", "")  # the filters, as Flask reads them from it
+        return ("page", query, gzip, *where, *viewer, session[CSRF_FIELD], *state)
+
+    def _ask_flask(self, environ, start_response, key, endpoint, request, user, session) -> Iterable[bytes]:
+        answer: dict[str, Any] = {}
+
+        def keep_start(status: str, headers: list[tuple[str, str]], exc_info=None):
+            answer["status"], answer["headers"] = status, list(headers)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        chunks = self.behind(environ, keep_start)
+        try:
+            body = list(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        expected = "204" if endpoint == "overview.rows" else "200"
+        headers = answer.get("headers", [])
+        if (
+            answer.get("status", "")[:3] == expected
+            and not any(name.lower() == "set-cookie" for name, _ in headers)
+            and self._key(endpoint, request, user, session) == key
+        ):
+            self.answers.put(key, (answer["status"], headers, body), sum(len(chunk) for chunk in body))
+        return body
+
+
+class RememberedCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, each cookie's signature checked once, not on every request.
+
+    A browser sends the same cookie with every poll, and checking it (HMAC, base64, JSON)
+    cost a tenth of a request. A cookie that passed is remembered with its signing time;
+    itsdangerous's age test is applied to it each time, exactly as `loads(max_age=)` does.
+    Only cookies of plain values are remembered (a list of flashes would be shared).
+    """
+
+    def __init__(self) -> None:
+        self._verified: dict[tuple[Any, str], tuple[dict, int]] = {}
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value or not app.secret_key:
+            return super().open_session(app, request)
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        found = self._verified.get((app.secret_key, value))
+        if found is not None:
+            data, signed = found
+            if 0 <= int(time.time()) - signed <= max_age:  # itsdangerous's test, on the same numbers
+                return self.session_class(data)
+        serializer = self.get_signing_serializer(app)
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if isinstance(data, dict) and all(isinstance(v, str | int | bool | None) for v in data.values()):
+            if len(self._verified) >= COOKIES_KEPT:
+                self._verified.clear()
+            self._verified[(app.secret_key, value)] = (data, int(signed_at.timestamp()))
+        return self.session_class(data)
