@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import subprocess
@@ -116,12 +117,23 @@ def pytest_collection_modifyitems(config, items):
 
     `python -m pytest -m "not slow"` is the fast tier. Tests whose module-scoped fixtures build
     something big (an image, real Dagster environments) stay on one worker of pytest-xdist.
+
+    The longest work starts first, so that no worker is left with it while the others are done:
+    those modules, then every other slow test, then the rest (pytest-xdist hands out tests in
+    the order collected; the order within each rank is kept, so modules stay together).
     """
     for item in items:
         if any(item.get_closest_marker(name) for name in SLOW_MARKERS) or "browser" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("container") or item.get_closest_marker("dagster"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    items.sort(key=_start_rank)
+
+
+def _start_rank(item) -> int:
+    if item.get_closest_marker("xdist_group"):
+        return 0
+    return 1 if item.get_closest_marker("slow") else 2
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +154,21 @@ def offline_uv(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ENVBOARD_PASS_ENV", "SLOW_BUILD_SECONDS SLOW_BUILD_RELEASE BUILD_COUNT_DIR")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def envboard_logging_restored():
+    """A test that configures envboard's logging as `serve` does (its own handler, not passed on
+    to the root logger) leaves it as it found it: later tests in the worker read it with caplog."""
+    logger = logging.getLogger("envboard")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    for handler in logger.handlers:
+        if handler not in handlers:
+            handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

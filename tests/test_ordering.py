@@ -145,6 +145,48 @@ def test_leftovers_are_found_by_their_marker_when_the_group_leader_is_gone(tmp_p
     assert not live_group_members(leader.pid) and child
 
 
+def test_a_marked_process_that_ended_is_not_waited_for_while_nobody_reaps_it(tmp_path):
+    """Under bubblewrap the inner process is an orphan, and a container's init may never reap
+    it: a stop must see that it ended (a zombie) instead of spending the whole grace on it."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from webapp.core.environments.leftovers import CHECK_MARKER, end_checks
+
+    owner = f"zombie-test-{os.getpid()}-{tmp_path.name}"
+    child_pid = tmp_path / "child.pid"
+    # the parent is not marked and never waits for its marked child, which has a group of its own
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+            "    env={**os.environ, sys.argv[1]: sys.argv[2]}, start_new_session=True)\n"
+            "open(sys.argv[3], 'w').write(str(child.pid))\n"
+            "time.sleep(120)\n",
+            CHECK_MARKER,
+            f"{owner}.1",
+            str(child_pid),
+        ],
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: child_pid.exists() and child_pid.read_text(), timeout=30)
+        child = psutil.Process(int(child_pid.read_text()))
+        ended = threading.Event()
+        stopper = threading.Thread(target=lambda: end_checks(owner, grace=120) and ended.set(), daemon=True)
+        stopper.start()
+        wait_for(ended.is_set, timeout=30)  # not the 120 s of grace
+        assert child.status() == psutil.STATUS_ZOMBIE  # it did end, by the TERM
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_a_sync_that_waited_for_the_lock_reads_the_mode_written_meanwhile(tmp_path, make_board):
     """Queued behind another process's change that switched the project to active: not synced."""
 

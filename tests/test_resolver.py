@@ -70,3 +70,31 @@ def test_uv_workspace_member_shares_the_root_environment(tmp_path):
         ActivePython(None, "none"), UvLocation("/opt/uv", "t"), {"UV_PROJECT_ENVIRONMENT": "envs/x"}
     )
     assert custom.resolve(scan_workspace(root).projects[0]).venv == root / "envs" / "x"
+
+
+def test_an_interpreter_is_asked_its_version_once_until_it_changes(tmp_path):
+    """Every envboard built in one process (a server restarted in-process, the tests) asks the
+    active Python once; a replaced interpreter is asked again."""
+    import os
+
+    from webapp.core.environments.interpreters import python_version
+
+    asked = tmp_path / "asked"
+    python = tmp_path / "bin" / "python3"
+    python.parent.mkdir()
+
+    def interpreter(version: str) -> None:
+        python.write_text(f"#!/bin/sh\necho >> {asked}\necho {version}\n")
+        python.chmod(0o755)
+
+    interpreter("3.99.1")
+    assert python_version(python) == "3.99.1"
+    assert python_version(python) == "3.99.1"
+    assert len(asked.read_text().splitlines()) == 1
+    link = tmp_path / "python"  # reached through a link: the same file, not asked again
+    os.symlink(python, link)
+    assert python_version(link) == "3.99.1"
+    assert len(asked.read_text().splitlines()) == 1
+    interpreter("3.99.2")
+    assert python_version(link) == "3.99.2"
+    assert len(asked.read_text().splitlines()) == 2

@@ -268,3 +268,70 @@ def test_an_empty_overview_says_so_across_the_whole_table(tmp_path, make_app):
     assert empty and int(empty.group(1)) == columns
     offered = re.findall(r'<option value="([a-z_]+)"', page[page.index('name="status"') :])
     assert {"in_sync", "out_of_sync", "missing", "unknown", "unmanaged", "error", "checking"} <= set(offered)
+
+
+def test_a_template_is_compiled_once_per_process_and_again_when_it_changes(tmp_path, make_app):
+    """Every app of a process shares the compiled templates; an edited one is never served stale."""
+    from jinja2 import Environment, FileSystemLoader
+
+    from webapp.web.compiled import COMPILED, CompiledTemplates
+
+    first = make_app(write_workspace(tmp_path / "ws1", []), state_dir=tmp_path / "s1")
+    second = make_app(write_workspace(tmp_path / "ws2", []), state_dir=tmp_path / "s2")
+    assert first.jinja_env.bytecode_cache is COMPILED is second.jinja_env.bytecode_cache
+
+    class Counting(Environment):
+        compiled = 0
+
+        def compile(self, *args, **kwargs):
+            Counting.compiled += 1
+            return super().compile(*args, **kwargs)
+
+    cache = CompiledTemplates()
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "page.html").write_text("one {{ x }}")
+
+    def render() -> str:
+        return (
+            Counting(loader=FileSystemLoader(folder), bytecode_cache=cache)
+            .get_template("page.html")
+            .render(x=1)
+        )
+
+    assert render() == "one 1" and Counting.compiled == 1
+    assert render() == "one 1" and Counting.compiled == 1  # a second app: nothing compiled again
+    (folder / "page.html").write_text("two {{ x }}")
+    assert render() == "two 1" and Counting.compiled == 2
+
+
+def test_rows_rendered_ahead_are_the_bytes_a_request_renders_under_any_script_root(tmp_path, make_app):
+    """The background thread renders rows with no request at all; a viewer's request, at the
+    root or under a proxy's prefix, gets exactly what Flask's own url_for and templates make."""
+    from flask import url_for
+
+    from webapp.core.pages.overview import Filters
+    from webapp.web.rows import RowCache
+    from webapp.web.services import EXTENSION
+
+    app = make_app(mixed_workspace(tmp_path))
+    idle(app)
+    envboard, rows = core(app), app.extensions[EXTENSION].rows
+    snapshot = envboard.monitor.snapshot
+    states = list(snapshot.states)
+
+    def rendered_ahead():
+        with rows._lock:  # the table the background thread rendered for this snapshot
+            return next(
+                (t for k, t in rows._tables.items() if k[0] == snapshot.version and k[-1] == ""), None
+            )
+
+    ahead = wait_for(rendered_ahead, timeout=30)
+    with app.test_request_context("/"):
+        # a cache of its own: rendered here, in a request, with Flask's url_for
+        assert RowCache().table(states, snapshot, envboard.jobs, Filters(), None).text == ahead.text
+    with app.test_request_context("/", base_url="http://localhost/board/"):
+        below = RowCache().table(states, snapshot, envboard.jobs, Filters(), None).text
+        link = url_for("projects.show", project_id="projects-alpha")
+    assert link == "/board/projects/projects-alpha" and f'href="{link}"' in below
+    assert below == ahead.text.replace('href="/', 'href="/board/').replace('action="/', 'action="/board/')

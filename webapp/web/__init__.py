@@ -12,6 +12,7 @@ from flask import Flask
 from ..core.access.sessions import DEFAULT_IDLE, DEFAULT_MAX_AGE, SessionStore
 from ..core.app import Envboard
 from . import services
+from .compiled import COMPILED
 
 PACKAGE = Path(__file__).resolve().parent.parent
 # every body envboard accepts is a small form (a token, a mode, a hash): a bigger one is refused
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=_asset_folder("static"),
         static_url_path="/static",
     )
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": COMPILED}  # before jinja_env is built
     app.config.update(
         SECRET_KEY=secrets.token_hex(32),
         SESSION_COOKIE_HTTPONLY=True,

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 
 FREE_FAILURES = 5  # failures per key in WINDOW before delays start
 WINDOW = 15 * 60.0
@@ -30,9 +31,14 @@ class FailureLimiter:
     """
 
     def __init__(
-        self, free: int = FREE_FAILURES, window: float = WINDOW, max_delay: float = MAX_DELAY
+        self,
+        free: int = FREE_FAILURES,
+        window: float = WINDOW,
+        max_delay: float = MAX_DELAY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.free, self.window, self.max_delay = free, window, max_delay
+        self.clock = clock  # seconds, only ever compared (tests pass one they move on by hand)
         self._failures: dict[str, list[float]] = {}
         self._known_prefixes: set[str] = set()
         self._lock = threading.Lock()
@@ -58,7 +64,7 @@ class FailureLimiter:
         """Seconds to wait before this token may be checked from this address; 0 means check it."""
         prefix = self._prefix_key(token)
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if prefix in self._known_prefixes:
                 return self._wait(prefix, now)
             return self._wait(self.address_key(address), now)
@@ -66,7 +72,7 @@ class FailureLimiter:
     def fail(self, address: str | None, token: str) -> None:
         prefix = self._prefix_key(token)
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if len(self._failures) > MAX_KEYS:
                 self._prune(now)
             keys = [self.address_key(address)]

@@ -9,6 +9,10 @@ per-row work. Relative ages ("12 s ago") are not part of either key: the browser
 them current from each `<time datetime>`, so a row re-renders only when its content
 changes. Rows hold no CSRF token (it lives in base.html's meta tag): nothing is ever
 substituted into rendered text that a project's name could reach.
+
+A row needs no request: its links are built from the app's routes for the script root
+they will be served under (`url_map.bind`), so the same code renders rows ahead, in an
+app context of the background thread, and for a request.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from flask import Flask, get_template_attribute, request
+from flask import Flask, current_app, request
 from markupsafe import Markup
 
 from ..core.jobs.manager import JobManager
@@ -88,11 +92,9 @@ class RowCache:
             if snapshot is None:
                 continue
             try:
-                # under a host the app trusts (with --host ADDR, "localhost" is not one): rows hold paths only
-                trusted = app.config.get("TRUSTED_HOSTS") or ["localhost"]
-                with app.test_request_context("/", base_url=f"http://{trusted[0]}/"):
+                with app.app_context():  # the filters reach the core through the app; no request
                     # compressed here too, once, before the first browser asks for gzip
-                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None).deflated()
+                    self._table(list(snapshot.states), snapshot, jobs, Filters(), None, "").deflated()
             except Exception:  # noqa: BLE001 - requests render for themselves if this fails
                 log.exception("rendering rows ahead failed")
             with self._lock:
@@ -126,10 +128,16 @@ class RowCache:
             rendering = self._rendering
         if rendering is not None and not rendering.is_set():
             rendering.wait(RENDER_AHEAD_WAIT)  # the same rows are being rendered already
-        return self._table(states, snapshot, jobs, filters, permission)
+        return self._table(states, snapshot, jobs, filters, permission, request.script_root)
 
     def _table(
-        self, states: list[ProjectState], snapshot: Snapshot, jobs: JobManager, filters, problem
+        self,
+        states: list[ProjectState],
+        snapshot: Snapshot,
+        jobs: JobManager,
+        filters: Hashable,
+        problem: str | None,
+        script_root: str,
     ) -> Table:
         active = jobs.active_jobs()
         table_key = (
@@ -138,12 +146,12 @@ class RowCache:
             problem,
             jobs.unavailable,
             tuple(sorted((pid, r.id, r.status) for pid, r in active.items())),
-            request.script_root,
+            script_root,
         )
         with self._lock:
             table = self._tables.get(table_key)
         if table is None:
-            table = Table(self._render_rows(states, snapshot, jobs, problem, active))
+            table = Table(self._render_rows(states, snapshot, jobs, problem, active, script_root))
             with self._lock:
                 self._tables[table_key] = table
                 self._tables.move_to_end(table_key)
@@ -151,8 +159,8 @@ class RowCache:
                     self._tables.popitem(last=False)
         return table
 
-    def _render_rows(self, states, snapshot, jobs, problem, active) -> list[tuple[str, Markup]]:
-        macro = get_template_attribute("fragments/row.html", "project_row")
+    def _render_rows(self, states, snapshot, jobs, problem, active, script_root) -> list[tuple[str, Markup]]:
+        macro = None  # made only when a row is not kept
         parts = []
         for state in states:
             running = active.get(state.id)
@@ -161,16 +169,31 @@ class RowCache:
                 snapshot.fingerprints.get(state.id),
                 (running.id, running.status) if running else None,
                 blocked,
-                request.script_root,
+                script_root,
             )
             with self._lock:
                 cached = self._rows.get(state.id)
             if cached is None or cached[0] != key:
+                if macro is None:
+                    macro = row_macro(current_app, script_root)
                 cached = (key, macro(state, running, blocked))
                 with self._lock:
                     self._rows[state.id] = cached
             parts.append((state.id, cached[1]))
         return parts
+
+
+def row_macro(app: Flask, script_root: str) -> Callable[..., Markup]:
+    """The row macro of `fragments/row.html`, its `url_for` building paths under `script_root`
+    from the app's routes, as Flask's would in a request served there."""
+    # the host is never in a row (paths only), so any name will do
+    urls = app.url_map.bind("localhost", script_name=script_root or "/")
+
+    def url_for(endpoint: str, **values) -> str:
+        return urls.build(endpoint, values)
+
+    template = app.jinja_env.get_template("fragments/row.html")
+    return template.make_module({"url_for": url_for}).project_row
 
 
 def why_no_sync(project, permission: str | None, jobs: JobManager) -> str | None:

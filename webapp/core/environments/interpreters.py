@@ -2,7 +2,7 @@
 
 The active one is decided once, with the reason, from `--active-python`, `$VIRTUAL_ENV`
 or the first python on PATH, as the seed describes. A venv's Python version is read from
-its `pyvenv.cfg`, and again only when that file changed.
+its `pyvenv.cfg` (any other interpreter is asked), and again only when that file changed.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ def python_version(python: Path) -> str | None:
             return version
     if not python.exists():
         return None
+    # asked once per interpreter file and stamp, not once per envboard built in this process (a
+    # pyenv shim answers for the shim: `pyenv global` changed meanwhile is seen by a new process)
+    return remembered("python version", python.resolve(), lambda _: _ask_version(python))
+
+
+def _ask_version(python: Path) -> str | None:
     invocation = Invocation(
         (str(python), "-c", "import platform; print(platform.python_version())"),
         Path.cwd(),

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,12 +63,41 @@ def end_marked(name: str, match: Callable[[str], bool], grace: float = TERM_GRAC
     if not found:
         return False
     _signal_with_groups(found, signal.SIGTERM)
-    _, alive = psutil.wait_procs(found, timeout=grace)
+    alive = _still_running(found, timeout=grace)
     left = alive + [process for process in marked_processes(name, match) if process not in alive]
     if left:  # ignored TERM, or started meanwhile
         _signal_with_groups(left, signal.SIGKILL)
-        psutil.wait_procs(left, timeout=1)
+        _still_running(left, timeout=1)
     return True
+
+
+def _still_running(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of `processes` still running after at most `timeout` seconds.
+
+    A zombie has ended: only its parent's wait is missing. Orphans go to an init that may never
+    reap them (a container's first process often does not, and bubblewrap's inner process is
+    such an orphan once its outer one is gone), so `psutil.wait_procs`, which waits for the
+    pid to vanish, would spend the whole grace on processes that ended at once.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        alive = [process for process in processes if _running(process)]
+        remaining = deadline - time.monotonic()
+        if not alive or remaining <= 0:
+            return alive
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.1)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        # is_running first: it tells a reused pid from the process we found
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # not ours to look at: running, as far as we can tell
+        return True
 
 
 def _signal_with_groups(processes: list[psutil.Process], sig: signal.Signals) -> None:

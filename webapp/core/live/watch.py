@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterable
 log = logging.getLogger("envboard")
 
 DEBOUNCE_MS = 300  # changes that arrive together (uv writing a venv) are reported together
-STEP_MS = 200  # how often the watching thread looks for changes and for a stop
-RETIRE_CHECK_MS = 1000  # a replaced watch ends within this, after reporting what it collected
+STEP_MS = 50  # how often the watching thread looks for changes and for a stop (watchfiles' default)
+# with nothing changed, an empty answer this often: the first says the watch is in place (a start
+# and every pass that changes the folders wait for it, holding the monitor's pass), and a replaced
+# watch sees within this that it is retired, after reporting what it collected
+IDLE_ANSWER_MS = 100
 START_TIMEOUT_S = 5.0  # a watch not in place by then is a failure: the monitor re-reads instead
 
 
@@ -89,7 +92,7 @@ class FolderWatcher:
                 debounce=DEBOUNCE_MS,
                 step=STEP_MS,
                 stop_event=stop,
-                rust_timeout=RETIRE_CHECK_MS,
+                rust_timeout=IDLE_ANSWER_MS,
                 yield_on_timeout=True,  # an empty set now and then: the watch is up, and retire is seen
                 recursive=False,
                 ignore_permission_denied=True,
