@@ -103,7 +103,10 @@ from .options import (
     help="a browser session ends this long after sign-in, in use or not",
 )
 @setting(
-    "--users", metavar="FILE", type=click.Path(dir_okay=False), help="users file: names, roles, token hashes"
+    "--users",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, readable=False),  # the reader says why, naming the uid
+    help="users file: names, roles, token hashes",
 )
 @setting(
     "--token",

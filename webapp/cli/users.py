@@ -34,7 +34,7 @@ def users_command(name: str, help_text: str, with_name: bool = True) -> Callable
             "--users",
             metavar="FILE",
             required=True,
-            type=click.Path(dir_okay=False),
+            type=click.Path(dir_okay=False, readable=False),  # the reader says why, with the uid
             help="users file",
         )(function)
         if with_name:
