@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    OPERATOR_TOKEN,
     add_dependency,
     build_wheel,
     wait_for,
@@ -166,3 +167,18 @@ def test_the_openapi_description_matches_the_apps_routes(tmp_path, make_app):
         "/api/projects/{project_id}/plugins/refresh",
     }
     assert published == json.loads(json.dumps(SPEC))
+
+
+def test_a_project_named_where_its_id_belongs_gets_its_id_suggested(tmp_path, make_app):
+    # the command line takes names (`envboard sync pipelines`); URLs and the API take ids
+    root = write_workspace(tmp_path / "ws", ["teams/alpha"])
+    write_project(root / "teams/alpha", "alpha")
+    client = make_app(root).test_client()
+    wait_for(lambda: client.get("/api/projects/teams-alpha").status_code == 200)
+
+    for method, path in (("GET", "/api/projects/alpha"), ("POST", "/api/projects/alpha/sync")):
+        answer = client.open(path, method=method, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert "its id is 'teams-alpha'" in answer.get_json()["message"], answer.get_json()
+    unknown = client.get("/api/projects/nothing-like-it").get_json()["message"]
+    assert "no project with id 'nothing-like-it'" in unknown and "its id is" not in unknown

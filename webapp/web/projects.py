@@ -9,7 +9,7 @@ from ..core.pages import inventory, project
 from ..core.pages.overview import MAX_QUERY
 from . import htmx
 from .security import current_user
-from .services import envboard, project_or_404, project_state, services
+from .services import envboard, no_such_project, project_or_404, project_state, services
 
 blueprint = Blueprint("projects", __name__)
 
@@ -34,7 +34,7 @@ def api_project(project_id: str):
 def packages_or_404(project_id: str) -> inventory.Packages:
     data = project.packages(envboard(), project_id, request.args.get("q", "")[:MAX_QUERY])
     if data is None:
-        abort(404, description=f"no project with id {project_id!r} in this workspace")
+        no_such_project(project_id)
     return data
 
 
@@ -108,7 +108,7 @@ def refresh_plugins(project_id: str):
 def definitions_or_404(project_id: str) -> project.Definitions:
     data = project.definitions(envboard(), project_id, request.args.get("q", "")[:200])
     if data is None:
-        abort(404, description=f"no project with id {project_id!r} in this workspace")
+        no_such_project(project_id)
     return data
 
 

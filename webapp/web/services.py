@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from flask import Flask, abort, current_app
 
@@ -67,7 +68,7 @@ def project_state(project_id: str) -> ProjectState:
     fragments need no more.)"""
     state = services().monitor.snapshot.get(project_id)
     if state is None:
-        abort(404, description=f"no project with id {project_id!r} in this workspace")
+        no_such_project(project_id)
     return state
 
 
@@ -75,5 +76,15 @@ def project_or_404(project_id: str) -> ProjectPage:
     """Only ids from the scan address a project; anything else is a 404."""
     page = project(envboard(), project_id)
     if page is None:
-        abort(404, description=f"no project with id {project_id!r} in this workspace")
+        no_such_project(project_id)
     return page
+
+
+def no_such_project(project_id: str) -> NoReturn:
+    """A 404 for an id the scan did not give; a project's name in its place gets its id
+    suggested (the command line takes names, the URLs and the API ids)."""
+    named = [
+        state.project.id for state in services().monitor.snapshot.states if state.project.name == project_id
+    ]
+    hint = f"; its id is {named[0]!r} (ids are listed at /api/projects)" if named else ""
+    abort(404, description=f"no project with id {project_id!r} in this workspace{hint}")
