@@ -22,6 +22,7 @@ from tests.conftest import (
     free_port,
     uv,
     wait_for,
+    write_project,
     write_workspace,
 )
 from webapp.cli import main
@@ -503,3 +504,20 @@ def test_the_dagster_family_is_planned_to_the_newest_release_its_lockstep_packag
         ("dagster", "1.12.0", "1.13.0"),
         ("dagster-dg-cli", "1.12.0", "1.13.0"),
     ]
+
+
+def test_a_project_whose_config_is_broken_is_said_so_on_upgrades_not_counted(tmp_path, make_app):
+    root = write_workspace(tmp_path / "ws", ["good", "broken"])
+    write_project(root / "good", "good")
+    (root / "broken").mkdir()
+    (root / "broken" / "pyproject.toml").write_text('[tool.dg]\ndirectory_type = "project"\nx = \n')
+    client = make_app(root).test_client()
+
+    section = wait_for(
+        lambda: (
+            (match := re.search(r'data-project="broken">(.*?)</section>', client.get("/upgrades").text, re.S))
+            and match.group(1)
+        )
+    )
+    assert "its config has an error" in section
+    assert "does not exist yet" not in section and "outdated package" not in section

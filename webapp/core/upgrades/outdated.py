@@ -173,6 +173,8 @@ class OutdatedChecker:
     ) -> OutdatedReport:
         """What is known; a missing or expired answer is checked (in the background unless `wait`;
         not at all without `ask`: a command that ends now must not leave a check to wait for)."""
+        if project.error:  # no environment can be resolved from a config dg rejects
+            return OutdatedReport(project.id, project.name, reason="its config has an error; see the project")
         if env is None or not env.exists:
             return OutdatedReport(project.id, project.name, reason="the environment does not exist yet")
         problem = self.resolver.unavailable(env)
