@@ -196,6 +196,25 @@ def test_the_link_signs_in_and_redirects_without_the_token_keeping_the_rest(tmp_
     assert OPERATOR_TOKEN not in caplog.text  # the access log records the path alone
 
 
+@pytest.mark.parametrize(
+    "path", ["/%09/evil.example", "//evil.example", "/%5Cevil.example", "/\\/evil.example"]
+)
+def test_the_link_never_redirects_to_another_host(tmp_path, make_app, path):
+    # a link that starts on this envboard must not land on a look-alike page elsewhere
+    client = make_app(_workspace(tmp_path)).test_client(operator=False)
+    for token in (OPERATOR_TOKEN, "a-wrong-token-from-a-phishing-mail"):
+        location = client.get(signed_in(path, token)).headers["Location"]
+        assert urlsplit(location).netloc == "" and not location.startswith(("//", "/\\")), location
+
+
+def test_the_link_keeps_the_prefix_envboard_is_served_under_and_refuses_no_header(tmp_path, make_app):
+    client = make_app(_workspace(tmp_path)).test_client(operator=False)
+    answer = client.get(signed_in("/versions?q=x"), environ_overrides={"SCRIPT_NAME": "/board"})
+    assert answer.headers["Location"] == "/board/versions?q=x"
+    answer = client.get(signed_in("/a%0d%0aSet-Cookie:x=1"))  # CR LF in the path: no header split
+    assert answer.status_code == 303 and "\n" not in answer.headers["Location"]
+
+
 def test_a_wrong_link_says_so_and_grants_nothing(tmp_path, make_app):
     app = make_app(_workspace(tmp_path))
     client = app.test_client(operator=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Request, abort, flash, redirect
 from flask.sessions import SessionMixin
@@ -38,7 +38,7 @@ def exchange_token(app: Flask, incoming: Request, cookie_session: SessionMixin, 
     """The printed link: a session as the operator, then the same page without the token in its URL
     (so it stays out of the history, bookmarks and Referer), as Jupyter Server does."""
     rest = [(name, value) for name, value in incoming.args.items(multi=True) if name != TOKEN_PARAMETER]
-    target = incoming.path + ("?" + urlencode(rest) if rest else "")
+    target = same_page(incoming) + ("?" + urlencode(rest) if rest else "")
     limiter = app.extensions[EXTENSION].signin_limiter
     if limiter.blocked_for(incoming.remote_addr, given) > 0:
         abort(429, description="too many wrong tokens from here; wait a while and open the link again")
@@ -55,3 +55,14 @@ def exchange_token(app: Flask, incoming: Request, cookie_session: SessionMixin, 
         cookie_session.permanent = True
         cookie_session[OPERATOR_PROOF] = proof(given)
     abort(redirect(target, code=303))
+
+
+def same_page(incoming: Request) -> str:
+    """The page's own path, under the prefix envboard is served at, as a path on this host only.
+
+    The path comes decoded from the request: `//evil.example`, `/\\evil.example` or a tab
+    before them would make a redirect to another host, and a CR or LF a broken header. So the
+    leading slashes and backslashes collapse into one and everything else unsafe is quoted.
+    """
+    path = quote(incoming.path.lstrip("/\\"), safe="/@!$&'()*+,;=:-._~")
+    return incoming.script_root + "/" + path
