@@ -317,7 +317,10 @@ build_editable = build_wheel
 """
 
 
-def test_project_code_runs_as_the_job_user_without_the_servers_capabilities(site, podman, start_container):
+@pytest.mark.parametrize("job_user", ["image default", "none"])
+def test_project_code_runs_as_the_job_user_without_the_servers_capabilities(
+    site, podman, start_container, job_user
+):
     spy = site.workspace / "spy"
     spy.mkdir()
     (spy / "spy_backend.py").write_text(SPY_BACKEND)
@@ -329,8 +332,19 @@ def test_project_code_runs_as_the_job_user_without_the_servers_capabilities(site
     )
     with (site.workspace / "dg.toml").open("a") as workspace_toml:
         workspace_toml.write('\n[[workspace.projects]]\npath = "spy"\n')
-    _give_to_container_user(site.workspace, podman, JOB_UID)
-    container = start_container(site)
+    # with the job user emptied, project code runs as the server's user: still without its capabilities
+    uid = JOB_UID if job_user == "image default" else CONTAINER_UID
+    _give_to_container_user(site.workspace, podman, uid)
+    # (the image's uv cache is the job user's: without one, uv needs a cache of the server's)
+    alone = [
+        "--env",
+        "ENVBOARD_JOB_USER=",
+        "--env",
+        "UV_CACHE_DIR=/tmp/uv",
+        "--env",
+        "UV_PYTHON_INSTALL_DIR=/tmp/uv-python",
+    ]
+    container = start_container(site, *(alone if job_user == "none" else []))
     wait_for(lambda: "spy" in _request(container.url + "/api/projects", site.token)[1].decode(), timeout=30)
     status, _, headers = _request(container.url + "/api/projects/spy/sync", site.token, method="POST")
     assert status == 202, status
@@ -342,7 +356,9 @@ def test_project_code_runs_as_the_job_user_without_the_servers_capabilities(site
 
     job = wait_for(ended, timeout=120)
     said = (site.state / "logs" / f"{job['id']}.log").read_text()
-    assert f"Uid: {JOB_UID} {JOB_UID} {JOB_UID} {JOB_UID}" in said, said
+    assert f"Uid: {uid} {uid} {uid} {uid}" in said, said
     assert "CapEff: 0000000000000000" in said and "CapPrm: 0000000000000000" in said, said
+    if job_user == "none":
+        return  # the server's own user: only bubblewrap could hide its files, and it cannot run here
     assert "/var/lib/envboard/secret_key: PermissionError" in said, said
     assert "/etc/envboard/users.toml: PermissionError" in said, said

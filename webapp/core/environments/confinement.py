@@ -88,8 +88,9 @@ class Confinement:
         # a path inside another hidden one is hidden with it (mounting it too would show its name)
         unique = dict.fromkeys(paths)
         outermost = tuple(p for p in unique if not any(o != p and p.is_relative_to(o) for o in unique))
-        if user is not None:
-            keep_capabilities_to_myself()  # before anything is started
+        # before anything is started, job user or not: with no job user (ENVBOARD_JOB_USER
+        # emptied in the image) project code would otherwise inherit setuid and chown
+        keep_capabilities_to_myself()
         bwrap, problem = _working_bwrap()
         return cls(outermost, user, bwrap, problem)
 
