@@ -62,6 +62,8 @@ BAD_FLAGS = [
     (["serve", "--threads", "0"], ["--threads", "0", ">=1"]),
     (["serve", "--connection-limit", "-5"], ["--connection-limit", "-5", ">=1"]),
     (["serve", "--public-url", "notaurl"], ["--public-url", "'notaurl'", "is not a URL such as https://"]),
+    (["serve", "--dagster-url", "http://admin:hunter2@dagster:3000"], ["--dagster-url", "user or password"]),
+    (["serve", "--dagster-url", "http://dagster:3000/?x=1"], ["--dagster-url", "without a query"]),
     (["serve", "--session-idle", "soon"], ["--session-idle", "'soon'", "is not a duration"]),
     (["serve", "--trusted-proxy", "proxy.example"], ["--trusted-proxy", "'proxy.example'", "IP address"]),
     (["serve", "--log-format", "xml"], ["--log-format", "'xml'", "'text'", "'json'"]),

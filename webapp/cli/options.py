@@ -87,6 +87,13 @@ class HttpUrl(click.ParamType):
             parts.port  # noqa: B018 - raises for a port that is no number or out of range
         except ValueError:
             self.fail(f"{value!r} has no valid port", param, ctx)
+        if parts.username is not None or parts.password is not None:
+            # the URL is shown on pages anyone may read and in logs: no secret goes in it
+            self.fail(
+                "a URL with a user or password in it is refused (envboard shows it on its pages)", param, ctx
+            )
+        if parts.query or parts.fragment:
+            self.fail(f"{value!r}: give the server's address without a query or fragment", param, ctx)
         return str(value)
 
 
