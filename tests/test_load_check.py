@@ -3,14 +3,35 @@
 Real Dagster cannot be installed offline, and no stand-in could honestly play
 `dg check defs`; the verdicts against real dg are in test_real_load_check.py. Here:
 projects that cannot be loaded at all, as the overview, the JSON twins, /metrics and
-`envboard check` tell them.
+`envboard check` tell them; and a sync job's check cancelled midway, where a stand-in `dg`
+plays only a check that takes its time (it decides nothing: the cancel ends it).
 """
 
 import json
 import re
+from pathlib import Path
 
-from tests.conftest import write_project, write_workspace
+from tests.conftest import build_dagster_stand_in, build_wheel, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
+from webapp.core.jobs.history import History
+from webapp.core.jobs.manager import JobManager
+
+SLOW_DG = """
+import os, sys, time
+
+def main():
+    if sys.argv[1:3] == ["list", "defs"]:
+        print("{{}}")
+        return 0
+    print("checking the definitions", flush=True)
+    with open({started!r}, "a") as said:
+        said.write(str(os.getpid()) + "\\n")
+    deadline = time.time() + 120  # until the test releases it, at most two minutes
+    while time.time() < deadline and not os.path.exists({release!r}):
+        time.sleep(0.05)
+    print("All definitions loaded successfully.", flush=True)
+    return 0
+"""
 
 
 def _workspace(tmp_path):
@@ -115,3 +136,55 @@ def test_the_bytecode_of_an_environment_s_first_import_does_not_make_answers_sta
     assert site_packages_stamp(site) == before
     (site / "idna").mkdir()  # a package installed by hand
     assert site_packages_stamp(site) != before
+
+
+def _shows_soon(log: Path, words: str) -> bool:
+    """Whether the log shows `words` within a few seconds (kept as a fact, asserted at the end)."""
+    try:
+        return bool(wait_for(lambda: words in log.read_text(), timeout=10))
+    except AssertionError:
+        return False
+
+
+def test_a_cancel_during_a_syncs_load_check_ends_it_and_is_no_verdict(tmp_path, make_board):
+    """The sync changed the environment, then the check was cancelled: the job says both, the
+    check decided nothing (not "fails"), no verdict is cached; the check's command line is in
+    the log as it starts, its output as it comes."""
+    started, release = tmp_path / "dg-started", tmp_path / "dg-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-dg",
+        "0.0.1",
+        {"slow_dg.py": SLOW_DG.format(started=str(started), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_dg:main"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-dg"), wheelhouse=wheels
+    )
+    board = make_board(project_dir)  # no monitor: the job's check is the only one
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    try:
+        project = board.workspace.projects[0]
+        record, _ = jobs.sync(project, "alice")
+        log = Path(record.log_path)
+        wait_for(started.exists, timeout=120)
+        said_at_start = log.read_text()
+        streamed = _shows_soon(log, "checking the definitions")
+        jobs.cancel(record.id, "alice")
+        final = jobs.wait(record.id, timeout=60)
+    finally:
+        release.touch()
+        jobs.close()
+    text = log.read_text()
+    assert (final.status, final.message) == ("cancelled", "synced; the definitions check was cancelled"), text
+    check = final.detail["load_check"]
+    assert check["status"] == "not_checked" and check["loads"] is None and check["error"] is None
+    assert final.lock_after  # the sync itself finished: the environment changed
+    assert board.definitions.cached(project, board.resolve(project)) is None
+    assert "All definitions loaded successfully." not in text
+    assert "definitions: not checked (the check was cancelled" in text
+    # the command line was in the log when dg started, and its output streamed while it ran
+    assert "--no-sync dg check defs\n" in said_at_start, said_at_start
+    assert streamed

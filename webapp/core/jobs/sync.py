@@ -12,10 +12,12 @@ history record); this module is *what* it does, in order:
    one check per project), never as part of the job: after a failure it may have to build
    what the sync could not, and the job has ended by then.
 4. After a success: check that the project's definitions load in the synced environment
-   (`dg check defs`), its output in the job's log and its verdict in the job's detail.
-5. After a success, with `--dagster-url`: ask that Dagster webserver to reload the project's
-   code location (whatever the check said: the environment under it has changed), its
-   answer in the log and the detail.
+   (`dg check defs`), its command line and output streamed into the job's log and its verdict
+   in the job's detail. A cancel during the check ends it: the job is `cancelled` ("synced;
+   the definitions check was cancelled"), the check `not_checked`, and no verdict is stored.
+5. After a success not cancelled, with `--dagster-url`: ask that Dagster webserver to reload
+   the project's code location (whatever the check said: the environment under it has
+   changed), its answer in the log and the detail.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -161,22 +163,25 @@ def run_sync(
             "package_diff": package_diff(prepared.before, after),
         }
     board.check_status_soon(project, env)  # the job has ended: what uv says now comes when it comes
+    cancelled = False
     if status == SUCCEEDED:
         detail["load_check"] = _check_definitions(board, prepared, log, cancel)
         if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
-        told = tell_webserver(board, project, log)
-        if told is not None:
-            detail["webserver"] = told
+        elif cancel.requested:  # the environment did change: the job says so, and that it stopped there
+            status, message, cancelled = CANCELLED, "synced; the definitions check was cancelled", True
+        if not cancelled:
+            told = tell_webserver(board, project, log)
+            if told is not None:
+                detail["webserver"] = told
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
-    return Outcome(status, result.exit_code, time.time() - started, False, fields)
+    return Outcome(status, result.exit_code, time.time() - started, cancelled, fields)
 
 
 def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:
     """Part of the sync: does the project load in what the sync made? (stored in the cache too)"""
-    verdict = board.definitions.check(prepared.project, prepared.env, cancel)
-    if verdict.command:
-        log.append(f"\n$ {verdict.command}\n{verdict.output}")
+    with log.sink() as sink:  # the command line as it starts, its output as it comes
+        verdict = board.definitions.check(prepared.project, prepared.env, cancel, sink)
     said = "loads" if verdict.loads else "do not load" if verdict.loads is False else "not checked"
     why = f" ({verdict.why})" if verdict.loads is None else ""
     log.append(f"\n[envboard] definitions: {said}{why}\n")

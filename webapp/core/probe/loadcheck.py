@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..environments.output import strip_ansi
@@ -29,6 +30,7 @@ from .loadverdict import (
     FAILS,
     LOADS,
     NOT_APPLICABLE,
+    NOT_CHECKED,
     LoadCheck,
     count_definitions,
     listing_json,
@@ -141,12 +143,17 @@ class DefinitionsCheck:
         return LoadCheck.from_json(value) if value else None
 
     def check(
-        self, project: Project, env: ResolvedEnvironment, cancel: Cancellation | None = None
+        self,
+        project: Project,
+        env: ResolvedEnvironment,
+        cancel: Cancellation | None = None,
+        sink: BinaryIO | None = None,
     ) -> LoadCheck:
         """Always runs the commands (at low priority, with a timeout) and stores the verdict.
 
         `cancel` is a job's switch (a sync's check ends with the sync); without one, stopping
-        envboard ends the check.
+        envboard ends the check. `sink` (a job's log) gets the check's command line as it starts
+        and its output as it comes. A cancelled check is no verdict: `not_checked`, never stored.
         """
         checks = self.plan(project, env)
         if checks.check is None:
@@ -166,7 +173,10 @@ class DefinitionsCheck:
                 listing_invocation = check_invocation(self.resolver, env, checks.listing, listing_home)
                 listing = _in_background(lambda: self._run(listing_invocation, listing_stop))
             invocation = check_invocation(self.resolver, env, checks.check, check_home)
-            result = self._run(invocation, stop)
+            if sink is not None:
+                sink.write(f"\n$ {invocation.display()}\n".encode())
+                sink.flush()
+            result = self._run(invocation, stop, sink)
             verdict = self._verdict(project, checks, invocation, result)
             if listing is not None:
                 if verdict.status != LOADS:
@@ -182,13 +192,19 @@ class DefinitionsCheck:
         return verdict
 
     @staticmethod
-    def _run(invocation: Invocation, cancel: Cancellation) -> RunResult:
-        return run(invocation, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=CHECK_NICENESS)
+    def _run(invocation: Invocation, cancel: Cancellation, sink: BinaryIO | None = None) -> RunResult:
+        return run(
+            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=CHECK_NICENESS
+        )
 
     @staticmethod
     def _verdict(project: Project, checks: CheckPlan, invocation: Invocation, result: RunResult) -> LoadCheck:
         text = strip_ansi(result.text)[-40000:]
         command = invocation.display()
+        if result.cancelled:  # ended by a cancel (a job's, or envboard stopping): nothing was decided
+            return LoadCheck(
+                NOT_CHECKED, "the check was cancelled before dg answered", command, output=text, ran=False
+            )
         if result.error:  # it did not run to its end: no verdict about the project
             error = {"message": f"the check could not run: {result.error}", "file": None, "line": None}
             return LoadCheck(FAILS, checks.why, command, error, text, ran=False)

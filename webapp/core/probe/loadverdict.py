@@ -22,6 +22,7 @@ from ..environments.output import strip_ansi
 KINDS = ("assets", "asset_checks", "jobs", "schedules", "sensors", "resources")
 
 LOADS, FAILS, NOT_APPLICABLE = "loads", "fails", "not_applicable"
+NOT_CHECKED = "not_checked"  # the check was cancelled before dg answered: no verdict either way
 
 # `dg check defs` names a YAML problem as `<file>:<line> - <message>`
 _LOCATED = re.compile(r"^(?P<file>\S+?\.(?:ya?ml|py|toml)):(?P<line>\d+)\s+-\s+(?P<message>.+?)\s*$")
@@ -33,7 +34,7 @@ _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Inter
 class LoadCheck:
     """One verdict: loads (with its definitions) or fails (with a located error), and how it was got."""
 
-    status: str  # loads / fails / not_applicable
+    status: str  # loads / fails / not_applicable / not_checked (cancelled before dg answered)
     why: str  # which command decides, or why none can run
     command: str | None = None
     error: dict[str, Any] | None = None  # {"message", "file", "line"}
