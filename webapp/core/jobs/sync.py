@@ -13,9 +13,10 @@ history record); this module is *what* it does, in order:
    what the sync could not, and the job has ended by then.
 4. After a success: check that the project's definitions load in the synced environment
    (`dg check defs`), its output in the job's log and its verdict in the job's detail.
-5. After a success, with `--dagster-url`: ask that Dagster webserver to reload the project's
-   code location (whatever the check said: the environment under it has changed), its
-   answer in the log and the detail.
+5. After a success, with `--dagster-url`: that Dagster webserver is asked to reload the
+   project's code location (whatever the check said: the environment under it has changed),
+   after the job has ended and freed the project's lock (`telling.py`); its answer comes
+   into the log and the detail when it comes.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -37,7 +38,6 @@ from ..live.board import Board
 from ..probe.diff import package_diff, plugin_diff
 from ..probe.runner import PluginList
 from ..workspace.scan import Project
-from .checks import tell_webserver
 from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog
 
@@ -82,6 +82,7 @@ class Outcome:
     duration: float  # the whole job: uv, then the probe of what it changed
     cancelled: bool
     fields: dict[str, Any] = field(default_factory=dict)  # message, detail, lock_after
+    reload: bool = False  # the Dagster webserver is asked to reload, once the project's lock is free
 
 
 def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | None]) -> Prepared:
@@ -165,11 +166,8 @@ def run_sync(
         detail["load_check"] = _check_definitions(board, prepared, log, cancel)
         if detail["load_check"]["loads"] is False:  # the sync did its part; the job says what is broken
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
-        told = tell_webserver(board, project, log)
-        if told is not None:
-            detail["webserver"] = told
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
-    return Outcome(status, result.exit_code, time.time() - started, False, fields)
+    return Outcome(status, result.exit_code, time.time() - started, False, fields, status == SUCCEEDED)
 
 
 def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:
