@@ -131,3 +131,23 @@ def overview_version_of(url: str, cookie: str) -> str:
     request = urllib.request.Request(url + "/", headers={"Cookie": cookie})
     with urllib.request.urlopen(request, timeout=30) as page:
         return re.search(r"/fragments/rows\?since=([0-9.]+)", page.read().decode()).group(1)
+
+
+def test_a_workspace_error_alone_is_shown_at_the_next_look(tmp_path, make_app):
+    root = tmp_path / "ws"
+    root.mkdir()
+    config = root / "dg.toml"
+    config.write_text('directory_type = "workspace"\n\n[workspace]\nprojects = []\n')
+    app = make_app(root)
+    idle(app)
+    client = app.test_client()
+    assert "must be a list" not in client.get("/").get_data(as_text=True)
+    assert "must be a list" not in client.get("/").get_data(as_text=True)  # kept, and answered kept
+    served, version = app.wsgi_app.served, overview_version(core(app))
+    # the config breaks and the project list stays the same (none): only the workspace's error is new
+    config.write_text('directory_type = "workspace"\n\n[workspace]\nprojects = "alpha"\n')
+    idle(app)  # the monitor has read the workspace again
+    assert core(app).board.workspace.error and overview_version(core(app)) == version
+    page = client.get("/")
+    assert page.status_code == 200 and "workspace.projects must be a list" in page.get_data(as_text=True)
+    assert app.wsgi_app.served >= served  # asked through the front

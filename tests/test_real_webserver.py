@@ -151,7 +151,8 @@ def test_a_sync_reloads_the_location_and_a_fix_that_loads_is_reloaded_too(
             lambda: (j := call(job_url, token)[2])["status"] not in ("queued", "running") and j, 900
         )
         assert done["status"] == "succeeded", done["message"]
-        told = done["detail"]["webserver"]
+        # the webserver is asked once the job has ended (and freed the project); its answer follows
+        told = wait_for(lambda: call(job_url, token)[2]["detail"].get("webserver"), 600, interval=0.5)
         assert told["location"] == "storefront" and told["loads"] is False
         assert told["reason"] == "ModuleNotFoundError: No module named 'no_such_backend_xyz'"
         assert "No module named 'no_such_backend_xyz'" in its_error(dagster)
@@ -171,7 +172,11 @@ def test_a_sync_reloads_the_location_and_a_fix_that_loads_is_reloaded_too(
     # the fix: nobody presses anything; envboard's check loads, and the webserver is reloaded
     wait_for(lambda: said(True, True), timeout=600, interval=0.5)
     assert its_error(dagster) is None
-    history = call(f"{envboard}/api/projects/shop/history", token)[2]
-    checks = [job for job in history["jobs"] if job["action"] == "check"]
-    assert checks[0]["detail"]["webserver"]["loads"] is True
-    assert all("webserver" not in job["detail"] for job in checks if job["status"] == "failed")
+
+    def checks():
+        history = call(f"{envboard}/api/projects/shop/history", token)[2]
+        return [job for job in history["jobs"] if job["action"] == "check"]
+
+    # the check's record gets the webserver's answer once it came
+    assert wait_for(lambda: checks()[0]["detail"].get("webserver"), 120, interval=0.5)["loads"] is True
+    assert all("webserver" not in job["detail"] for job in checks() if job["status"] == "failed")

@@ -49,6 +49,41 @@ def answering():
     server.server_close()
 
 
+@pytest.fixture
+def hanging():
+    """A loopback webserver that answers a reload only once `hanging.release` is set (as a
+    webserver loading a slow or hung location does); it counts the reloads it was asked."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            data = {"workspaceOrError": {"__typename": "Workspace", "locationEntries": []}}
+            if "reloadRepositoryLocation" in asked["query"]:
+                server.reloads.append(asked["variables"]["name"])
+                server.release.wait()
+                entry = {"name": "alpha", "loadStatus": "LOADED", "locationOrLoadError": {"__typename": "X"}}
+                data = {"reloadRepositoryLocation": {"__typename": "WorkspaceLocationEntry", **entry}}
+            body = json.dumps({"data": data}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.reloads, server.release = [], threading.Event()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
 def reply(server, status: int, body) -> None:
     server.reply = (status, body if isinstance(body, bytes) else json.dumps(body).encode())
 
@@ -139,6 +174,8 @@ def test_a_sync_succeeds_and_says_so_when_the_webserver_cannot_be_told(tmp_path,
         record, _ = envboard.jobs.sync(envboard.board.project("projects-alpha"), "ana")
         done = envboard.jobs.wait(record.id, timeout=300)
         assert done.status == "succeeded", done.message
+        # the webserver is asked once the job has ended; its answer comes into the record after
+        done = wait_for(lambda: (job := envboard.jobs.get(record.id)).detail.get("webserver") and job)
         told = done.detail["webserver"]
         assert told["reachable"] is False and told["location"] == "alpha"
         log = Path(done.log_path).read_text()
@@ -157,3 +194,33 @@ def test_the_location_is_named_as_dg_names_it(tmp_path):
     names = {p.rel_path: location_of(p) for p in scan_workspace(root).projects}
     # the folder's name (not the distribution's), unless the project names its location
     assert names == {"projects/sales": "sales", "projects/stock": "warehouse"}
+
+
+@pytest.mark.slow
+def test_a_webserver_that_does_not_answer_a_reload_holds_up_no_job(tmp_path, uv_workspace, hanging):
+    envboard = Envboard(
+        Settings(workspace=uv_workspace, state_dir=tmp_path / "state", dagster_url=hanging.url)
+    )
+    try:
+        alpha = envboard.board.project("projects-alpha")
+        first, _ = envboard.jobs.sync(alpha, "ana")
+        done = envboard.jobs.wait(first.id, timeout=300)
+        assert done.status == "succeeded", done.message
+        # the job ended without the webserver's answer, and the webserver was asked all the same
+        assert "webserver" not in done.detail
+        wait_for(lambda: "alpha" in hanging.reloads)
+        assert not hanging.release.is_set()
+        # the project's lock is free: a second sync starts and ends while the reload still hangs
+        second, joined = envboard.jobs.sync(alpha, "bo")
+        assert not joined and second.id != first.id
+        assert envboard.jobs.wait(second.id, timeout=300).status == "succeeded"
+        assert not hanging.release.is_set()
+        # once the webserver answers, the first job's record and log say what it answered (the
+        # second's reload came after it, one at a time, or gave way to a newer one)
+        hanging.release.set()
+        told = wait_for(lambda: envboard.jobs.get(first.id).detail.get("webserver"))
+        assert told["loads"] is True and told["location"] == "alpha"
+        assert "the Dagster webserver: LOADED" in Path(envboard.jobs.get(first.id).log_path).read_text()
+    finally:
+        hanging.release.set()
+        envboard.close()

@@ -31,7 +31,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
-from ..core.pages.overview import outdated_count, overview_version
+from ..core.pages.overview import outdated_count, overview_version, page_facts
 from .access_log import log_request
 from .encoded import Kept
 from .metrics import observe_request
@@ -97,6 +97,7 @@ class Front:
         snapshot = core.monitor.snapshot
         version = overview_version(core)
         state = (version, outdated_count(core, snapshot), len(snapshot.states), core.jobs.unavailable)
+        state += page_facts(core)  # the workspace's error and the isolation notice: no version counts them
         gzip = request.accept_encodings["gzip"] > 0
         query = environ.get("QUERY_STRING", "")  # the filters, as Flask reads them from it
         return ("page", query, gzip, *where, *viewer, session[CSRF_FIELD], *state)

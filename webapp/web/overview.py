@@ -48,6 +48,7 @@ def _answer(template: str, data: Overview, viewer: tuple, **extra) -> Response:
     table = services().rows.table(data.states, data.snapshot, services().jobs, data.filters, problem)
     # the table object stands for its rows: the same object while they stay the same
     key = (template, table, data.version, data.filters, data.total, data.outdated, request.script_root)
+    key += data.page_facts  # the workspace's error and the isolation notice, which no version counts
     key += viewer + tuple(extra.items())
     flashes = session.get("_flashes")  # shown once, so never kept
     answer = None if flashes else services().answers.get(key)

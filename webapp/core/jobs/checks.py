@@ -11,9 +11,7 @@ import logging
 import time
 from typing import Any
 
-from ..live.board import Board
 from ..probe.loadverdict import NOT_APPLICABLE, LoadCheck
-from ..probe.webserver import location_of
 from ..workspace.scan import Project
 from .errors import JobError
 from .history import FAILED, RUNNING, SUCCEEDED, HistoryError, JobRecord
@@ -48,10 +46,6 @@ class CheckRecords:
             record = self._record(project, "check", who, status=RUNNING, started_at=started, detail=detail)
             log = JobLog(record.log_path)
             log.append(f"$ {verdict.command}\n{verdict.output}")
-            # what loads here is worth loading there; a failing edit is not pushed onto it
-            told = tell_webserver(self.board, project, log) if verdict.loads else None
-            if told is not None:
-                detail["webserver"] = told
             status = SUCCEEDED if verdict.loads else FAILED
             message = "loads" if verdict.loads else (verdict.error or {}).get("message")
             self._finish(record, status, message=message, duration=verdict.duration, detail=detail)
@@ -59,18 +53,6 @@ class CheckRecords:
             logger.exception("the load check of %s could not be recorded", project.id)
             return None
         self._changed(project)
+        if verdict.loads:  # what loads here is worth loading there; a failing edit is not pushed onto it
+            self.reloads.ask(project, record)  # after the check, off the load-check pool
         return record
-
-
-def tell_webserver(board: Board, project: Project, log: JobLog) -> dict[str, Any] | None:
-    """Ask the Dagster webserver (--dagster-url) to reload the project's code location, and say in
-    the job's log what it answered; the answer goes into the job's detail. None without one."""
-    if board.webserver is None:
-        return None
-    location = location_of(project)
-    log.append(f"\n[envboard] asking the Dagster webserver at {board.webserver.url} to reload {location!r}\n")
-    answer = board.webserver.reload(location)
-    log.append(f"[envboard] the Dagster webserver: {answer.words()}\n")
-    if answer.error:
-        log.append(answer.error.rstrip() + "\n")
-    return answer.to_json()

@@ -39,6 +39,7 @@ from .log import JobLog
 from .mode_change import ModeChanges
 from .running import Runner, _Running
 from .stopping import Stopping
+from .telling import WebserverReloads
 
 log = logging.getLogger("envboard.jobs")
 
@@ -76,6 +77,7 @@ class JobManager(Runner, ModeChanges, CheckRecords, Stopping):
         self.generation = 0  # grows whenever a job is queued, starts or ends (pollers compare it)
         self._stopping: str | None = None  # set when the server stops: cancelled jobs are interrupted
         self.finish_listeners: list[Callable[[JobRecord], None]] = []  # told when a job has ended
+        self.reloads = WebserverReloads(board, history, self._changed)  # asked after a job, never in it
         board.check_listeners.append(self.record_check)
         self._unrecorded: list[tuple[JobRecord, str, dict[str, Any]]] = []  # endings a full disk refused
         self._recorder: threading.Thread | None = None

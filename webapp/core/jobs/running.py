@@ -4,8 +4,9 @@ Apart from the queue (`manager.py` decides *when* a job runs) and from the work 
 (`sync.run_sync`, an upgrade's or a rollback's): this is what every such job does around
 its work, in order. It waits for the project's lock (a cancel ends the wait), keeps the
 files the work may replace, marks the job started unless it was ended meanwhile, runs
-the work, prunes the kept files the retention no longer covers (`kept.prune`), and
-records how it ended (`interrupted` when the server is stopping).
+the work, prunes the kept files the retention no longer covers (`kept.prune`),
+records how it ended (`interrupted` when the server is stopping), frees the lock, and
+only then has the Dagster webserver asked to reload (`telling.py`), if the work says so.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Runner:
             waiting = "[envboard] waiting: another envboard process is changing this project\n"
             on_wait = lambda: JobLog(record.log_path).append(waiting)  # noqa: E731
             with self.locks.hold(project.path, on_wait=on_wait, cancel=entry.cancel):
-                self._sync_locked(project, entry)
+                outcome = self._sync_locked(project, entry)
+            if outcome is not None and outcome.reload:  # the lock is free: nobody waits for the webserver
+                self.reloads.ask(project, record)
         except WaitCancelled:  # Cancel, or a stopping server, while another process had the project
             if self._stopping:
                 self._interrupt(record, self._stopping)
@@ -81,7 +84,7 @@ class Runner:
             return []
         return pruned
 
-    def _sync_locked(self, project: Project, entry: _Running) -> None:
+    def _sync_locked(self, project: Project, entry: _Running) -> sync.Outcome | None:
         record = entry.record
         prepared = sync.prepare(self.board, project.id, self.can_sync)
         # what the job may replace, kept beside its log: History can put it back byte for byte
@@ -89,7 +92,7 @@ class Runner:
         started = time.time()
         record.status, record.started_at = RUNNING, started
         if not self.history.start(record.id, started_at=started, lock_before=prepared.lock_before):
-            return  # it was ended meanwhile (a stopping or restarted server): it must not run now
+            return None  # it was ended meanwhile (a stopping or restarted server): it must not run now
         self._changed(project)
         outcome = (entry.work or sync.run_sync)(
             self.board,
@@ -104,7 +107,8 @@ class Runner:
         self.prune_kept(project.id)
         if outcome.cancelled and self._stopping:
             self._interrupt(record, self._stopping, exit_code=outcome.exit_code, duration=outcome.duration)
-            return
+            return None
         self._finish_or_retry(
             record, outcome.status, exit_code=outcome.exit_code, duration=outcome.duration, **outcome.fields
         )
+        return outcome

@@ -15,9 +15,10 @@ history record); this module is *what* it does, in order:
    (`dg check defs`), its command line and output streamed into the job's log and its verdict
    in the job's detail. A cancel during the check ends it: the job is `cancelled` ("synced;
    the definitions check was cancelled"), the check `not_checked`, and no verdict is stored.
-5. After a success not cancelled, with `--dagster-url`: ask that Dagster webserver to reload
-   the project's code location (whatever the check said: the environment under it has
-   changed), its answer in the log and the detail.
+5. After a success not cancelled, with `--dagster-url`: that Dagster webserver is asked to
+   reload the project's code location (whatever the check said: the environment under it has
+   changed), after the job has ended and freed the project's lock (`telling.py`); its answer
+   comes into the log and the detail when it comes.
 
 The command line, the pages and the history all describe this same command.
 """
@@ -39,7 +40,6 @@ from ..live.board import Board
 from ..probe.diff import package_diff, plugin_diff
 from ..probe.runner import PluginList
 from ..workspace.scan import Project
-from .checks import tell_webserver
 from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog
 
@@ -84,6 +84,7 @@ class Outcome:
     duration: float  # the whole job: uv, then the probe of what it changed
     cancelled: bool
     fields: dict[str, Any] = field(default_factory=dict)  # message, detail, lock_after
+    reload: bool = False  # the Dagster webserver is asked to reload, once the project's lock is free
 
 
 def prepare(board: Board, project_id: str, can_sync: Callable[[Project], str | None]) -> Prepared:
@@ -170,12 +171,9 @@ def run_sync(
             message = "synced, but the definitions do not load: " + detail["load_check"]["error"]["message"]
         elif cancel.requested:  # the environment did change: the job says so, and that it stopped there
             status, message, cancelled = CANCELLED, "synced; the definitions check was cancelled", True
-        if not cancelled:
-            told = tell_webserver(board, project, log)
-            if told is not None:
-                detail["webserver"] = told
     fields = {"message": message, "detail": detail, "lock_after": lock_hash(project, env)}
-    return Outcome(status, result.exit_code, time.time() - started, cancelled, fields)
+    # the webserver is told once the lock is released, and only of a sync that went to its end
+    return Outcome(status, result.exit_code, time.time() - started, cancelled, fields, status == SUCCEEDED)
 
 
 def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:

@@ -61,6 +61,11 @@ class Overview:
         """What a poller sends back: the rows are unchanged while both numbers are."""
         return _overview_version(self.snapshot.version, self.jobs_generation)
 
+    @property
+    def page_facts(self) -> tuple[str | None, ...]:
+        """The workspace's own facts the page renders: part of the key its answer is kept under."""
+        return _page_facts(self.workspace, self.report["isolation"])
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.report,
@@ -76,6 +81,17 @@ def _overview_version(snapshot_version: int, jobs_generation: int) -> str:
 def overview_version(envboard: Envboard) -> str:
     """`overview(...).version` now, without building the overview: what a poll compares first."""
     return _overview_version(envboard.monitor.snapshot.version, envboard.jobs.generation)
+
+
+def page_facts(envboard: Envboard) -> tuple[str | None, ...]:
+    """`overview(...).page_facts` now, without building the overview. The snapshot's version grows
+    only when projects change, so what the page says of the workspace itself (its heading, its
+    config's error, the isolation notice) goes into the keys its kept answers are found by."""
+    return _page_facts(envboard.board.workspace, envboard.board.confinement.to_json())
+
+
+def _page_facts(workspace: Workspace, isolation: dict[str, Any] | None) -> tuple[str | None, ...]:
+    return (str(workspace.root), workspace.error, (isolation or {}).get("notice"))
 
 
 def workspace_facts(envboard: Envboard) -> dict[str, Any]:

@@ -29,7 +29,6 @@ import tomlkit
 from ..disk.files import UTF8_BOM, atomic_write
 from ..environments.processes import Cancellation, Invocation, RunResult
 from ..environments.uv import lock_hash
-from ..jobs.checks import tell_webserver
 from ..jobs.errors import JobError
 from ..jobs.history import CANCELLED, FAILED, SUCCEEDED, JobRecord
 from ..jobs.kept import KeptError, kept_files, no_longer_kept, restore
@@ -184,11 +183,9 @@ def run_upgrade(
         "plugin_diff": plugin_diff(prepared.before, after),
         "package_diff": package_diff(prepared.before, after),
     }
-    told = tell_webserver(board, project, log)  # the running webserver loads the new environment too
-    if told is not None:
-        detail["webserver"] = told
     fields = {"message": None, "detail": detail, "lock_after": lock_hash(project, env)}
-    return Outcome(SUCCEEDED, 0, time.time() - started, False, fields)
+    # the running webserver loads the new environment too, once the job has freed the lock
+    return Outcome(SUCCEEDED, 0, time.time() - started, False, fields, reload=True)
 
 
 def _roll_back(
