@@ -133,6 +133,13 @@ def test_a_sync_reloads_the_location_and_a_fix_that_loads_is_reloaded_too(
     # envboard's first check loads, so the webserver is asked to reload: both say it loads
     first = wait_for(lambda: said(True, True), timeout=600, interval=0.5)
     assert first["webserver"]["location"] == "storefront" and first["webserver"]["problem"] is None
+
+    def reload_answered():  # the reload is asked after the check's record ends, off its path
+        jobs = call(f"{envboard}/api/jobs", token)[2]["jobs"]
+        return next((j for j in jobs if j["action"] == "check" and j["detail"].get("webserver")), None)
+
+    check = wait_for(reload_answered, timeout=600, interval=0.5)
+    assert check["status"] == "succeeded" and check["detail"]["webserver"]["loads"] is True
     assert its_error(dagster) is None
 
     broken = shop / "src" / "shop" / "defs" / "broken.py"
