@@ -243,8 +243,11 @@ def test_serves_health_as_uid_10001_with_bearer_tokens_and_json_logs(site, start
     assert status == 200
     assert [project["id"] for project in json.loads(body)["projects"]] == ["slow"]
 
-    access = [json.loads(line) for line in container.logs().splitlines() if line.startswith("{")]
-    assert any(entry.get("path") == "/api/projects" and entry.get("user") == "alice" for entry in access)
+    def logged_as_alice():  # the access log is written in batches, off the requests' path
+        access = [json.loads(line) for line in container.logs().splitlines() if line.startswith("{")]
+        return any(entry.get("path") == "/api/projects" and entry.get("user") == "alice" for entry in access)
+
+    wait_for(logged_as_alice, timeout=30)
     assert container.podman.run("healthcheck", "run", container.id, check=False).returncode == 0
 
 
