@@ -3,15 +3,17 @@
 Real Dagster cannot be installed offline, and no stand-in could honestly play
 `dg check defs`; the verdicts against real dg are in test_real_load_check.py. Here:
 projects that cannot be loaded at all, as the overview, the JSON twins, /metrics and
-`envboard check` tell them; and a sync job's check cancelled midway, where a stand-in `dg`
-plays only a check that takes its time (it decides nothing: the cancel ends it).
+`envboard check` tell them; a sync job's check cancelled midway, where a stand-in `dg`
+plays only a check that takes its time (it decides nothing: the cancel ends it); and the
+verdict shown before the definitions are counted, where a stand-in plays a listing that
+takes its time.
 """
 
 import json
 import re
 from pathlib import Path
 
-from tests.conftest import build_dagster_stand_in, build_wheel, wait_for, write_project, write_workspace
+from tests.conftest import build_dagster_stand_in, build_wheel, core, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
@@ -30,6 +32,22 @@ def main():
     while time.time() < deadline and not os.path.exists({release!r}):
         time.sleep(0.05)
     print("All definitions loaded successfully.", flush=True)
+    return 0
+"""
+
+SLOW_LISTING = """
+import json, os, sys, time
+
+def main():
+    with open({niceness!r}, "a") as said:
+        said.write(" ".join(sys.argv[1:3]) + "=" + str(os.nice(0)) + "\\n")
+    if sys.argv[1:3] == ["check", "defs"]:
+        print("All definitions loaded successfully.", flush=True)
+        return 0
+    deadline = time.time() + 120  # until the test releases it, at most two minutes
+    while time.time() < deadline and not os.path.exists({release!r}):
+        time.sleep(0.05)
+    print(json.dumps({{"assets": [{{"key": "orders"}}, {{"key": "revenue"}}], "jobs": [{{"name": "daily"}}]}}))
     return 0
 """
 
@@ -188,3 +206,65 @@ def test_a_cancel_during_a_syncs_load_check_ends_it_and_is_no_verdict(tmp_path, 
     # the command line was in the log when dg started, and its output streamed while it ran
     assert "--no-sync dg check defs\n" in said_at_start, said_at_start
     assert streamed
+
+
+def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_path, make_app):
+    """dg's check is the verdict: the overview says "loads" as soon as it has said so, while the
+    listing (a second load of the definitions, only to count them) still runs below it; the
+    counts replace "counting" when it ends, and only the whole answer is stored."""
+    from webapp.core.probe.loadcheck import CHECK_NICENESS, LISTING_NICENESS, cache_key
+
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(
+        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
+    )
+    app = make_app(root)
+    board = core(app).board
+    client = app.test_client()
+    try:
+        record, _ = core(app).jobs.sync(board.workspace.projects[0], "alice")  # makes the environment
+        release.touch()  # the sync's own check lists at once
+        assert core(app).jobs.wait(record.id, timeout=120).status == "succeeded"
+        release.unlink()
+        project = board.workspace.projects[0]
+        (root / "p" / "defs.py").write_text("# a change to the sources: checked again\n")
+
+        def row() -> str:
+            core(app).monitor.refresh()
+            return client.get("/").get_data(as_text=True)
+
+        page = wait_for(lambda: (text := row()) and "counting definitions" in text and text)
+        assert re.search(r'data-check="loads"', page), page
+        twin = client.get("/api/projects/p/definitions").get_json()
+        assert (twin["status"], twin["loads"], twin["counting"], twin["definitions"]) == (
+            "loads",
+            True,
+            True,
+            None,
+        )
+        section = client.get("/projects/p/fragments/definitions").get_data(as_text=True)
+        assert "Counting the definitions" in section and "data-poll" in section
+        env = board.resolve(project)
+        key = cache_key(project, env, board.definitions.plan(project, env))
+        assert board.definitions.cache.load(f"defs:{project.path}", key) is None  # nothing stored yet
+    finally:
+        release.touch()
+    page = wait_for(lambda: (text := row()) and "2 assets" in text and text)
+    assert "counting definitions" not in page
+    twin = client.get("/api/projects/p/definitions").get_json()
+    assert (twin["counting"], twin["definitions"]["assets"], twin["definitions"]["jobs"]) == (False, 2, 1)
+    assert board.definitions.cache.load(f"defs:{project.path}", key)["definitions"]["assets"] == 2
+    ran = niceness.read_text().split()
+    assert f"check defs={CHECK_NICENESS}" in " ".join(ran) and f"list defs={LISTING_NICENESS}" in " ".join(
+        ran
+    )

@@ -5,6 +5,10 @@ envboard resolves for the project, at low priority and with a timeout, the check
 listing side by side; the verdict (`loadverdict.py`) lives in the dependency cache, keyed
 on what it depends on: the project's sources and YAML files, `.env`, its config, and the
 environment.
+
+The verdict is dg's check's, and it is known as soon as the check ends: it is shown then
+(`counting`, kept in memory), while the listing, which loads the definitions a second time
+only to count them, ends at the lowest priority; the stored answer has both.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,6 +46,7 @@ from .runner import merge_stamps
 CHECK_VERSION = "1"  # bump when what a stored answer means changes
 CHECK_TIMEOUT = 300.0
 CHECK_NICENESS = 10  # below every page and job: a check is never urgent
+LISTING_NICENESS = 19  # below the check itself: the verdict first, the counts after it
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".sql", ".env")
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist"}  # and every folder starting with "."
 MAX_SOURCE_FILES = 5000  # a project folder holding a data dump is not walked to the end
@@ -130,6 +136,8 @@ class DefinitionsCheck:
         self.resolver = resolver
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
+        # verdicts given while their listing still runs, by project: (cache key, verdict)
+        self._early: dict[Path, tuple[str, LoadCheck]] = {}
 
     def plan(self, project: Project, env: ResolvedEnvironment) -> CheckPlan:
         return plan(project, env, self.resolver)
@@ -139,8 +147,12 @@ class DefinitionsCheck:
         checks = self.plan(project, env)
         if checks.check is None:
             return LoadCheck(NOT_APPLICABLE, checks.why)
-        value = self.cache.load(f"defs:{project.path}", cache_key(project, env, checks))
-        return LoadCheck.from_json(value) if value else None
+        key = cache_key(project, env, checks)
+        value = self.cache.load(f"defs:{project.path}", key)
+        if value:
+            return LoadCheck.from_json(value)
+        early = self._early.get(project.path)
+        return early[1] if early is not None and early[0] == key else None
 
     def check(
         self,
@@ -148,12 +160,15 @@ class DefinitionsCheck:
         env: ResolvedEnvironment,
         cancel: Cancellation | None = None,
         sink: BinaryIO | None = None,
+        on_verdict: Callable[[LoadCheck], None] | None = None,
     ) -> LoadCheck:
         """Always runs the commands (at low priority, with a timeout) and stores the verdict.
 
         `cancel` is a job's switch (a sync's check ends with the sync); without one, stopping
         envboard ends the check. `sink` (a job's log) gets the check's command line as it starts
         and its output as it comes. A cancelled check is no verdict: `not_checked`, never stored.
+        `on_verdict` is told when the project loads while its definitions are still being listed
+        (`cached` answers that verdict, `counting`, meanwhile); the return has the counts.
         """
         checks = self.plan(project, env)
         if checks.check is None:
@@ -171,30 +186,57 @@ class DefinitionsCheck:
                 # both at once: `dg list defs` loads the definitions again, so verdict and counts
                 # take about one load's time instead of two; a failed check cancels the listing
                 listing_invocation = check_invocation(self.resolver, env, checks.listing, listing_home)
-                listing = _in_background(lambda: self._run(listing_invocation, listing_stop))
+                listing = _in_background(
+                    lambda: self._run(listing_invocation, listing_stop, None, LISTING_NICENESS)
+                )
             invocation = check_invocation(self.resolver, env, checks.check, check_home)
             if sink is not None:
                 sink.write(f"\n$ {invocation.display()}\n".encode())
                 sink.flush()
             result = self._run(invocation, stop, sink)
             verdict = self._verdict(project, checks, invocation, result)
+            key = cache_key(project, env, checks)
             if listing is not None:
                 if verdict.status != LOADS:
                     listing_stop.cancel()
-                listed = listing.result()
+                elif not listing.done():
+                    self._tell_early(project, key, verdict, started, on_verdict)
+                try:
+                    listed = listing.result()
+                finally:
+                    self._early.pop(project.path, None)
                 if verdict.status == LOADS:
                     self._read_listing(verdict, listed)
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
             value = verdict.to_json()
             stamps = merge_stamps(stamp_all(needs), before)
-            self.cache.store(f"defs:{project.path}", cache_key(project, env, checks), value, needs, stamps)
+            self.cache.store(f"defs:{project.path}", key, value, needs, stamps)
         return verdict
 
+    def _tell_early(
+        self,
+        project: Project,
+        key: str,
+        verdict: LoadCheck,
+        started: float,
+        on_verdict: Callable[[LoadCheck], None] | None,
+    ) -> None:
+        """dg's check has said it loads: that is the answer, shown before the counts are in."""
+        early = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
+        self._early[project.path] = (key, early)
+        if on_verdict is not None:
+            on_verdict(early)
+
     @staticmethod
-    def _run(invocation: Invocation, cancel: Cancellation, sink: BinaryIO | None = None) -> RunResult:
+    def _run(
+        invocation: Invocation,
+        cancel: Cancellation,
+        sink: BinaryIO | None = None,
+        niceness: int = CHECK_NICENESS,
+    ) -> RunResult:
         return run(
-            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=CHECK_NICENESS
+            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=niceness
         )
 
     @staticmethod
