@@ -262,6 +262,7 @@ class Board(BackgroundChecks):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._check_pool.shutdown(wait=False, cancel_futures=True)
         self.definitions.stopping.cancel()
+        self.definitions.homes.remove()
 
 
 def _config_paths(project_path: Path) -> list[Path]:

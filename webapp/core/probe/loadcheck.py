@@ -2,30 +2,33 @@
 
 The commands come from `loadplan.py` and run through the resolver in the environment
 envboard resolves for the project, at low priority and with a timeout, the check and the
-listing side by side; the verdict (`loadverdict.py`) lives in the dependency cache, keyed
+listing one after the other; the verdict (`loadverdict.py`) lives in the dependency cache, keyed
 on what it depends on: the project's sources and YAML files, `.env`, its config, and the
 environment.
 
 The verdict is dg's check's, and it is known as soon as the check ends: it is shown then
-(`counting`, kept in memory), while the listing, which loads the definitions a second time
-only to count them, ends at the lowest priority; the stored answer has both.
+(`counting`, kept in memory) while the listing, which loads the definitions a second time
+only to count them, runs after it at the lowest priority; the stored answer has both. A
+project that fails to load is not listed at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
+from ..environments.confinement import Confinement
 from ..environments.output import strip_ansi
 from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
@@ -95,38 +98,49 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
     }
 
 
-def _dagster_home(scratch: str, name: str) -> Path:
-    """A Dagster home of the check's own; Dagster's telemetry setting lives in its dagster.yaml."""
-    home = Path(scratch, name)
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    return home
+class DagsterHomes:
+    """Dagster homes for the checks, each used by one command at a time and kept for the next.
 
+    Dagster creates its instance's storage in its home the first time (SQLite files for runs
+    and schedules, about a tenth of a check): a home kept between checks, as a person keeps
+    theirs, pays that once. Each holds only Dagster's telemetry setting and what Dagster
+    writes; none is in the project's folder nor in envboard's state. The job user writes them.
+    """
 
-class _EitherCancelled(Cancellation):
-    """Cancelled by its own switch or by the one it follows (the job's, or envboard stopping)."""
+    def __init__(self, confinement: Confinement) -> None:
+        self.confinement = confinement
+        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._free: dict[Path, list[Path]] = {}  # by project: homes no command is using
+        self._made = 0
 
-    def __init__(self, outer: Cancellation) -> None:
-        super().__init__()
-        self.outer = outer
-
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set() or self.outer.requested
-
-
-def _in_background(work: Callable[[], RunResult]) -> Future:
-    """One command on a thread of its own, beside the check (not the board's pools)."""
-    future: Future = Future()
-
-    def target() -> None:
+    @contextlib.contextmanager
+    def lend(self, project: Project) -> Iterator[Path]:
+        with self._lock:
+            free = self._free.setdefault(project.path, [])
+            home = free.pop() if free else None
+            if home is None:
+                if self._folder is None:
+                    self._folder = Path(tempfile.mkdtemp(prefix="envboard-checks-"))
+                    self.confinement.hand_over(self._folder)
+                self._made += 1
+                home = self._folder / f"home-{self._made}"
+        if not home.is_dir():
+            home.mkdir()
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+            self.confinement.hand_over(home)
         try:
-            future.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
-            future.set_exception(exc)
+            yield home
+        finally:
+            with self._lock:
+                self._free.setdefault(project.path, []).append(home)
 
-    threading.Thread(target=target, name="envboard-list-defs", daemon=True).start()
-    return future
+    def remove(self) -> None:
+        """When envboard stops: the homes go with it."""
+        with self._lock:
+            folder, self._folder, self._free = self._folder, None, {}
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class DefinitionsCheck:
@@ -136,6 +150,7 @@ class DefinitionsCheck:
         self.resolver = resolver
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
+        self.homes = DagsterHomes(resolver.confinement)
         # verdicts given while their listing still runs, by project: (cache key, verdict)
         self._early: dict[Path, tuple[str, LoadCheck]] = {}
 
@@ -178,35 +193,24 @@ class DefinitionsCheck:
         # stamped before dg reads anything: a file saved during the check makes its verdict stale
         before = stamp_all(needs)
         stop = cancel or self.stopping
-        with tempfile.TemporaryDirectory(prefix="envboard-check-") as scratch:
-            check_home, listing_home = _dagster_home(scratch, "check"), _dagster_home(scratch, "listing")
-            listing: Future | None = None
-            listing_stop = _EitherCancelled(stop)
-            if checks.listing is not None:
-                # both at once: `dg list defs` loads the definitions again, so verdict and counts
-                # take about one load's time instead of two; a failed check cancels the listing
-                listing_invocation = check_invocation(self.resolver, env, checks.listing, listing_home)
-                listing = _in_background(
-                    lambda: self._run(listing_invocation, listing_stop, None, LISTING_NICENESS)
-                )
-            invocation = check_invocation(self.resolver, env, checks.check, check_home)
+        key = cache_key(project, env, checks)
+        with self.homes.lend(project) as home:
+            invocation = check_invocation(self.resolver, env, checks.check, home)
             if sink is not None:
                 sink.write(f"\n$ {invocation.display()}\n".encode())
                 sink.flush()
             result = self._run(invocation, stop, sink)
-            verdict = self._verdict(project, checks, invocation, result)
-            key = cache_key(project, env, checks)
-            if listing is not None:
-                if verdict.status != LOADS:
-                    listing_stop.cancel()
-                elif not listing.done():
-                    self._tell_early(project, key, verdict, started, on_verdict)
-                try:
-                    listed = listing.result()
-                finally:
-                    self._early.pop(project.path, None)
-                if verdict.status == LOADS:
-                    self._read_listing(verdict, listed)
+        verdict = self._verdict(project, checks, invocation, result)
+        if checks.listing is not None and verdict.status == LOADS:
+            # dg's check has decided: shown now; `dg list defs` loads the definitions a second
+            # time only to count them, so it runs after the check, not beside it, and below it
+            self._tell_early(project, key, verdict, started, on_verdict)
+            try:
+                with self.homes.lend(project) as home:
+                    listing = check_invocation(self.resolver, env, checks.listing, home)
+                    self._read_listing(verdict, self._run(listing, stop, None, LISTING_NICENESS))
+            finally:
+                self._early.pop(project.path, None)
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
             value = verdict.to_json()
