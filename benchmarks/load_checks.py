@@ -17,7 +17,8 @@ cold check (its verdict) <= 1.0x. The CPU column of the verdict row is the whole
 
 overview: `envboard serve` over --projects such projects (real uv) is left to check them all;
 then one edit to every project's definitions (a workspace-wide change) queues every check
-again, and wrk (Debian package `wrk`) loads `/` while they run; beside it, before the change
+again, and wrk (Debian package `wrk`) loads `/` while they run, as a viewer whose browser
+sends back the cookie of its first page (the operator's); beside it, before the change
 and in the same run, the same page idle, and ceiling (b) (benchmarks/ceiling.py) with the
 page's size. p99 in ms; target: <= 50 ms while the checks run. The load average is printed:
 on a shared machine numbers are only comparable at similar load.
@@ -181,20 +182,22 @@ def overview(scratch: Path, count: int, seconds: int) -> None:
     entries = "".join(f'\n[[workspace.projects]]\npath = "{name}"\n' for name in names)
     (workspace / "dg.toml").write_text('directory_type = "workspace"\n' + entries)
     env = {"DAGSTER_DG_UPDATE_CHECK_ENABLED": "0"}
-    server = Server(workspace, scratch / f"state-overview{count}", env, fake_uv=False, session=False)
+    # a viewer as a browser is one: the cookie of its first page sent again with every request
+    server = Server(workspace, scratch / f"state-overview{count}", env, fake_uv=False)
+    viewer = {"Cookie": server.session_cookie}
     try:
         settle(server, count)
         size = len(urllib.request.urlopen(server.url + "/", timeout=60).read())
         ceiling = Ceiling(size)
         try:
-            idle = wrk_run(server.url + "/", seconds)
+            idle = wrk_run(server.url + "/", seconds, headers=viewer)
             bare = wrk_run(ceiling.url + "/", seconds)
             load = os.getloadavg()[0]
             for name in names:  # the workspace-wide change: every project's definitions edited
                 path = folder / name / "src" / name / "defs" / "sales.py"
                 path.write_text(path.read_text() + f"\n# edited {time.time()}\n")
             wait_checking(server)
-            busy = wrk_run(server.url + "/", seconds)
+            busy = wrk_run(server.url + "/", seconds, headers=viewer)
             still = sum(
                 1 for p in server.projects()["projects"] if p["definitions_check"]["status"] == "checking"
             )
