@@ -256,3 +256,32 @@ def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_u
     assert not confinement.isolated and str(users) in confinement.notice
     users.chmod(0o600)
     assert Confinement((users,), JobUser.named(JOB_USER)).notice is None
+
+
+def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_path, job_user):
+    """Dagster writes its instance's storage into DAGSTER_HOME: the job user who runs the check
+    must be able to, and the home is kept for the project's next check (it pays that once)."""
+    from webapp.core.environments.confinement import Confinement, JobUser
+    from webapp.core.probe.loadcheck import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+    try:
+        with homes.lend(project) as home:
+            storage = home / "history" / "runs.db"
+            script = (
+                f"import os; os.makedirs({str(storage.parent)!r}); open({str(storage)!r}, 'w').write('x')"
+            )
+            as_job_user = {"user": job_user.pw_uid, "group": job_user.pw_gid, "extra_groups": []}
+            written = subprocess.run(
+                ["/usr/bin/python3", "-c", script], capture_output=True, text=True, **as_job_user
+            )
+            assert written.returncode == 0, written.stderr
+        with homes.lend(project) as again:
+            assert again == home and storage.is_file()  # the next check finds Dagster's storage made
+    finally:
+        homes.remove()
+    assert not home.exists()
