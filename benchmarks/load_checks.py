@@ -1,7 +1,7 @@
 """The definitions load check: a cold check against `dg check defs` by hand, and the overview's
 p99 while 20 projects run their checks after a workspace-wide change.
 
-    PYTHONPATH=. python benchmarks/load_checks.py [--part cold|overview|both] [--runs 3]
+    PYTHONPATH=. python benchmarks/load_checks.py [--part cold|overview|warm|both] [--runs 3]
                                                  [--projects 20] [--seconds 10] [--scratch DIR]
 
 Needs the package index the first time: it builds real create-dagster 1.13 projects (two
@@ -27,6 +27,7 @@ on a shared machine numbers are only comparable at similar load.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -244,9 +245,42 @@ def wait_checking(server: Server, timeout: float = 120) -> None:
     raise RuntimeError("no check started after the change")
 
 
+def warm(scratch: Path, count: int, runs: int) -> None:
+    """The answer from the cache, per project, after the overview part has checked them all:
+    what a page, `envboard check` or the monitor pays for a verdict nothing has changed since
+    (stamps of the project's files and folders, then the stored JSON). Beside it, as a floor,
+    reading and parsing the same stored entries with nothing checked."""
+    folder = scratch / f"overview{count}"
+    board = Board(Settings(workspace=folder, state_dir=scratch / f"state-overview{count}"))
+    try:
+        projects = list(board.workspace.projects)
+        envs = {project.path: board.resolve(project) for project in projects}
+        verdicts = [board.definitions.cached(project, envs[project.path]) for project in projects]
+        missing = [p.id for p, v in zip(projects, verdicts, strict=True) if v is None or not v.cached]
+        if missing:
+            raise SystemExit(f"no cached verdict for {missing}: run --part overview first")
+        entries = [board.cache._path(f"defs:{project.path}") for project in projects]  # the stored verdicts
+        samples, floor = [], []
+        for _ in range(max(runs, 5)):
+            started = time.perf_counter()
+            for project in projects:
+                board.definitions.cached(project, envs[project.path])
+            samples.append((time.perf_counter() - started) / len(projects))
+            started = time.perf_counter()
+            for entry in entries:
+                json.loads(entry.read_bytes())
+            floor.append((time.perf_counter() - started) / len(projects))
+    finally:
+        board.close()
+    per_project, read_only = statistics.median(samples) * 1000, statistics.median(floor) * 1000
+    print(f"warm answer from the cache, {len(projects)} projects, median of {len(samples)} passes")
+    print(f"  per project: {per_project:.3f} ms ({per_project / 1.0:.2f}x the 1 ms target)")
+    print(f"  floor, each stored verdict's file read and parsed, per project: {read_only:.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=["cold", "overview", "both"], default="both")
+    parser.add_argument("--part", choices=["cold", "overview", "warm", "both"], default="both")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=10)
@@ -260,6 +294,8 @@ def main() -> None:
         cold(scratch, args.runs)
     if args.part in ("overview", "both"):
         overview(scratch, args.projects, args.seconds)
+    if args.part in ("warm", "overview", "both"):
+        warm(scratch, args.projects, args.runs)
 
 
 if __name__ == "__main__":
