@@ -268,3 +268,39 @@ def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_
     assert f"check defs={CHECK_NICENESS}" in " ".join(ran) and f"list defs={LISTING_NICENESS}" in " ".join(
         ran
     )
+
+
+def test_a_cancel_while_the_definitions_are_counted_keeps_no_answer_without_its_counts(tmp_path, make_board):
+    """dg's check said it loads and the job's log says so; a Cancel while `dg list defs` counts
+    ends the listing: the job is cancelled, and nothing is stored that would lack its counts."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "slow-listing-dg"),
+        wheelhouse=wheels,
+    )
+    board = make_board(project_dir)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    try:
+        project = board.workspace.projects[0]
+        record, _ = jobs.sync(project, "alice")
+        log = Path(record.log_path)
+        wait_for(lambda: "counting the definitions" in log.read_text(), timeout=120)
+        jobs.cancel(record.id, "alice")
+        final = jobs.wait(record.id, timeout=60)
+    finally:
+        release.touch()
+        jobs.close()
+    assert (final.status, final.message) == ("cancelled", "synced; the definitions check was cancelled")
+    assert board.definitions.cached(project, board.resolve(project)) is None

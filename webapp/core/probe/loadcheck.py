@@ -208,7 +208,11 @@ class DefinitionsCheck:
             try:
                 with self.homes.lend(project) as home:
                     listing = check_invocation(self.resolver, env, checks.listing, home)
-                    self._read_listing(verdict, self._run(listing, stop, None, LISTING_NICENESS))
+                    listed = self._run(listing, stop, None, LISTING_NICENESS)
+                if listed.cancelled:  # the verdict stands; without its counts it is not stored
+                    verdict.ran = False
+                else:
+                    self._read_listing(verdict, listed)
             finally:
                 self._early.pop(project.path, None)
         verdict.checked_at, verdict.duration = started, time.time() - started
