@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import build_dagster_stand_in, build_wheel, core, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
 from webapp.core.jobs.history import History
@@ -208,6 +210,7 @@ def test_a_cancel_during_a_syncs_load_check_ends_it_and_is_no_verdict(tmp_path, 
     assert streamed
 
 
+@pytest.mark.slow
 def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_path, make_app):
     """dg's check is the verdict: the overview says "loads" as soon as it has said so, while the
     listing (a second load of the definitions, only to count them) still runs below it; the
