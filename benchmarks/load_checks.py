@@ -139,7 +139,7 @@ def cold(scratch: Path, runs: int) -> None:
 
         cases = {
             "dg check defs (by hand)": lambda: by_hand("check", "defs"),
-            "envboard cold check (both at once)": lambda: envboard(full.check, full.listing),
+            "envboard cold check: with counts": lambda: envboard(full.check, full.listing),
             "envboard: check alone": lambda: envboard(full.check, None),
             "envboard: listing alone": lambda: envboard(full.listing, None),
             "dg list defs --json (by hand)": lambda: by_hand("list", "defs", "--json"),
@@ -154,7 +154,7 @@ def cold(scratch: Path, runs: int) -> None:
                 samples[name].append(timed(case))
         alone = zip(samples["envboard: check alone"], samples["envboard: listing alone"], strict=True)
         samples["envboard: check, then listing (sum)"] = [(a[0] + b[0], a[1] + b[1]) for a, b in alone]
-        whole = samples["envboard cold check (both at once)"]
+        whole = samples["envboard cold check: with counts"]
         samples["envboard cold check: its verdict"] = [
             (v, w[1]) for v, w in zip(verdicts, whole, strict=True)
         ]
