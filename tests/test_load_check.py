@@ -10,6 +10,7 @@ takes its time.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -307,3 +308,48 @@ def test_a_cancel_while_the_definitions_are_counted_keeps_no_answer_without_its_
         jobs.close()
     assert (final.status, final.message) == ("cancelled", "synced; the definitions check was cancelled")
     assert board.definitions.cached(project, board.resolve(project)) is None
+
+
+def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
+    """A server killed (SIGKILL, the box rebooted into a kept /tmp) cannot remove its homes, which
+    hold Dagster's SQLite storage: the next server's first home removes them, not a live one's."""
+    import signal
+    import subprocess
+    import sys
+
+    from webapp.core.environments.confinement import NOT_CONFINED
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    base = tmp_path / "tmp"
+    base.mkdir()
+    lends = (
+        "import sys; from pathlib import Path\n"
+        "from webapp.core.environments.confinement import NOT_CONFINED\n"
+        "from webapp.core.probe.homes import DagsterHomes\n"
+        "from webapp.core.workspace.scan import scan_workspace\n"
+        f"project = scan_workspace(Path({str(root)!r})).projects[0]\n"
+        f"with DagsterHomes(NOT_CONFINED, Path({str(base)!r})).lend(project) as home:\n"
+        "    print(home, flush=True); sys.stdin.read()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    server = subprocess.Popen(
+        [sys.executable, "-c", lends], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    killed_home = Path(server.stdout.readline().strip())
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=60)
+    assert (killed_home / "dagster.yaml").is_file()  # left behind
+    live, later = DagsterHomes(NOT_CONFINED, base), DagsterHomes(NOT_CONFINED, base)
+    try:
+        with live.lend(project) as live_home:
+            pass
+        with later.lend(project) as home:
+            assert not killed_home.parent.exists()
+            assert live_home.is_dir() and home.parent != live_home.parent  # a live server's are kept
+    finally:
+        live.remove()
+        later.remove()

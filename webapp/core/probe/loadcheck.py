@@ -14,25 +14,21 @@ project that fails to load is not listed at all.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
-from ..environments.confinement import Confinement
 from ..environments.output import strip_ansi
 from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.scan import Project
+from .homes import DagsterHomes
 from .loadplan import CheckPlan, check_invocation, plan
 from .loadverdict import (
     FAILS,
@@ -96,51 +92,6 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
         "listing": folders,  # a file added or removed; not the bytecode the check itself writes
         "site": [str(p) for p in env.site_packages],
     }
-
-
-class DagsterHomes:
-    """Dagster homes for the checks, each used by one command at a time and kept for the next.
-
-    Dagster creates its instance's storage in its home the first time (SQLite files for runs
-    and schedules, about a tenth of a check): a home kept between checks, as a person keeps
-    theirs, pays that once. Each holds only Dagster's telemetry setting and what Dagster
-    writes; none is in the project's folder nor in envboard's state. The job user writes them.
-    """
-
-    def __init__(self, confinement: Confinement) -> None:
-        self.confinement = confinement
-        self._lock = threading.Lock()
-        self._folder: Path | None = None
-        self._free: dict[Path, list[Path]] = {}  # by project: homes no command is using
-        self._made = 0
-
-    @contextlib.contextmanager
-    def lend(self, project: Project) -> Iterator[Path]:
-        with self._lock:
-            free = self._free.setdefault(project.path, [])
-            home = free.pop() if free else None
-            if home is None:
-                if self._folder is None:
-                    self._folder = Path(tempfile.mkdtemp(prefix="envboard-checks-"))
-                    self.confinement.hand_over(self._folder)
-                self._made += 1
-                home = self._folder / f"home-{self._made}"
-        if not home.is_dir():
-            home.mkdir()
-            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-            self.confinement.hand_over(home)
-        try:
-            yield home
-        finally:
-            with self._lock:
-                self._free.setdefault(project.path, []).append(home)
-
-    def remove(self) -> None:
-        """When envboard stops: the homes go with it."""
-        with self._lock:
-            folder, self._folder, self._free = self._folder, None, {}
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 class DefinitionsCheck:
