@@ -353,3 +353,92 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     finally:
         live.remove()
         later.remove()
+
+
+def _synced_with_a_slow_listing(tmp_path, make_board):
+    """A project synced with a stand-in dg whose listing waits for `release`, its sources then
+    changed: the next check runs again, and its counts wait until the test releases them."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "slow-listing-dg"),
+        wheelhouse=wheels,
+    )
+    board = make_board(project_dir)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    project = board.workspace.projects[0]
+    release.touch()  # the sync's own check lists at once
+    try:
+        record, _ = jobs.sync(project, "alice")  # makes the environment
+        assert jobs.wait(record.id, timeout=120).status == "succeeded"
+    finally:
+        jobs.close()
+    release.unlink()
+    (project_dir / "defs.py").write_text("# a change to the sources: checked again\n")
+    return board, project, release
+
+
+def test_a_check_that_ends_while_another_counts_leaves_the_others_verdict_shown(tmp_path, make_board):
+    """A sync's check and a background one of the same project can both be counting at once: the
+    one cancelled first must not take the other's verdict with it (the overview would fall back
+    to "not checked" until the other's counts are in)."""
+    import threading
+
+    from webapp.core.environments.processes import Cancellation
+
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+    syncs, told = Cancellation(), [threading.Event(), threading.Event()]
+    checks = [
+        threading.Thread(
+            target=board.definitions.check, args=(project, env, syncs, None, lambda _: told[0].set())
+        ),
+        threading.Thread(
+            target=board.definitions.check, args=(project, env, None, None, lambda _: told[1].set())
+        ),
+    ]
+    try:
+        for check in checks:
+            check.start()
+        wait_for(lambda: all(event.is_set() for event in told), timeout=120)
+        syncs.cancel()  # the sync's check ends; the background one still counts
+        checks[0].join(timeout=60)
+        shown = board.definitions.cached(project, env)
+        assert shown is not None and (shown.status, shown.counting) == ("loads", True)
+    finally:
+        release.touch()
+        for check in checks:
+            check.join(timeout=120)
+    shown = board.definitions.cached(project, env)
+    assert (shown.counting, shown.definitions["assets"]) == (False, 2)
+
+
+def test_a_source_saved_while_the_definitions_are_counted_makes_the_verdict_shown_stale(tmp_path, make_board):
+    """dg's check said it loads, then a file was saved (a fix, or a new break) while the listing
+    counts: the verdict shown is no longer the project's, as a stored one would not be; the
+    overview says "checking" (the check under way is followed by a new one), not "loads"."""
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+    try:
+        running = board.submit_check(project, env, "envboard (what it depends on changed)")
+        shown = wait_for(lambda: board.definitions.cached(project, env), timeout=120)
+        assert (shown.status, shown.counting) == ("loads", True)
+        assert board.state(project).check_status == "loads"
+        (project.path / "defs.py").write_text("raise ImportError('saved while counting')\n")
+        assert board.definitions.cached(project, env) is None
+        assert board.state(project).check_status == "checking"
+    finally:
+        release.touch()
+    running.result(timeout=120)
+    assert board.definitions.cached(project, env) is None  # its answer, stored, is stale too

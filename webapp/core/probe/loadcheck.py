@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -94,6 +95,15 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
     }
 
 
+@dataclass(eq=False)
+class _Early:
+    """A verdict shown while its listing runs: its cache key, and the stamps of what dg read."""
+
+    key: str
+    verdict: LoadCheck
+    stamps: dict[str, dict[str, str]]
+
+
 class DefinitionsCheck:
     """Runs the check through the shared launcher and keeps verdicts in the dependency cache."""
 
@@ -102,8 +112,10 @@ class DefinitionsCheck:
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
         self.homes = DagsterHomes(resolver.confinement)
-        # verdicts given while their listing still runs, by project: (cache key, verdict)
-        self._early: dict[Path, tuple[str, LoadCheck]] = {}
+        # verdicts given while their listing still runs, by project, the latest last: two checks of
+        # one project may count at once (a sync's and a background one), each removing only its own
+        self._early: dict[Path, list[_Early]] = {}
+        self._early_lock = threading.Lock()
 
     def plan(self, project: Project, env: ResolvedEnvironment) -> CheckPlan:
         return plan(project, env, self.resolver)
@@ -117,8 +129,16 @@ class DefinitionsCheck:
         value = self.cache.load(f"defs:{project.path}", key)
         if value:
             return LoadCheck.from_json(value)
-        early = self._early.get(project.path)
-        return early[1] if early is not None and early[0] == key else None
+        with self._early_lock:
+            early = list(self._early.get(project.path, ()))
+        for given in reversed(early):
+            # under the cache's own rule: a file saved since dg began makes the verdict stale
+            if (
+                given.key == key
+                and stamp_all({kind: list(s) for kind, s in given.stamps.items()}) == given.stamps
+            ):
+                return given.verdict
+        return None
 
     def check(
         self,
@@ -155,7 +175,7 @@ class DefinitionsCheck:
         if checks.listing is not None and verdict.status == LOADS:
             # dg's check has decided: shown now; `dg list defs` loads the definitions a second
             # time only to count them, so it runs after the check, not beside it, and below it
-            self._tell_early(project, key, verdict, started, on_verdict)
+            early = self._tell_early(project, key, verdict, started, before, needs, on_verdict)
             try:
                 with self.homes.lend(project) as home:
                     listing = check_invocation(self.resolver, env, checks.listing, home)
@@ -165,7 +185,11 @@ class DefinitionsCheck:
                 else:
                     self._read_listing(verdict, listed)
             finally:
-                self._early.pop(project.path, None)
+                with self._early_lock:
+                    given = self._early.get(project.path, [])
+                    given.remove(early)
+                    if not given:
+                        del self._early[project.path]
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
             value = verdict.to_json()
@@ -179,13 +203,18 @@ class DefinitionsCheck:
         key: str,
         verdict: LoadCheck,
         started: float,
+        before: dict[str, dict[str, str]],
+        needs: dict[str, list[str]],
         on_verdict: Callable[[LoadCheck], None] | None,
-    ) -> None:
+    ) -> _Early:
         """dg's check has said it loads: that is the answer, shown before the counts are in."""
-        early = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
-        self._early[project.path] = (key, early)
+        shown = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
+        early = _Early(key, shown, merge_stamps(stamp_all(needs), before))
+        with self._early_lock:
+            self._early.setdefault(project.path, []).append(early)
         if on_verdict is not None:
-            on_verdict(early)
+            on_verdict(shown)
+        return early
 
     @staticmethod
     def _run(
