@@ -435,6 +435,8 @@ def test_a_source_saved_while_the_definitions_are_counted_makes_the_verdict_show
         shown = wait_for(lambda: board.definitions.cached(project, env), timeout=120)
         assert (shown.status, shown.counting) == ("loads", True)
         assert board.state(project).check_status == "loads"
+        assert board.submit_check(project, env, "alice") is running  # Check pressed: joined, still "loads"
+        assert board.state(project).check_status == "loads"
         (project.path / "defs.py").write_text("raise ImportError('saved while counting')\n")
         assert board.definitions.cached(project, env) is None
         assert board.state(project).check_status == "checking"

@@ -63,9 +63,7 @@ class BackgroundChecks(BackgroundTasks):
             return verdict
 
         with self._lock:
-            # joined too: one that has given its verdict is counting, and a page that asks again
-            # found that verdict stale (a file saved meanwhile); a new check follows this one
-            if not self._closed:
+            if name not in self._running and not self._closed:
                 self._checking.add(project.path)
         return self._submit(name, work, project, pool=self._check_pool, busy=False)
 
