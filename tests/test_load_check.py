@@ -444,3 +444,20 @@ def test_a_source_saved_while_the_definitions_are_counted_makes_the_verdict_show
         release.touch()
     running.result(timeout=120)
     assert board.definitions.cached(project, env) is None  # its answer, stored, is stale too
+
+
+def test_a_listing_that_times_out_stores_no_verdict_without_its_counts(tmp_path, make_board, monkeypatch):
+    """The listing runs at the lowest priority, so on a busy machine it is the one to time out:
+    that is no answer about the counts, and it is not stored as if the project had none (a
+    cancelled listing is not either); a later check counts them."""
+    from webapp.core.probe import loadcheck
+
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    monkeypatch.setattr(loadcheck, "LISTING_TIMEOUT", 1.0)
+    env = board.resolve(project)
+    try:
+        verdict = board.definitions.check(project, env)
+    finally:
+        release.touch()
+    assert (verdict.status, verdict.definitions, verdict.ran) == ("loads", None, False)
+    assert board.definitions.cached(project, env) is None

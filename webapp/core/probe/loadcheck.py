@@ -47,6 +47,7 @@ CHECK_VERSION = "1"  # bump when what a stored answer means changes
 CHECK_TIMEOUT = 300.0
 CHECK_NICENESS = 10  # below every page and job: a check is never urgent
 LISTING_NICENESS = 19  # below the check itself: the verdict first, the counts after it
+LISTING_TIMEOUT = CHECK_TIMEOUT  # at the lowest priority, on a busy machine it is the one to time out
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".sql", ".env")
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist"}  # and every folder starting with "."
 MAX_SOURCE_FILES = 5000  # a project folder holding a data dump is not walked to the end
@@ -179,9 +180,9 @@ class DefinitionsCheck:
             try:
                 with self.homes.lend(project) as home:
                     listing = check_invocation(self.resolver, env, checks.listing, home)
-                    listed = self._run(listing, stop, None, LISTING_NICENESS)
-                if listed.cancelled:  # the verdict stands; without its counts it is not stored
-                    verdict.ran = False
+                    listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
+                if listed.cancelled or listed.timed_out:
+                    verdict.ran = False  # the verdict stands; without its counts it is not stored
                 else:
                     self._read_listing(verdict, listed)
             finally:
@@ -222,9 +223,15 @@ class DefinitionsCheck:
         cancel: Cancellation,
         sink: BinaryIO | None = None,
         niceness: int = CHECK_NICENESS,
+        timeout: float | None = None,
     ) -> RunResult:
         return run(
-            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=niceness
+            invocation,
+            sink=sink,
+            capture=True,
+            timeout=timeout or CHECK_TIMEOUT,
+            cancel=cancel,
+            niceness=niceness,
         )
 
     @staticmethod
