@@ -461,3 +461,37 @@ def test_a_listing_that_times_out_stores_no_verdict_without_its_counts(tmp_path,
         release.touch()
     assert (verdict.status, verdict.definitions, verdict.ran) == ("loads", None, False)
     assert board.definitions.cached(project, env) is None
+
+
+def test_a_syncs_verdict_shows_on_the_overview_while_its_definitions_are_counted(tmp_path, make_app):
+    """The sync's own check gives its verdict before its listing ends, as a background one does:
+    the overview's monitor is told (no file changes then), the job still running."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(
+        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
+    )
+    app = make_app(root)
+    jobs, monitor = core(app).jobs, core(app).monitor
+    try:
+        record, _ = jobs.sync(core(app).board.workspace.projects[0], "alice")
+        wait_for(lambda: "counting the definitions" in Path(record.log_path).read_text(), timeout=120)
+
+        def counting():
+            state = monitor.snapshot.get("p")
+            return state is not None and state.check is not None and state.check.counting
+
+        wait_for(counting, timeout=20)  # the monitor's own passes, every 0.2 s here
+        assert jobs.history.get(record.id).status == "running"
+    finally:
+        release.touch()
+    assert jobs.wait(record.id, timeout=120).status == "succeeded"
