@@ -270,7 +270,7 @@ def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_p
     project = scan_workspace(root).projects[0]
     homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
     try:
-        with homes.lend(project) as home:
+        with homes.lend(project, "env") as home:
             storage = home / "history" / "runs.db"
             script = (
                 f"import os; os.makedirs({str(storage.parent)!r}); open({str(storage)!r}, 'w').write('x')"
@@ -280,7 +280,7 @@ def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_p
                 ["/usr/bin/python3", "-c", script], capture_output=True, text=True, **as_job_user
             )
             assert written.returncode == 0, written.stderr
-        with homes.lend(project) as again:
+        with homes.lend(project, "env") as again:
             assert again == home and storage.is_file()  # the next check finds Dagster's storage made
     finally:
         homes.remove()
@@ -300,7 +300,7 @@ def test_project_code_cannot_plant_a_name_where_envboard_makes_the_next_dagster_
     project = scan_workspace(root).projects[0]
     homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
     try:
-        with homes.lend(project) as home:
+        with homes.lend(project, "env") as home:
             folder = home.parent
             script = f"import os; os.symlink('/etc/passwd', {str(folder / 'home-2')!r})"
             as_job_user = {"user": job_user.pw_uid, "group": job_user.pw_gid, "extra_groups": []}

@@ -332,7 +332,7 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
         "from webapp.core.probe.homes import DagsterHomes\n"
         "from webapp.core.workspace.scan import scan_workspace\n"
         f"project = scan_workspace(Path({str(root)!r})).projects[0]\n"
-        f"with DagsterHomes(NOT_CONFINED, Path({str(base)!r})).lend(project) as home:\n"
+        f"with DagsterHomes(NOT_CONFINED, Path({str(base)!r})).lend(project, 'env') as home:\n"
         "    print(home, flush=True); sys.stdin.read()\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -345,9 +345,9 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     assert (killed_home / "dagster.yaml").is_file()  # left behind
     live, later = DagsterHomes(NOT_CONFINED, base), DagsterHomes(NOT_CONFINED, base)
     try:
-        with live.lend(project) as live_home:
+        with live.lend(project, "env") as live_home:
             pass
-        with later.lend(project) as home:
+        with later.lend(project, "env") as home:
             assert not killed_home.parent.exists()
             assert live_home.is_dir() and home.parent != live_home.parent  # a live server's are kept
     finally:
@@ -495,3 +495,31 @@ def test_a_syncs_verdict_shows_on_the_overview_while_its_definitions_are_counted
     finally:
         release.touch()
     assert jobs.wait(record.id, timeout=120).status == "succeeded"
+
+
+def test_a_projects_dagster_home_is_kept_while_what_is_installed_stays_the_same(tmp_path):
+    """Dagster's storage in a home is of its version's schema: after an upgrade or a rollback the
+    project's next check gets a new home (an older Dagster may not open a newer one's storage),
+    and the homes of the environment before are removed, the one in use when it ends."""
+    from webapp.core.environments.confinement import NOT_CONFINED
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    homes = DagsterHomes(NOT_CONFINED, tmp_path)
+    try:
+        with homes.lend(project, "dagster 1.11") as first:
+            (first / "history").mkdir()  # what Dagster makes there the first time
+        with homes.lend(project, "dagster 1.11") as again:
+            assert again == first and (again / "history").is_dir()
+            with homes.lend(project, "dagster 1.10") as rolled_back:  # a rollback while it runs
+                assert rolled_back != first and not (rolled_back / "history").exists()
+        assert not first.exists()  # handed back after the change: removed, not kept
+        with homes.lend(project, "dagster 1.10") as later:
+            assert later == rolled_back
+        with homes.lend(project, "dagster 1.11"):
+            assert not rolled_back.exists()
+    finally:
+        homes.remove()

@@ -39,17 +39,28 @@ class DagsterHomes:
         self.base = base  # where the folder is made: the system's temp folder unless given
         self._lock = threading.Lock()
         self._folder: Path | None = None
-        self._free: dict[Path, list[Path]] = {}  # by project: homes no command is using
+        # by project: the environment its homes were made for, and those no command is using
+        self._free: dict[Path, tuple[str, list[Path]]] = {}
 
     @contextlib.contextmanager
-    def lend(self, project: Project) -> Iterator[Path]:
-        """A home no other command is using, the project's last one where there is one."""
+    def lend(self, project: Project, environment: str) -> Iterator[Path]:
+        """A home no other command is using, the project's last one where there is one.
+
+        `environment` names what is installed: a home is kept only while it stays the same, as
+        the storage Dagster made there is of its version's schema (an older Dagster, after a
+        rollback say, may not open a newer one's); the homes of the one before are removed.
+        """
         with self._lock:
-            free = self._free.setdefault(project.path, [])
+            made_for, free = self._free.get(project.path, (environment, []))
+            stale = free if made_for != environment else []
+            free = [] if stale else free
+            self._free[project.path] = (environment, free)
             home = free.pop() if free else None
             if self._folder is None:
                 self._folder = self._make_folder()
             folder = self._folder
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
         if home is None:
             home = Path(tempfile.mkdtemp(prefix="home-", dir=folder))  # 0700 until it is ready
             (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
@@ -58,8 +69,13 @@ class DagsterHomes:
             yield home
         finally:
             with self._lock:
-                if self._folder == folder:  # not when the homes were removed meanwhile
-                    self._free.setdefault(project.path, []).append(home)
+                made_for, free = self._free.get(project.path, (environment, []))
+                # not when the homes were removed meanwhile, nor what changed under it
+                kept = self._folder == folder and made_for == environment
+                if kept:
+                    free.append(home)
+            if not kept:
+                shutil.rmtree(home, ignore_errors=True)
 
     def remove(self) -> None:
         """When envboard stops: the homes go with it."""

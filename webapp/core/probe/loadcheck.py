@@ -166,7 +166,8 @@ class DefinitionsCheck:
         before = stamp_all(needs)
         stop = cancel or self.stopping
         key = cache_key(project, env, checks)
-        with self.homes.lend(project) as home:
+        installed = json.dumps([str(env.python), before.get("site")], sort_keys=True)  # the homes' Dagster
+        with self.homes.lend(project, installed) as home:
             invocation = check_invocation(self.resolver, env, checks.check, home)
             if sink is not None:
                 sink.write(f"\n$ {invocation.display()}\n".encode())
@@ -178,7 +179,7 @@ class DefinitionsCheck:
             # time only to count them, so it runs after the check, not beside it, and below it
             early = self._tell_early(project, key, verdict, started, before, needs, on_verdict)
             try:
-                with self.homes.lend(project) as home:
+                with self.homes.lend(project, installed) as home:
                     listing = check_invocation(self.resolver, env, checks.listing, home)
                     listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
                 if listed.cancelled or listed.timed_out:
