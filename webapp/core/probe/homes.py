@@ -28,7 +28,9 @@ from ..environments.confinement import Confinement
 from ..workspace.scan import Project
 
 FOLDER_PREFIX = "envboard-checks-"
-_FOLDER_NAME = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-")  # the pid of the server that made it
+# the server that made it: its process-id namespace (a /tmp shared with a container's is not
+# ours to judge) and its pid
+_FOLDER_NAME = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-(\d+)-")
 
 
 class DagsterHomes:
@@ -87,7 +89,7 @@ class DagsterHomes:
     def _make_folder(self) -> Path:
         base = self.base or Path(tempfile.gettempdir())
         _remove_left_behind(base)
-        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=base))
+        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{_pid_namespace()}-{os.getpid()}-", dir=base))
         if self.confinement.user is not None:
             folder.chmod(0o711)  # the job user reaches its homes; it lists and adds nothing here
         return folder
@@ -100,8 +102,17 @@ def _remove_left_behind(base: Path) -> None:
         try:
             if made_by is None or path.is_symlink() or path.lstat().st_uid != os.geteuid():
                 continue
-            os.kill(int(made_by.group(1)), 0)
+            if int(made_by.group(1)) != _pid_namespace():
+                continue
+            os.kill(int(made_by.group(2)), 0)
         except ProcessLookupError:
             shutil.rmtree(path, ignore_errors=True)
-        except OSError:  # alive under another user (PermissionError), or gone already
+        except (OSError, OverflowError):  # alive under another user (PermissionError), gone, no pid
             continue
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
