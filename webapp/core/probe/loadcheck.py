@@ -174,29 +174,44 @@ class DefinitionsCheck:
                 sink.flush()
             result = self._run(invocation, stop, sink)
         verdict = self._verdict(project, checks, invocation, result)
-        if checks.listing is not None and verdict.status == LOADS:
-            # dg's check has decided: shown now; `dg list defs` loads the definitions a second
-            # time only to count them, so it runs after the check, not beside it, and below it
-            early = self._tell_early(project, key, verdict, started, before, needs, on_verdict)
-            try:
-                with self.homes.lend(project, installed) as home:
-                    listing = check_invocation(self.resolver, env, checks.listing, home)
-                    listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
-                if listed.cancelled or listed.timed_out:
-                    verdict.ran = False  # the verdict stands; without its counts it is not stored
-                else:
-                    self._read_listing(verdict, listed)
-            finally:
-                with self._early_lock:
-                    given = self._early.get(project.path, [])
-                    given.remove(early)
-                    if not given:
-                        del self._early[project.path]
+        if checks.listing is None or verdict.status != LOADS:
+            return self._store(project, key, verdict, started, needs, before)
+        # dg's check has decided: shown now; `dg list defs` loads the definitions a second time
+        # only to count them, so it runs after the check, not beside it, and below it
+        early = self._tell_early(project, key, verdict, started, before, needs)
+        try:
+            if on_verdict is not None:
+                on_verdict(early.verdict)
+            with self.homes.lend(project, installed) as home:
+                listing = check_invocation(self.resolver, env, checks.listing, home)
+                listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
+            if listed.cancelled or listed.timed_out:
+                verdict.ran = False  # the verdict stands; without its counts it is not stored
+            else:
+                self._read_listing(verdict, listed)
+            # stored before the early verdict goes: between the two, a page would find neither
+            # and start the project's check again
+            return self._store(project, key, verdict, started, needs, before)
+        finally:
+            with self._early_lock:
+                given = self._early.get(project.path, [])
+                given.remove(early)
+                if not given:
+                    del self._early[project.path]
+
+    def _store(
+        self,
+        project: Project,
+        key: str,
+        verdict: LoadCheck,
+        started: float,
+        needs: dict[str, list[str]],
+        before: dict[str, dict[str, str]],
+    ) -> LoadCheck:
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
-            value = verdict.to_json()
             stamps = merge_stamps(stamp_all(needs), before)
-            self.cache.store(f"defs:{project.path}", key, value, needs, stamps)
+            self.cache.store(f"defs:{project.path}", key, verdict.to_json(), needs, stamps)
         return verdict
 
     def _tell_early(
@@ -207,15 +222,12 @@ class DefinitionsCheck:
         started: float,
         before: dict[str, dict[str, str]],
         needs: dict[str, list[str]],
-        on_verdict: Callable[[LoadCheck], None] | None,
     ) -> _Early:
         """dg's check has said it loads: that is the answer, shown before the counts are in."""
         shown = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
         early = _Early(key, shown, merge_stamps(stamp_all(needs), before))
         with self._early_lock:
             self._early.setdefault(project.path, []).append(early)
-        if on_verdict is not None:
-            on_verdict(shown)
         return early
 
     @staticmethod
