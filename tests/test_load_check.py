@@ -523,3 +523,20 @@ def test_a_projects_dagster_home_is_kept_while_what_is_installed_stays_the_same(
             assert not rolled_back.exists()
     finally:
         homes.remove()
+
+
+def test_a_listener_that_fails_on_the_verdict_leaves_no_counting_behind(tmp_path, make_board):
+    """Whoever is told of the early verdict (the board, a job's log) may fail: the check ends
+    with that error, and the project is not shown as "counting" for good."""
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+
+    def failing(_):
+        raise RuntimeError("the listener failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            board.definitions.check(project, env, on_verdict=failing)
+    finally:
+        release.touch()
+    assert board.definitions.cached(project, env) is None
