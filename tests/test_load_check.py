@@ -343,12 +343,16 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     server.send_signal(signal.SIGKILL)
     server.wait(timeout=60)
     assert (killed_home / "dagster.yaml").is_file()  # left behind
+    # the same pid in another process-id namespace (a container sharing /tmp) is not ours to judge
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    elsewhere = base / killed_home.parent.name.replace(f"-{namespace}-", f"-{namespace + 1}-", 1)
+    elsewhere.mkdir()
     live, later = DagsterHomes(NOT_CONFINED, base), DagsterHomes(NOT_CONFINED, base)
     try:
         with live.lend(project, "env") as live_home:
             pass
         with later.lend(project, "env") as home:
-            assert not killed_home.parent.exists()
+            assert not killed_home.parent.exists() and elsewhere.is_dir()
             assert live_home.is_dir() and home.parent != live_home.parent  # a live server's are kept
     finally:
         live.remove()
