@@ -9,7 +9,7 @@ assets, a check, a job, a schedule) under --scratch, reused by later runs.
 
 cold: alternately, the project's own `dg check defs` by hand (its .venv's dg, quiet as
 envboard runs it), envboard's cold check (no cache entry: `dg check defs` and
-`dg list defs --json` side by side, the listing at a lower priority), timed to its verdict
+then `dg list defs --json` after it, at a lower priority, since the project loads), timed to its verdict
 (when dg's check has said it loads: the board shows it then) and to its whole answer (the
 counts too), and, to see where envboard's extra time goes, the listing alone and the check
 and listing one after the other. Medians; ratios over `dg check defs`. Target: envboard's

@@ -219,10 +219,15 @@ RELOAD_WAIT = 300.0  # a webserver loading a big location answers its reload whe
 
 def tell_what_the_webserver_said(envboard: Envboard, projects: list[Project]) -> None:
     """With --dagster-url: wait for the reloads the jobs asked for, and say what it answered."""
-    reloads = envboard.jobs.reloads
+    jobs, reloads = envboard.jobs, envboard.jobs.reloads
     if envboard.board.webserver is None:
         return
-    if not reloads.wait(RELOAD_WAIT):
+    # a sync's record is finished before its runner asks for the reload (once the project's
+    # lock is free): until the runner is done, no reload under way may only mean not asked yet
+    deadline = time.monotonic() + RELOAD_WAIT
+    while any(jobs.active_job(project.id) for project in projects) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not reloads.wait(max(0.0, deadline - time.monotonic())):
         print(f"envboard: the Dagster webserver did not answer within {RELOAD_WAIT:.0f} s", file=sys.stderr)
     for project in projects:
         if project.id in reloads.said:

@@ -14,25 +14,22 @@ project that fails to load is not listed at all.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
-from ..environments.confinement import Confinement
 from ..environments.output import strip_ansi
 from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.scan import Project
+from .homes import DagsterHomes
 from .loadplan import CheckPlan, check_invocation, plan
 from .loadverdict import (
     FAILS,
@@ -50,6 +47,7 @@ CHECK_VERSION = "1"  # bump when what a stored answer means changes
 CHECK_TIMEOUT = 300.0
 CHECK_NICENESS = 10  # below every page and job: a check is never urgent
 LISTING_NICENESS = 19  # below the check itself: the verdict first, the counts after it
+LISTING_TIMEOUT = CHECK_TIMEOUT  # at the lowest priority, on a busy machine it is the one to time out
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".sql", ".env")
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist"}  # and every folder starting with "."
 MAX_SOURCE_FILES = 5000  # a project folder holding a data dump is not walked to the end
@@ -98,49 +96,13 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
     }
 
 
-class DagsterHomes:
-    """Dagster homes for the checks, each used by one command at a time and kept for the next.
+@dataclass(eq=False)
+class _Early:
+    """A verdict shown while its listing runs: its cache key, and the stamps of what dg read."""
 
-    Dagster creates its instance's storage in its home the first time (SQLite files for runs
-    and schedules, about a tenth of a check): a home kept between checks, as a person keeps
-    theirs, pays that once. Each holds only Dagster's telemetry setting and what Dagster
-    writes; none is in the project's folder nor in envboard's state. The job user writes them.
-    """
-
-    def __init__(self, confinement: Confinement) -> None:
-        self.confinement = confinement
-        self._lock = threading.Lock()
-        self._folder: Path | None = None
-        self._free: dict[Path, list[Path]] = {}  # by project: homes no command is using
-        self._made = 0
-
-    @contextlib.contextmanager
-    def lend(self, project: Project) -> Iterator[Path]:
-        with self._lock:
-            free = self._free.setdefault(project.path, [])
-            home = free.pop() if free else None
-            if home is None:
-                if self._folder is None:
-                    self._folder = Path(tempfile.mkdtemp(prefix="envboard-checks-"))
-                    self.confinement.hand_over(self._folder)
-                self._made += 1
-                home = self._folder / f"home-{self._made}"
-        if not home.is_dir():
-            home.mkdir()
-            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-            self.confinement.hand_over(home)
-        try:
-            yield home
-        finally:
-            with self._lock:
-                self._free.setdefault(project.path, []).append(home)
-
-    def remove(self) -> None:
-        """When envboard stops: the homes go with it."""
-        with self._lock:
-            folder, self._folder, self._free = self._folder, None, {}
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+    key: str
+    verdict: LoadCheck
+    stamps: dict[str, dict[str, str]]
 
 
 class DefinitionsCheck:
@@ -151,8 +113,10 @@ class DefinitionsCheck:
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
         self.homes = DagsterHomes(resolver.confinement)
-        # verdicts given while their listing still runs, by project: (cache key, verdict)
-        self._early: dict[Path, tuple[str, LoadCheck]] = {}
+        # verdicts given while their listing still runs, by project, the latest last: two checks of
+        # one project may count at once (a sync's and a background one), each removing only its own
+        self._early: dict[Path, list[_Early]] = {}
+        self._early_lock = threading.Lock()
 
     def plan(self, project: Project, env: ResolvedEnvironment) -> CheckPlan:
         return plan(project, env, self.resolver)
@@ -166,8 +130,16 @@ class DefinitionsCheck:
         value = self.cache.load(f"defs:{project.path}", key)
         if value:
             return LoadCheck.from_json(value)
-        early = self._early.get(project.path)
-        return early[1] if early is not None and early[0] == key else None
+        with self._early_lock:
+            early = list(self._early.get(project.path, ()))
+        for given in reversed(early):
+            # under the cache's own rule: a file saved since dg began makes the verdict stale
+            if (
+                given.key == key
+                and stamp_all({kind: list(s) for kind, s in given.stamps.items()}) == given.stamps
+            ):
+                return given.verdict
+        return None
 
     def check(
         self,
@@ -194,32 +166,52 @@ class DefinitionsCheck:
         before = stamp_all(needs)
         stop = cancel or self.stopping
         key = cache_key(project, env, checks)
-        with self.homes.lend(project) as home:
+        installed = json.dumps([str(env.python), before.get("site")], sort_keys=True)  # the homes' Dagster
+        with self.homes.lend(project, installed) as home:
             invocation = check_invocation(self.resolver, env, checks.check, home)
             if sink is not None:
                 sink.write(f"\n$ {invocation.display()}\n".encode())
                 sink.flush()
             result = self._run(invocation, stop, sink)
         verdict = self._verdict(project, checks, invocation, result)
-        if checks.listing is not None and verdict.status == LOADS:
-            # dg's check has decided: shown now; `dg list defs` loads the definitions a second
-            # time only to count them, so it runs after the check, not beside it, and below it
-            self._tell_early(project, key, verdict, started, on_verdict)
-            try:
-                with self.homes.lend(project) as home:
-                    listing = check_invocation(self.resolver, env, checks.listing, home)
-                    listed = self._run(listing, stop, None, LISTING_NICENESS)
-                if listed.cancelled:  # the verdict stands; without its counts it is not stored
-                    verdict.ran = False
-                else:
-                    self._read_listing(verdict, listed)
-            finally:
-                self._early.pop(project.path, None)
+        if checks.listing is None or verdict.status != LOADS:
+            return self._store(project, key, verdict, started, needs, before)
+        # dg's check has decided: shown now; `dg list defs` loads the definitions a second time
+        # only to count them, so it runs after the check, not beside it, and below it
+        early = self._tell_early(project, key, verdict, started, before, needs)
+        try:
+            if on_verdict is not None:
+                on_verdict(early.verdict)
+            with self.homes.lend(project, installed) as home:
+                listing = check_invocation(self.resolver, env, checks.listing, home)
+                listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
+            if listed.cancelled or listed.timed_out:
+                verdict.ran = False  # the verdict stands; without its counts it is not stored
+            else:
+                self._read_listing(verdict, listed)
+            # stored before the early verdict goes: between the two, a page would find neither
+            # and start the project's check again
+            return self._store(project, key, verdict, started, needs, before)
+        finally:
+            with self._early_lock:
+                given = self._early.get(project.path, [])
+                given.remove(early)
+                if not given:
+                    del self._early[project.path]
+
+    def _store(
+        self,
+        project: Project,
+        key: str,
+        verdict: LoadCheck,
+        started: float,
+        needs: dict[str, list[str]],
+        before: dict[str, dict[str, str]],
+    ) -> LoadCheck:
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
-            value = verdict.to_json()
             stamps = merge_stamps(stamp_all(needs), before)
-            self.cache.store(f"defs:{project.path}", key, value, needs, stamps)
+            self.cache.store(f"defs:{project.path}", key, verdict.to_json(), needs, stamps)
         return verdict
 
     def _tell_early(
@@ -228,13 +220,15 @@ class DefinitionsCheck:
         key: str,
         verdict: LoadCheck,
         started: float,
-        on_verdict: Callable[[LoadCheck], None] | None,
-    ) -> None:
+        before: dict[str, dict[str, str]],
+        needs: dict[str, list[str]],
+    ) -> _Early:
         """dg's check has said it loads: that is the answer, shown before the counts are in."""
-        early = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
-        self._early[project.path] = (key, early)
-        if on_verdict is not None:
-            on_verdict(early)
+        shown = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
+        early = _Early(key, shown, merge_stamps(stamp_all(needs), before))
+        with self._early_lock:
+            self._early.setdefault(project.path, []).append(early)
+        return early
 
     @staticmethod
     def _run(
@@ -242,9 +236,15 @@ class DefinitionsCheck:
         cancel: Cancellation,
         sink: BinaryIO | None = None,
         niceness: int = CHECK_NICENESS,
+        timeout: float | None = None,
     ) -> RunResult:
         return run(
-            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=niceness
+            invocation,
+            sink=sink,
+            capture=True,
+            timeout=timeout or CHECK_TIMEOUT,
+            cancel=cancel,
+            niceness=niceness,
         )
 
     @staticmethod
