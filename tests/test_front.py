@@ -151,3 +151,44 @@ def test_a_workspace_error_alone_is_shown_at_the_next_look(tmp_path, make_app):
     page = client.get("/")
     assert page.status_code == 200 and "workspace.projects must be a list" in page.get_data(as_text=True)
     assert app.wsgi_app.served >= served  # asked through the front
+
+
+def test_viewers_asking_at_once_for_a_new_page_wait_for_one_render(tmp_path, make_app):
+    """A new snapshot, and every open overview asks for it within the same moment: Flask renders
+    it once, and the others are given that answer, not one render each fighting for the GIL."""
+    import contextlib
+    import threading
+
+    from tests.conftest import wait_for
+
+    app = make_app(_workspace(tmp_path))
+    idle(app)
+    front = app.wsgi_app
+    first = Client(front, response_wrapper=app.response_class).get("/")  # a viewer's first page
+    cookie = first.headers["Set-Cookie"].split(";")[0]  # its session, with its CSRF token
+    viewers = 6
+    renders = []
+
+    def flask(environ, start_response):  # Flask itself, its renders counted and the first held
+        renders.append(environ["PATH_INFO"])
+        with contextlib.suppress(AssertionError):  # until the others wait for this answer (or 10 s)
+            wait_for(lambda: front.waiting == viewers - 1, timeout=10, interval=0.01)
+        return behind(environ, start_response)
+
+    behind, front.behind = front.behind, flask
+    answers = []
+
+    def view() -> None:
+        asked = Client(front, response_wrapper=app.response_class, use_cookies=False)  # the header alone
+        answer = asked.get("/?q=alp", headers={"Cookie": cookie})
+        answers.append((answer.status_code, answer.get_data()))
+
+    threads = [threading.Thread(target=view) for _ in range(viewers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    front.behind = behind
+    assert len(answers) == viewers and {status for status, _ in answers} == {200}
+    assert len({body for _, body in answers}) == 1 and b'id="project-alpha"' in answers[0][1]
+    assert renders == ["/"]  # one render for the six

@@ -262,7 +262,7 @@ def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_p
     """Dagster writes its instance's storage into DAGSTER_HOME: the job user who runs the check
     must be able to, and the home is kept for the project's next check (it pays that once)."""
     from webapp.core.environments.confinement import Confinement, JobUser
-    from webapp.core.probe.loadcheck import DagsterHomes
+    from webapp.core.probe.homes import DagsterHomes
     from webapp.core.workspace.scan import scan_workspace
 
     root = write_workspace(tmp_path / "ws", ["p"])
@@ -292,7 +292,7 @@ def test_project_code_cannot_plant_a_name_where_envboard_makes_the_next_dagster_
     folder holding them the job user's, project code could put a symlink where the next home is
     made, and root would write and chown through it. The job user passes through to its homes only."""
     from webapp.core.environments.confinement import Confinement, JobUser
-    from webapp.core.probe.loadcheck import DagsterHomes
+    from webapp.core.probe.homes import DagsterHomes
     from webapp.core.workspace.scan import scan_workspace
 
     root = write_workspace(tmp_path / "ws", ["p"])

@@ -317,6 +317,7 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     import subprocess
     import sys
 
+    from webapp.core.disk.scratch import ScratchRoot
     from webapp.core.environments.confinement import NOT_CONFINED
     from webapp.core.probe.homes import DagsterHomes
     from webapp.core.workspace.scan import scan_workspace
@@ -328,11 +329,12 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     base.mkdir()
     lends = (
         "import sys; from pathlib import Path\n"
+        "from webapp.core.disk.scratch import ScratchRoot\n"
         "from webapp.core.environments.confinement import NOT_CONFINED\n"
         "from webapp.core.probe.homes import DagsterHomes\n"
         "from webapp.core.workspace.scan import scan_workspace\n"
         f"project = scan_workspace(Path({str(root)!r})).projects[0]\n"
-        f"with DagsterHomes(NOT_CONFINED, Path({str(base)!r})).lend(project, 'env') as home:\n"
+        f"with DagsterHomes(NOT_CONFINED, ScratchRoot(Path({str(base)!r}))).lend(project, 'env') as home:\n"
         "    print(home, flush=True); sys.stdin.read()\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -343,20 +345,17 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
     server.send_signal(signal.SIGKILL)
     server.wait(timeout=60)
     assert (killed_home / "dagster.yaml").is_file()  # left behind
-    # the same pid in another process-id namespace (a container sharing /tmp) is not ours to judge
-    namespace = os.stat("/proc/self/ns/pid").st_ino
-    elsewhere = base / killed_home.parent.name.replace(f"-{namespace}-", f"-{namespace + 1}-", 1)
-    elsewhere.mkdir()
-    live, later = DagsterHomes(NOT_CONFINED, base), DagsterHomes(NOT_CONFINED, base)
+    live = DagsterHomes(NOT_CONFINED, ScratchRoot(base))
+    later = DagsterHomes(NOT_CONFINED, ScratchRoot(base))
     try:
         with live.lend(project, "env") as live_home:
             pass
         with later.lend(project, "env") as home:
-            assert not killed_home.parent.exists() and elsewhere.is_dir()
+            assert not killed_home.exists()
             assert live_home.is_dir() and home.parent != live_home.parent  # a live server's are kept
     finally:
-        live.remove()
-        later.remove()
+        live.scratch.remove()
+        later.scratch.remove()
 
 
 def _synced_with_a_slow_listing(tmp_path, make_board):
@@ -505,6 +504,7 @@ def test_a_projects_dagster_home_is_kept_while_what_is_installed_stays_the_same(
     """Dagster's storage in a home is of its version's schema: after an upgrade or a rollback the
     project's next check gets a new home (an older Dagster may not open a newer one's storage),
     and the homes of the environment before are removed, the one in use when it ends."""
+    from webapp.core.disk.scratch import ScratchRoot
     from webapp.core.environments.confinement import NOT_CONFINED
     from webapp.core.probe.homes import DagsterHomes
     from webapp.core.workspace.scan import scan_workspace
@@ -512,7 +512,7 @@ def test_a_projects_dagster_home_is_kept_while_what_is_installed_stays_the_same(
     root = write_workspace(tmp_path / "ws", ["p"])
     write_project(root / "p", "p")
     project = scan_workspace(root).projects[0]
-    homes = DagsterHomes(NOT_CONFINED, tmp_path)
+    homes = DagsterHomes(NOT_CONFINED, ScratchRoot(tmp_path))
     try:
         with homes.lend(project, "dagster 1.11") as first:
             (first / "history").mkdir()  # what Dagster makes there the first time

@@ -18,11 +18,16 @@ other request (and every first one) to Flask:
   it, it set no cookie, and its status is 200 (204 for the poll);
 - a kept answer is Flask's own status, headers (security headers, Vary, Content-Encoding)
   and body chunks, so the bytes are the same by construction; the access log and the
-  request metrics are written for it as for any other request.
+  request metrics are written for it as for any other request;
+- when a new snapshot is published every viewer's next request misses at once: the first
+  asks Flask, and the others with the same key wait for its answer (at most FLIGHT_WAIT)
+  instead of rendering the same page beside it, sixteen or sixty-four renders fighting
+  for one interpreter.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
@@ -42,6 +47,7 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 ENDPOINTS = {"/": "overview.index", "/fragments/rows": "overview.rows"}
 ANSWERS_KEPT = 512  # viewers x filters x encodings; bounded by bytes too (Kept)
 COOKIES_KEPT = 4096  # verified session cookies remembered; past that the memory starts afresh
+FLIGHT_WAIT = 10.0  # seconds a request waits for the same answer another asked Flask for
 
 
 class Front:
@@ -52,6 +58,9 @@ class Front:
         self.behind = behind
         self.answers: Kept[tuple[str, list[tuple[str, str]], list[bytes]]] = Kept(ANSWERS_KEPT)
         self.served = 0  # answers given without Flask (the tests look)
+        self._flights: dict[Hashable, threading.Event] = {}  # keys Flask is answering now
+        self._flights_lock = threading.Lock()
+        self.waiting = 0  # requests waiting for another's answer (the tests look)
         header = app.config.get("ENVBOARD_PROXY_USER_HEADER")
         self.proxy_header = "HTTP_" + header.upper().replace("-", "_") if header else None
 
@@ -73,14 +82,44 @@ class Front:
         if key is None:
             return self.behind(environ, start_response)
         kept = self.answers.get(key)
+        leader = False
         if kept is None:
-            return self._ask_flask(environ, start_response, key, endpoint, request, user, session)
+            kept, leader = self._after_the_first(key)
+        if kept is None:
+            try:
+                return self._ask_flask(environ, start_response, key, endpoint, request, user, session)
+            finally:
+                if leader:
+                    self._landed(key)
         status, headers, body = kept
         start_response(status, list(headers))
         self.served += 1
         log_request("GET", request.path, int(status[:3]), started, user, request.remote_addr)
         observe_request(self.app.extensions[EXTENSION].metrics, endpoint, "GET", started)
         return body
+
+    def _after_the_first(self, key: Hashable) -> tuple[tuple | None, bool]:
+        """A new snapshot, and every viewer asks at once: the first asks Flask, the others wait
+        for its answer instead of rendering the same page beside it. Returns the kept answer
+        (None: ask Flask yourself) and whether this request is the first."""
+        with self._flights_lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                self._flights[key] = threading.Event()
+                return None, True
+            self.waiting += 1
+        try:
+            flight.wait(FLIGHT_WAIT)
+        finally:
+            with self._flights_lock:
+                self.waiting -= 1
+        return self.answers.get(key), False  # None when Flask's answer could not be kept
+
+    def _landed(self, key: Hashable) -> None:
+        with self._flights_lock:
+            flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.set()
 
     def _key(self, endpoint: str, request, user, session) -> Hashable | None:
         """What the answer is made from; None when the front does not answer this one."""

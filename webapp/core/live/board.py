@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..disk.cache import DependencyCache, stamp_all
+from ..disk.scratch import ScratchRoot
 from ..disk.stamps import file_stamp
 from ..environments.confinement import Confinement, JobUser
 from ..environments.interpreters import ActivePython
@@ -55,10 +56,11 @@ class Board(BackgroundChecks):
             self.active, self.uv, environ, self.confinement, settings.pass_env, owner=self.owner
         )
         self.cache = DependencyCache(settings.resolved_cache_dir)
-        self.probe = PluginProbe(self.resolver, self.cache)
+        self.scratch = ScratchRoot()  # what project code is handed: removed at close, or at the next start
+        self.probe = PluginProbe(self.resolver, self.cache, self.scratch)
         self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
-        self.definitions = DefinitionsCheck(self.resolver, self.cache)
+        self.definitions = DefinitionsCheck(self.resolver, self.cache, self.scratch)
         # a running Dagster webserver told to reload a location after a sync or a check that loads
         self.webserver = DagsterWebserver(settings.dagster_url) if settings.dagster_url else None
         # load checks wait in a pool of their own, one at a time: they never hold up a status check
@@ -266,6 +268,7 @@ class Board(BackgroundChecks):
         self._check_pool.shutdown(wait=False, cancel_futures=True)
         self.definitions.stopping.cancel()
         self.definitions.homes.remove()
+        self.scratch.remove()
 
 
 def _config_paths(project_path: Path) -> list[Path]:

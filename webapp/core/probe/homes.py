@@ -9,36 +9,31 @@ The folder holding them is envboard's and lets the job user pass through only: e
 (root, when there is a job user) makes each home, writes its dagster.yaml and hands it
 over, and where project code could add names beside the homes it could put a symlink
 where the next one is made, for root to write and chown through. The homes' names are
-random, so project code does not find another project's home either. A server killed
-before it removed its folder leaves it behind; the next server to make one removes it.
+random, so project code does not find another project's home either. The folder is in
+envboard's scratch root (`disk/scratch.py`): removed when envboard stops, and by the next
+start after a kill.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..disk.scratch import ScratchRoot
 from ..environments.confinement import Confinement
 from ..workspace.scan import Project
-
-FOLDER_PREFIX = "envboard-checks-"
-# the server that made it: its process-id namespace (a /tmp shared with a container's is not
-# ours to judge) and its pid
-_FOLDER_NAME = re.compile(re.escape(FOLDER_PREFIX) + r"(\d+)-(\d+)-")
 
 
 class DagsterHomes:
     """Dagster homes for the checks, each used by one command at a time and kept for the next."""
 
-    def __init__(self, confinement: Confinement, base: Path | None = None) -> None:
+    def __init__(self, confinement: Confinement, scratch: ScratchRoot | None = None) -> None:
         self.confinement = confinement
-        self.base = base  # where the folder is made: the system's temp folder unless given
+        self.scratch = scratch or ScratchRoot()
         self._lock = threading.Lock()
         self._folder: Path | None = None
         # by project: the environment its homes were made for, and those no command is using
@@ -87,32 +82,7 @@ class DagsterHomes:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _make_folder(self) -> Path:
-        base = self.base or Path(tempfile.gettempdir())
-        _remove_left_behind(base)
-        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{_pid_namespace()}-{os.getpid()}-", dir=base))
+        folder = self.scratch.folder("checks-")
         if self.confinement.user is not None:
             folder.chmod(0o711)  # the job user reaches its homes; it lists and adds nothing here
         return folder
-
-
-def _remove_left_behind(base: Path) -> None:
-    """The folders of servers that were killed (their process is gone): this user's own only."""
-    for path in base.glob(f"{FOLDER_PREFIX}*"):
-        made_by = _FOLDER_NAME.match(path.name)
-        try:
-            if made_by is None or path.is_symlink() or path.lstat().st_uid != os.geteuid():
-                continue
-            if int(made_by.group(1)) != _pid_namespace():
-                continue
-            os.kill(int(made_by.group(2)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (OSError, OverflowError):  # alive under another user (PermissionError), gone, no pid
-            continue
-
-
-def _pid_namespace() -> int:
-    try:
-        return os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return 0

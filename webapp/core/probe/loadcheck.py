@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
+from ..disk.scratch import ScratchRoot
 from ..environments.output import strip_ansi
 from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
@@ -108,11 +109,13 @@ class _Early:
 class DefinitionsCheck:
     """Runs the check through the shared launcher and keeps verdicts in the dependency cache."""
 
-    def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
+    def __init__(
+        self, resolver: Resolver, cache: DependencyCache, scratch: ScratchRoot | None = None
+    ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
-        self.homes = DagsterHomes(resolver.confinement)
+        self.homes = DagsterHomes(resolver.confinement, scratch)
         # verdicts given while their listing still runs, by project, the latest last: two checks of
         # one project may count at once (a sync's and a background one), each removing only its own
         self._early: dict[Path, list[_Early]] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.files import MAX_ANSWER_BYTES, ConfigError, read_regular
+from ..disk.scratch import ScratchRoot
 from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
@@ -172,9 +172,12 @@ def probe_invocation(resolver: Resolver, env: ResolvedEnvironment, answer: Path,
 class PluginProbe:
     """Runs the probe through the shared launcher and keeps answers in the cache."""
 
-    def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
+    def __init__(
+        self, resolver: Resolver, cache: DependencyCache, scratch: ScratchRoot | None = None
+    ) -> None:
         self.resolver = resolver
         self.cache = cache
+        self.scratch = scratch or ScratchRoot()  # where the probe's request and answer are exchanged
 
     def cached(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
         """The cached list if nothing it depended on changed; never spawns."""
@@ -193,14 +196,14 @@ class PluginProbe:
             return PluginList(failure=problem, probed_at=started, duration=0.0)
         # stamped before the probe starts: an install that lands while it runs invalidates the answer
         stamps_before = stamp_all(probe_dependencies(project, env, {}))
-        with tempfile.TemporaryDirectory(prefix="envboard-probe-") as scratch:
-            request = Path(scratch) / "request.json"
-            answer = Path(scratch) / "answer.json"
+        with self.scratch.temporary("probe-") as scratch:
+            request = scratch / "request.json"
+            answer = scratch / "answer.json"
             asked = {"registry_modules": patterns, "entry_point_groups": list(ENTRY_POINT_GROUPS)}
             # written while the folder is envboard's alone: once the job user's, a name in it
             # may be a symlink that root would write through
             request.write_text(json.dumps(asked), encoding="utf-8")
-            self.resolver.confinement.hand_over(Path(scratch))  # the job user writes the answer
+            self.resolver.confinement.hand_over(scratch)  # the job user writes the answer
             invocation = probe_invocation(self.resolver, env, answer, request)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
             duration = time.time() - started

@@ -1,0 +1,94 @@
+"""Scratch folders for what envboard hands to project code: the probe's answer, Dagster homes.
+
+They live in the system's temporary folder, where a job user can reach them (the state dir
+is hidden from project code). Each envboard process keeps them under one root of its own,
+`envboard-scratch-<random>`, and holds an exclusive lock (flock) on the root's `.lock` for as
+long as it runs. A process that is killed cannot remove its root, but the kernel releases
+its lock: the next envboard to start removes every root of its user whose lock nobody holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+ROOT_PREFIX = "envboard-scratch-"
+MAKING_PREFIX = "envboard-making-"
+LOCK_NAME = ".lock"
+ROOT_MODE = 0o711  # a job user passes through to the folder handed to it; it lists nothing
+
+
+class ScratchRoot:
+    """One process's scratch root, made when first needed and removed by `remove()`."""
+
+    def __init__(self, parent: Path | None = None) -> None:
+        self.parent = Path(parent or tempfile.gettempdir())
+        self._lock = threading.Lock()
+        self._root: Path | None = None
+        self._held: IO[bytes] | None = None  # the open lock file: the root is in use while it is
+
+    def root(self) -> Path:
+        with self._lock:
+            if self._root is None:
+                sweep_stale(self.parent)
+                # made under another name and locked before it gets its own, so that no sweep
+                # sees it unlocked
+                making = Path(tempfile.mkdtemp(prefix=MAKING_PREFIX, dir=self.parent))
+                making.chmod(ROOT_MODE)
+                held = open(making / LOCK_NAME, "wb")  # noqa: SIM115 - held until remove()
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                root = making.with_name(ROOT_PREFIX + making.name.removeprefix(MAKING_PREFIX))
+                making.rename(root)
+                self._root, self._held = root, held
+            return self._root
+
+    def folder(self, prefix: str) -> Path:
+        """A new folder of its own under the root (0700, its maker's until handed over)."""
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root()))
+
+    @contextlib.contextmanager
+    def temporary(self, prefix: str) -> Iterator[Path]:
+        """A folder for one command, removed after it."""
+        folder = self.folder(prefix)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def remove(self) -> None:
+        """When envboard stops: everything under the root goes with it."""
+        with self._lock:
+            root, held, self._root, self._held = self._root, self._held, None, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+        if held is not None:
+            held.close()
+
+
+def sweep_stale(parent: Path) -> list[Path]:
+    """Remove the scratch roots of this user that no running envboard holds; returns them."""
+    try:
+        candidates = sorted(p for p in parent.iterdir() if p.name.startswith(ROOT_PREFIX))
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for root in candidates:
+        try:
+            info = root.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                continue  # another user's, or not a folder envboard made: not ours to remove
+            with open(root / LOCK_NAME, "rb") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while its process lives
+                shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+        except OSError:
+            continue  # in use (BlockingIOError), or gone meanwhile
+    return removed
