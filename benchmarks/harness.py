@@ -113,6 +113,8 @@ class Server:
         request = urllib.request.Request(self.url + "/", headers={"Cookie": cookie})
         with urllib.request.urlopen(request, timeout=10) as response:
             page = response.read().decode()
+            # the first page gives the session its CSRF token: a browser keeps the cookie holding it
+            cookie = (response.headers["Set-Cookie"] or cookie).split(";")[0]
         token = page.split('name="csrf-token" content="')[1].split('"')[0]
         return cookie, token
 

@@ -256,3 +256,65 @@ def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_u
     assert not confinement.isolated and str(users) in confinement.notice
     users.chmod(0o600)
     assert Confinement((users,), JobUser.named(JOB_USER)).notice is None
+
+
+def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_path, job_user):
+    """Dagster writes its instance's storage into DAGSTER_HOME: the job user who runs the check
+    must be able to, and the home is kept for the project's next check (it pays that once)."""
+    from webapp.core.environments.confinement import Confinement, JobUser
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+    try:
+        with homes.lend(project, "env") as home:
+            storage = home / "history" / "runs.db"
+            script = (
+                f"import os; os.makedirs({str(storage.parent)!r}); open({str(storage)!r}, 'w').write('x')"
+            )
+            as_job_user = {"user": job_user.pw_uid, "group": job_user.pw_gid, "extra_groups": []}
+            written = subprocess.run(
+                ["/usr/bin/python3", "-c", script], capture_output=True, text=True, **as_job_user
+            )
+            assert written.returncode == 0, written.stderr
+        with homes.lend(project, "env") as again:
+            assert again == home and storage.is_file()  # the next check finds Dagster's storage made
+    finally:
+        homes.remove()
+    assert not home.exists()
+
+
+def test_project_code_cannot_plant_a_name_where_envboard_makes_the_next_dagster_home(tmp_path, job_user):
+    """envboard (root here) makes each home, writes its dagster.yaml and hands it over: were the
+    folder holding them the job user's, project code could put a symlink where the next home is
+    made, and root would write and chown through it. The job user passes through to its homes only."""
+    from webapp.core.environments.confinement import Confinement, JobUser
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+    try:
+        with homes.lend(project, "env") as home:
+            folder = home.parent
+            script = f"import os; os.symlink('/etc/passwd', {str(folder / 'home-2')!r})"
+            as_job_user = {"user": job_user.pw_uid, "group": job_user.pw_gid, "extra_groups": []}
+            planted = subprocess.run(
+                ["/usr/bin/python3", "-c", script], capture_output=True, text=True, **as_job_user
+            )
+            listed = subprocess.run(
+                ["/usr/bin/python3", "-c", f"import os; print(os.listdir({str(folder)!r}))"],
+                capture_output=True,
+                text=True,
+                **as_job_user,
+            )
+        assert "PermissionError" in planted.stderr and not (folder / "home-2").is_symlink()
+        assert listed.returncode != 0  # nor does it learn the other projects' homes' names
+        assert folder.stat().st_uid == os.geteuid()
+    finally:
+        homes.remove()

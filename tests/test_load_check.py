@@ -3,15 +3,20 @@
 Real Dagster cannot be installed offline, and no stand-in could honestly play
 `dg check defs`; the verdicts against real dg are in test_real_load_check.py. Here:
 projects that cannot be loaded at all, as the overview, the JSON twins, /metrics and
-`envboard check` tell them; and a sync job's check cancelled midway, where a stand-in `dg`
-plays only a check that takes its time (it decides nothing: the cancel ends it).
+`envboard check` tell them; a sync job's check cancelled midway, where a stand-in `dg`
+plays only a check that takes its time (it decides nothing: the cancel ends it); and the
+verdict shown before the definitions are counted, where a stand-in plays a listing that
+takes its time.
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
-from tests.conftest import build_dagster_stand_in, build_wheel, wait_for, write_project, write_workspace
+import pytest
+
+from tests.conftest import build_dagster_stand_in, build_wheel, core, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
@@ -30,6 +35,22 @@ def main():
     while time.time() < deadline and not os.path.exists({release!r}):
         time.sleep(0.05)
     print("All definitions loaded successfully.", flush=True)
+    return 0
+"""
+
+SLOW_LISTING = """
+import json, os, sys, time
+
+def main():
+    with open({niceness!r}, "a") as said:
+        said.write(" ".join(sys.argv[1:3]) + "=" + str(os.nice(0)) + "\\n")
+    if sys.argv[1:3] == ["check", "defs"]:
+        print("All definitions loaded successfully.", flush=True)
+        return 0
+    deadline = time.time() + 120  # until the test releases it, at most two minutes
+    while time.time() < deadline and not os.path.exists({release!r}):
+        time.sleep(0.05)
+    print(json.dumps({{"assets": [{{"key": "orders"}}, {{"key": "revenue"}}], "jobs": [{{"name": "daily"}}]}}))
     return 0
 """
 
@@ -188,3 +209,338 @@ def test_a_cancel_during_a_syncs_load_check_ends_it_and_is_no_verdict(tmp_path, 
     # the command line was in the log when dg started, and its output streamed while it ran
     assert "--no-sync dg check defs\n" in said_at_start, said_at_start
     assert streamed
+
+
+@pytest.mark.slow
+def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_path, make_app):
+    """dg's check is the verdict: the overview says "loads" as soon as it has said so, while the
+    listing (a second load of the definitions, only to count them) still runs below it; the
+    counts replace "counting" when it ends, and only the whole answer is stored."""
+    from webapp.core.probe.loadcheck import CHECK_NICENESS, LISTING_NICENESS, cache_key
+
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(
+        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
+    )
+    app = make_app(root)
+    board = core(app).board
+    client = app.test_client()
+    try:
+        record, _ = core(app).jobs.sync(board.workspace.projects[0], "alice")  # makes the environment
+        release.touch()  # the sync's own check lists at once
+        assert core(app).jobs.wait(record.id, timeout=120).status == "succeeded"
+        release.unlink()
+        project = board.workspace.projects[0]
+        (root / "p" / "defs.py").write_text("# a change to the sources: checked again\n")
+
+        def row() -> str:
+            core(app).monitor.refresh()
+            return client.get("/").get_data(as_text=True)
+
+        page = wait_for(lambda: (text := row()) and "counting definitions" in text and text)
+        assert re.search(r'data-check="loads"', page), page
+        twin = client.get("/api/projects/p/definitions").get_json()
+        assert (twin["status"], twin["loads"], twin["counting"], twin["definitions"]) == (
+            "loads",
+            True,
+            True,
+            None,
+        )
+        section = client.get("/projects/p/fragments/definitions").get_data(as_text=True)
+        assert "Counting the definitions" in section and "data-poll" in section
+        env = board.resolve(project)
+        key = cache_key(project, env, board.definitions.plan(project, env))
+        assert board.definitions.cache.load(f"defs:{project.path}", key) is None  # nothing stored yet
+    finally:
+        release.touch()
+    page = wait_for(lambda: (text := row()) and "2 assets" in text and text)
+    assert "counting definitions" not in page
+    twin = client.get("/api/projects/p/definitions").get_json()
+    assert (twin["counting"], twin["definitions"]["assets"], twin["definitions"]["jobs"]) == (False, 2, 1)
+    assert board.definitions.cache.load(f"defs:{project.path}", key)["definitions"]["assets"] == 2
+    ran = niceness.read_text().split()
+    assert f"check defs={CHECK_NICENESS}" in " ".join(ran) and f"list defs={LISTING_NICENESS}" in " ".join(
+        ran
+    )
+
+
+def test_a_cancel_while_the_definitions_are_counted_keeps_no_answer_without_its_counts(tmp_path, make_board):
+    """dg's check said it loads and the job's log says so; a Cancel while `dg list defs` counts
+    ends the listing: the job is cancelled, and nothing is stored that would lack its counts."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "slow-listing-dg"),
+        wheelhouse=wheels,
+    )
+    board = make_board(project_dir)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    try:
+        project = board.workspace.projects[0]
+        record, _ = jobs.sync(project, "alice")
+        log = Path(record.log_path)
+        wait_for(lambda: "counting the definitions" in log.read_text(), timeout=120)
+        jobs.cancel(record.id, "alice")
+        final = jobs.wait(record.id, timeout=60)
+    finally:
+        release.touch()
+        jobs.close()
+    assert (final.status, final.message) == ("cancelled", "synced; the definitions check was cancelled")
+    assert board.definitions.cached(project, board.resolve(project)) is None
+
+
+def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
+    """A server killed (SIGKILL, the box rebooted into a kept /tmp) cannot remove its homes, which
+    hold Dagster's SQLite storage: the next server's first home removes them, not a live one's."""
+    import signal
+    import subprocess
+    import sys
+
+    from webapp.core.disk.scratch import ScratchRoot
+    from webapp.core.environments.confinement import NOT_CONFINED
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    base = tmp_path / "tmp"
+    base.mkdir()
+    lends = (
+        "import sys; from pathlib import Path\n"
+        "from webapp.core.disk.scratch import ScratchRoot\n"
+        "from webapp.core.environments.confinement import NOT_CONFINED\n"
+        "from webapp.core.probe.homes import DagsterHomes\n"
+        "from webapp.core.workspace.scan import scan_workspace\n"
+        f"project = scan_workspace(Path({str(root)!r})).projects[0]\n"
+        f"with DagsterHomes(NOT_CONFINED, ScratchRoot(Path({str(base)!r}))).lend(project, 'env') as home:\n"
+        "    print(home, flush=True); sys.stdin.read()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    server = subprocess.Popen(
+        [sys.executable, "-c", lends], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    killed_home = Path(server.stdout.readline().strip())
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=60)
+    assert (killed_home / "dagster.yaml").is_file()  # left behind
+    live = DagsterHomes(NOT_CONFINED, ScratchRoot(base))
+    later = DagsterHomes(NOT_CONFINED, ScratchRoot(base))
+    try:
+        with live.lend(project, "env") as live_home:
+            pass
+        with later.lend(project, "env") as home:
+            assert not killed_home.exists()
+            assert live_home.is_dir() and home.parent != live_home.parent  # a live server's are kept
+    finally:
+        live.scratch.remove()
+        later.scratch.remove()
+
+
+def _synced_with_a_slow_listing(tmp_path, make_board):
+    """A project synced with a stand-in dg whose listing waits for `release`, its sources then
+    changed: the next check runs again, and its counts wait until the test releases them."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    project_dir = write_project(
+        tmp_path / "p",
+        "p",
+        mode="persistent_uv",
+        dependencies=("dagster", "slow-listing-dg"),
+        wheelhouse=wheels,
+    )
+    board = make_board(project_dir)
+    jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
+    project = board.workspace.projects[0]
+    release.touch()  # the sync's own check lists at once
+    try:
+        record, _ = jobs.sync(project, "alice")  # makes the environment
+        assert jobs.wait(record.id, timeout=120).status == "succeeded"
+    finally:
+        jobs.close()
+    release.unlink()
+    (project_dir / "defs.py").write_text("# a change to the sources: checked again\n")
+    return board, project, release
+
+
+def test_a_check_that_ends_while_another_counts_leaves_the_others_verdict_shown(tmp_path, make_board):
+    """A sync's check and a background one of the same project can both be counting at once: the
+    one cancelled first must not take the other's verdict with it (the overview would fall back
+    to "not checked" until the other's counts are in)."""
+    import threading
+
+    from webapp.core.environments.processes import Cancellation
+
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+    syncs, told = Cancellation(), [threading.Event(), threading.Event()]
+    checks = [
+        threading.Thread(
+            target=board.definitions.check, args=(project, env, syncs, None, lambda _: told[0].set())
+        ),
+        threading.Thread(
+            target=board.definitions.check, args=(project, env, None, None, lambda _: told[1].set())
+        ),
+    ]
+    try:
+        for check in checks:
+            check.start()
+        wait_for(lambda: all(event.is_set() for event in told), timeout=120)
+        syncs.cancel()  # the sync's check ends; the background one still counts
+        checks[0].join(timeout=60)
+        shown = board.definitions.cached(project, env)
+        assert shown is not None and (shown.status, shown.counting) == ("loads", True)
+    finally:
+        release.touch()
+        for check in checks:
+            check.join(timeout=120)
+    shown = board.definitions.cached(project, env)
+    assert (shown.counting, shown.definitions["assets"]) == (False, 2)
+
+
+def test_a_source_saved_while_the_definitions_are_counted_makes_the_verdict_shown_stale(tmp_path, make_board):
+    """dg's check said it loads, then a file was saved (a fix, or a new break) while the listing
+    counts: the verdict shown is no longer the project's, as a stored one would not be; the
+    overview says "checking" (the check under way is followed by a new one), not "loads"."""
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+    try:
+        running = board.submit_check(project, env, "envboard (what it depends on changed)")
+        shown = wait_for(lambda: board.definitions.cached(project, env), timeout=120)
+        assert (shown.status, shown.counting) == ("loads", True)
+        assert board.state(project).check_status == "loads"
+        assert board.submit_check(project, env, "alice") is running  # Check pressed: joined, still "loads"
+        assert board.state(project).check_status == "loads"
+        (project.path / "defs.py").write_text("raise ImportError('saved while counting')\n")
+        assert board.definitions.cached(project, env) is None
+        assert board.state(project).check_status == "checking"
+    finally:
+        release.touch()
+    running.result(timeout=120)
+    assert board.definitions.cached(project, env) is None  # its answer, stored, is stale too
+
+
+def test_a_listing_that_times_out_stores_no_verdict_without_its_counts(tmp_path, make_board, monkeypatch):
+    """The listing runs at the lowest priority, so on a busy machine it is the one to time out:
+    that is no answer about the counts, and it is not stored as if the project had none (a
+    cancelled listing is not either); a later check counts them."""
+    from webapp.core.probe import loadcheck
+
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    monkeypatch.setattr(loadcheck, "LISTING_TIMEOUT", 1.0)
+    env = board.resolve(project)
+    try:
+        verdict = board.definitions.check(project, env)
+    finally:
+        release.touch()
+    assert (verdict.status, verdict.definitions, verdict.ran) == ("loads", None, False)
+    assert board.definitions.cached(project, env) is None
+
+
+def test_a_syncs_verdict_shows_on_the_overview_while_its_definitions_are_counted(tmp_path, make_app):
+    """The sync's own check gives its verdict before its listing ends, as a background one does:
+    the overview's monitor is told (no file changes then), the job still running."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(
+        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
+    )
+    app = make_app(root)
+    jobs, monitor = core(app).jobs, core(app).monitor
+    try:
+        record, _ = jobs.sync(core(app).board.workspace.projects[0], "alice")
+        wait_for(lambda: "counting the definitions" in Path(record.log_path).read_text(), timeout=120)
+
+        def counting():
+            state = monitor.snapshot.get("p")
+            return state is not None and state.check is not None and state.check.counting
+
+        wait_for(counting, timeout=20)  # the monitor's own passes, every 0.2 s here
+        assert jobs.history.get(record.id).status == "running"
+    finally:
+        release.touch()
+    assert jobs.wait(record.id, timeout=120).status == "succeeded"
+
+
+def test_a_projects_dagster_home_is_kept_while_what_is_installed_stays_the_same(tmp_path):
+    """Dagster's storage in a home is of its version's schema: after an upgrade or a rollback the
+    project's next check gets a new home (an older Dagster may not open a newer one's storage),
+    and the homes of the environment before are removed, the one in use when it ends."""
+    from webapp.core.disk.scratch import ScratchRoot
+    from webapp.core.environments.confinement import NOT_CONFINED
+    from webapp.core.probe.homes import DagsterHomes
+    from webapp.core.workspace.scan import scan_workspace
+
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p")
+    project = scan_workspace(root).projects[0]
+    homes = DagsterHomes(NOT_CONFINED, ScratchRoot(tmp_path))
+    try:
+        with homes.lend(project, "dagster 1.11") as first:
+            (first / "history").mkdir()  # what Dagster makes there the first time
+        with homes.lend(project, "dagster 1.11") as again:
+            assert again == first and (again / "history").is_dir()
+            with homes.lend(project, "dagster 1.10") as rolled_back:  # a rollback while it runs
+                assert rolled_back != first and not (rolled_back / "history").exists()
+        assert not first.exists()  # handed back after the change: removed, not kept
+        with homes.lend(project, "dagster 1.10") as later:
+            assert later == rolled_back
+        with homes.lend(project, "dagster 1.11"):
+            assert not rolled_back.exists()
+    finally:
+        homes.remove()
+
+
+def test_a_listener_that_fails_on_the_verdict_leaves_no_counting_behind(tmp_path, make_board):
+    """Whoever is told of the early verdict (the board, a job's log) may fail: the check ends
+    with that error, and the project is not shown as "counting" for good."""
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    env = board.resolve(project)
+
+    def failing(_):
+        raise RuntimeError("the listener failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            board.definitions.check(project, env, on_verdict=failing)
+    finally:
+        release.touch()
+    assert board.definitions.cached(project, env) is None

@@ -224,3 +224,60 @@ def test_a_webserver_that_does_not_answer_a_reload_holds_up_no_job(tmp_path, uv_
     finally:
         hanging.release.set()
         envboard.close()
+
+
+LOADING_DG = """
+import sys
+
+def main():
+    if sys.argv[1:3] == ["check", "defs"]:
+        print("All definitions loaded successfully.")
+    else:
+        print('{"assets": [{"key": "orders"}]}')
+    return 0
+"""
+
+
+@pytest.mark.slow
+def test_sync_and_check_from_a_shell_tell_the_webserver_and_say_what_it_answered(tmp_path, answering):
+    """A git hook or CI step runs `envboard sync` or `envboard check` with --dagster-url: what
+    loads is reloaded there too, and the command waits for the answer and prints it. (The
+    stand-in dg only says that the definitions load; the real one is test_real_webserver.py's.)"""
+    from tests.conftest import build_dagster_stand_in, build_wheel
+    from tests.test_cli import envboard
+
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "loading-dg",
+        "0.0.1",
+        {"loading_dg.py": LOADING_DG},
+        entry_points={"console_scripts": {"dg": "loading_dg:main"}},
+    )
+    root = write_workspace(tmp_path / "ws", ["shop"])
+    write_project(
+        root / "shop", "shop", mode="persistent_uv", dependencies=("dagster", "loading-dg"), wheelhouse=wheels
+    )
+    entry = {
+        "name": "shop",
+        "loadStatus": "LOADED",
+        "locationOrLoadError": {"__typename": "RepositoryLocation"},
+    }
+    reply(
+        answering,
+        200,
+        {"data": {"reloadRepositoryLocation": {"__typename": "WorkspaceLocationEntry", **entry}}},
+    )
+    where = ("--workspace", str(root), "--state-dir", str(tmp_path / "state"), "--dagster-url", answering.url)
+
+    synced = envboard("sync", "shop", *where, timeout=300)
+    assert synced.returncode == 0, synced.stderr
+    said = f"envboard: shop: the Dagster webserver at {answering.url}, 'shop': LOADED: the location loads"
+    assert said in synced.stderr
+    checked = envboard("check", "shop", "--no-cache", "--json", *where)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["projects"][0]["loads"] is True
+    assert said in checked.stderr
+    reloads = [asked for _, asked in answering.asked if "reloadRepositoryLocation" in asked["query"]]
+    assert [asked["variables"] for asked in reloads] == [{"name": "shop"}, {"name": "shop"}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import signal
@@ -19,7 +20,8 @@ from ..core.jobs.log import JobLog
 from ..core.workspace import mode_preview, modes
 from ..core.workspace.dg import MODE_UV, MODES
 from ..core.workspace.eras import TARGET_REMOVE_KEY
-from .options import Choice, Common, choice, command, common_options, settings_from
+from ..core.workspace.scan import Project
+from .options import Choice, Common, choice, command, common_options, dagster_url_option, settings_from
 
 
 def who_option(function: Callable) -> Callable:
@@ -42,9 +44,12 @@ def who_option(function: Callable) -> Callable:
     help="sync even when other projects run in the same environment (it removes what they need)",
 )
 @who_option
-def sync(common: Common, references: tuple[str, ...], shared_ok: bool, who: str | None) -> int:
+@dagster_url_option
+def sync(
+    common: Common, references: tuple[str, ...], shared_ok: bool, who: str | None, dagster_url: str | None
+) -> int:
     name = _who(who)
-    envboard = Envboard(settings_from(common))
+    envboard = Envboard(dataclasses.replace(settings_from(common), dagster_url=dagster_url or None))
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         projects = [_project_or_exit(envboard.board, reference) for reference in references]
@@ -52,6 +57,7 @@ def sync(common: Common, references: tuple[str, ...], shared_ok: bool, who: str 
         for project in projects:  # one after the other, so that each log reads on its own
             code = _sync_one(envboard, project, name, colour=wants_colour(), shared_ok=shared_ok)
             worst = worst or code
+        tell_what_the_webserver_said(envboard, projects)
         return worst
     except Terminated:
         ended = envboard.jobs.interrupt_all("envboard sync was stopped (SIGTERM)")
@@ -206,3 +212,23 @@ def _copy_new_output(path: str | None, position: int, colour: bool = True, last:
 
 
 COMMANDS = (sync, mode)
+
+
+RELOAD_WAIT = 300.0  # a webserver loading a big location answers its reload when it has loaded
+
+
+def tell_what_the_webserver_said(envboard: Envboard, projects: list[Project]) -> None:
+    """With --dagster-url: wait for the reloads the jobs asked for, and say what it answered."""
+    jobs, reloads = envboard.jobs, envboard.jobs.reloads
+    if envboard.board.webserver is None:
+        return
+    # a sync's record is finished before its runner asks for the reload (once the project's
+    # lock is free): until the runner is done, no reload under way may only mean not asked yet
+    deadline = time.monotonic() + RELOAD_WAIT
+    while any(jobs.active_job(project.id) for project in projects) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not reloads.wait(max(0.0, deadline - time.monotonic())):
+        print(f"envboard: the Dagster webserver did not answer within {RELOAD_WAIT:.0f} s", file=sys.stderr)
+    for project in projects:
+        if project.id in reloads.said:
+            print(f"envboard: {project.id}: {reloads.said[project.id]}", file=sys.stderr)

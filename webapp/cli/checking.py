@@ -7,6 +7,7 @@ Exit 1 when any project fails to load, 0 otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -18,8 +19,8 @@ import click
 from ..core.app import Envboard
 from ..core.probe.loadverdict import FAILS, LoadCheck, count_words
 from ..core.workspace.scan import Project
-from .actions import _project_or_exit
-from .options import Common, choice, command, common_options, settings_from
+from .actions import _project_or_exit, tell_what_the_webserver_said
+from .options import Common, choice, command, common_options, dagster_url_option, settings_from
 
 
 @command(
@@ -33,8 +34,11 @@ from .options import Common, choice, command, common_options, settings_from
 @click.argument("references", nargs=-1, metavar="[PROJECT]...")
 @choice("--json", "as_json", is_flag=True, help="print one JSON object")
 @choice("--no-cache", is_flag=True, help="check again even where nothing changed")
-def check(common: Common, references: tuple[str, ...], as_json: bool, no_cache: bool) -> int:
-    envboard = Envboard(settings_from(common))
+@dagster_url_option
+def check(
+    common: Common, references: tuple[str, ...], as_json: bool, no_cache: bool, dagster_url: str | None
+) -> int:
+    envboard = Envboard(dataclasses.replace(settings_from(common), dagster_url=dagster_url or None))
     try:
         board = envboard.board
         if references:
@@ -44,6 +48,7 @@ def check(common: Common, references: tuple[str, ...], as_json: bool, no_cache: 
         who = os.environ.get("USER", "local")
         with ThreadPoolExecutor(max_workers=envboard.settings.workers) as pool:
             verdicts = list(pool.map(lambda p: _verdict(envboard, p, who, no_cache), projects))
+        tell_what_the_webserver_said(envboard, projects)
     finally:
         envboard.close()
     results = [_entry(project, verdict) for project, verdict in zip(projects, verdicts, strict=True)]

@@ -53,6 +53,17 @@ def setting(*declarations: str, **attributes: Any) -> Callable:
     return click.option(*declarations, cls=SettingOption, **attributes)
 
 
+def dagster_url_option(function: Callable) -> Callable:
+    """`serve`, `sync` and `check`: the Dagster webserver told to reload what loads."""
+    return setting(
+        "--dagster-url",
+        type=HttpUrl(),
+        help="a running Dagster webserver (dagster-webserver, dg dev), e.g. http://127.0.0.1:3000: after "
+        "a sync, or a check that loads, envboard asks it to reload the project's code location (and the "
+        "project page shows its load status too)",
+    )(function)
+
+
 def choice(*declarations: str, **attributes: Any) -> Callable:
     """An option of this one call (--json, --yes, --as): no variable sets it behind your back."""
     return click.option(*declarations, allow_from_autoenv=False, **attributes)

@@ -31,6 +31,7 @@ from .options import (
     Network,
     command,
     common_options,
+    dagster_url_option,
     setting,
     settings_from,
 )
@@ -151,13 +152,7 @@ from .options import (
     "other users cannot see in the process list",
 )
 @setting("--metrics-public", is_flag=True, help="anyone who can reach envboard may read /metrics")
-@setting(
-    "--dagster-url",
-    type=HttpUrl(),
-    help="a running Dagster webserver (dagster-webserver, dg dev), e.g. http://127.0.0.1:3000: after a "
-    "sync, or a check that loads, envboard asks it to reload the project's code location, and the "
-    "project page shows its load status too",
-)
+@dagster_url_option
 def serve(common: Common, **given: Any) -> int:
     from ..core.access.users import UserDirectory, UsersError
     from ..web import MAX_REQUEST_BYTES, create_app

@@ -120,6 +120,10 @@ SCHEMAS = {
             "loads": {"type": "boolean", "nullable": True},
             "error": {"type": "object", "nullable": True},
             "definitions": {"type": "object", "nullable": True},
+            "counting": {
+                "type": "boolean",
+                "description": "dg's check said it loads; the definitions are still being listed",
+            },
             "keys": {"type": "object"},
             "why": {"type": "string"},
             "checked_at_iso": {"type": "string", "nullable": True},

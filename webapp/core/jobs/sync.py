@@ -38,6 +38,7 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
 from ..probe.diff import package_diff, plugin_diff
+from ..probe.loadverdict import LoadCheck
 from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .history import CANCELLED, FAILED, SUCCEEDED
@@ -179,7 +180,12 @@ def run_sync(
 def _check_definitions(board: Board, prepared: Prepared, log: JobLog, cancel: Cancellation) -> dict[str, Any]:
     """Part of the sync: does the project load in what the sync made? (stored in the cache too)"""
     with log.sink() as sink:  # the command line as it starts, its output as it comes
-        verdict = board.definitions.check(prepared.project, prepared.env, cancel, sink)
+
+        def counting(_: LoadCheck) -> None:
+            sink.write(b"\n[envboard] dg's check says it loads; counting the definitions (dg list defs)\n")
+            sink.flush()
+
+        verdict = board.definitions.check(prepared.project, prepared.env, cancel, sink, counting)
     said = "loads" if verdict.loads else "do not load" if verdict.loads is False else "not checked"
     why = f" ({verdict.why})" if verdict.loads is None else ""
     log.append(f"\n[envboard] definitions: {said}{why}\n")

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from ..live.board import Board
-from ..probe.webserver import location_of
+from ..probe.webserver import LocationAnswer, location_of
 from ..workspace.scan import Project
 from .history import History, HistoryError, JobRecord
 from .log import JobLog
@@ -25,9 +24,9 @@ from .log import JobLog
 logger = logging.getLogger("envboard.jobs")
 
 
-def tell_webserver(board: Board, project: Project, log: JobLog) -> dict[str, Any] | None:
+def tell_webserver(board: Board, project: Project, log: JobLog) -> LocationAnswer | None:
     """Ask the Dagster webserver (--dagster-url) to reload the project's code location, and say in
-    the job's log what it answered; returns the answer for the job's detail. None without one."""
+    the job's log what it answered; returns the answer. None without one."""
     if board.webserver is None:
         return None
     location = location_of(project)
@@ -36,7 +35,7 @@ def tell_webserver(board: Board, project: Project, log: JobLog) -> dict[str, Any
     log.append(f"[envboard] the Dagster webserver: {answer.words()}\n")
     if answer.error:
         log.append(answer.error.rstrip() + "\n")
-    return answer.to_json()
+    return answer
 
 
 class WebserverReloads:
@@ -49,6 +48,8 @@ class WebserverReloads:
         self._waiting: dict[str, tuple[Project, JobRecord]] = {}  # project id -> the next reload
         self._asking: set[str] = set()  # projects whose reload is under way
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # told when a project's reloads are all done
+        self.said: dict[str, str] = {}  # project id -> what the webserver answered last, in words
 
     def ask(self, project: Project, record: JobRecord) -> None:
         """Ask the webserver to reload the project's location after `record`'s job; never waits."""
@@ -66,6 +67,12 @@ class WebserverReloads:
             name = f"envboard-reload-{project.id}"
             threading.Thread(target=self._ask_each, args=(project.id,), name=name, daemon=True).start()
 
+    def wait(self, timeout: float) -> bool:
+        """Until no reload is under way or waiting (a command line that asked for them waits for
+        the answers before it exits); False when `timeout` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._asking, timeout)
+
     def busy(self, project_id: str) -> bool:
         """Whether a reload of the project is under way or waiting."""
         with self._lock:
@@ -77,6 +84,7 @@ class WebserverReloads:
                 waiting = self._waiting.pop(project_id, None)
                 if waiting is None:
                     self._asking.discard(project_id)
+                    self._idle.notify_all()
                     return
             try:
                 self._tell(*waiting)
@@ -84,12 +92,18 @@ class WebserverReloads:
                 logger.exception("the Dagster webserver could not be told of %s", project_id)
 
     def _tell(self, project: Project, record: JobRecord) -> None:
-        told = tell_webserver(self.board, project, JobLog(record.log_path))
-        if told is None:
+        answer = tell_webserver(self.board, project, JobLog(record.log_path))
+        if answer is None:
             return
+        self.said[project.id] = (
+            f"the Dagster webserver at {answer.url}, {answer.location!r}: {answer.words()}"
+        )
         try:
             current = self.history.get(record.id)
-            detail = {**(current.detail if current is not None else record.detail), "webserver": told}
+            detail = {
+                **(current.detail if current is not None else record.detail),
+                "webserver": answer.to_json(),
+            }
             self.history.update(record.id, detail=detail)
         except HistoryError:
             logger.warning("job=%s: the webserver's answer cannot be recorded", record.id)

@@ -60,7 +60,7 @@ class Board(BackgroundChecks):
         self.probe = PluginProbe(self.resolver, self.cache, self.scratch)
         self.lock_inspector = LockInspector(self.resolver, self.cache)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="probe")
-        self.definitions = DefinitionsCheck(self.resolver, self.cache)
+        self.definitions = DefinitionsCheck(self.resolver, self.cache, self.scratch)
         # a running Dagster webserver told to reload a location after a sync or a check that loads
         self.webserver = DagsterWebserver(settings.dagster_url) if settings.dagster_url else None
         # load checks wait in a pool of their own, one at a time: they never hold up a status check
@@ -221,13 +221,16 @@ class Board(BackgroundChecks):
             self._submit(f"lock:{project.path}", lambda: self._lock_task(project, env), project)
         if needs_plugins:
             self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
+        checking = None
         if state.check is None:
             failed_check = self._check_failures.get(project.path)
             if failed_check is not None and time.time() - (failed_check.checked_at or 0) < FAILED_PROBE_RETRY:
                 state.check = failed_check  # a check that timed out is not retried in a loop
             else:
-                self.submit_check(project, env, "envboard (what it depends on changed)")
-        state.checking = self.is_checking(project)
+                # joined, where one is under way that has given its verdict: a file saved since
+                # made that verdict stale, and a new check follows this one
+                checking = self.submit_check(project, env, "envboard (what it depends on changed)")
+        state.checking = checking is not None or self.is_checking(project)
         state.pending = self.is_busy(project)
         return state
 
@@ -264,6 +267,7 @@ class Board(BackgroundChecks):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._check_pool.shutdown(wait=False, cancel_futures=True)
         self.definitions.stopping.cancel()
+        self.definitions.homes.remove()
         self.scratch.remove()
 
 

@@ -42,9 +42,15 @@ class BackgroundChecks(BackgroundTasks):
         """Check in the background (deduplicated: a check already queued or running is joined)."""
         name = f"check:{project.path}"
 
+        def loads(early: LoadCheck) -> None:
+            # dg's check has answered: no longer "checking"; the counts follow (`early.counting`)
+            with self._lock:
+                self._checking.discard(project.path)
+            self.mark_changed(project.path)
+
         def work() -> LoadCheck:
             try:
-                verdict = self.definitions.check(project, env)
+                verdict = self.definitions.check(project, env, on_verdict=loads)
             finally:
                 with self._lock:
                     self._checking.discard(project.path)

@@ -67,7 +67,7 @@ class ProjectState:
             self.refreshing,
             tuple(p.id for p in self.shared_with),
             self.last_change,
-            (self.check.status, self.check.checked_at) if self.check else None,
+            (self.check.status, self.check.checked_at, self.check.counting) if self.check else None,
             self.checking,
         )
 

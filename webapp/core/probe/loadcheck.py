@@ -2,9 +2,14 @@
 
 The commands come from `loadplan.py` and run through the resolver in the environment
 envboard resolves for the project, at low priority and with a timeout, the check and the
-listing side by side; the verdict (`loadverdict.py`) lives in the dependency cache, keyed
+listing one after the other; the verdict (`loadverdict.py`) lives in the dependency cache, keyed
 on what it depends on: the project's sources and YAML files, `.env`, its config, and the
 environment.
+
+The verdict is dg's check's, and it is known as soon as the check ends: it is shown then
+(`counting`, kept in memory) while the listing, which loads the definitions a second time
+only to count them, runs after it at the lowest priority; the stored answer has both. A
+project that fails to load is not listed at all.
 """
 
 from __future__ import annotations
@@ -12,19 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from ..disk.cache import DependencyCache, stamp_all
+from ..disk.scratch import ScratchRoot
 from ..environments.output import strip_ansi
 from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.scan import Project
+from .homes import DagsterHomes
 from .loadplan import CheckPlan, check_invocation, plan
 from .loadverdict import (
     FAILS,
@@ -41,6 +47,8 @@ from .runner import merge_stamps
 CHECK_VERSION = "1"  # bump when what a stored answer means changes
 CHECK_TIMEOUT = 300.0
 CHECK_NICENESS = 10  # below every page and job: a check is never urgent
+LISTING_NICENESS = 19  # below the check itself: the verdict first, the counts after it
+LISTING_TIMEOUT = CHECK_TIMEOUT  # at the lowest priority, on a busy machine it is the one to time out
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".sql", ".env")
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist"}  # and every folder starting with "."
 MAX_SOURCE_FILES = 5000  # a project folder holding a data dump is not walked to the end
@@ -89,47 +97,29 @@ def dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[s
     }
 
 
-def _dagster_home(scratch: str, name: str) -> Path:
-    """A Dagster home of the check's own; Dagster's telemetry setting lives in its dagster.yaml."""
-    home = Path(scratch, name)
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    return home
+@dataclass(eq=False)
+class _Early:
+    """A verdict shown while its listing runs: its cache key, and the stamps of what dg read."""
 
-
-class _EitherCancelled(Cancellation):
-    """Cancelled by its own switch or by the one it follows (the job's, or envboard stopping)."""
-
-    def __init__(self, outer: Cancellation) -> None:
-        super().__init__()
-        self.outer = outer
-
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set() or self.outer.requested
-
-
-def _in_background(work: Callable[[], RunResult]) -> Future:
-    """One command on a thread of its own, beside the check (not the board's pools)."""
-    future: Future = Future()
-
-    def target() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
-            future.set_exception(exc)
-
-    threading.Thread(target=target, name="envboard-list-defs", daemon=True).start()
-    return future
+    key: str
+    verdict: LoadCheck
+    stamps: dict[str, dict[str, str]]
 
 
 class DefinitionsCheck:
     """Runs the check through the shared launcher and keeps verdicts in the dependency cache."""
 
-    def __init__(self, resolver: Resolver, cache: DependencyCache) -> None:
+    def __init__(
+        self, resolver: Resolver, cache: DependencyCache, scratch: ScratchRoot | None = None
+    ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.stopping = Cancellation()  # set when envboard stops: no check outlives it
+        self.homes = DagsterHomes(resolver.confinement, scratch)
+        # verdicts given while their listing still runs, by project, the latest last: two checks of
+        # one project may count at once (a sync's and a background one), each removing only its own
+        self._early: dict[Path, list[_Early]] = {}
+        self._early_lock = threading.Lock()
 
     def plan(self, project: Project, env: ResolvedEnvironment) -> CheckPlan:
         return plan(project, env, self.resolver)
@@ -139,8 +129,20 @@ class DefinitionsCheck:
         checks = self.plan(project, env)
         if checks.check is None:
             return LoadCheck(NOT_APPLICABLE, checks.why)
-        value = self.cache.load(f"defs:{project.path}", cache_key(project, env, checks))
-        return LoadCheck.from_json(value) if value else None
+        key = cache_key(project, env, checks)
+        value = self.cache.load(f"defs:{project.path}", key)
+        if value:
+            return LoadCheck.from_json(value)
+        with self._early_lock:
+            early = list(self._early.get(project.path, ()))
+        for given in reversed(early):
+            # under the cache's own rule: a file saved since dg began makes the verdict stale
+            if (
+                given.key == key
+                and stamp_all({kind: list(s) for kind, s in given.stamps.items()}) == given.stamps
+            ):
+                return given.verdict
+        return None
 
     def check(
         self,
@@ -148,12 +150,15 @@ class DefinitionsCheck:
         env: ResolvedEnvironment,
         cancel: Cancellation | None = None,
         sink: BinaryIO | None = None,
+        on_verdict: Callable[[LoadCheck], None] | None = None,
     ) -> LoadCheck:
         """Always runs the commands (at low priority, with a timeout) and stores the verdict.
 
         `cancel` is a job's switch (a sync's check ends with the sync); without one, stopping
         envboard ends the check. `sink` (a job's log) gets the check's command line as it starts
         and its output as it comes. A cancelled check is no verdict: `not_checked`, never stored.
+        `on_verdict` is told when the project loads while its definitions are still being listed
+        (`cached` answers that verdict, `counting`, meanwhile); the return has the counts.
         """
         checks = self.plan(project, env)
         if checks.check is None:
@@ -163,38 +168,86 @@ class DefinitionsCheck:
         # stamped before dg reads anything: a file saved during the check makes its verdict stale
         before = stamp_all(needs)
         stop = cancel or self.stopping
-        with tempfile.TemporaryDirectory(prefix="envboard-check-") as scratch:
-            check_home, listing_home = _dagster_home(scratch, "check"), _dagster_home(scratch, "listing")
-            listing: Future | None = None
-            listing_stop = _EitherCancelled(stop)
-            if checks.listing is not None:
-                # both at once: `dg list defs` loads the definitions again, so verdict and counts
-                # take about one load's time instead of two; a failed check cancels the listing
-                listing_invocation = check_invocation(self.resolver, env, checks.listing, listing_home)
-                listing = _in_background(lambda: self._run(listing_invocation, listing_stop))
-            invocation = check_invocation(self.resolver, env, checks.check, check_home)
+        key = cache_key(project, env, checks)
+        installed = json.dumps([str(env.python), before.get("site")], sort_keys=True)  # the homes' Dagster
+        with self.homes.lend(project, installed) as home:
+            invocation = check_invocation(self.resolver, env, checks.check, home)
             if sink is not None:
                 sink.write(f"\n$ {invocation.display()}\n".encode())
                 sink.flush()
             result = self._run(invocation, stop, sink)
-            verdict = self._verdict(project, checks, invocation, result)
-            if listing is not None:
-                if verdict.status != LOADS:
-                    listing_stop.cancel()
-                listed = listing.result()
-                if verdict.status == LOADS:
-                    self._read_listing(verdict, listed)
+        verdict = self._verdict(project, checks, invocation, result)
+        if checks.listing is None or verdict.status != LOADS:
+            return self._store(project, key, verdict, started, needs, before)
+        # dg's check has decided: shown now; `dg list defs` loads the definitions a second time
+        # only to count them, so it runs after the check, not beside it, and below it
+        early = self._tell_early(project, key, verdict, started, before, needs)
+        try:
+            if on_verdict is not None:
+                on_verdict(early.verdict)
+            with self.homes.lend(project, installed) as home:
+                listing = check_invocation(self.resolver, env, checks.listing, home)
+                listed = self._run(listing, stop, None, LISTING_NICENESS, LISTING_TIMEOUT)
+            if listed.cancelled or listed.timed_out:
+                verdict.ran = False  # the verdict stands; without its counts it is not stored
+            else:
+                self._read_listing(verdict, listed)
+            # stored before the early verdict goes: between the two, a page would find neither
+            # and start the project's check again
+            return self._store(project, key, verdict, started, needs, before)
+        finally:
+            with self._early_lock:
+                given = self._early.get(project.path, [])
+                given.remove(early)
+                if not given:
+                    del self._early[project.path]
+
+    def _store(
+        self,
+        project: Project,
+        key: str,
+        verdict: LoadCheck,
+        started: float,
+        needs: dict[str, list[str]],
+        before: dict[str, dict[str, str]],
+    ) -> LoadCheck:
         verdict.checked_at, verdict.duration = started, time.time() - started
         if verdict.ran:
-            value = verdict.to_json()
             stamps = merge_stamps(stamp_all(needs), before)
-            self.cache.store(f"defs:{project.path}", cache_key(project, env, checks), value, needs, stamps)
+            self.cache.store(f"defs:{project.path}", key, verdict.to_json(), needs, stamps)
         return verdict
 
+    def _tell_early(
+        self,
+        project: Project,
+        key: str,
+        verdict: LoadCheck,
+        started: float,
+        before: dict[str, dict[str, str]],
+        needs: dict[str, list[str]],
+    ) -> _Early:
+        """dg's check has said it loads: that is the answer, shown before the counts are in."""
+        shown = replace(verdict, counting=True, checked_at=started, duration=time.time() - started)
+        early = _Early(key, shown, merge_stamps(stamp_all(needs), before))
+        with self._early_lock:
+            self._early.setdefault(project.path, []).append(early)
+        return early
+
     @staticmethod
-    def _run(invocation: Invocation, cancel: Cancellation, sink: BinaryIO | None = None) -> RunResult:
+    def _run(
+        invocation: Invocation,
+        cancel: Cancellation,
+        sink: BinaryIO | None = None,
+        niceness: int = CHECK_NICENESS,
+        timeout: float | None = None,
+    ) -> RunResult:
         return run(
-            invocation, sink=sink, capture=True, timeout=CHECK_TIMEOUT, cancel=cancel, niceness=CHECK_NICENESS
+            invocation,
+            sink=sink,
+            capture=True,
+            timeout=timeout or CHECK_TIMEOUT,
+            cancel=cancel,
+            niceness=niceness,
         )
 
     @staticmethod

@@ -45,6 +45,7 @@ class LoadCheck:
     duration: float | None = None
     cached: bool = False
     ran: bool = True  # False when the command could not run at all (timed out, not found): not cached
+    counting: bool = False  # dg's check said it loads; the listing of its definitions is still running
 
     @property
     def loads(self) -> bool | None:
@@ -71,6 +72,7 @@ class LoadCheck:
             "duration": self.duration,
             "cached": self.cached,
             "ran": self.ran,
+            "counting": self.counting,
         }
 
     @classmethod

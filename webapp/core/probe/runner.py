@@ -197,11 +197,13 @@ class PluginProbe:
         # stamped before the probe starts: an install that lands while it runs invalidates the answer
         stamps_before = stamp_all(probe_dependencies(project, env, {}))
         with self.scratch.temporary("probe-") as scratch:
-            self.resolver.confinement.hand_over(scratch)  # the job user writes the answer
-            request = Path(scratch) / "request.json"
-            answer = Path(scratch) / "answer.json"
+            request = scratch / "request.json"
+            answer = scratch / "answer.json"
             asked = {"registry_modules": patterns, "entry_point_groups": list(ENTRY_POINT_GROUPS)}
+            # written while the folder is envboard's alone: once the job user's, a name in it
+            # may be a symlink that root would write through
             request.write_text(json.dumps(asked), encoding="utf-8")
+            self.resolver.confinement.hand_over(scratch)  # the job user writes the answer
             invocation = probe_invocation(self.resolver, env, answer, request)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
             duration = time.time() - started
