@@ -59,3 +59,69 @@ def test_the_board_removes_its_scratch_when_it_closes(tmp_path, make_board):
     assert board.scratch.root().stat().st_mode & 0o777 == 0o711  # a job user passes, lists nothing
     board.close()
     assert not folder.exists() and not folder.parent.exists()
+
+
+def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(request):
+    """In the container the server runs as its own user with CAP_CHOWN, project code as the job
+    user, and Dagster's storage folders in a home are the job user's, 0755: the server takes
+    them back and removes them, where a plain rmtree left them in the temporary folder."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to play a server that is not root, and a job user")
+    server, job = pwd.getpwnam("nobody"), _job_user()
+    # not under pytest's own folder, which pytest keeps 0700 (the other users must pass)
+    base = Path(tempfile.mkdtemp(prefix="envboard-reclaim-"))
+    base.chmod(0o711)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    scratch = base / "scratch"
+    scratch.mkdir()
+    os.chown(scratch, server.pw_uid, server.pw_gid)
+    home = scratch / "home-x"  # as a server hands a home over: the job user's, the server's group
+    home.mkdir()
+    os.chown(home, job.pw_uid, server.pw_gid)
+    home.chmod(0o770)
+    storage = "import os; os.makedirs('{0}/history/runs'); open('{0}/history/runs/index.db', 'w').write('x')"
+    as_job = {"user": job.pw_uid, "group": job.pw_gid, "extra_groups": []}
+    subprocess.run(["/usr/bin/python3", "-c", storage.format(home)], check=True, **as_job)
+    elsewhere = base / "root-owned"  # what project code would have envboard's user take through a link
+    elsewhere.mkdir(mode=0o755)
+    link = f"import os; os.symlink({str(elsewhere)!r}, '{home}/history/link')"
+    subprocess.run(["/usr/bin/python3", "-c", link], check=True, **as_job)
+    library = base / "lib"  # the module, where the other user can import it from
+    library.mkdir(mode=0o755)
+    code = shutil.copy(REPO / "webapp" / "core" / "disk" / "scratch.py", library / "scratch_module.py")
+    remove = f"import sys; sys.path.insert(0, {str(library)!r}); import scratch_module; scratch_module.remove_tree(__import__('pathlib').Path({str(home)!r}))"
+    caps = "-all,+chown"
+    as_server = [
+        "setpriv",
+        f"--reuid={server.pw_uid}",
+        f"--regid={server.pw_gid}",
+        "--clear-groups",
+        f"--inh-caps={caps}",
+        f"--ambient-caps={caps}",
+        f"--bounding-set={caps}",
+        "--",
+    ]
+    ran = subprocess.run([*as_server, "/usr/bin/python3", "-c", remove], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert not home.exists(), sorted(str(p) for p in home.rglob("*"))
+    assert elsewhere.is_dir() and elsewhere.stat().st_uid == 0  # the link was removed, not followed
+    assert code.is_file()
+
+
+def _job_user():
+    import pwd
+
+    from tests.test_isolation import JOB_USER
+
+    try:
+        return pwd.getpwnam(JOB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
+        return pwd.getpwnam(JOB_USER)

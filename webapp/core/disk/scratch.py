@@ -61,14 +61,14 @@ class ScratchRoot:
         try:
             yield folder
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)
 
     def remove(self) -> None:
         """When envboard stops: everything under the root goes with it."""
         with self._lock:
             root, held, self._root, self._held = self._root, self._held, None, None
         if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
         if held is not None:
             held.close()
 
@@ -87,8 +87,42 @@ def sweep_stale(parent: Path) -> list[Path]:
                 continue  # another user's, or not a folder envboard made: not ours to remove
             with open(root / LOCK_NAME, "rb") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while its process lives
-                shutil.rmtree(root, ignore_errors=True)
+                remove_tree(root)
             removed.append(root)
         except OSError:
             continue  # in use (BlockingIOError), or gone meanwhile
     return removed
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a scratch folder with whatever project code wrote in it; never raises.
+
+    The job user's own folders in it (Dagster makes its storage folders 0755) cannot be
+    emptied by a server that is not root; where it may change owners (the container's server
+    keeps CAP_CHOWN for that) it takes them back first. Through file descriptors opened
+    without following links: project code may swap a folder for a link meanwhile, and a
+    chown through it would hand envboard's user whatever it points at.
+    """
+    shutil.rmtree(path, ignore_errors=True)
+    if not os.path.lexists(path):
+        return
+    with contextlib.suppress(OSError):
+        _take_back(str(path), None)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _take_back(name: str, parent: int | None) -> None:
+    """Owns and opens this folder and every folder below it (never following a link)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(name, flags, dir_fd=parent)
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            os.fchown(fd, os.geteuid(), os.getegid())
+        os.fchmod(fd, 0o700)
+        with os.scandir(fd) as entries:
+            folders = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                _take_back(folder, fd)
+    finally:
+        os.close(fd)

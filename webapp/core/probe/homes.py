@@ -17,13 +17,12 @@ start after a kill.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..disk.scratch import ScratchRoot
+from ..disk.scratch import ScratchRoot, remove_tree
 from ..environments.confinement import Confinement
 from ..workspace.scan import Project
 
@@ -57,7 +56,7 @@ class DagsterHomes:
                 self._folder = self._make_folder()
             folder = self._folder
         for path in stale:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
         if home is None:
             home = Path(tempfile.mkdtemp(prefix="home-", dir=folder))  # 0700 until it is ready
             (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
@@ -72,14 +71,14 @@ class DagsterHomes:
                 if kept:
                     free.append(home)
             if not kept:
-                shutil.rmtree(home, ignore_errors=True)
+                remove_tree(home)
 
     def remove(self) -> None:
         """When envboard stops: the homes go with it."""
         with self._lock:
             folder, self._folder, self._free = self._folder, None, {}
         if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)
 
     def _make_folder(self) -> Path:
         folder = self.scratch.folder("checks-")
