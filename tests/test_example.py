@@ -22,15 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "workspace"
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch):
-    """Overrides the offline default: this example installs Dagster from the registry."""
-    for name in [n for n in os.environ if n.startswith("UV_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-
-
 @pytest.fixture
 def example(tmp_path) -> Path:
     """A copy of examples/workspace as committed (no environments), synced by README command 1."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_real_dagster import _env, package_index  # noqa: F401  (a fixture)
+from tests.dagster_projects import registry_env
 from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
@@ -58,7 +58,7 @@ def dg_table(name: str, setting: str | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811
+def workspace(tmp_path_factory, uv_bin, package_index) -> Path:
     root = tmp_path_factory.mktemp("eras") / "ws"
     root.mkdir()
     entries = ", ".join(f'{{ path = "projects/{name}" }}' for name in PROJECTS)
@@ -69,12 +69,12 @@ def workspace(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811
         (folder / "src" / name / "__init__.py").write_text("")
         (folder / "src" / name / "definitions.py").write_text(DEFINITIONS)
         (folder / "pyproject.toml").write_text(pyproject(name, dg_table(name, '"persistent_uv"')))
-        subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=_env(), check=True, timeout=900)
+        subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=registry_env(), check=True, timeout=900)
     return root
 
 
 def dg(folder: Path, *args: str, cwd: Path | None = None, record: Path | None = None):
-    env = _env()
+    env = registry_env()
     env["DAGSTER_HOME"] = str(folder.parent / ".dagster-home")
     os.makedirs(env["DAGSTER_HOME"], exist_ok=True)
     if record is not None:

@@ -13,15 +13,14 @@ import json
 import os
 import signal
 import subprocess
-import textwrap
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port, live_group_members, wait_for
+from tests.dagster_projects import create_dagster_project, registry_env
 from tests.test_api_actions import call
-from tests.test_real_dagster import CREATE_DAGSTER, _env, package_index  # noqa: F401 - a fixture
 from tests.test_real_load_check import DEFINITIONS
 from webapp.core.access.users import add_user
 
@@ -33,32 +32,14 @@ STATUS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Overrides the offline default: these tests use the real registry (and its shared uv cache)."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.getbasetemp() / "dagster-home"))
-
-
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811 - the fixture imported above
-    base = tmp_path_factory.mktemp("told")
-    env = {**_env(), "DAGSTER_HOME": str(base / "home")}
-    subprocess.run(
-        [uv_bin, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", "shop"],
-        cwd=base,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=900,
+def shop(tmp_path_factory, uv_bin, package_index) -> Path:
+    # the project names its code location, which `dg dev`'s generated workspace uses
+    settings = {"python_environment": "persistent_uv", "code_location_name": "storefront"}
+    project = create_dagster_project(
+        tmp_path_factory.mktemp("told"), "shop", uv_bin, definitions=DEFINITIONS, project_settings=settings
     )
-    project = base / "shop"
     assert (project / ".venv" / "bin" / "dagster-webserver").is_file()  # its dev dependencies
-    (project / "src" / "shop" / "defs" / "sales.py").write_text(textwrap.dedent(DEFINITIONS))
-    text = (project / "pyproject.toml").read_text()
-    setting = '[tool.dg.project]\npython_environment = "persistent_uv"\ncode_location_name = "storefront"\n'
-    (project / "pyproject.toml").write_text(text.replace("[tool.dg.project]\n", setting))
     return project
 
 
@@ -74,7 +55,7 @@ def dagster(shop, tmp_path_factory):
     process = subprocess.Popen(
         [str(shop / ".venv" / "bin" / "dg"), "dev", "--port", str(port), "--host", "127.0.0.1"],
         cwd=shop,
-        env={**_env(), "DAGSTER_HOME": str(home)},
+        env={**registry_env(), "DAGSTER_HOME": str(home)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: everything it starts ends with it
