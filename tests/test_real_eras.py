@@ -189,13 +189,21 @@ def test_the_interpreter_dg_runs_each_project_with_is_envboard_s(workspace, tmp_
 
 
 def test_a_dotenv_interpreter_is_the_one_dg_runs(workspace, tmp_path):
-    """From 1.12.4, DG_PROJECT_PYTHON_EXECUTABLE in a project's .env names its interpreter."""
+    """From 1.12.4, DG_PROJECT_PYTHON_EXECUTABLE in a project's .env names its interpreter.
+
+    dg reads it where it runs a workspace's projects; it loads them one after another (each
+    code server seconds of CPU), so its check runs in a workspace of mid12 alone."""
     mid12 = workspace / "projects" / "mid12"
     (mid12 / "alt-env").symlink_to(mid12 / ".venv")
     (mid12 / ".env").write_text("DG_PROJECT_PYTHON_EXECUTABLE=alt-env/bin/python\n")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "dg.toml").write_text(
+        f'directory_type = "workspace"\n\n[workspace]\nprojects = [{{ path = "{mid12}" }}]\n'
+    )
     record = tmp_path / "record"
     try:
-        result = dg(workspace / "projects" / "today", "check", "defs", cwd=workspace, record=record)
+        result = dg(workspace / "projects" / "today", "check", "defs", cwd=alone, record=record)
         assert result.returncode == 0, result.stderr[-3000:]
         ran = dict(line.split(" ", 1) for line in record.read_text().splitlines())
         _, env = envboard_sees(workspace, tmp_path, "mid12")
