@@ -34,20 +34,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
 from harness import Ceiling, Server, wrk_run
 
+from tests.dagster_projects import create_dagster_project
 from webapp.core.environments.processes import find_uv
 from webapp.core.live.board import Board
 from webapp.core.probe.loadcheck import DefinitionsCheck
 from webapp.core.probe.loadplan import CheckPlan
 from webapp.core.settings import Settings
 
-CREATE_DAGSTER = "create-dagster==1.13.27"
 DEFINITIONS = """
 import dagster as dg
 
@@ -84,16 +83,8 @@ def build_project(folder: Path, name: str) -> Path:
     project = folder / name
     if (project / ".venv" / "bin" / "dg").is_file():
         return project
-    folder.mkdir(parents=True, exist_ok=True)
-    uv = find_uv().path
     env = quiet_env(folder / ".home")
-    argv = [uv, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", name]
-    subprocess.run(argv, cwd=folder, env=env, check=True, capture_output=True)
-    (project / "src" / name / "defs" / "sales.py").write_text(textwrap.dedent(DEFINITIONS))
-    text = (project / "pyproject.toml").read_text()
-    setting = '[tool.dg.project]\npython_environment = "persistent_uv"\n'
-    (project / "pyproject.toml").write_text(text.replace("[tool.dg.project]\n", setting))
-    return project
+    return create_dagster_project(folder, name, find_uv().path, definitions=DEFINITIONS, env=env)
 
 
 def timed(function) -> tuple[float, float]:

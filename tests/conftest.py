@@ -144,16 +144,45 @@ def uv_bin() -> str:
 
 
 @pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Every uv the tests start works offline, with a uv cache of its own."""
+def offline_uv(request, monkeypatch, tmp_path_factory):
+    """Every uv the tests start works offline, with a uv cache of its own.
+
+    Except in tests marked `dagster`: they use the real registry and the user's warm uv cache,
+    with dg's update check off and Dagster's home in the tests' temporary folder."""
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
+    if request.node.get_closest_marker("dagster"):
+        home = tmp_path_factory.getbasetemp() / "dagster-home"
+        home.mkdir(exist_ok=True)
+        monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        return
     monkeypatch.setenv("UV_OFFLINE", "1")
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("UV_PYTHON", sys.executable)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
     # the slow build backend's knobs reach it past envboard's allow-list of variables
     monkeypatch.setenv("ENVBOARD_PASS_ENV", "SLOW_BUILD_SECONDS SLOW_BUILD_RELEASE BUILD_COUNT_DIR")
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.delenv("UV_PROJECT_ENVIRONMENT", raising=False)
+
+
+@pytest.fixture(scope="session")
+def package_index() -> None:
+    """Skip, with the reason, when the package index cannot be reached (tests marked `dagster`)."""
+    import urllib.error
+    import urllib.request
+
+    index = (
+        os.environ.get("UV_DEFAULT_INDEX")
+        or os.environ.get("UV_INDEX_URL")
+        or os.environ.get("PIP_INDEX_URL")
+        or "https://pypi.org/simple/"
+    )
+    url = index.rstrip("/") + "/dagster/"
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            response.read(1)
+    except (OSError, urllib.error.URLError) as exc:
+        pytest.skip(f"the package index cannot be reached ({url}: {exc})")
 
 
 @pytest.fixture(autouse=True)

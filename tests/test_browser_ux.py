@@ -343,8 +343,17 @@ def axe_findings(page) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
-def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, wheelhouse, uv_bin, scheme):
+def axe_findings_in_each_scheme(page) -> dict[str, list[str]]:
+    """axe's serious findings on the page as it stands, in the light scheme and in the dark one
+    (the stylesheet's `prefers-color-scheme`; one server and one walk through the pages serve both)."""
+    found = {}
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        found[scheme] = axe_findings(page)
+    return found
+
+
+def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, wheelhouse, uv_bin):
     from webapp.core.access.users import add_user
 
     users = tmp_path / "users.toml"
@@ -364,20 +373,20 @@ def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, w
         '[tool.dg]\ndirectory_type = "project"\n[tool.dg.project]\npython_environment = "conda"\n'
     )
     url = live_server(root, "--users", str(users))
-    context = browser.new_context(color_scheme=scheme)
+    context = browser.new_context()
     page = context.new_page()
     findings = {}
 
     page.goto(url + "/signin")
-    findings["sign-in"] = axe_findings(page)
+    findings["sign-in"] = axe_findings_in_each_scheme(page)
     page.fill("#token", alice)
     page.click("#signin-button")
     page.goto(url + "/")
     expect(page.locator("#project-projects-alpha .plugins-cell")).to_contain_text("module", timeout=60_000)
-    findings["overview"] = axe_findings(page)
+    findings["overview"] = axe_findings_in_each_scheme(page)
     page.goto(url + "/projects/projects-alpha")
     expect(page.locator("#plugins")).to_contain_text("acme_plugin", timeout=30_000)
-    findings["project"] = axe_findings(page)
+    findings["project"] = axe_findings_in_each_scheme(page)
     page.get_by_role("button", name="Sync alpha").click()
     expect(page.locator(".job-status .badge").first).to_have_attribute(
         "data-job-status", "succeeded", timeout=60_000
@@ -385,16 +394,16 @@ def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, w
     page.get_by_role("link", name="Permanent link").click()
     expect(page.locator("#log .log-tail")).to_have_count(0, timeout=10_000)
     expect(page.locator("#log")).not_to_be_empty()
-    findings["job"] = axe_findings(page)
+    findings["job"] = axe_findings_in_each_scheme(page)
     page.goto(url + "/projects/projects-bad")
-    findings["broken project"] = axe_findings(page)
+    findings["broken project"] = axe_findings_in_each_scheme(page)
     page.goto(url + "/history")
-    findings["history"] = axe_findings(page)
+    findings["history"] = axe_findings_in_each_scheme(page)
     page.goto(url + "/projects/projects-beta/mode?to=persistent_uv")
-    findings["mode preview"] = axe_findings(page)
+    findings["mode preview"] = axe_findings_in_each_scheme(page)
     page.goto(url + "/versions?all=1")
     expect(page.locator("#versions")).to_be_visible(timeout=30_000)
-    findings["versions"] = axe_findings(page)
+    findings["versions"] = axe_findings_in_each_scheme(page)
     # installed by hand after the sync: the Packages page shows a line that differs from the lock
     extra = next(wheelhouse.glob("extra_plugin-*.whl"))
     install_by_hand(uv_bin, alpha, str(extra))
@@ -404,9 +413,12 @@ def test_axe_finds_nothing_serious_on_any_page(tmp_path, live_server, browser, w
             break
         page.wait_for_timeout(500)
     expect(page.locator("#packages tr.differs")).to_have_count(1)
-    findings["packages"] = axe_findings(page)
+    findings["packages"] = axe_findings_in_each_scheme(page)
     context.close()
-    assert {page: found for page, found in findings.items() if found} == {}
+    serious = {
+        (page, scheme): found for page, by_scheme in findings.items() for scheme, found in by_scheme.items()
+    }
+    assert {key: found for key, found in serious.items() if found} == {}
 
 
 # -- wording --------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ component) and `widgets`; the overview then lists their component types, the pro
 page their summaries, and the sync's job page what it installed.
 """
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import signed_in
+from tests.dagster_projects import registry_env
 
 pytestmark = [pytest.mark.dagster, pytest.mark.browser]
 
@@ -22,19 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "workspace"
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch):
-    """Overrides the offline default: this example installs Dagster from the registry."""
-    for name in [n for n in os.environ if n.startswith("UV_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-
-
-@pytest.fixture
-def example(tmp_path) -> Path:
-    """A copy of examples/workspace as committed (no environments), synced by README command 1."""
-    copy = tmp_path / "workspace"
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    """A copy of examples/workspace as committed (no environments), synced by README command 1,
+    with the sync's state dir beside it. Synced once: the tests only read it (each server and
+    the screenshot script keep their own state dir)."""
+    base = tmp_path_factory.mktemp("example")
+    copy = base / "workspace"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info"))
     result = subprocess.run(
         [
@@ -47,10 +41,10 @@ def example(tmp_path) -> Path:
             "pipelines",
             "widgets",
             "--state-dir",
-            str(tmp_path / "state"),
+            str(base / "state"),
         ],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**registry_env(), "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=900,
@@ -60,7 +54,8 @@ def example(tmp_path) -> Path:
     return copy
 
 
-def test_the_example_shows_component_types(example, live_server, page):
+def test_the_example_shows_component_types(example, live_server, page, tmp_path):
+    shutil.copytree(example.parent / "state", tmp_path / "state")  # the server's: it has the sync's job
     url = live_server(example)
     page.goto(signed_in(url + "/"))
     pipelines = page.locator("#project-projects-pipelines")

@@ -13,73 +13,29 @@ import json
 import os
 import subprocess
 import textwrap
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.dagster_projects import create_dagster_project, registry_env
 from webapp.cli import main as cli
 
 pytestmark = pytest.mark.dagster
 
-CREATE_DAGSTER = "create-dagster==1.13.27"  # its dagster pin has a matching dagster-dg-cli
 # the dg 0.26 era, with an integration that imports offline (dagster-sling 0.26 downloads
 # its binary at import time, and dg 0.26 then dies on a JSON decode error)
 LEGACY_PINS = ("dagster==1.10.17", "dagster-dg==0.26.17", "dagster-dbt==0.26.17")
 
 
 @pytest.fixture(scope="module")
-def package_index() -> None:
-    """Skip, with the reason, when the package index cannot be reached."""
-    index = (
-        os.environ.get("UV_DEFAULT_INDEX")
-        or os.environ.get("UV_INDEX_URL")
-        or os.environ.get("PIP_INDEX_URL")
-        or "https://pypi.org/simple/"
-    )
-    url = index.rstrip("/") + "/dagster/"
-    try:
-        with urllib.request.urlopen(url, timeout=20) as response:
-            response.read(1)
-    except (OSError, urllib.error.URLError) as exc:
-        pytest.skip(f"the package index cannot be reached ({url}: {exc})")
-
-
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch):
-    """Overrides the offline default: these tests use the real registry."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k != "VIRTUAL_ENV"}
-    env["DAGSTER_DG_UPDATE_CHECK_ENABLED"] = "0"
-    return env
-
-
-@pytest.fixture(scope="module")
 def dagster_project(tmp_path_factory, uv_bin, package_index) -> Path:
     base = tmp_path_factory.mktemp("dagster")
-    env = _env()
-    env["DAGSTER_HOME"] = str(base / "home")
-    subprocess.run(
-        [uv_bin, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", "demo"],
-        cwd=base,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    project = base / "demo"
+    project = create_dagster_project(base, "demo", uv_bin)
+    env = {**registry_env(), "DAGSTER_HOME": str(base / "home")}
     dg = project / ".venv" / "bin" / "dg"
     subprocess.run(
         [str(dg), "scaffold", "component", "GreetingComponent"], cwd=project, env=env, check=True, timeout=300
     )
-    text = (project / "pyproject.toml").read_text()
-    text = text.replace("[tool.dg.project]\n", '[tool.dg.project]\npython_environment = "persistent_uv"\n')
-    (project / "pyproject.toml").write_text(text)
     subprocess.run([uv_bin, "sync"], cwd=project, env=env, check=True, capture_output=True, timeout=900)
     return project
 
@@ -88,7 +44,7 @@ def dg_json(project: Path, *args: str) -> dict:
     result = subprocess.run(
         [str(project / ".venv" / "bin" / "dg"), "list", *args, "--json"],
         cwd=project,
-        env=_env(),
+        env=registry_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -145,7 +101,7 @@ def test_a_component_that_raises_is_an_error_for_its_module_only(dagster_project
         result = subprocess.run(
             [str(dagster_project / ".venv" / "bin" / "dg"), "list", "components", "--json"],
             cwd=dagster_project,
-            env=_env(),
+            env=registry_env(),
             capture_output=True,
             text=True,
             timeout=300,
@@ -221,7 +177,7 @@ def _legacy_files(project: Path) -> None:
 
 
 def _legacy_env(uv_bin: str) -> dict[str, str]:
-    env = _env()
+    env = registry_env()
     env["PATH"] = os.path.dirname(uv_bin) + os.pathsep + env.get("PATH", "")  # dg 0.26 runs `uv`
     return env
 
@@ -329,7 +285,7 @@ def middle_era_project(request, tmp_path_factory, uv_bin, package_index) -> Path
             registry_modules = ["midera.components.*"]
         """).lstrip()
     )
-    env = _env()
+    env = registry_env()
     subprocess.run([uv_bin, "sync"], cwd=project, env=env, check=True, capture_output=True, timeout=900)
     return project
 

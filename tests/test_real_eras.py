@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_real_dagster import _env, package_index  # noqa: F401  (a fixture)
+from tests.dagster_projects import registry_env
 from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
@@ -58,7 +58,7 @@ def dg_table(name: str, setting: str | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811
+def workspace(tmp_path_factory, uv_bin, package_index) -> Path:
     root = tmp_path_factory.mktemp("eras") / "ws"
     root.mkdir()
     entries = ", ".join(f'{{ path = "projects/{name}" }}' for name in PROJECTS)
@@ -69,12 +69,12 @@ def workspace(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811
         (folder / "src" / name / "__init__.py").write_text("")
         (folder / "src" / name / "definitions.py").write_text(DEFINITIONS)
         (folder / "pyproject.toml").write_text(pyproject(name, dg_table(name, '"persistent_uv"')))
-        subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=_env(), check=True, timeout=900)
+        subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=registry_env(), check=True, timeout=900)
     return root
 
 
 def dg(folder: Path, *args: str, cwd: Path | None = None, record: Path | None = None):
-    env = _env()
+    env = registry_env()
     env["DAGSTER_HOME"] = str(folder.parent / ".dagster-home")
     os.makedirs(env["DAGSTER_HOME"], exist_ok=True)
     if record is not None:
@@ -189,13 +189,21 @@ def test_the_interpreter_dg_runs_each_project_with_is_envboard_s(workspace, tmp_
 
 
 def test_a_dotenv_interpreter_is_the_one_dg_runs(workspace, tmp_path):
-    """From 1.12.4, DG_PROJECT_PYTHON_EXECUTABLE in a project's .env names its interpreter."""
+    """From 1.12.4, DG_PROJECT_PYTHON_EXECUTABLE in a project's .env names its interpreter.
+
+    dg reads it where it runs a workspace's projects; it loads them one after another (each
+    code server seconds of CPU), so its check runs in a workspace of mid12 alone."""
     mid12 = workspace / "projects" / "mid12"
     (mid12 / "alt-env").symlink_to(mid12 / ".venv")
     (mid12 / ".env").write_text("DG_PROJECT_PYTHON_EXECUTABLE=alt-env/bin/python\n")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "dg.toml").write_text(
+        f'directory_type = "workspace"\n\n[workspace]\nprojects = [{{ path = "{mid12}" }}]\n'
+    )
     record = tmp_path / "record"
     try:
-        result = dg(workspace / "projects" / "today", "check", "defs", cwd=workspace, record=record)
+        result = dg(workspace / "projects" / "today", "check", "defs", cwd=alone, record=record)
         assert result.returncode == 0, result.stderr[-3000:]
         ran = dict(line.split(" ", 1) for line in record.read_text().splitlines())
         _, env = envboard_sees(workspace, tmp_path, "mid12")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_real_dagster import _env, package_index  # noqa: F401 - a fixture
+from tests.dagster_projects import registry_env
 from webapp.cli import main as cli
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
@@ -65,16 +65,8 @@ SECTIONS = {"Assets": "assets", "Asset Checks": "asset_checks", "Jobs": "jobs", 
 SECTIONS["Sensors"] = "sensors"
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Overrides the offline default: these tests use the real registry (and its shared uv cache)."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.getbasetemp() / "dagster-home"))
-
-
 @pytest.fixture(scope="module")
-def old(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811 - the fixture imported above
+def old(tmp_path_factory, uv_bin, package_index) -> Path:
     project = tmp_path_factory.mktemp("legacy") / "old"
     (project / "src" / "old" / "defs").mkdir(parents=True)  # dg 0.26's check needs the defs module
     (project / "src" / "old" / "__init__.py").write_text("")
@@ -87,12 +79,12 @@ def old(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811 - the fi
         '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "old"\n'
         "python_environment = { uv_managed = true }\n"
     )
-    subprocess.run([uv_bin, "sync", "-q"], cwd=project, env=_env(), check=True, timeout=900)
+    subprocess.run([uv_bin, "sync", "-q"], cwd=project, env=registry_env(), check=True, timeout=900)
     return project
 
 
 def dg(project: Path, *args: str) -> str:
-    env = {**_env(), "COLUMNS": "200", "DAGSTER_HOME": str(project.parent / "home")}
+    env = {**registry_env(), "COLUMNS": "200", "DAGSTER_HOME": str(project.parent / "home")}
     (project.parent / "home").mkdir(exist_ok=True)
     (project.parent / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(

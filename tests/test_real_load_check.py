@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_real_dagster import CREATE_DAGSTER, _env, package_index  # noqa: F401 - a fixture
+from tests.dagster_projects import create_dagster_project, registry_env
 from webapp.cli import main as cli
 from webapp.core.app import Envboard
 from webapp.core.settings import Settings
@@ -48,40 +48,16 @@ every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
 """
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Overrides the offline default: these tests use the real registry (and its shared uv cache)."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.getbasetemp() / "dagster-home"))
-
-
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811 - the fixture imported above
-    base = tmp_path_factory.mktemp("loads")
-    env = _env()
-    env["DAGSTER_HOME"] = str(base / "home")
-    subprocess.run(
-        [uv_bin, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", "shop"],
-        cwd=base,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    project = base / "shop"
-    (project / "src" / "shop" / "defs" / "sales.py").write_text(textwrap.dedent(DEFINITIONS))
-    text = (project / "pyproject.toml").read_text()
-    text = text.replace("[tool.dg.project]\n", '[tool.dg.project]\npython_environment = "persistent_uv"\n')
-    (project / "pyproject.toml").write_text(text)
-    return project
+def shop(tmp_path_factory, uv_bin, package_index) -> Path:
+    return create_dagster_project(tmp_path_factory.mktemp("loads"), "shop", uv_bin, definitions=DEFINITIONS)
 
 
 def dg(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(project / ".venv" / "bin" / "dg"), *args],
         cwd=project,
-        env=_env(),
+        env=registry_env(),
         capture_output=True,
         text=True,
         timeout=600,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_real_dagster import _env, package_index  # noqa: F401 - a fixture
+from tests.dagster_projects import registry_env
 from webapp.cli import main
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
@@ -39,14 +39,6 @@ DEFINITIONS = textwrap.dedent("""\
 """)
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Overrides the offline default: this test uses the real registry (and the shared uv cache)."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.getbasetemp() / "dagster-home"))
-
-
 def write_project(folder: Path, name: str, requirements: list[str]) -> None:
     (folder / "src" / name).mkdir(parents=True, exist_ok=True)
     (folder / "src" / name / "__init__.py").write_text("")
@@ -62,11 +54,11 @@ def write_project(folder: Path, name: str, requirements: list[str]) -> None:
 
 
 def sync(folder: Path, uv_bin: str) -> None:
-    subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=_env(), check=True, timeout=900)
+    subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=registry_env(), check=True, timeout=900)
 
 
 @pytest.fixture
-def workspace(tmp_path, uv_bin, package_index) -> Path:  # noqa: F811 - the fixture imported above
+def workspace(tmp_path, uv_bin, package_index) -> Path:
     root = tmp_path / "ws"
     root.mkdir()
     (root / "dg.toml").write_text(
@@ -81,7 +73,7 @@ def workspace(tmp_path, uv_bin, package_index) -> Path:  # noqa: F811 - the fixt
     subprocess.run(
         [uv_bin, "lock", "-q", "--upgrade-package", f"dagster=={BEFORE}"],
         cwd=south,
-        env=_env(),
+        env=registry_env(),
         check=True,
         timeout=900,
     )

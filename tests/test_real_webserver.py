@@ -9,19 +9,20 @@ with nobody pressing anything, is checked, found to load, and reloaded there too
 page and its JSON twin show the webserver's status beside envboard's verdict.
 """
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
-import textwrap
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import free_port, live_group_members, wait_for
+from tests.dagster_projects import create_dagster_project, registry_env
 from tests.test_api_actions import call
-from tests.test_real_dagster import CREATE_DAGSTER, _env, package_index  # noqa: F401 - a fixture
 from tests.test_real_load_check import DEFINITIONS
 from webapp.core.access.users import add_user
 
@@ -33,32 +34,14 @@ STATUS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def offline_uv(monkeypatch, tmp_path_factory):
-    """Overrides the offline default: these tests use the real registry (and its shared uv cache)."""
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    monkeypatch.setenv("DAGSTER_DG_UPDATE_CHECK_ENABLED", "0")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.getbasetemp() / "dagster-home"))
-
-
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, uv_bin, package_index) -> Path:  # noqa: F811 - the fixture imported above
-    base = tmp_path_factory.mktemp("told")
-    env = {**_env(), "DAGSTER_HOME": str(base / "home")}
-    subprocess.run(
-        [uv_bin, "tool", "run", "--from", CREATE_DAGSTER, "create-dagster", "project", "--uv-sync", "shop"],
-        cwd=base,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=900,
+def shop(tmp_path_factory, uv_bin, package_index) -> Path:
+    # the project names its code location, which `dg dev`'s generated workspace uses
+    settings = {"python_environment": "persistent_uv", "code_location_name": "storefront"}
+    project = create_dagster_project(
+        tmp_path_factory.mktemp("told"), "shop", uv_bin, definitions=DEFINITIONS, project_settings=settings
     )
-    project = base / "shop"
     assert (project / ".venv" / "bin" / "dagster-webserver").is_file()  # its dev dependencies
-    (project / "src" / "shop" / "defs" / "sales.py").write_text(textwrap.dedent(DEFINITIONS))
-    text = (project / "pyproject.toml").read_text()
-    setting = '[tool.dg.project]\npython_environment = "persistent_uv"\ncode_location_name = "storefront"\n'
-    (project / "pyproject.toml").write_text(text.replace("[tool.dg.project]\n", setting))
     return project
 
 
@@ -68,13 +51,15 @@ def dagster(shop, tmp_path_factory):
     base = tmp_path_factory.mktemp("dg-dev")
     home = base / "home"
     home.mkdir()
+    temporary = base / "tmp"  # dg dev's generated workspace file, and whatever else it leaves
+    temporary.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = free_port()
     log = open(base / "dg-dev.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [str(shop / ".venv" / "bin" / "dg"), "dev", "--port", str(port), "--host", "127.0.0.1"],
         cwd=shop,
-        env={**_env(), "DAGSTER_HOME": str(home)},
+        env={**registry_env(), "DAGSTER_HOME": str(home), "TMPDIR": str(temporary)},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: everything it starts ends with it
@@ -87,13 +72,34 @@ def dagster(shop, tmp_path_factory):
         assert process.poll() is None, (base / "dg-dev.log").read_text()
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # Ctrl-C, as a person stops `dg dev`: the whole group gets SIGINT, and dg dev tells the
+        # webserver and the daemon to stop. Alone that takes about 5 s; on a loaded machine a
+        # member can linger for dg dev's own minute-long wait. Nothing here is about that
+        # shutdown: after a short grace the group is killed (its temporary files are in `base`).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
         try:
-            wait_for(lambda: not live_group_members(process.pid), timeout=60, interval=0.5)
+            wait_for(lambda: not live_group_members(process.pid), timeout=5, interval=0.2)
         except AssertionError:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         log.close()
+        wait_for(lambda: not live_group_members(process.pid) and not running_from(shop), timeout=30)
+
+
+def running_from(project: Path) -> list[int]:
+    """Processes still running the project's interpreter or its scripts (dg, the webserver, the
+    daemon, code servers), wherever their process group."""
+    venv = str(project / ".venv")
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        with contextlib.suppress(psutil.Error):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and any(
+                venv in part for part in process.info["cmdline"] or ()
+            ):
+                found.append(process.pid)
+    return found
 
 
 def locations(url: str) -> dict[str, dict]:
