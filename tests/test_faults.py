@@ -179,14 +179,14 @@ def test_no_network_for_a_download_is_a_failed_job_in_uvs_words(tmp_path, make_b
 
 @pytest.fixture
 def small_mount(tmp_path):
-    """A real tmpfs of 256 KiB (root can mount here and in CI); umounted afterwards."""
+    """A real tmpfs of 256 KiB unless told (root can mount here and in CI); umounted afterwards."""
     mounts = []
 
-    def make(name: str) -> Path:
+    def make(name: str, size: str = "256k") -> Path:
         folder = tmp_path / name
         folder.mkdir()
         result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
         )
         if result.returncode != 0:
             pytest.fail(f"cannot mount a tmpfs here: {result.stderr.decode()}")
