@@ -55,6 +55,7 @@ class Server:
         threads: int = THREADS,
         session: bool = True,
         extra: tuple[str, ...] = (),
+        cwd: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,6 +81,7 @@ class Server:
         self.process = subprocess.Popen(
             argv,
             env={**os.environ, "ENVBOARD_TOKEN": self.token, **env},
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -99,6 +99,24 @@ def test_rotate_and_remove_end_sessions_in_a_running_server_within_a_request(
         assert response.status_code == 302 and "/signin" in response.headers["Location"]
 
 
+def test_a_session_ended_elsewhere_in_the_same_instant_ends_on_the_next_request(hosted, tmp_path):
+    """The server remembers a session's row between requests; a removal by another process
+    (`envboard users remove`) counts at once even when the file's time and size show nothing:
+    a delete within one tick of the file system's clock leaves both as they were."""
+    factory, tokens, _ = hosted
+    app = factory()
+    client = app.test_client()
+    sign_in(client, tokens["alice"])
+    assert client.get("/").status_code == client.get("/").status_code == 200  # read, then remembered
+    database = tmp_path / "state" / "sessions.sqlite3"
+    before = database.stat()
+    assert SessionStore(database.parent).end_user("alice") == 1  # another connection, as the CLI's
+    os.utime(database, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert database.stat().st_size == before.st_size
+    page = client.get("/")
+    assert page.status_code == 302 and "/signin" in page.headers["Location"]
+
+
 def test_rotate_prints_a_working_token_once_and_the_old_one_stops(hosted, tmp_path, capsys):
     factory, tokens, path = hosted
     assert cli(["users", "rotate", "alice", "--users", str(path), "--state-dir", str(tmp_path / "s")]) == 0

@@ -8,14 +8,24 @@ seconds without a request, and `max_age` seconds after sign-in, whatever happens
 
 Each session also records a fingerprint of the token it was opened with: a token replaced
 by any means (even a hand edit of the users file) ends the sessions opened with the old one.
+
+Every signed-in request asks about its session, and a SQLite read per request was most of
+what a signed-in page cost beyond an anonymous one. A row read is remembered with the
+database's version: the file's identity and SQLite's file change counter (bytes 24-27 of
+its header, which every commit in rollback-journal mode increments, whichever process or
+connection makes it). While both are the same, nothing was written since, so the row is
+what the database holds; the idle and absolute lifetimes and the token are tested on it
+each time, as on a row just read. One `stat` and one 10-byte read per request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +38,9 @@ DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
 DEFAULT_MAX_AGE = 7 * 86400.0  # a week: sign in again every Monday
 TOUCH_EVERY = 60.0  # write last_seen at most this often per session (reads are free)
 FILE_NAME = "sessions.sqlite3"
+ROWS_KEPT = 4096  # sessions remembered; past that the memory starts afresh
+_LEGACY_FORMAT = b"\x01\x01"  # header bytes 18-19: rollback journal (2 would be WAL, whose
+# commits do not touch the change counter in the database file: nothing is remembered then)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -92,6 +105,9 @@ class SessionStore:
         self.idle, self.max_age = idle, max_age
         self._connections = ThreadConnections(self.path, self._set_up, timeout=5)
         self.clock = clock  # seconds since the epoch (tests pass one they move on by hand)
+        self._path_text = str(self.path)
+        self._files = threading.local()  # each thread's read-only descriptor of the file and its identity
+        self._rows: dict[str, tuple[tuple, SessionInfo, str]] = {}  # id hash -> (version, row, fingerprint)
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
         """A new connection: the schema, and the file readable by envboard's user alone."""
@@ -140,10 +156,41 @@ class SessionStore:
             )
         return session_id
 
+    def version(self) -> tuple | None:
+        """The file at the path and its change counter: equal answers mean no commit came between
+        them. None when that cannot be told (no file yet, a WAL database, an error)."""
+        try:
+            info = os.stat(self._path_text)
+            identity = (info.st_dev, info.st_ino)
+            held = getattr(self._files, "held", None)
+            if held is None or held[1] != identity:
+                if held is not None:
+                    os.close(held[0])
+                    self._files.held = None
+                descriptor = os.open(self._path_text, os.O_RDONLY | os.O_CLOEXEC)
+                if _identity_of(descriptor) != identity:  # replaced between the stat and the open
+                    os.close(descriptor)
+                    return None
+                held = self._files.held = (descriptor, identity)
+            header = os.pread(held[0], 10, 18)
+        except OSError:
+            return None
+        if len(header) < 10 or header[:2] != _LEGACY_FORMAT:
+            return None
+        return (identity, header[6:10])
+
     def check(self, session_id: str, token_sha256: str | None) -> SessionInfo | None:
         """The live session with this id, or None (unknown, ended, expired, or its token replaced)."""
         key = _digest(session_id)
         now = self.clock()
+        fingerprint_now = token_fingerprint(token_sha256) if token_sha256 is not None else None
+        version = self.version()  # before the read: a commit after it shows as another version
+        remembered = self._rows.get(key)
+        if remembered is not None and version is not None and remembered[0] == version:
+            _, info, fingerprint = remembered
+            if fingerprint == fingerprint_now and not self._expired(info, now) and not self._due(info, now):
+                return info
+        self._rows.pop(key, None)
         with self._db() as db:
             row = db.execute(
                 "SELECT user, token_fingerprint, created, last_seen FROM sessions WHERE id_sha256 = ?",
@@ -152,15 +199,26 @@ class SessionStore:
             if row is None:
                 return None
             user, fingerprint, created, last_seen = row
-            expired = now - last_seen > self.idle or now - created > self.max_age
-            replaced = token_sha256 is None or fingerprint != token_fingerprint(token_sha256)
-            if expired or replaced:
+            info = SessionInfo(user, created, last_seen)
+            if self._expired(info, now) or fingerprint != fingerprint_now:
                 db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (key,))
                 return None
-            if now - last_seen > min(TOUCH_EVERY, self.idle / 4):
+            if self._due(info, now):
                 with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
                     db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
-        return SessionInfo(user, created, last_seen)
+                return info  # written: the next request reads the row again, under the new version
+        if version is not None:
+            if len(self._rows) >= ROWS_KEPT:
+                self._rows.clear()
+            self._rows[key] = (version, info, fingerprint)
+        return info
+
+    def _expired(self, info: SessionInfo, now: float) -> bool:
+        return now - info.last_seen > self.idle or now - info.created > self.max_age
+
+    def _due(self, info: SessionInfo, now: float) -> bool:
+        """Whether last_seen is to be written now (at most every TOUCH_EVERY: reads are free)."""
+        return now - info.last_seen > min(TOUCH_EVERY, self.idle / 4)
 
     def end(self, session_id: str) -> None:
         with self._db() as db:
@@ -178,3 +236,8 @@ class SessionStore:
                 "SELECT COUNT(*) FROM sessions WHERE user = ? AND last_seen >= ? AND created >= ?",
                 (user, now - self.idle, now - self.max_age),
             ).fetchone()[0]
+
+
+def _identity_of(descriptor: int) -> tuple[int, int]:
+    info = os.fstat(descriptor)
+    return (info.st_dev, info.st_ino)
