@@ -55,6 +55,27 @@ def main():
 """
 
 
+def _slow_listing_project(folder: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A persistent_uv project whose stand-in dg says at once that it loads and lists its
+    definitions only once the test touches `release`; each command writes its niceness to
+    `niceness`. Returns the project's folder, `niceness` and `release`."""
+    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
+    wheels = tmp_path / "wheels"
+    build_dagster_stand_in(wheels, "0.0.1")
+    build_wheel(
+        wheels,
+        "slow-listing-dg",
+        "0.0.1",
+        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
+        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
+    )
+    dependencies = ("dagster", "slow-listing-dg")
+    project_dir = write_project(
+        folder, "p", mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels
+    )
+    return project_dir, niceness, release
+
+
 def _workspace(tmp_path):
     root = write_workspace(tmp_path / "ws", ["plain", "broken"])
     write_project(root / "plain", "plain", mode="persistent_uv")
@@ -218,20 +239,8 @@ def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_
     counts replace "counting" when it ends, and only the whole answer is stored."""
     from webapp.core.probe.loadcheck import CHECK_NICENESS, LISTING_NICENESS, cache_key
 
-    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
-    wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-listing-dg",
-        "0.0.1",
-        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
-    )
     root = write_workspace(tmp_path / "ws", ["p"])
-    write_project(
-        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
-    )
+    _, niceness, release = _slow_listing_project(root / "p", tmp_path)
     app = make_app(root)
     board = core(app).board
     client = app.test_client()
@@ -277,23 +286,7 @@ def test_the_verdict_shows_as_dg_gives_it_and_the_counts_follow_when_listed(tmp_
 def test_a_cancel_while_the_definitions_are_counted_keeps_no_answer_without_its_counts(tmp_path, make_board):
     """dg's check said it loads and the job's log says so; a Cancel while `dg list defs` counts
     ends the listing: the job is cancelled, and nothing is stored that would lack its counts."""
-    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
-    wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-listing-dg",
-        "0.0.1",
-        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
-    )
-    project_dir = write_project(
-        tmp_path / "p",
-        "p",
-        mode="persistent_uv",
-        dependencies=("dagster", "slow-listing-dg"),
-        wheelhouse=wheels,
-    )
+    project_dir, _, release = _slow_listing_project(tmp_path / "p", tmp_path)
     board = make_board(project_dir)
     jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
     try:
@@ -361,23 +354,7 @@ def test_the_dagster_homes_of_a_killed_server_are_removed_by_the_next(tmp_path):
 def _synced_with_a_slow_listing(tmp_path, make_board):
     """A project synced with a stand-in dg whose listing waits for `release`, its sources then
     changed: the next check runs again, and its counts wait until the test releases them."""
-    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
-    wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-listing-dg",
-        "0.0.1",
-        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
-    )
-    project_dir = write_project(
-        tmp_path / "p",
-        "p",
-        mode="persistent_uv",
-        dependencies=("dagster", "slow-listing-dg"),
-        wheelhouse=wheels,
-    )
+    project_dir, _, release = _slow_listing_project(tmp_path / "p", tmp_path)
     board = make_board(project_dir)
     jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))
     project = board.workspace.projects[0]
@@ -469,20 +446,8 @@ def test_a_listing_that_times_out_stores_no_verdict_without_its_counts(tmp_path,
 def test_a_syncs_verdict_shows_on_the_overview_while_its_definitions_are_counted(tmp_path, make_app):
     """The sync's own check gives its verdict before its listing ends, as a background one does:
     the overview's monitor is told (no file changes then), the job still running."""
-    niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
-    wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-listing-dg",
-        "0.0.1",
-        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
-    )
     root = write_workspace(tmp_path / "ws", ["p"])
-    write_project(
-        root / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-listing-dg"), wheelhouse=wheels
-    )
+    _, niceness, release = _slow_listing_project(root / "p", tmp_path)
     app = make_app(root)
     jobs, monitor = core(app).jobs, core(app).monitor
     try:
