@@ -40,35 +40,12 @@ from pathlib import Path
 
 from harness import Ceiling, Server, wrk_run
 
-from tests.dagster_projects import create_dagster_project
+from tests.dagster_projects import SHOP_DEFINITIONS, create_dagster_project
 from webapp.core.environments.processes import find_uv
 from webapp.core.live.board import Board
 from webapp.core.probe.loadcheck import DefinitionsCheck
 from webapp.core.probe.loadplan import CheckPlan
 from webapp.core.settings import Settings
-
-DEFINITIONS = """
-import dagster as dg
-
-
-@dg.asset
-def orders():
-    return 1
-
-
-@dg.asset(deps=[orders])
-def revenue():
-    return 2
-
-
-@dg.asset_check(asset=orders)
-def orders_not_empty():
-    return dg.AssetCheckResult(passed=True)
-
-
-daily = dg.define_asset_job("daily", selection=[orders, revenue])
-every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
-"""
 
 
 def quiet_env(home: Path) -> dict[str, str]:
@@ -84,7 +61,7 @@ def build_project(folder: Path, name: str) -> Path:
     if (project / ".venv" / "bin" / "dg").is_file():
         return project
     env = quiet_env(folder / ".home")
-    return create_dagster_project(folder, name, find_uv().path, definitions=DEFINITIONS, env=env)
+    return create_dagster_project(folder, name, find_uv().path, definitions=SHOP_DEFINITIONS, env=env)
 
 
 def timed(function) -> tuple[float, float]:

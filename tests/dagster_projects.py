@@ -18,6 +18,31 @@ import tomlkit
 CREATE_DAGSTER = "create-dagster==1.13.27"  # its dagster pin has a matching dagster-dg-cli
 
 
+# a shop's definitions: two assets, an asset check, a job and a schedule (what dg counts)
+SHOP_DEFINITIONS = """
+import dagster as dg
+
+
+@dg.asset
+def orders():
+    return 1
+
+
+@dg.asset(deps=[orders])
+def revenue():
+    return 2
+
+
+@dg.asset_check(asset=orders)
+def orders_not_empty():
+    return dg.AssetCheckResult(passed=True)
+
+
+daily = dg.define_asset_job("daily", selection=[orders, revenue])
+every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
+"""
+
+
 def registry_env() -> dict[str, str]:
     """The environment for uv and dg against the real registry: no uv setting of the tests', no
     active virtual environment, and no update check of dg's."""

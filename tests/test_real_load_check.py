@@ -17,40 +17,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.dagster_projects import create_dagster_project, registry_env
+from tests.dagster_projects import SHOP_DEFINITIONS, create_dagster_project, registry_env
 from webapp.cli import main as cli
 from webapp.core.app import Envboard
 from webapp.core.settings import Settings
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
 
-DEFINITIONS = """
-import dagster as dg
-
-
-@dg.asset
-def orders():
-    return 1
-
-
-@dg.asset(deps=[orders])
-def revenue():
-    return 2
-
-
-@dg.asset_check(asset=orders)
-def orders_not_empty():
-    return dg.AssetCheckResult(passed=True)
-
-
-daily = dg.define_asset_job("daily", selection=[orders, revenue])
-every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
-"""
-
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory, uv_bin, package_index) -> Path:
-    return create_dagster_project(tmp_path_factory.mktemp("loads"), "shop", uv_bin, definitions=DEFINITIONS)
+    return create_dagster_project(
+        tmp_path_factory.mktemp("loads"), "shop", uv_bin, definitions=SHOP_DEFINITIONS
+    )
 
 
 def dg(project: Path, *args: str) -> subprocess.CompletedProcess:

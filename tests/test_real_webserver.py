@@ -21,9 +21,8 @@ import psutil
 import pytest
 
 from tests.conftest import free_port, live_group_members, wait_for
-from tests.dagster_projects import create_dagster_project, registry_env
+from tests.dagster_projects import SHOP_DEFINITIONS, create_dagster_project, registry_env
 from tests.test_api_actions import call
-from tests.test_real_load_check import DEFINITIONS
 from webapp.core.access.users import add_user
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
@@ -39,7 +38,11 @@ def shop(tmp_path_factory, uv_bin, package_index) -> Path:
     # the project names its code location, which `dg dev`'s generated workspace uses
     settings = {"python_environment": "persistent_uv", "code_location_name": "storefront"}
     project = create_dagster_project(
-        tmp_path_factory.mktemp("told"), "shop", uv_bin, definitions=DEFINITIONS, project_settings=settings
+        tmp_path_factory.mktemp("told"),
+        "shop",
+        uv_bin,
+        definitions=SHOP_DEFINITIONS,
+        project_settings=settings,
     )
     assert (project / ".venv" / "bin" / "dagster-webserver").is_file()  # its dev dependencies
     return project
