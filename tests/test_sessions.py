@@ -148,6 +148,32 @@ def test_a_copy_written_over_the_sessions_file_with_the_same_counter_is_read_at_
     assert store.check(session_id, digest) is None
 
 
+def test_a_thread_per_request_server_does_not_keep_a_descriptor_per_thread(tmp_path):
+    """werkzeug's threaded server answers each request in a new thread: each thread that asked
+    about a session held the sessions file open after it ended, until the process ran out."""
+    import gc
+    import threading
+
+    (tmp_path / "state").mkdir()
+    store = SessionStore(tmp_path / "state")
+    digest = "d" * 64
+    session_id = store.create("alice", digest)
+    for _ in range(50):
+        request = threading.Thread(target=store.check, args=(session_id, digest))
+        request.start()
+        request.join()
+    gc.collect()
+    held = [fd for fd in os.listdir("/proc/self/fd") if _points_at(fd, store.path)]
+    assert len(held) <= 2  # this thread's connection and descriptor
+
+
+def _points_at(fd: str, path) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    except OSError:
+        return False  # closed meanwhile
+
+
 def test_rotate_prints_a_working_token_once_and_the_old_one_stops(hosted, tmp_path, capsys):
     factory, tokens, path = hosted
     assert cli(["users", "rotate", "alice", "--users", str(path), "--state-dir", str(tmp_path / "s")]) == 0

@@ -113,7 +113,7 @@ class SessionStore:
         self._connections = ThreadConnections(self.path, self._set_up, timeout=5)
         self.clock = clock  # seconds since the epoch (tests pass one they move on by hand)
         self._path_text = str(self.path)
-        self._files = threading.local()  # each thread's read-only descriptor of the file and its identity
+        self._files = threading.local()  # each thread's _HeldFile
         self._rows: dict[str, tuple[tuple, SessionInfo, str]] = {}  # id hash -> (version, row, fingerprint)
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
@@ -170,17 +170,14 @@ class SessionStore:
         try:
             info = os.stat(self._path_text)
             identity = (info.st_dev, info.st_ino)
-            held = getattr(self._files, "held", None)
-            if held is None or held[1] != identity:
-                if held is not None:
-                    os.close(held[0])
-                    self._files.held = None
-                descriptor = os.open(self._path_text, os.O_RDONLY | os.O_CLOEXEC)
-                if _identity_of(descriptor) != identity:  # replaced between the stat and the open
-                    os.close(descriptor)
+            held: _HeldFile | None = getattr(self._files, "held", None)
+            if held is None or held.identity != identity:
+                self._files.held = None  # closes the one held before
+                held = _HeldFile(self._path_text)
+                if held.identity != identity:  # replaced between the stat and the open
                     return None
-                held = self._files.held = (descriptor, identity)
-            header = os.pread(held[0], 22, 18)
+                self._files.held = held
+            header = os.pread(held.descriptor, 22, 18)
         except OSError:
             return None
         if len(header) < 22 or header[:2] != _LEGACY_FORMAT:
@@ -246,6 +243,17 @@ class SessionStore:
             ).fetchone()[0]
 
 
-def _identity_of(descriptor: int) -> tuple[int, int]:
-    info = os.fstat(descriptor)
-    return (info.st_dev, info.st_ino)
+class _HeldFile:
+    """A thread's read-only descriptor of the sessions file, closed when the thread's memory
+    goes: a server that starts a thread per request (werkzeug's) must not keep one per thread."""
+
+    __slots__ = ("descriptor", "identity")
+
+    def __init__(self, path: str) -> None:
+        self.descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        info = os.fstat(self.descriptor)
+        self.identity = (info.st_dev, info.st_ino)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: the open failed
+            os.close(self.descriptor)
