@@ -96,7 +96,54 @@ def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(request):
     library = base / "lib"  # the module, where the other user can import it from
     library.mkdir(mode=0o755)
     code = shutil.copy(REPO / "webapp" / "core" / "disk" / "scratch.py", library / "scratch_module.py")
-    remove = f"import sys; sys.path.insert(0, {str(library)!r}); import scratch_module; scratch_module.remove_tree(__import__('pathlib').Path({str(home)!r}))"
+    ran = _remove_as_server(library, home, server)
+    assert ran.returncode == 0, ran.stderr
+    assert not home.exists(), sorted(str(p) for p in home.rglob("*"))
+    assert elsewhere.is_dir() and elsewhere.stat().st_uid == 0  # the link was removed, not followed
+    assert code.is_file()
+
+
+def test_a_third_users_folder_moved_into_a_home_is_neither_taken_nor_emptied(request):
+    """Project code can move in a folder of another user that it may rename (a group-writable
+    one in a shared folder) but whose folders inside it may not empty: the server takes back
+    the job user's folders only, and leaves that one as it was."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to play a server that is not root, and a job user")
+    server, job, colleague = pwd.getpwnam("nobody"), _job_user(), pwd.getpwnam("daemon")
+    base = Path(tempfile.mkdtemp(prefix="envboard-reclaim-"))
+    base.chmod(0o711)
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    home = base / "home-x"
+    home.mkdir()
+    os.chown(home, job.pw_uid, server.pw_gid)
+    storage = home / "history"  # the job user's own, 0755: taken back and removed
+    storage.mkdir(mode=0o755)
+    os.chown(storage, job.pw_uid, job.pw_gid)
+    moved = storage / "shared"  # the colleague's, as project code moved it in
+    (moved / "kept").mkdir(parents=True)
+    (moved / "kept" / "work.txt").write_text("a colleague's")
+    for folder in (moved, moved / "kept"):
+        folder.chmod(0o755)
+        os.chown(folder, colleague.pw_uid, colleague.pw_gid)
+    library = base / "lib"
+    library.mkdir(mode=0o755)
+    shutil.copy(REPO / "webapp" / "core" / "disk" / "scratch.py", library / "scratch_module.py")
+    ran = _remove_as_server(library, home, server)
+    assert ran.returncode == 0, ran.stderr
+    assert (moved / "kept" / "work.txt").read_text() == "a colleague's"
+    assert moved.stat().st_uid == (moved / "kept").stat().st_uid == colleague.pw_uid
+
+
+def _remove_as_server(library: Path, folder: Path, server) -> subprocess.CompletedProcess:
+    """remove_tree(folder) run as the server's user with CAP_CHOWN alone, as in the container."""
+    remove = f"import sys; sys.path.insert(0, {str(library)!r}); import scratch_module; scratch_module.remove_tree(__import__('pathlib').Path({str(folder)!r}))"
     caps = "-all,+chown"
     as_server = [
         "setpriv",
@@ -108,11 +155,7 @@ def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(request):
         f"--bounding-set={caps}",
         "--",
     ]
-    ran = subprocess.run([*as_server, "/usr/bin/python3", "-c", remove], capture_output=True, text=True)
-    assert ran.returncode == 0, ran.stderr
-    assert not home.exists(), sorted(str(p) for p in home.rglob("*"))
-    assert elsewhere.is_dir() and elsewhere.stat().st_uid == 0  # the link was removed, not followed
-    assert code.is_file()
+    return subprocess.run([*as_server, "/usr/bin/python3", "-c", remove], capture_output=True, text=True)
 
 
 def _job_user():

@@ -4,6 +4,7 @@ Each test attacks from the breaking side: a copied cookie, a rotated token, an a
 behind the same NAT, a crafted `next`, a forged proxy header.
 """
 
+import contextlib
 import os
 import re
 import stat
@@ -115,6 +116,62 @@ def test_a_session_ended_elsewhere_in_the_same_instant_ends_on_the_next_request(
     assert database.stat().st_size == before.st_size
     page = client.get("/")
     assert page.status_code == 302 and "/signin" in page.headers["Location"]
+
+
+def test_a_copy_written_over_the_sessions_file_with_the_same_counter_is_read_at_once(tmp_path):
+    """A backup restored in place (the same inode), or a new file given a freed inode number,
+    can carry the change counter of the remembered row's version and other rows: the session
+    it does not hold has ended on the next request."""
+    import shutil
+    import sqlite3
+
+    (tmp_path / "state").mkdir()
+    store = SessionStore(tmp_path / "state")
+    digest = "d" * 64
+    session_id = store.create("alice", digest)
+    assert store.check(session_id, digest) is not None
+    assert store.check(session_id, digest) is not None  # remembered
+    copy = tmp_path / "restored.sqlite3"
+    shutil.copyfile(store.path, copy)
+    with contextlib.closing(sqlite3.connect(copy)) as other, other:
+        other.execute("DELETE FROM sessions")
+        other.execute("CREATE TABLE notes (body BLOB)")
+        other.execute("INSERT INTO notes VALUES (zeroblob(20000))")
+    counter = store.path.read_bytes()[24:28]
+    with open(copy, "r+b") as written:  # the same counter as the file it replaces
+        os.pwrite(written.fileno(), counter, 24)
+    inode = store.path.stat().st_ino
+    with open(store.path, "r+b") as original:  # written over in place, as `cp` does
+        original.write(copy.read_bytes())
+        original.truncate()
+    assert store.path.stat().st_ino == inode and store.path.read_bytes()[24:28] == counter
+    assert store.check(session_id, digest) is None
+
+
+def test_a_thread_per_request_server_does_not_keep_a_descriptor_per_thread(tmp_path):
+    """werkzeug's threaded server answers each request in a new thread: each thread that asked
+    about a session held the sessions file open after it ended, until the process ran out."""
+    import gc
+    import threading
+
+    (tmp_path / "state").mkdir()
+    store = SessionStore(tmp_path / "state")
+    digest = "d" * 64
+    session_id = store.create("alice", digest)
+    for _ in range(50):
+        request = threading.Thread(target=store.check, args=(session_id, digest))
+        request.start()
+        request.join()
+    gc.collect()
+    held = [fd for fd in os.listdir("/proc/self/fd") if _points_at(fd, store.path)]
+    assert len(held) <= 2  # this thread's connection and descriptor
+
+
+def _points_at(fd: str, path) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    except OSError:
+        return False  # closed meanwhile
 
 
 def test_rotate_prints_a_working_token_once_and_the_old_one_stops(hosted, tmp_path, capsys):

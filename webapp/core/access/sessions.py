@@ -15,7 +15,14 @@ database's version: the file's identity and SQLite's file change counter (bytes 
 its header, which every commit in rollback-journal mode increments, whichever process or
 connection makes it). While both are the same, nothing was written since, so the row is
 what the database holds; the idle and absolute lifetimes and the token are tested on it
-each time, as on a row just read. One `stat` and one 10-byte read per request.
+each time, as on a row just read. One `stat` and one 22-byte read per request.
+
+The version holds more than the counter, as SQLite's own cache does: the 16 header bytes
+SQLite compares (counter, page count, free list) and the file's size, mtime and ctime. A
+file whose inode number was freed and given to a new one, or a copy written over it in
+place, can reach the same counter with other rows. A row is remembered only when the version
+read after it is the one read before: a header read while a commit writes it, or one a
+crashed writer left before its journal rolled it back, is never remembered.
 """
 
 from __future__ import annotations
@@ -106,7 +113,7 @@ class SessionStore:
         self._connections = ThreadConnections(self.path, self._set_up, timeout=5)
         self.clock = clock  # seconds since the epoch (tests pass one they move on by hand)
         self._path_text = str(self.path)
-        self._files = threading.local()  # each thread's read-only descriptor of the file and its identity
+        self._files = threading.local()  # each thread's _HeldFile
         self._rows: dict[str, tuple[tuple, SessionInfo, str]] = {}  # id hash -> (version, row, fingerprint)
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
@@ -157,27 +164,25 @@ class SessionStore:
         return session_id
 
     def version(self) -> tuple | None:
-        """The file at the path and its change counter: equal answers mean no commit came between
-        them. None when that cannot be told (no file yet, a WAL database, an error)."""
+        """The file at the path, its size and times, and SQLite's change counter and page counts:
+        equal answers mean no commit came between them. None when that cannot be told (no file
+        yet, a WAL database, an error)."""
         try:
             info = os.stat(self._path_text)
             identity = (info.st_dev, info.st_ino)
-            held = getattr(self._files, "held", None)
-            if held is None or held[1] != identity:
-                if held is not None:
-                    os.close(held[0])
-                    self._files.held = None
-                descriptor = os.open(self._path_text, os.O_RDONLY | os.O_CLOEXEC)
-                if _identity_of(descriptor) != identity:  # replaced between the stat and the open
-                    os.close(descriptor)
+            held: _HeldFile | None = getattr(self._files, "held", None)
+            if held is None or held.identity != identity:
+                self._files.held = None  # closes the one held before
+                held = _HeldFile(self._path_text)
+                if held.identity != identity:  # replaced between the stat and the open
                     return None
-                held = self._files.held = (descriptor, identity)
-            header = os.pread(held[0], 10, 18)
+                self._files.held = held
+            header = os.pread(held.descriptor, 22, 18)
         except OSError:
             return None
-        if len(header) < 10 or header[:2] != _LEGACY_FORMAT:
+        if len(header) < 22 or header[:2] != _LEGACY_FORMAT:
             return None
-        return (identity, header[6:10])
+        return (identity, info.st_size, info.st_mtime_ns, info.st_ctime_ns, header[6:22])
 
     def check(self, session_id: str, token_sha256: str | None) -> SessionInfo | None:
         """The live session with this id, or None (unknown, ended, expired, or its token replaced)."""
@@ -207,7 +212,7 @@ class SessionStore:
                 with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
                     db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
                 return info  # written: the next request reads the row again, under the new version
-        if version is not None:
+        if version is not None and self.version() == version:  # nothing written while it was read
             if len(self._rows) >= ROWS_KEPT:
                 self._rows.clear()
             self._rows[key] = (version, info, fingerprint)
@@ -238,6 +243,17 @@ class SessionStore:
             ).fetchone()[0]
 
 
-def _identity_of(descriptor: int) -> tuple[int, int]:
-    info = os.fstat(descriptor)
-    return (info.st_dev, info.st_ino)
+class _HeldFile:
+    """A thread's read-only descriptor of the sessions file, closed when the thread's memory
+    goes: a server that starts a thread per request (werkzeug's) must not keep one per thread."""
+
+    __slots__ = ("descriptor", "identity")
+
+    def __init__(self, path: str) -> None:
+        self.descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        info = os.fstat(self.descriptor)
+        self.identity = (info.st_dev, info.st_ino)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: the open failed
+            os.close(self.descriptor)

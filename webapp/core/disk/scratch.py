@@ -111,18 +111,27 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _take_back(name: str, parent: int | None) -> None:
-    """Owns and opens this folder and every folder below it (never following a link)."""
+def _take_back(name: str, parent: int | None, writer: int | None = None) -> None:
+    """Owns and opens this folder and every folder below it (never following a link).
+
+    Only the folders of one other user are taken, the first met (the job user): project code
+    can move in a folder of a third user that it may rename but not empty, and CAP_CHOWN
+    would otherwise hand envboard's user that folder and everything below it to remove.
+    """
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     fd = os.open(name, flags, dir_fd=parent)
     try:
-        if os.fstat(fd).st_uid != os.geteuid():
+        owner = os.fstat(fd).st_uid
+        if owner != os.geteuid():
+            writer = owner if writer is None else writer
+            if owner != writer:
+                return  # a third user's: not ours to take, left where it is
             os.fchown(fd, os.geteuid(), os.getegid())
         os.fchmod(fd, 0o700)
         with os.scandir(fd) as entries:
             folders = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
         for folder in folders:
             with contextlib.suppress(OSError):
-                _take_back(folder, fd)
+                _take_back(folder, fd, writer)
     finally:
         os.close(fd)
