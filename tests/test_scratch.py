@@ -168,3 +168,26 @@ def _job_user():
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
         return pwd.getpwnam(JOB_USER)
+
+
+def test_a_root_left_half_made_by_a_killed_process_is_removed_once_it_is_old(tmp_path):
+    """Killed between making its root and locking it: no lock says whether it lives, so the
+    next start removes it once it is older than any root being made (a few milliseconds)."""
+    import os
+    import time
+
+    from webapp.core.disk.scratch import MAKING_GRACE, MAKING_PREFIX
+
+    left = tmp_path / f"{MAKING_PREFIX}left"
+    left.mkdir()
+    (left / "probe-x").mkdir()
+    long_ago = time.time() - MAKING_GRACE - 60
+    os.utime(left, (long_ago, long_ago))
+    being_made = tmp_path / f"{MAKING_PREFIX}now"  # another process's, this very moment
+    being_made.mkdir()
+    starting = ScratchRoot(tmp_path)
+    try:
+        starting.root()
+        assert not left.exists() and being_made.is_dir()
+    finally:
+        starting.remove()

@@ -16,12 +16,14 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 ROOT_PREFIX = "envboard-scratch-"
 MAKING_PREFIX = "envboard-making-"
+MAKING_GRACE = 60.0  # seconds after which a root still being made was left by a killed process
 LOCK_NAME = ".lock"
 ROOT_MODE = 0o711  # a job user passes through to the folder handed to it; it lists nothing
 
@@ -76,7 +78,7 @@ class ScratchRoot:
 def sweep_stale(parent: Path) -> list[Path]:
     """Remove the scratch roots of this user that no running envboard holds; returns them."""
     try:
-        candidates = sorted(p for p in parent.iterdir() if p.name.startswith(ROOT_PREFIX))
+        candidates = sorted(p for p in parent.iterdir() if p.name.startswith((ROOT_PREFIX, MAKING_PREFIX)))
     except OSError:
         return []
     removed: list[Path] = []
@@ -85,6 +87,15 @@ def sweep_stale(parent: Path) -> list[Path]:
             info = root.lstat()
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
                 continue  # another user's, or not a folder envboard made: not ours to remove
+            if root.name.startswith(MAKING_PREFIX):
+                # a process killed while it made its root (before it had its lock, maybe): not one
+                # being made now, which is a matter of milliseconds
+                if time.time() - info.st_mtime < MAKING_GRACE:
+                    continue
+                if not (root / LOCK_NAME).exists():
+                    remove_tree(root)
+                    removed.append(root)
+                    continue
             with open(root / LOCK_NAME, "rb") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refused while its process lives
                 remove_tree(root)
