@@ -70,6 +70,23 @@ def build_dagster_stand_in(folder: Path, version: str) -> Path:
     )
 
 
+def build_stand_in_dg(folder: Path, name: str, source: str) -> tuple[str, ...]:
+    """The stand-in dagster and a stand-in `dg` (module `source`, its `main` the command) as
+    wheels in `folder`: it plays only what a test needs of dg (a check that takes its time, a
+    listing that waits); the verdicts of real dg are the `dagster` tests'. Returns the
+    dependencies a project names to get both."""
+    build_dagster_stand_in(folder, "0.0.1")
+    module = name.replace("-", "_")
+    build_wheel(
+        folder,
+        name,
+        "0.0.1",
+        {f"{module}.py": source},
+        entry_points={"console_scripts": {"dg": f"{module}:main"}},
+    )
+    return ("dagster", name)
+
+
 def build_wheel(
     folder: Path,
     name: str,

@@ -258,17 +258,21 @@ def test_a_users_file_the_job_user_can_read_is_named_on_the_page(tmp_path, job_u
     assert Confinement((users,), JobUser.named(JOB_USER)).notice is None
 
 
-def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_path, job_user):
-    """Dagster writes its instance's storage into DAGSTER_HOME: the job user who runs the check
-    must be able to, and the home is kept for the project's next check (it pays that once)."""
-    from webapp.core.environments.confinement import Confinement, JobUser
+def _a_project_and_its_homes_for_the_job_user(tmp_path):
+    """A scanned project, and the Dagster homes envboard (root) makes for its checks as the job user."""
+    from webapp.core.environments.confinement import JobUser
     from webapp.core.probe.homes import DagsterHomes
     from webapp.core.workspace.scan import scan_workspace
 
     root = write_workspace(tmp_path / "ws", ["p"])
     write_project(root / "p", "p")
-    project = scan_workspace(root).projects[0]
-    homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+    return scan_workspace(root).projects[0], DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+
+
+def test_the_load_checks_dagster_homes_are_the_job_users_to_write_and_kept(tmp_path, job_user):
+    """Dagster writes its instance's storage into DAGSTER_HOME: the job user who runs the check
+    must be able to, and the home is kept for the project's next check (it pays that once)."""
+    project, homes = _a_project_and_its_homes_for_the_job_user(tmp_path)
     try:
         with homes.lend(project, "env") as home:
             storage = home / "history" / "runs.db"
@@ -291,14 +295,7 @@ def test_project_code_cannot_plant_a_name_where_envboard_makes_the_next_dagster_
     """envboard (root here) makes each home, writes its dagster.yaml and hands it over: were the
     folder holding them the job user's, project code could put a symlink where the next home is
     made, and root would write and chown through it. The job user passes through to its homes only."""
-    from webapp.core.environments.confinement import Confinement, JobUser
-    from webapp.core.probe.homes import DagsterHomes
-    from webapp.core.workspace.scan import scan_workspace
-
-    root = write_workspace(tmp_path / "ws", ["p"])
-    write_project(root / "p", "p")
-    project = scan_workspace(root).projects[0]
-    homes = DagsterHomes(Confinement((), JobUser.named(JOB_USER)))
+    project, homes = _a_project_and_its_homes_for_the_job_user(tmp_path)
     try:
         with homes.lend(project, "env") as home:
             folder = home.parent

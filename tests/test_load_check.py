@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_dagster_stand_in, build_wheel, core, wait_for, write_project, write_workspace
+from tests.conftest import build_stand_in_dg, core, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
@@ -61,15 +61,8 @@ def _slow_listing_project(folder: Path, tmp_path: Path) -> tuple[Path, Path, Pat
     `niceness`. Returns the project's folder, `niceness` and `release`."""
     niceness, release = tmp_path / "niceness", tmp_path / "listing-release"
     wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-listing-dg",
-        "0.0.1",
-        {"slow_listing_dg.py": SLOW_LISTING.format(niceness=str(niceness), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_listing_dg:main"}},
-    )
-    dependencies = ("dagster", "slow-listing-dg")
+    source = SLOW_LISTING.format(niceness=str(niceness), release=str(release))
+    dependencies = build_stand_in_dg(wheels, "slow-listing-dg", source)
     project_dir = write_project(
         folder, "p", mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels
     )
@@ -194,16 +187,11 @@ def test_a_cancel_during_a_syncs_load_check_ends_it_and_is_no_verdict(tmp_path, 
     the log as it starts, its output as it comes."""
     started, release = tmp_path / "dg-started", tmp_path / "dg-release"
     wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "slow-dg",
-        "0.0.1",
-        {"slow_dg.py": SLOW_DG.format(started=str(started), release=str(release))},
-        entry_points={"console_scripts": {"dg": "slow_dg:main"}},
+    dependencies = build_stand_in_dg(
+        wheels, "slow-dg", SLOW_DG.format(started=str(started), release=str(release))
     )
     project_dir = write_project(
-        tmp_path / "p", "p", mode="persistent_uv", dependencies=("dagster", "slow-dg"), wheelhouse=wheels
+        tmp_path / "p", "p", mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels
     )
     board = make_board(project_dir)  # no monitor: the job's check is the only one
     jobs = JobManager(board, History(tmp_path / "state", board.workspace.root))

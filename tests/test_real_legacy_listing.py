@@ -14,37 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.dagster_projects import registry_env
+from tests.dagster_projects import SHOP_DEFINITIONS, registry_env
 from webapp.cli import main as cli
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
 
 PINS = ("dagster==1.10.17", "dagster-dg==0.26.17")
-DEFINITIONS = """
-import dagster as dg
-
-
-@dg.asset
-def orders():
-    return 1
-
-
-@dg.asset(deps=[orders])
-def revenue():
-    return 2
-
-
-@dg.asset_check(asset=orders)
-def orders_not_empty():
-    return dg.AssetCheckResult(passed=True)
-
+# the shop's, with a sensor and a resource, and the explicit Definitions that era loads
+DEFINITIONS = (
+    SHOP_DEFINITIONS
+    + """
 
 class Warehouse(dg.ConfigurableResource):
     token: str = "local"
-
-
-daily = dg.define_asset_job("daily", selection=[orders, revenue])
-every_morning = dg.ScheduleDefinition(job=daily, cron_schedule="0 6 * * *")
 
 
 @dg.sensor(job=daily)
@@ -61,6 +43,7 @@ defs = dg.Definitions(
     resources={"warehouse": Warehouse()},
 )
 """
+)
 SECTIONS = {"Assets": "assets", "Asset Checks": "asset_checks", "Jobs": "jobs", "Schedules": "schedules"}
 SECTIONS["Sensors"] = "sensors"
 

@@ -1,10 +1,15 @@
 """Scratch folders handed to project code (the probe's answer, Dagster homes): removed when
 envboard stops, and, after a process that was killed, when the next one starts."""
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from webapp.core.disk.scratch import ROOT_PREFIX, ScratchRoot
 
@@ -61,24 +66,25 @@ def test_the_board_removes_its_scratch_when_it_closes(tmp_path, make_board):
     assert not folder.exists() and not folder.parent.exists()
 
 
-def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(request):
+@pytest.fixture
+def base():
+    """A folder where other users may pass (0711), removed afterwards; not under pytest's own
+    folder, which pytest keeps 0700. The tests using it play a server that is not root."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to play a server that is not root, and a job user")
+    folder = Path(tempfile.mkdtemp(prefix="envboard-reclaim-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(base):
     """In the container the server runs as its own user with CAP_CHOWN, project code as the job
     user, and Dagster's storage folders in a home are the job user's, 0755: the server takes
     them back and removes them, where a plain rmtree left them in the temporary folder."""
-    import os
     import pwd
-    import shutil
-    import tempfile
 
-    import pytest
-
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to play a server that is not root, and a job user")
     server, job = pwd.getpwnam("nobody"), _job_user()
-    # not under pytest's own folder, which pytest keeps 0700 (the other users must pass)
-    base = Path(tempfile.mkdtemp(prefix="envboard-reclaim-"))
-    base.chmod(0o711)
-    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
     scratch = base / "scratch"
     scratch.mkdir()
     os.chown(scratch, server.pw_uid, server.pw_gid)
@@ -103,23 +109,13 @@ def test_a_server_that_is_not_root_removes_what_the_job_user_wrote(request):
     assert code.is_file()
 
 
-def test_a_third_users_folder_moved_into_a_home_is_neither_taken_nor_emptied(request):
+def test_a_third_users_folder_moved_into_a_home_is_neither_taken_nor_emptied(base):
     """Project code can move in a folder of another user that it may rename (a group-writable
     one in a shared folder) but whose folders inside it may not empty: the server takes back
     the job user's folders only, and leaves that one as it was."""
-    import os
     import pwd
-    import shutil
-    import tempfile
 
-    import pytest
-
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("needs root and setpriv to play a server that is not root, and a job user")
     server, job, colleague = pwd.getpwnam("nobody"), _job_user(), pwd.getpwnam("daemon")
-    base = Path(tempfile.mkdtemp(prefix="envboard-reclaim-"))
-    base.chmod(0o711)
-    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
     home = base / "home-x"
     home.mkdir()
     os.chown(home, job.pw_uid, server.pw_gid)

@@ -243,22 +243,13 @@ def test_sync_and_check_from_a_shell_tell_the_webserver_and_say_what_it_answered
     """A git hook or CI step runs `envboard sync` or `envboard check` with --dagster-url: what
     loads is reloaded there too, and the command waits for the answer and prints it. (The
     stand-in dg only says that the definitions load; the real one is test_real_webserver.py's.)"""
-    from tests.conftest import build_dagster_stand_in, build_wheel
+    from tests.conftest import build_stand_in_dg
     from tests.test_cli import envboard
 
     wheels = tmp_path / "wheels"
-    build_dagster_stand_in(wheels, "0.0.1")
-    build_wheel(
-        wheels,
-        "loading-dg",
-        "0.0.1",
-        {"loading_dg.py": LOADING_DG},
-        entry_points={"console_scripts": {"dg": "loading_dg:main"}},
-    )
+    dependencies = build_stand_in_dg(wheels, "loading-dg", LOADING_DG)
     root = write_workspace(tmp_path / "ws", ["shop"])
-    write_project(
-        root / "shop", "shop", mode="persistent_uv", dependencies=("dagster", "loading-dg"), wheelhouse=wheels
-    )
+    write_project(root / "shop", "shop", mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels)
     entry = {
         "name": "shop",
         "loadStatus": "LOADED",
