@@ -85,9 +85,10 @@ class Front:
         asked = self._asked(environ)
         if TOKEN_PARAMETER in asked.args:
             return self.behind(environ, start_response)  # single-user mode's link: Flask exchanges it
-        # werkzeug's Request, its query already parsed: identify reads its args
+        # werkzeug's Request, its query already parsed and no Authorization (above): what identify reads
         request = self.app.request_class(environ)
         request.__dict__["args"] = asked.args
+        request.__dict__["authorization"] = None
         session = self._session(request, asked.cookie)
         user, _ = identify(self.app, request, session, endpoint)
         if user is None or session.modified or session.get("_flashes") or not session.get(CSRF_FIELD):

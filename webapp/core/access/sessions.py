@@ -32,6 +32,7 @@ arrived before it began. A row is remembered only on a look of its own, after th
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -81,6 +82,12 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=ROWS_KEPT)  # a browser sends the same id with every request
+def _session_key(session_id: str) -> str:
+    return _digest(session_id)
+
+
+@functools.lru_cache(maxsize=ROWS_KEPT)  # every signed-in request asks, with the same few
 def token_fingerprint(token_sha256: str) -> str:
     """A short tag of the token's hash (not of the token): tells one token from its successor."""
     return _digest("envboard-session:" + token_sha256)[:16]
@@ -196,7 +203,7 @@ class SessionStore:
         """The live session with this id, or None (unknown, ended, expired, or its token replaced).
         `arrived`: when the request arrived (time.monotonic_ns()); a look at the version begun
         since then serves it (SharedLook)."""
-        key = _digest(session_id)
+        key = _session_key(session_id)
         now = self.clock()
         fingerprint_now = token_fingerprint(token_sha256) if token_sha256 is not None else None
         version = self._looked(arrived)  # before the read: a commit after it shows as another version
