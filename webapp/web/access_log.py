@@ -37,6 +37,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=True)  # control characters always escaped
 
 
+class TextFormatter(logging.Formatter):
+    """logging's own Formatter, its time of day made once per second (a line per request)."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, time.localtime(second)))
+        return self.default_msec_format % (cached[1], record.msecs)
+
+
 _PLAIN = re.compile(r"[!#-~]*")  # printable ASCII without space and double quote
 
 
@@ -45,6 +60,8 @@ def text_value(value: object) -> str:
 
     A path is attacker-chosen: `%0a` or a space must not start a forged line or field.
     """
+    if type(value) is int or type(value) is float:
+        return str(value)  # digits, a point, a sign: always plain
     text = "-" if value is None else str(value)
     if _PLAIN.fullmatch(text) and "=" not in text:
         return text
@@ -126,9 +143,7 @@ class _Listener(QueueListener):
 
 def configure(log_format: str, stream: TextIO | None = None) -> None:
     """Log envboard's lines to `stream` (stderr by default) through a queue and one writer thread."""
-    formatter = (
-        JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(name)s %(message)s")
-    )
+    formatter = JsonFormatter() if log_format == "json" else TextFormatter("%(asctime)s %(name)s %(message)s")
     root = logging.getLogger("envboard")
     for previous in root.handlers:
         previous.close()
