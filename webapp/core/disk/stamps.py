@@ -11,6 +11,9 @@ The memo is one per process on purpose: its keys carry the stamp, so an answer i
 for whichever envboard (or test) asks. It forgets the least recently used answers once
 it holds more than `MAX_ENTRIES` of them or more than `MAX_WEIGHT` bytes (an answer's
 weight is what its kind says it costs, 1 byte by default).
+
+`SharedLook` is the other side of a stamp under load: one look at a file, shared by the
+requests that arrived before it began.
 """
 
 from __future__ import annotations
