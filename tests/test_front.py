@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 from urllib.parse import urlsplit
 
+import pytest
 from werkzeug.test import Client
 
 from tests.conftest import core, idle, write_project, write_workspace
@@ -192,3 +194,54 @@ def test_viewers_asking_at_once_for_a_new_page_wait_for_one_render(tmp_path, mak
     assert len(answers) == viewers and {status for status, _ in answers} == {200}
     assert len({body for _, body in answers}) == 1 and b'id="project-alpha"' in answers[0][1]
     assert renders == ["/"]  # one render for the six
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_front_writes_the_access_log_line_flask_writes(tmp_path, make_app, log_format):
+    """A request's line is queued as its fields alone and made into a record by the writer thread:
+    the lines are those logging writes for `access.info`, for the front's answers as for Flask's."""
+    import io
+    import json
+    import logging
+
+    from webapp.web.access_log import access, configure, drain
+
+    app = make_app(_workspace(tmp_path), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True)
+    idle(app)
+    client = app.test_client(operator=False)
+    client.get("/")  # the session's CSRF token (Flask sets the cookie)
+    stream = io.StringIO()
+    configure(log_format, stream)
+    served = app.wsgi_app.served
+    client.get("/")  # Flask's answer, kept
+    client.get("/")  # the front's
+    access.addFilter(lambda record: True)  # logging's own path: a record made in the request
+    try:
+        client.get("/")
+    finally:
+        access.filters.clear()
+    drain()
+    assert app.wsgi_app.served == served + 2
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3, lines
+    if log_format == "json":
+        parsed = [json.loads(line) for line in lines]
+        for fields in parsed:
+            assert abs(fields.pop("time") - time.time()) < 600 and fields.pop("ms") >= 0
+        assert parsed[0] == parsed[1] == parsed[2]
+        assert parsed[0] == {
+            "level": "info",
+            "logger": "envboard.access",
+            "method": "GET",
+            "path": "/",
+            "status": 200,
+            "user": "anonymous",
+            "remote": "127.0.0.1",
+        }
+    else:
+        shape = re.compile(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} envboard\.access method=GET path=/ status=200 "
+            r"ms=\d+\.\d user=anonymous remote=127\.0\.0\.1"
+        )
+        assert all(shape.fullmatch(line) for line in lines), lines
+    assert logging.getLogger("envboard").handlers  # as configured; the fixture puts it back

@@ -524,3 +524,71 @@ def test_rotate_from_a_shell_signs_a_browser_out_of_a_running_server(tmp_path, l
         capture_output=True,
     )
     assert browser.open(url + "/", timeout=10).geturl().startswith(url + "/signin")
+
+
+def test_one_look_serves_the_requests_that_arrived_before_it_began_and_no_later_one(tmp_path):
+    """Under load many requests are in flight at once, and one look at the users file and the
+    sessions database serves every request that arrived before the look began: what they see
+    is what was true when they arrived. A request that arrives after a sign-out or a
+    `users remove` has finished is never answered from a look begun before it."""
+    from webapp.core.access.users import remove_user
+
+    (tmp_path / "state").mkdir()
+    users_path = tmp_path / "users.toml"
+    add_user(users_path, "bob", "operator")
+    users, store = UserDirectory(users_path), SessionStore(tmp_path / "state")
+    _, digest = users.get_with_digest("bob")
+    session_id = store.create("bob", digest)
+    early = time.monotonic_ns()  # a request arrives
+    assert users.get_with_digest("bob", time.monotonic_ns())[0] is not None  # others' looks, begun after
+    assert store.check(session_id, digest, time.monotonic_ns()) is not None
+    assert store.check(session_id, digest, time.monotonic_ns()) is not None  # the row remembered
+    SessionStore(tmp_path / "state").end_user("bob")  # another process, as `envboard users remove`
+    remove_user(users_path, "bob")
+    # the request that arrived before the removal: the looks begun after it answer it
+    assert users.get_with_digest("bob", early)[0] is not None
+    assert store.check(session_id, digest, early) is not None
+    arrived = time.monotonic_ns()  # the next request, after the removal finished
+    assert users.get_with_digest("bob", arrived) == (None, None)
+    assert store.check(session_id, digest, arrived) is None
+
+
+def test_users_remove_counts_on_the_next_request_of_a_connection_kept_open(tmp_path, live_server):
+    """waitress stamps each request when it has arrived whole, and a look begun after that
+    answers it: on a kept-open connection, whose earlier requests made looks of their own, the
+    request after `users remove` finished is refused, by the front as by Flask."""
+    import http.client
+    import subprocess
+    import urllib.request
+    from http.cookiejar import CookieJar
+    from urllib.parse import urlencode
+
+    root = write_workspace(tmp_path / "ws", ["uvp"])
+    write_project(root / "uvp", "uvp")
+    users = tmp_path / "users.toml"
+    token = add_user(users, "ann", "operator")
+    url = live_server(root, "--users", str(users))
+    jar = CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = browser.open(url + "/signin", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    browser.open(url + "/signin", data=urlencode({"token": token, "csrf_token": csrf}).encode(), timeout=10)
+    browser.open(url + "/", timeout=10).read()  # the session's CSRF token: the front answers from now on
+    cookie = next(f"{c.name}={c.value}" for c in jar if c.name == "envboard_session")
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+    def ask(path: str, headers: dict[str, str]) -> tuple[int, bool]:
+        connection.request("GET", path, headers={"Cookie": cookie, **headers})
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status, answer.will_close
+
+    asks = {"/": {}, "/fragments/rows?since=0": {"HX-Request": "true"}}
+    for _ in range(3):
+        for path, headers in asks.items():
+            assert ask(path, headers) == (200, False)
+    remove = ["users", "remove", "ann", "--users", str(users), "--state-dir", str(tmp_path / "state")]
+    subprocess.run([sys.executable, "-m", "webapp", *remove], check=True, capture_output=True)
+    assert ask("/fragments/rows?since=0", {"HX-Request": "true"})[0] == 401
+    assert ask("/", {})[0] == 302

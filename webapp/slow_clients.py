@@ -10,6 +10,10 @@ stayed. Two checks, added to waitress's own server and channel classes, close th
 - a request must have arrived whole within `channel_timeout` seconds of its first byte,
   however steadily it trickles; otherwise its connection is closed like an idle one.
 
+Each request is also stamped with when it arrived whole (`RECEIVED` in its environ,
+`time.monotonic_ns()`): a look at the users file or the sessions database begun after that
+serves it (core/disk/stamps.py `SharedLook`).
+
 waitress has no setting for either, and a proxy in front (nginx's `client_header_timeout`,
 `limit_conn`) is not something every team runs, so they live here, a few lines over
 waitress's classes.
@@ -23,6 +27,7 @@ import time
 from collections.abc import Iterable
 
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 
 from .keep_alive import KeepAliveTask
@@ -30,13 +35,38 @@ from .keep_alive import KeepAliveTask
 log = logging.getLogger("envboard.serve")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+RECEIVED = "envboard.received_ns"  # the environ's key: time.monotonic_ns() when the request was whole
+
+
+class StampedRequest(HTTPRequestParser):
+    """waitress's request, stamped when it has arrived whole (before a worker can take it)."""
+
+    received_ns: int | None = None
+
+    def received(self, data: bytes) -> int:
+        consumed = super().received(data)
+        if self.completed and self.received_ns is None:
+            self.received_ns = time.monotonic_ns()
+        return consumed
+
+
+class StampedTask(KeepAliveTask):
+    """The task of a stamped request: its environ says when the request arrived."""
+
+    def get_environment(self) -> dict:
+        environ = super().get_environment()
+        received = getattr(self.request, "received_ns", None)
+        if received is not None:
+            environ[RECEIVED] = received
+        return environ
 
 
 class DeadlineChannel(HTTPChannel):
     """waitress's channel, remembering when the request being read began to arrive (and keeping
-    the connection open after a 204, keep_alive.py)."""
+    the connection open after a 204, keep_alive.py, and stamping each request's arrival)."""
 
-    task_class = KeepAliveTask
+    task_class = StampedTask
+    parser_class = StampedRequest
 
     reading_since: float | None = None  # time.time() of the current request's first byte
 

@@ -5,7 +5,9 @@ it (the standard library's QueueHandler/QueueListener). Writing under the stream
 handler's lock on every request serialised the workers: with 64 clients the overview
 answered a fifth of what it did without the log. The queue wakes no one (`Batches`): the
 writer looks every WRITE_EVERY seconds and writes what has gathered, so a request does
-not hand the interpreter's lock to the writer thread for each line.
+not hand the interpreter's lock to the writer thread for each line. A request's line goes
+on that queue as a plain tuple of its fields (`QueuedLine`); the writer thread makes the log
+record of it, so a request pays for no LogRecord, and the lines are those of `access.info`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import re
 import threading
 import time
 from logging.handlers import QueueHandler, QueueListener
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from flask import Flask, g, request
 
 access = logging.getLogger("envboard.access")
+_ROOT = logging.getLogger("envboard")
+_direct: _Queued | None = None  # the handler configure() installed, while it is the only one
 WRITE_EVERY = 0.05  # seconds: how long a line may wait before the writer thread writes it
 
 
@@ -33,6 +37,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=True)  # control characters always escaped
 
 
+class TextFormatter(logging.Formatter):
+    """logging's own Formatter, its time of day made once per second (a line per request)."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, time.localtime(second)))
+        return self.default_msec_format % (cached[1], record.msecs)
+
+
 _PLAIN = re.compile(r"[!#-~]*")  # printable ASCII without space and double quote
 
 
@@ -41,6 +60,8 @@ def text_value(value: object) -> str:
 
     A path is attacker-chosen: `%0a` or a space must not start a forged line or field.
     """
+    if type(value) is int or type(value) is float:
+        return str(value)  # digits, a point, a sign: always plain
     text = "-" if value is None else str(value)
     if _PLAIN.fullmatch(text) and "=" not in text:
         return text
@@ -83,7 +104,7 @@ class _Queued(QueueHandler):
         super().__init__(listener_queue)
         writer = logging.StreamHandler(stream)
         writer.setFormatter(formatter)
-        self.listener = QueueListener(listener_queue, writer, respect_handler_level=True)
+        self.listener = _Listener(listener_queue, writer, respect_handler_level=True)
         self.listener.start()
         self.running = True  # stop() twice would wait for a thread already gone
 
@@ -97,15 +118,38 @@ class _Queued(QueueHandler):
         super().close()
 
 
+class QueuedLine(NamedTuple):
+    """A request's line as a request thread queues it: the writer thread makes the record."""
+
+    created: float  # time.time() when the request was answered
+    fields: dict
+
+
+class _Listener(QueueListener):
+    """The writer thread: a queued line becomes the record `access.info` would have made."""
+
+    def prepare(self, record):
+        if type(record) is not QueuedLine:
+            return record
+        line = (_Line(record.fields),)
+        made = access.makeRecord(access.name, logging.INFO, "(unknown file)", 0, "%s", line, None)
+        made.fields = record.fields
+        # the time of the request, not of the writing (LogRecord's own arithmetic)
+        made.created = record.created
+        made.msecs = int((record.created - int(record.created)) * 1000) + 0.0
+        made.relativeCreated = (record.created - logging._startTime) * 1000
+        return made
+
+
 def configure(log_format: str, stream: TextIO | None = None) -> None:
     """Log envboard's lines to `stream` (stderr by default) through a queue and one writer thread."""
-    formatter = (
-        JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(name)s %(message)s")
-    )
+    formatter = JsonFormatter() if log_format == "json" else TextFormatter("%(asctime)s %(name)s %(message)s")
     root = logging.getLogger("envboard")
     for previous in root.handlers:
         previous.close()
-    root.handlers[:] = [_Queued(Batches(), stream, formatter)]
+    global _direct
+    _direct = _Queued(Batches(), stream, formatter)
+    root.handlers[:] = [_direct]
     root.setLevel(logging.INFO)
     root.propagate = False
     # no line says which source line, thread or process logged it: the logging HOWTO's
@@ -145,7 +189,19 @@ def log_request(method: str, path: str, status: int, started: float, user, remot
         "user": user.name if user else None,
         "remote": remote,
     }
-    access.info("%s", _Line(fields), extra={"fields": fields})
+    handler = _direct
+    if (
+        handler is not None
+        and handler.running
+        and _ROOT.handlers == [handler]
+        and not access.handlers
+        and not access.filters
+        and access.propagate
+        and access.isEnabledFor(logging.INFO)
+    ):
+        handler.queue.put_nowait(QueuedLine(time.time(), fields))  # as configured: straight to the writer
+    else:
+        access.info("%s", _Line(fields), extra={"fields": fields})
 
 
 class _Line:

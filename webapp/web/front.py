@@ -30,11 +30,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature
+from werkzeug.datastructures import ImmutableMultiDict
 
 from ..core.pages.overview import outdated_count, overview_version, page_facts
 from .access_log import log_request
@@ -47,7 +48,16 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 ENDPOINTS = {"/": "overview.index", "/fragments/rows": "overview.rows"}
 ANSWERS_KEPT = 512  # viewers x filters x encodings; bounded by bytes too (Kept)
 COOKIES_KEPT = 4096  # verified session cookies remembered; past that the memory starts afresh
+PARSED_KEPT = 4096  # requests' raw query, cookie and Accept-Encoding parsed; past that afresh
 FLIGHT_WAIT = 10.0  # seconds a request waits for the same answer another asked Flask for
+
+
+class Asked(NamedTuple):
+    """What the front reads of a request beyond its path, parsed by werkzeug."""
+
+    args: ImmutableMultiDict  # the query (request.args)
+    cookie: str | None  # the session cookie's value
+    gzip: bool  # whether Accept-Encoding allows gzip
 
 
 class Front:
@@ -56,6 +66,7 @@ class Front:
     def __init__(self, app: Flask, behind: WSGIApp) -> None:
         self.app = app
         self.behind = behind
+        self._parsed: dict[tuple[str, str, str], Asked] = {}
         self.answers: Kept[tuple[str, list[tuple[str, str]], list[bytes]]] = Kept(ANSWERS_KEPT)
         self.served = 0  # answers given without Flask (the tests look)
         self._flights: dict[Hashable, threading.Event] = {}  # keys Flask is answering now
@@ -71,14 +82,18 @@ class Front:
         if self.proxy_header and self.proxy_header in environ:
             return self.behind(environ, start_response)  # a proxy names the user: Flask decides
         started = time.perf_counter()
-        request = self.app.request_class(environ)
-        if TOKEN_PARAMETER in request.args:
+        asked = self._asked(environ)
+        if TOKEN_PARAMETER in asked.args:
             return self.behind(environ, start_response)  # single-user mode's link: Flask exchanges it
-        session = self.app.session_interface.open_session(self.app, request)
+        # werkzeug's Request, its query already parsed and no Authorization (above): what identify reads
+        request = self.app.request_class(environ)
+        request.__dict__["args"] = asked.args
+        request.__dict__["authorization"] = None
+        session = self._session(request, asked.cookie)
         user, _ = identify(self.app, request, session, endpoint)
         if user is None or session.modified or session.get("_flashes") or not session.get(CSRF_FIELD):
             return self.behind(environ, start_response)  # Flask redirects, sets the cookie or flashes
-        key = self._key(endpoint, request, user, session)
+        key = self._key(endpoint, environ, asked, user, session)
         if key is None:
             return self.behind(environ, start_response)
         kept = self.answers.get(key)
@@ -87,16 +102,41 @@ class Front:
             kept, leader = self._after_the_first(key)
         if kept is None:
             try:
-                return self._ask_flask(environ, start_response, key, endpoint, request, user, session)
+                return self._ask_flask(environ, start_response, key, endpoint, asked, user, session)
             finally:
                 if leader:
                     self._landed(key)
         status, headers, body = kept
         start_response(status, list(headers))
         self.served += 1
-        log_request("GET", request.path, int(status[:3]), started, user, request.remote_addr)
+        path = environ["PATH_INFO"]  # one of ENDPOINTS: werkzeug's request.path is the same
+        log_request("GET", path, int(status[:3]), started, user, environ.get("REMOTE_ADDR"))
         observe_request(self.app.extensions[EXTENSION].metrics, endpoint, "GET", started)
         return body
+
+    def _asked(self, environ: dict) -> Asked:
+        """The query, session cookie and gzip of a request, parsed by werkzeug once per raw header
+        strings: a browser sends the same ones with every poll."""
+        raw = (
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_COOKIE", ""),
+            environ.get("HTTP_ACCEPT_ENCODING", ""),
+        )
+        asked = self._parsed.get(raw)
+        if asked is None:
+            request = self.app.request_class(environ)
+            cookie = request.cookies.get(self.app.config["SESSION_COOKIE_NAME"])
+            asked = Asked(request.args, cookie, request.accept_encodings["gzip"] > 0)
+            if len(self._parsed) >= PARSED_KEPT:
+                self._parsed.clear()
+            self._parsed[raw] = asked
+        return asked
+
+    def _session(self, request, cookie: str | None) -> SessionMixin:
+        interface = self.app.session_interface
+        if isinstance(interface, RememberedCookies):
+            return interface.open_cookie(self.app, cookie, request)
+        return interface.open_session(self.app, request)
 
     def _after_the_first(self, key: Hashable) -> tuple[tuple | None, bool]:
         """A new snapshot, and every viewer asks at once: the first asks Flask, the others wait
@@ -121,13 +161,13 @@ class Front:
         if flight is not None:
             flight.set()
 
-    def _key(self, endpoint: str, request, user, session) -> Hashable | None:
+    def _key(self, endpoint: str, environ: dict, asked: Asked, user, session) -> Hashable | None:
         """What the answer is made from; None when the front does not answer this one."""
         core = self.app.extensions[EXTENSION].core
-        environ = request.environ
-        where = (environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"), request.script_root)
+        # the raw script name tells apart at least what Flask's script_root does
+        where = (environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"), environ.get("SCRIPT_NAME", ""))
         viewer = (user.name, user.role)
-        args = request.args
+        args = asked.args
         if endpoint == "overview.rows":
             if "force" in args or args.get("since") != overview_version(core):
                 return None  # rows to send: Flask works out which
@@ -137,11 +177,10 @@ class Front:
         version = overview_version(core)
         state = (version, outdated_count(core, snapshot), len(snapshot.states), core.jobs.unavailable)
         state += page_facts(core)  # the workspace's error and the isolation notice: no version counts them
-        gzip = request.accept_encodings["gzip"] > 0
         query = environ.get("QUERY_STRING", "")  # the filters, as Flask reads them from it
-        return ("page", query, gzip, *where, *viewer, session[CSRF_FIELD], *state)
+        return ("page", query, asked.gzip, *where, *viewer, session[CSRF_FIELD], *state)
 
-    def _ask_flask(self, environ, start_response, key, endpoint, request, user, session) -> Iterable[bytes]:
+    def _ask_flask(self, environ, start_response, key, endpoint, asked, user, session) -> Iterable[bytes]:
         answer: dict[str, Any] = {}
 
         def keep_start(status: str, headers: list[tuple[str, str]], exc_info=None):
@@ -159,7 +198,7 @@ class Front:
         if (
             answer.get("status", "")[:3] == expected
             and not any(name.lower() == "set-cookie" for name, _ in headers)
-            and self._key(endpoint, request, user, session) == key
+            and self._key(endpoint, environ, asked, user, session) == key
         ):
             self.answers.put(key, (answer["status"], headers, body), sum(len(chunk) for chunk in body))
         return body
@@ -178,7 +217,10 @@ class RememberedCookies(SecureCookieSessionInterface):
         self._verified: dict[tuple[Any, str], tuple[dict, int]] = {}
 
     def open_session(self, app: Flask, request) -> SecureCookieSession | None:
-        value = request.cookies.get(self.get_cookie_name(app))
+        return self.open_cookie(app, request.cookies.get(self.get_cookie_name(app)), request)
+
+    def open_cookie(self, app: Flask, value: str | None, request) -> SecureCookieSession | None:
+        """The session of the cookie `value` (the front parsed it from the header already)."""
         if not value or not app.secret_key:
             return super().open_session(app, request)
         max_age = int(app.permanent_session_lifetime.total_seconds())

@@ -68,4 +68,4 @@ def init_app(app: Flask) -> None:
 def observe_request(metrics: Metrics, endpoint: str, method: str, started: float) -> None:
     """One request's time in the requests histogram (Flask's hook above and the front both count)."""
     method = method if method in KNOWN_METHODS else "other"
-    metrics.requests.labels(endpoint, method).observe(time.perf_counter() - started)
+    metrics.request_series(endpoint, method).observe(time.perf_counter() - started)

@@ -3,6 +3,8 @@ monitor last saw it, and the counters and histograms fed as jobs, probes and req
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -160,11 +162,20 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=self.registry,
         )
+        # each (endpoint, method)'s series, looked up once: labels() checks and locks per call
+        self._request_series: dict[tuple[str, str], Any] = {}
         for action in ("sync", "mode"):  # at 0 from the start, so rate() and increase() see the first one
             for outcome in (SUCCEEDED, FAILED, CANCELLED, INTERRUPTED):
                 self.jobs.labels(action, outcome)
         self.activity.job_listeners.append(self._job_ended)
         self.activity.probe_listeners.append(self._probed)
+
+    def request_series(self, endpoint: str, method: str):
+        """The requests histogram's series of one endpoint and method (from a fixed set of each)."""
+        series = self._request_series.get((endpoint, method))
+        if series is None:
+            series = self._request_series[(endpoint, method)] = self.requests.labels(endpoint, method)
+        return series
 
     def _job_ended(self, record: JobRecord) -> None:
         self.jobs.labels(record.action, record.status).inc()

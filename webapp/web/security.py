@@ -30,6 +30,7 @@ from flask.sessions import SessionMixin
 
 from ..core.access.sessions import SessionStoreError
 from ..core.access.users import LOCAL_USER, User
+from ..slow_clients import RECEIVED
 from . import htmx
 from .services import EXTENSION
 from .token_link import OPERATOR_PROOF, TOKEN_PARAMETER, exchange_token, proof, token_holder
@@ -103,7 +104,7 @@ def identify(
     if user is None and bearer:
         return _bearer_user(app, incoming, users.authenticate, bearer), True
     if user is None and cookie_session.get("sid"):
-        user = _session_user(app, users, cookie_session)
+        user = _session_user(app, users, cookie_session, incoming.environ.get(RECEIVED))
     if user is None and app.config.get("ENVBOARD_ALLOW_ANONYMOUS_VIEW"):
         user = ANONYMOUS
     return user, False
@@ -185,12 +186,14 @@ def _bearer_user(app: Flask, incoming: Request, authenticate, token: str) -> Use
     return user
 
 
-def _session_user(app: Flask, users, cookie_session: SessionMixin) -> User | None:
-    """The user of a live server-side session; an ended, expired or replaced one clears the cookie."""
+def _session_user(app: Flask, users, cookie_session: SessionMixin, arrived: int | None) -> User | None:
+    """The user of a live server-side session; an ended, expired or replaced one clears the cookie.
+    `arrived`: when the server had the request whole (time.monotonic_ns()); a look at the users
+    file or the sessions database begun since then is as good as one of this request's own."""
     name = cookie_session.get("user", "")
-    known, digest = users.get_with_digest(name)
+    known, digest = users.get_with_digest(name, arrived)
     try:
-        info = app.extensions[EXTENSION].sessions.check(cookie_session["sid"], digest)
+        info = app.extensions[EXTENSION].sessions.check(cookie_session["sid"], digest, arrived)
     except SessionStoreError:
         info = None  # the sign-in page says why; pages must not break over it
     user = known if info is not None and info.user == name else None

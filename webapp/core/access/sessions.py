@@ -23,11 +23,16 @@ file whose inode number was freed and given to a new one, or a copy written over
 place, can reach the same counter with other rows. A row is remembered only when the version
 read after it is the one read before: a header read while a commit writes it, or one a
 crashed writer left before its journal rolled it back, is never remembered.
+
+Under load the look at the version is shared (`SharedLook`): a look begun after a request
+arrived is as good as the request's own, so one `stat` and read serve every request that
+arrived before it began. A row is remembered only on a look of its own, after the read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -40,6 +45,7 @@ from pathlib import Path
 
 from ..disk.private import private_file
 from ..disk.sqlite import ThreadConnections
+from ..disk.stamps import SharedLook
 
 DEFAULT_IDLE = 12 * 3600.0  # a working day, and a bit
 DEFAULT_MAX_AGE = 7 * 86400.0  # a week: sign in again every Monday
@@ -76,6 +82,12 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=ROWS_KEPT)  # a browser sends the same id with every request
+def _session_key(session_id: str) -> str:
+    return _digest(session_id)
+
+
+@functools.lru_cache(maxsize=ROWS_KEPT)  # every signed-in request asks, with the same few
 def token_fingerprint(token_sha256: str) -> str:
     """A short tag of the token's hash (not of the token): tells one token from its successor."""
     return _digest("envboard-session:" + token_sha256)[:16]
@@ -115,6 +127,7 @@ class SessionStore:
         self._path_text = str(self.path)
         self._files = threading.local()  # each thread's _HeldFile
         self._rows: dict[str, tuple[tuple, SessionInfo, str]] = {}  # id hash -> (version, row, fingerprint)
+        self._looked = SharedLook(self.version)  # one look at the version for many requests
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
         """A new connection: the schema, and the file readable by envboard's user alone."""
@@ -184,12 +197,16 @@ class SessionStore:
             return None
         return (identity, info.st_size, info.st_mtime_ns, info.st_ctime_ns, header[6:22])
 
-    def check(self, session_id: str, token_sha256: str | None) -> SessionInfo | None:
-        """The live session with this id, or None (unknown, ended, expired, or its token replaced)."""
-        key = _digest(session_id)
+    def check(
+        self, session_id: str, token_sha256: str | None, arrived: int | None = None
+    ) -> SessionInfo | None:
+        """The live session with this id, or None (unknown, ended, expired, or its token replaced).
+        `arrived`: when the request arrived (time.monotonic_ns()); a look at the version begun
+        since then serves it (SharedLook)."""
+        key = _session_key(session_id)
         now = self.clock()
         fingerprint_now = token_fingerprint(token_sha256) if token_sha256 is not None else None
-        version = self.version()  # before the read: a commit after it shows as another version
+        version = self._looked(arrived)  # before the read: a commit after it shows as another version
         remembered = self._rows.get(key)
         if remembered is not None and version is not None and remembered[0] == version:
             _, info, fingerprint = remembered
@@ -212,7 +229,8 @@ class SessionStore:
                 with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
                     db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
                 return info  # written: the next request reads the row again, under the new version
-        if version is not None and self.version() == version:  # nothing written while it was read
+        # nothing written while it was read: a look of its own, begun after the read
+        if version is not None and self._looked() == version:
             if len(self._rows) >= ROWS_KEPT:
                 self._rows.clear()
             self._rows[key] = (version, info, fingerprint)

@@ -24,6 +24,7 @@ from pathlib import Path
 import tomlkit
 
 from ..disk.files import ConfigError, atomic_write, read_toml
+from ..disk.stamps import SharedLook
 
 VIEWER, OPERATOR = "viewer", "operator"
 ROLES = (VIEWER, OPERATOR)
@@ -66,6 +67,8 @@ class UserDirectory:
         self._by_hash: dict[str, User] = {}
         self._by_name: dict[str, User] = {}
         self._digests: dict[str, str] = {}
+        self._path_text = str(path)
+        self._looked = SharedLook(self._stamp_now)  # the file's stamp, one look for many requests
         self._load()
 
     def _load(self) -> None:
@@ -101,13 +104,19 @@ class UserDirectory:
             digests[name] = digest
         self._by_hash, self._by_name, self._digests, self._stamp = by_hash, by_name, digests, stamp
 
-    def _fresh(self) -> None:
-        # a look at the file's stamp first, without the lock: every signed-in request asks, and
-        # 16 threads queueing on the lock for a stat made 64 clients slower than 16
-        with contextlib.suppress(OSError):
-            info = self.path.stat()
-            if (info.st_mtime_ns, info.st_size, info.st_ino) == self._stamp:
-                return
+    def _stamp_now(self) -> tuple | None:
+        try:
+            info = os.stat(self._path_text)
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+    def _fresh(self, arrived: int | None = None) -> None:
+        # a look at the file's stamp first, without the lock (and shared by the requests that
+        # arrived before it began, SharedLook): every signed-in request asks, and 16 threads
+        # queueing on the lock for a stat made 64 clients slower than 16
+        if self._looked(arrived) == self._stamp:
+            return
         # keep the last good list rather than locking everybody out mid-edit
         with self._lock, contextlib.suppress(UsersError):
             self._load()
@@ -124,10 +133,11 @@ class UserDirectory:
         self._fresh()
         return self._by_name.get(name)
 
-    def get_with_digest(self, name: str) -> tuple[User | None, str | None]:
+    def get_with_digest(self, name: str, arrived: int | None = None) -> tuple[User | None, str | None]:
         """The user and the hash of their current token (a session opened with an older one has
-        ended), from one look at the file: a signed-in request needs both."""
-        self._fresh()
+        ended), from one look at the file: a signed-in request needs both. `arrived`: when the
+        request arrived (time.monotonic_ns()), so that a look begun since serves it (SharedLook)."""
+        self._fresh(arrived)
         return self._by_name.get(name), self._digests.get(name)
 
     def names(self) -> list[User]:

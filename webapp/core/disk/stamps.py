@@ -11,16 +11,20 @@ The memo is one per process on purpose: its keys carry the stamp, so an answer i
 for whichever envboard (or test) asks. It forgets the least recently used answers once
 it holds more than `MAX_ENTRIES` of them or more than `MAX_WEIGHT` bytes (an answer's
 weight is what its kind says it costs, 1 byte by default).
+
+`SharedLook` is the other side of a stamp under load: one look at a file, shared by the
+requests that arrived before it began.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -101,3 +105,31 @@ def remembered(
     """
     key = (kind, str(path), stamp(path))
     return _files.get(key, lambda: compute(Path(path)), weight)
+
+
+class SharedLook(Generic[T]):
+    """A look at files (a stat, a header read) whose answer serves every request that arrived
+    before it began.
+
+    A look that began after a request arrived sees every write that had completed by then,
+    which is all a request may ask of its own look (a sign-out answered before the next
+    request was sent is seen by it). So with many requests in flight, one look serves every
+    request that arrived before it began, and each of them skips a system call, which
+    releases the interpreter's lock and makes the thread queue for it again behind busy ones.
+    `arrived` is `time.monotonic_ns()` at (or before) the request's arrival; None looks anew.
+    """
+
+    def __init__(self, look: Callable[[], T]) -> None:
+        self._look = look
+        self._last: tuple[int, T] | None = None  # (monotonic_ns when the look began, its answer)
+
+    def __call__(self, arrived: int | None = None) -> T:
+        last = self._last
+        if arrived is not None and last is not None and last[0] > arrived:
+            return last[1]
+        began = time.monotonic_ns()
+        answer = self._look()
+        # one assignment publishes both; a racing older look may replace a newer one, which
+        # costs later requests a look of their own but never gives them an older answer
+        self._last = (began, answer)
+        return answer
