@@ -205,7 +205,7 @@ def test_a_config_over_1_mb_is_refused_with_a_message_and_left_alone(tmp_path, m
 
 def test_previews_are_cached_by_content_and_bounded_in_number(tmp_path, make_app, monkeypatch):
     root = write_workspace(tmp_path / "ws", ["big"])
-    path = big_project(root, 0.5)
+    path = big_project(root, 0.1)  # 100 KB: well inside the CPU budget on a loaded box
     app = make_app(root)
     client = app.test_client()
     edits = []
