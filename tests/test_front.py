@@ -245,3 +245,21 @@ def test_the_front_writes_the_access_log_line_flask_writes(tmp_path, make_app, l
         )
         assert all(shape.fullmatch(line) for line in lines), lines
     assert logging.getLogger("envboard").handlers  # as configured; the fixture puts it back
+
+
+def test_headers_sent_by_anyone_do_not_grow_the_fronts_memory(tmp_path, make_app):
+    """The raw query, cookie and Accept-Encoding are remembered before anyone is identified: a
+    stranger sending big, ever-different ones (waitress takes 256 KB of headers) must not make
+    the front hold thousands of them."""
+    megabytes = 4 * 1024 * 1024  # what the front may hold of them (PARSED_CHARS)
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    app = make_app(_workspace(tmp_path), ENVBOARD_USERS=UserDirectory(users))
+    front = app.wsgi_app
+    stranger = app.test_client(operator=False)
+    junk = "x" * 200_000
+    for number in range(2 * megabytes // len(junk)):
+        page = stranger.get(f"/?junk={number}{junk}")
+        assert page.status_code == 302  # to sign in: nobody the app knows
+    held = sum(len(text) for raw in front._parsed for text in raw)
+    assert 0 < held <= megabytes
