@@ -263,3 +263,44 @@ def test_headers_sent_by_anyone_do_not_grow_the_fronts_memory(tmp_path, make_app
         assert page.status_code == 302  # to sign in: nobody the app knows
     held = sum(len(text) for raw in front._parsed for text in raw)
     assert 0 < held <= megabytes
+
+
+@pytest.mark.parametrize("change", ["handler filter", "handler level", "logger disabled", "passed on"])
+def test_the_front_obeys_logging_reconfigured_after_envboard(tmp_path, make_app, caplog, change):
+    """Logging changed after `configure` (a filter or level on envboard's handler, dictConfig
+    disabling the loggers it does not name, lines passed on to the root logger): the front's
+    lines follow it as Flask's do, none written where logging would drop them."""
+    import io
+    import logging
+
+    from webapp.web.access_log import access, configure, drain
+
+    app = make_app(_workspace(tmp_path), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True)
+    idle(app)
+    client = app.test_client(operator=False)
+    client.get("/")  # the session's CSRF token (Flask sets the cookie)
+    stream = io.StringIO()
+    configure("text", stream)
+    envboard = logging.getLogger("envboard")
+    if change == "handler filter":
+        envboard.handlers[0].addFilter(lambda record: record.name != "envboard.access")
+    elif change == "handler level":
+        envboard.handlers[0].setLevel(logging.WARNING)
+    elif change == "logger disabled":
+        access.disabled = True
+    else:
+        envboard.propagate = True  # the fixture puts it back
+        caplog.set_level(logging.INFO)
+    served = app.wsgi_app.served
+    try:
+        client.get("/")  # Flask's answer, kept
+        client.get("/")  # the front's
+    finally:
+        access.disabled = False
+    drain()
+    assert app.wsgi_app.served == served + 1
+    if change == "passed on":
+        passed_on = [record for record in caplog.records if record.name == "envboard.access"]
+        assert len(passed_on) == 2 and len(stream.getvalue().splitlines()) == 2
+    else:
+        assert stream.getvalue() == ""
