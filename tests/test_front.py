@@ -304,3 +304,21 @@ def test_the_front_obeys_logging_reconfigured_after_envboard(tmp_path, make_app,
         assert len(passed_on) == 2 and len(stream.getvalue().splitlines()) == 2
     else:
         assert stream.getvalue() == ""
+
+
+def test_the_queries_of_kept_answers_count_towards_their_bound(tmp_path, make_app):
+    """A kept page's key holds its raw query, which anyone who may look chooses (up to 256 KB):
+    the bytes the kept answers may hold count it, or 512 strangers' queries would be 128 MB
+    beside the bodies the bound is about."""
+    app = make_app(_workspace(tmp_path), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True)
+    idle(app)
+    front = app.wsgi_app
+    stranger = app.test_client(operator=False)
+    stranger.get("/")  # the session's CSRF token (Flask sets the cookie)
+    junk = "x" * 200_000
+    for number in range(3):
+        assert stranger.get(f"/?junk={number}{junk}").status_code == 200  # Flask's, and kept
+    kept = list(front.answers._values.items())
+    assert len(kept) == 3
+    held = sum(len(key[1]) + sum(map(len, answer[2])) for key, (answer, _) in kept)
+    assert front.answers._bytes >= held

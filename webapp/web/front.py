@@ -210,7 +210,9 @@ class Front:
             and not any(name.lower() == "set-cookie" for name, _ in headers)
             and self._key(endpoint, environ, asked, user, session) == key
         ):
-            self.answers.put(key, (answer["status"], headers, body), sum(len(chunk) for chunk in body))
+            # the key's raw query weighs too: anyone who may look chooses it, up to 256 KB
+            size = sum(len(chunk) for chunk in body) + len(environ.get("QUERY_STRING", ""))
+            self.answers.put(key, (answer["status"], headers, body), size)
         return body
 
 
