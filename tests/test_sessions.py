@@ -603,7 +603,7 @@ def test_a_request_sent_behind_another_on_its_connection_arrives_once_that_one_i
     import threading
 
     from waitress import create_server
-    from waitress.wasyncore import loop
+    from waitress.wasyncore import close_all, loop
 
     from tests.conftest import wait_for
     from webapp.slow_clients import RECEIVED, guard
@@ -640,7 +640,7 @@ def test_a_request_sent_behind_another_on_its_connection_arrives_once_that_one_i
     finally:
         stopped.set()
         serving.join()
-        server.close()
         server.task_dispatcher.shutdown()
+        close_all(socket_map)
     assert arrived["/first"] is not None and arrived["/first"] < answered["/first"]
     assert arrived["/second"] >= answered["/first"]
