@@ -245,3 +245,80 @@ def test_the_front_writes_the_access_log_line_flask_writes(tmp_path, make_app, l
         )
         assert all(shape.fullmatch(line) for line in lines), lines
     assert logging.getLogger("envboard").handlers  # as configured; the fixture puts it back
+
+
+def test_headers_sent_by_anyone_do_not_grow_the_fronts_memory(tmp_path, make_app):
+    """The raw query, cookie and Accept-Encoding are remembered before anyone is identified: a
+    stranger sending big, ever-different ones (waitress takes 256 KB of headers) must not make
+    the front hold thousands of them."""
+    megabytes = 4 * 1024 * 1024  # what the front may hold of them (PARSED_CHARS)
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "operator")
+    app = make_app(_workspace(tmp_path), ENVBOARD_USERS=UserDirectory(users))
+    front = app.wsgi_app
+    stranger = app.test_client(operator=False)
+    junk = "x" * 200_000
+    for number in range(2 * megabytes // len(junk)):
+        page = stranger.get(f"/?junk={number}{junk}")
+        assert page.status_code == 302  # to sign in: nobody the app knows
+    held = sum(len(text) for raw in front._parsed for text in raw)
+    assert 0 < held <= megabytes
+
+
+@pytest.mark.parametrize("change", ["handler filter", "handler level", "logger disabled", "passed on"])
+def test_the_front_obeys_logging_reconfigured_after_envboard(tmp_path, make_app, caplog, change):
+    """Logging changed after `configure` (a filter or level on envboard's handler, dictConfig
+    disabling the loggers it does not name, lines passed on to the root logger): the front's
+    lines follow it as Flask's do, none written where logging would drop them."""
+    import io
+    import logging
+
+    from webapp.web.access_log import access, configure, drain
+
+    app = make_app(_workspace(tmp_path), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True)
+    idle(app)
+    client = app.test_client(operator=False)
+    client.get("/")  # the session's CSRF token (Flask sets the cookie)
+    stream = io.StringIO()
+    configure("text", stream)
+    envboard = logging.getLogger("envboard")
+    if change == "handler filter":
+        envboard.handlers[0].addFilter(lambda record: record.name != "envboard.access")
+    elif change == "handler level":
+        envboard.handlers[0].setLevel(logging.WARNING)
+    elif change == "logger disabled":
+        access.disabled = True
+    else:
+        envboard.propagate = True  # the fixture puts it back
+        caplog.set_level(logging.INFO)
+    served = app.wsgi_app.served
+    try:
+        client.get("/")  # Flask's answer, kept
+        client.get("/")  # the front's
+    finally:
+        access.disabled = False
+    drain()
+    assert app.wsgi_app.served == served + 1
+    if change == "passed on":
+        passed_on = [record for record in caplog.records if record.name == "envboard.access"]
+        assert len(passed_on) == 2 and len(stream.getvalue().splitlines()) == 2
+    else:
+        assert stream.getvalue() == ""
+
+
+def test_the_queries_of_kept_answers_count_towards_their_bound(tmp_path, make_app):
+    """A kept page's key holds its raw query, which anyone who may look chooses (up to 256 KB):
+    the bytes the kept answers may hold count it, or 512 strangers' queries would be 128 MB
+    beside the bodies the bound is about."""
+    app = make_app(_workspace(tmp_path), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True)
+    idle(app)
+    front = app.wsgi_app
+    stranger = app.test_client(operator=False)
+    stranger.get("/")  # the session's CSRF token (Flask sets the cookie)
+    junk = "x" * 200_000
+    for number in range(3):
+        assert stranger.get(f"/?junk={number}{junk}").status_code == 200  # Flask's, and kept
+    kept = list(front.answers._values.items())
+    assert len(kept) == 3
+    held = sum(len(key[1]) + sum(map(len, answer[2])) for key, (answer, _) in kept)
+    assert front.answers._bytes >= held

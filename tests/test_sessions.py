@@ -592,3 +592,55 @@ def test_users_remove_counts_on_the_next_request_of_a_connection_kept_open(tmp_p
     subprocess.run([sys.executable, "-m", "webapp", *remove], check=True, capture_output=True)
     assert ask("/fragments/rows?since=0", {"HX-Request": "true"})[0] == 401
     assert ask("/", {})[0] == 302
+
+
+def test_a_request_sent_behind_another_on_its_connection_arrives_once_that_one_is_answered():
+    """HTTP/1.1 lets a client send requests one after another on a connection without waiting
+    (pipelining), and waitress reads them in one go but answers them in turn. What the first
+    wrote (a sign-out) must be seen by the second, so the second counts as arriving when the
+    first was answered, not when waitress read it: a look begun in between must not answer it."""
+    import socket
+    import threading
+
+    from waitress import create_server
+    from waitress.wasyncore import close_all, loop
+
+    from tests.conftest import wait_for
+    from webapp.slow_clients import RECEIVED, guard
+
+    socket_map: dict = {}
+    arrived: dict[str, int | None] = {}
+    answered: dict[str, int] = {}
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        arrived[path] = environ.get(RECEIVED)
+        if path == "/first":  # answered once the second has been read behind it
+            wait_for(lambda: any(len(c.requests) == 2 for c in list(server.active_channels.values())))
+        answered[path] = time.monotonic_ns()
+        start_response("204 No Content", [])
+        return [b""]
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=1, map=socket_map)
+    guard(socket_map, per_address=0)
+    stopped = threading.Event()
+
+    def serve() -> None:
+        while not stopped.is_set():
+            loop(timeout=0.05, map=socket_map, count=1)
+
+    serving = threading.Thread(target=serve)
+    serving.start()
+    try:
+        with socket.create_connection(server.socket.getsockname(), timeout=30) as client:
+            client.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+            answers = b""
+            while answers.count(b"204 No Content") < 2:
+                answers += client.recv(65536)
+    finally:
+        stopped.set()
+        serving.join()
+        server.task_dispatcher.shutdown()
+        close_all(socket_map)
+    assert arrived["/first"] is not None and arrived["/first"] < answered["/first"]
+    assert arrived["/second"] >= answered["/first"]

@@ -11,8 +11,9 @@ stayed. Two checks, added to waitress's own server and channel classes, close th
   however steadily it trickles; otherwise its connection is closed like an idle one.
 
 Each request is also stamped with when it arrived whole (`RECEIVED` in its environ,
-`time.monotonic_ns()`): a look at the users file or the sessions database begun after that
-serves it (core/disk/stamps.py `SharedLook`).
+`time.monotonic_ns()`; a pipelined one, when the request before it was answered): a look at
+the users file or the sessions database begun after that serves it (core/disk/stamps.py
+`SharedLook`).
 
 waitress has no setting for either, and a proxy in front (nginx's `client_header_timeout`,
 `limit_conn`) is not something every team runs, so they live here, a few lines over
@@ -51,14 +52,25 @@ class StampedRequest(HTTPRequestParser):
 
 
 class StampedTask(KeepAliveTask):
-    """The task of a stamped request: its environ says when the request arrived."""
+    """The task of a stamped request: its environ says when the request arrived.
+
+    A request sent behind others on its connection (HTTP/1.1 pipelining) is read with them but
+    answered after them, in turn: it arrives, for this purpose, when the one before it was
+    answered, so that what that one wrote (a sign-out) is seen by it.
+    """
 
     def get_environment(self) -> dict:
         environ = super().get_environment()
         received = getattr(self.request, "received_ns", None)
         if received is not None:
-            environ[RECEIVED] = received
+            environ[RECEIVED] = max(received, getattr(self.channel, "answered_ns", 0))
         return environ
+
+    def service(self) -> None:
+        try:
+            super().service()
+        finally:  # the channel's next task is made only after this one returns
+            self.channel.answered_ns = time.monotonic_ns()
 
 
 class DeadlineChannel(HTTPChannel):

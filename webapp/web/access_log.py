@@ -190,10 +190,16 @@ def log_request(method: str, path: str, status: int, started: float, user, remot
         "remote": remote,
     }
     handler = _direct
+    # the fast path only while logging is as configure() left it: every step `access.info` takes
+    # to reach a handler (the logger's level, filters, handlers, propagation; the one handler's
+    # level and filters; envboard's lines not passed on) would have taken the line to that writer
     if (
         handler is not None
         and handler.running
         and _ROOT.handlers == [handler]
+        and not _ROOT.propagate
+        and not handler.filters
+        and handler.level <= logging.INFO
         and not access.handlers
         and not access.filters
         and access.propagate

@@ -49,6 +49,9 @@ ENDPOINTS = {"/": "overview.index", "/fragments/rows": "overview.rows"}
 ANSWERS_KEPT = 512  # viewers x filters x encodings; bounded by bytes too (Kept)
 COOKIES_KEPT = 4096  # verified session cookies remembered; past that the memory starts afresh
 PARSED_KEPT = 4096  # requests' raw query, cookie and Accept-Encoding parsed; past that afresh
+# ... and their characters: they are remembered before anyone is identified, and one request's
+# headers may be 256 KB (waitress's limit), so a count alone would let a stranger fill a gigabyte
+PARSED_CHARS = 4 * 1024 * 1024
 FLIGHT_WAIT = 10.0  # seconds a request waits for the same answer another asked Flask for
 
 
@@ -67,6 +70,8 @@ class Front:
         self.app = app
         self.behind = behind
         self._parsed: dict[tuple[str, str, str], Asked] = {}
+        self._parsed_chars = 0  # of the raw strings in _parsed
+        self._parsed_lock = threading.Lock()  # taken only to remember a new one
         self.answers: Kept[tuple[str, list[tuple[str, str]], list[bytes]]] = Kept(ANSWERS_KEPT)
         self.served = 0  # answers given without Flask (the tests look)
         self._flights: dict[Hashable, threading.Event] = {}  # keys Flask is answering now
@@ -127,9 +132,14 @@ class Front:
             request = self.app.request_class(environ)
             cookie = request.cookies.get(self.app.config["SESSION_COOKIE_NAME"])
             asked = Asked(request.args, cookie, request.accept_encodings["gzip"] > 0)
-            if len(self._parsed) >= PARSED_KEPT:
-                self._parsed.clear()
-            self._parsed[raw] = asked
+            size = len(raw[0]) + len(raw[1]) + len(raw[2])
+            with self._parsed_lock:
+                if len(self._parsed) >= PARSED_KEPT or self._parsed_chars + size > PARSED_CHARS:
+                    self._parsed.clear()
+                    self._parsed_chars = 0
+                if size <= PARSED_CHARS:
+                    self._parsed[raw] = asked
+                    self._parsed_chars += size
         return asked
 
     def _session(self, request, cookie: str | None) -> SessionMixin:
@@ -200,7 +210,9 @@ class Front:
             and not any(name.lower() == "set-cookie" for name, _ in headers)
             and self._key(endpoint, environ, asked, user, session) == key
         ):
-            self.answers.put(key, (answer["status"], headers, body), sum(len(chunk) for chunk in body))
+            # the key's raw query weighs too: anyone who may look chooses it, up to 256 KB
+            size = sum(len(chunk) for chunk in body) + len(environ.get("QUERY_STRING", ""))
+            self.answers.put(key, (answer["status"], headers, body), size)
         return body
 
 
