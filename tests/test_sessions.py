@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import write_project, write_workspace
+from tests.conftest import wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 from webapp.core.access.sessions import SessionStore, parse_duration
 from webapp.core.access.users import UserDirectory, add_user, list_users
@@ -165,6 +165,42 @@ def test_a_thread_per_request_server_does_not_keep_a_descriptor_per_thread(tmp_p
     gc.collect()
     held = [fd for fd in os.listdir("/proc/self/fd") if _points_at(fd, store.path)]
     assert len(held) <= 2  # this thread's connection and descriptor
+
+
+def test_a_session_s_last_seen_is_written_by_one_request_not_by_every_one_in_flight(tmp_path):
+    """Every request of a session in flight finds last_seen due at the same moment (a page and
+    its polls, tabs); each one writing it queued a commit apiece on SQLite's lock. While another
+    process holds that lock, one request waits to write and the others are answered at once."""
+    import sqlite3
+    import threading
+
+    from webapp.core.access.sessions import TOUCH_EVERY
+
+    (tmp_path / "state").mkdir()
+    now = [1_000_000.0]
+    store = SessionStore(tmp_path / "state", clock=lambda: now[0])
+    digest = "d" * 64
+    session_id = store.create("alice", digest)
+    now[0] += TOUCH_EVERY + 1  # last_seen is due
+    counter = store.path.read_bytes()[24:28]
+    answered: list[object] = []
+    with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process is writing: writers wait, readers go on
+        requests = [
+            threading.Thread(target=lambda: answered.append(store.check(session_id, digest)))
+            for _ in range(6)
+        ]
+        for request in requests:
+            request.start()
+        try:
+            wait_for(lambda: len(answered) >= 5, timeout=4, interval=0.01)
+        finally:
+            other.execute("ROLLBACK")
+        for request in requests:
+            request.join(10)
+    assert len(answered) == 6 and all(info is not None and info.user == "alice" for info in answered)
+    after = store.path.read_bytes()[24:28]
+    assert int.from_bytes(after, "big") == int.from_bytes(counter, "big") + 1  # one write
 
 
 def _points_at(fd: str, path) -> bool:

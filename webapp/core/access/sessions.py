@@ -127,6 +127,8 @@ class SessionStore:
         self._path_text = str(self.path)
         self._files = threading.local()  # each thread's _HeldFile
         self._rows: dict[str, tuple[tuple, SessionInfo, str]] = {}  # id hash -> (version, row, fingerprint)
+        self._touching: set[str] = set()  # id hashes whose last_seen a request is writing now
+        self._touching_lock = threading.Lock()
         self._looked = SharedLook(self.version)  # one look at the version for many requests
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
@@ -225,9 +227,13 @@ class SessionStore:
             if self._expired(info, now) or fingerprint != fingerprint_now:
                 db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (key,))
                 return None
-            if self._due(info, now):
-                with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
-                    db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
+            if self._due(info, now) and self._first_to_touch(key):
+                try:
+                    with contextlib.suppress(sqlite3.Error):  # a read-only moment must not sign anyone out
+                        db.execute("UPDATE sessions SET last_seen = ? WHERE id_sha256 = ?", (now, key))
+                finally:
+                    with self._touching_lock:
+                        self._touching.discard(key)
                 return info  # written: the next request reads the row again, under the new version
         # nothing written while it was read: a look of its own, begun after the read
         if version is not None and self._looked() == version:
@@ -235,6 +241,16 @@ class SessionStore:
                 self._rows.clear()
             self._rows[key] = (version, info, fingerprint)
         return info
+
+    def _first_to_touch(self, key: str) -> bool:
+        """Whether this request writes the session's last_seen: one at a time per session. Every
+        request in flight finds it due at the same moment (a page and its polls, or tabs, share
+        the session), and each writing it meant a commit apiece, queued on SQLite's lock."""
+        with self._touching_lock:
+            if key in self._touching:
+                return False
+            self._touching.add(key)
+            return True
 
     def _expired(self, info: SessionInfo, now: float) -> bool:
         return now - info.last_seen > self.idle or now - info.created > self.max_age
