@@ -15,10 +15,8 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import zipfile
 from collections.abc import Callable
@@ -128,24 +126,6 @@ def build_wheel(
 
 
 SLOW_MARKERS = ("browser", "container", "dagster")
-
-
-def pytest_configure(config) -> None:
-    """Bytecode of every Python the tests start goes to a folder of the run's own.
-
-    Where PYTHONDONTWRITEBYTECODE is set (as on this project's development boxes), each `dg`
-    the tests run themselves compiled Dagster again: `dg check defs` took 5.4 s of CPU instead
-    of 2.1. A cache prefix outside the checkout and the environments keeps both untouched;
-    envboard's own allow-list hands neither variable to project code, which writes its
-    bytecode where it always does. Set before pytest-xdist starts its workers, which inherit it.
-    """
-    if hasattr(config, "workerinput") or os.environ.get("PYTHONPYCACHEPREFIX"):
-        return
-    prefix = tempfile.mkdtemp(prefix="envboard-tests-bytecode-")
-    os.environ["PYTHONPYCACHEPREFIX"] = prefix
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    config.add_cleanup(lambda: shutil.rmtree(prefix, ignore_errors=True))
-    config.add_cleanup(lambda: os.environ.pop("PYTHONPYCACHEPREFIX", None))
 
 
 def pytest_xdist_auto_num_workers(config) -> int:

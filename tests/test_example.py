@@ -44,7 +44,8 @@ def example(tmp_path_factory) -> Path:
             str(base / "state"),
         ],
         cwd=REPO,
-        env={**registry_env(), "PYTHONPATH": str(REPO)},
+        # envboard from the checkout: no bytecode written into it (dg's goes into the copy's environments)
+        env={**registry_env(), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
         timeout=900,
