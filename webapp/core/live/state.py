@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,9 @@ class ProjectState:
             plugins.failure if plugins else None,
             self.pending,
             self.refreshing,
-            tuple(p.id for p in self.shared_with),
+            # the tuple itself, shared by the snapshot (a copy of its ids was n x n: every active
+            # project shares with every other, 32 MB of fingerprints at 2,000 projects)
+            self.shared_with,
             self.last_change,
             (self.check.status, self.check.checked_at, self.check.counting) if self.check else None,
             self.checking,
@@ -125,7 +128,9 @@ class ProjectState:
             return {"status": LOCK_OUTDATED, "present": self.lock.present, "reason": self.status.reason}
         return self.lock.summary()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, named: Mapping[str, dict[str, str]] | None = None) -> dict[str, Any]:
+        """`named`: the `{"id", "name"}` of each project by id, made once for a whole list (in
+        "shared_with", n active projects are n x n of them: a dict each was a gigabyte at 2,000)."""
         project = self.project
         data: dict[str, Any] = {
             "id": project.id,
@@ -161,7 +166,7 @@ class ProjectState:
                 "dagster_version": self.plugins.dagster_version if self.plugins else None,
                 "dg_version": self.plugins.dg_version if self.plugins else None,
                 "package_count": self.plugins.package_count if self.plugins else None,
-                "shared_with": [{"id": p.id, "name": p.name} for p in self.shared_with],
+                "shared_with": [_named(p, named) for p in self.shared_with],
                 # what a sync of this project would take out of the shared environment (uv's plan)
                 "sync_removes_from_shared": self.shared_removals,
             }
@@ -182,3 +187,10 @@ def _location(project: Project) -> str | None:
     if project.error_file is None:
         return None
     return f"{project.error_file}:{project.error_line}" if project.error_line else str(project.error_file)
+
+
+def _named(project: Project, named: Mapping[str, dict[str, str]] | None) -> dict[str, str]:
+    found = named.get(project.id) if named is not None else None
+    if found is not None and found["name"] == project.name:
+        return found
+    return {"id": project.id, "name": project.name}

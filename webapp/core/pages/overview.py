@@ -67,10 +67,11 @@ class Overview:
         return _page_facts(self.workspace, self.report["isolation"])
 
     def to_json(self) -> dict[str, Any]:
+        named = {s.id: {"id": s.id, "name": s.project.name} for s in self.snapshot.states}
         return {
             **self.report,
             "filters": self.filters.as_json(),
-            "projects": [s.to_json() for s in self.states],
+            "projects": [s.to_json(named) for s in self.states],
         }
 
 
