@@ -157,6 +157,34 @@ class Server:
             self.process.wait()
 
 
+def users_file(base: Path) -> tuple[Path, str]:
+    path = base / "users.toml"
+    if path.exists():
+        path.unlink()
+    output = subprocess.run(
+        [sys.executable, "-m", "webapp", "users", "add", "alice", "--role", "operator", "--users", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return path, output.strip().splitlines()[-1]
+
+
+def team_server(workspace: Path, state: Path, base: Path) -> tuple[Server, str]:
+    """`envboard serve` as a team runs it, with real uv: a users file in `base` with one operator,
+    anonymous viewing allowed. Returns the server and the operator's token."""
+    users, token = users_file(base)
+    server = Server(
+        workspace,
+        state,
+        {},
+        fake_uv=False,
+        session=False,
+        extra=("--users", str(users), "--allow-anonymous-view"),
+    )
+    return server, token
+
+
 class BarePage:
     """The ceiling: a bare Flask+waitress app rendering the same rows and nothing else (bare_page.py)."""
 

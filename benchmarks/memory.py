@@ -27,8 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import Server, workspace_of
-from overview import users_file
+from harness import team_server, workspace_of
 
 BARE = """
 import webapp.cli, webapp.web, webapp.serving, waitress
@@ -80,15 +79,7 @@ def main() -> None:
     print(f"{'projects':>8} {'page MB':>8} {'when':>28} {'RSS MB':>8} {'HWM MB':>8} {'(RSS-bare)/page':>16}")
     for size in args.sizes:
         workspace, state = workspace_of(base, size)
-        users, _ = users_file(base)
-        server = Server(
-            workspace,
-            state,
-            {},
-            fake_uv=False,
-            session=False,
-            extra=("--users", str(users), "--allow-anonymous-view"),
-        )
+        server, _ = team_server(workspace, state, base)
         try:
             load = os.getloadavg()[0]
             server.wait_settled()

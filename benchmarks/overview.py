@@ -29,7 +29,6 @@ import gzip
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,20 +36,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from harness import Ceiling, Server, WrkResult, workspace_of, wrk_run
-
-
-def users_file(base: Path) -> tuple[Path, str]:
-    path = base / "users.toml"
-    if path.exists():
-        path.unlink()
-    output = subprocess.run(
-        [sys.executable, "-m", "webapp", "users", "add", "alice", "--role", "operator", "--users", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return path, output.strip().splitlines()[-1]
+from harness import Ceiling, WrkResult, team_server, workspace_of, wrk_run
 
 
 def sign_in(url: str, token: str) -> str:
@@ -107,15 +93,7 @@ def main() -> None:
     )
     for size in args.sizes:
         workspace, state = workspace_of(base, size)
-        users, token = users_file(base)
-        server = Server(
-            workspace,
-            state,
-            {},
-            fake_uv=False,
-            session=False,
-            extra=("--users", str(users), "--allow-anonymous-view"),
-        )
+        server, token = team_server(workspace, state, base)
         ceiling = kept_open = None
         try:
             server.wait_settled()
