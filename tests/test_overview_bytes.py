@@ -77,6 +77,7 @@ def test_each_viewer_sees_their_own_identity_and_token_around_shared_rows(tmp_pa
     app = make_app(
         _workspace(tmp_path), ENVBOARD_USERS=UserDirectory(users), ENVBOARD_ALLOW_ANONYMOUS_VIEW=True
     )
+    idle(app)  # every probe and check has answered: each viewer's two answers show one snapshot
     pages = {}
     for name in ("alice", "anonymous", "victor", "alice again"):
         client = app.test_client()
