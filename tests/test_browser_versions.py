@@ -229,8 +229,13 @@ def test_the_versions_matrix_fits_a_narrow_window_and_keeps_its_package_names_in
     assert wrap.evaluate("element => element.scrollWidth > element.clientWidth")
     name = narrow.locator('tr[data-package="dagster"] th[scope="row"]')
     left = name.bounding_box()["x"]
-    wrap.evaluate("element => { element.scrollLeft = element.scrollWidth; }")
-    narrow.wait_for_timeout(100)
+    # scrolled, and the frame after the scroll event painted: no fixed wait
+    wrap.evaluate(
+        """element => new Promise(done => {
+            element.addEventListener("scroll", () => requestAnimationFrame(() => done()), { once: true });
+            element.scrollLeft = element.scrollWidth;
+        })"""
+    )
     # the package names stay where they were (within a border's width), not hundreds of px away
     assert abs(name.bounding_box()["x"] - left) < 8
     context.close()
