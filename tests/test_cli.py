@@ -97,6 +97,49 @@ def test_the_help_says_how_the_workspace_is_found():
     assert "the way dg finds it, walking up" in " ".join(result.stdout.split())
 
 
+# what only a server, a look at the workspace or a job needs
+HEAVY = ("flask", "waitress", "psutil", "filelock", "webapp.web", "webapp.serving", "webapp.core.app")
+HEAVY_PACKAGES = ("webapp.core.live", "webapp.core.jobs", "webapp.core.probe", "webapp.core.environments")
+RUN_AND_LIST_MODULES = """
+import sys
+from webapp.cli import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as listing:
+    listing.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+def test_help_and_the_users_commands_start_without_the_server_or_the_board(tmp_path):
+    """Start-up is what a person waits for on every light command: it loads no Flask, waitress,
+    psutil, board, jobs or launcher (each command imports the core it runs, when it runs)."""
+    users = str(tmp_path / "users.toml")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    for command in (
+        ["--help"],
+        ["--version"],
+        ["serve", "--help"],
+        ["upgrade", "--help"],
+        ["users", "add", "ann", "--role", "operator", "--users", users],
+        ["users", "list", "--users", users],
+        ["users", "remove", "ann", "--users", users],
+    ):
+        listing = tmp_path / "modules.txt"
+        result = subprocess.run(
+            [sys.executable, "-c", RUN_AND_LIST_MODULES, str(listing), *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        loaded = listing.read_text().split()
+        heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY or m.startswith(HEAVY_PACKAGES)]
+        assert heavy == [], f"envboard {' '.join(command)} loaded {heavy}"
+    assert envboard("users", "list", "--users", users).stdout.startswith("no users in")  # they did their work
+
+
 def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
     root = write_workspace(tmp_path / "ws", ["alpha"])
     write_project(root / "alpha", "alpha")

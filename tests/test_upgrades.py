@@ -30,7 +30,7 @@ from webapp.core.app import Envboard
 from webapp.core.pages import upgrades
 from webapp.core.settings import Settings
 from webapp.core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
-from webapp.core.upgrades.plan import Target
+from webapp.core.upgrades.target import Target
 
 pytestmark = pytest.mark.slow
 

@@ -270,6 +270,16 @@ def test_an_empty_overview_says_so_across_the_whole_table(tmp_path, make_app):
     assert {"in_sync", "out_of_sync", "missing", "unknown", "unmanaged", "error", "checking"} <= set(offered)
 
 
+def test_every_template_compiles_with_the_apps_filters_and_globals(tmp_path, make_app):
+    """The app compiles a template when it is first rendered, not at start: a template that
+    cannot compile (a syntax error, a filter nobody registered) fails here, not on someone's page."""
+    app = make_app(write_workspace(tmp_path / "ws", []))
+    names = app.jinja_env.list_templates(extensions=["html"])
+    assert "overview.html" in names and "fragments/row.html" in names
+    for name in names:
+        app.jinja_env.get_template(name)
+
+
 def test_a_template_is_compiled_once_per_process_and_again_when_it_changes(tmp_path, make_app):
     """Every app of a process shares the compiled templates; an edited one is never served stale."""
     from jinja2 import Environment, FileSystemLoader

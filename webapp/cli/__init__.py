@@ -5,6 +5,11 @@ One click group. Every setting of the box (the workspace, the state dir, serve's
 reads an ENVBOARD_* environment variable, the flag winning; flags of one call (--json, --yes,
 --as) read none. Each module here defines its subcommands and turns their options into core
 calls; each command returns its exit code.
+
+Every module here is imported for every command, `--help` included, so each imports at its top
+only click and what its options show (choices, defaults); a command imports the core it runs
+inside its function. `envboard --help` or `users add` then loads no Flask, no jobs and no board,
+and `serve` loads what the server needs, not the other commands' pages.
 """
 
 from __future__ import annotations

@@ -9,19 +9,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from ..core.access.users import is_user_name
-from ..core.app import Envboard
-from ..core.environments.output import strip_ansi
-from ..core.jobs.errors import JobError
-from ..core.jobs.log import JobLog
-from ..core.workspace import mode_preview, modes
 from ..core.workspace.dg import MODE_UV, MODES
 from ..core.workspace.eras import TARGET_REMOVE_KEY
-from ..core.workspace.scan import Project
 from .options import Choice, Common, choice, command, common_options, dagster_url_option, settings_from
+
+if TYPE_CHECKING:
+    from ..core.app import Envboard
+    from ..core.workspace.scan import Project
 
 
 def who_option(function: Callable) -> Callable:
@@ -48,6 +46,8 @@ def who_option(function: Callable) -> Callable:
 def sync(
     common: Common, references: tuple[str, ...], shared_ok: bool, who: str | None, dagster_url: str | None
 ) -> int:
+    from ..core.app import Envboard
+
     name = _who(who)
     envboard = Envboard(dataclasses.replace(settings_from(common), dagster_url=dagster_url or None))
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -85,6 +85,10 @@ def sync(
 )
 @who_option
 def mode(common: Common, reference: str, target: str, yes: bool, then_sync: bool, who: str | None) -> int:
+    from ..core.app import Envboard
+    from ..core.jobs.errors import JobError
+    from ..core.workspace import mode_preview, modes
+
     name = _who(who)
     envboard = Envboard(settings_from(common))
     try:
@@ -141,6 +145,8 @@ def _who(given: str | None) -> str:
     """Who the history says did it: `--as NAME`, else the Unix user (also where USER is unset,
     as under cron, sudo or a service), so that a team server's history names people, not `local`."""
     if given is not None:
+        from ..core.access.users import is_user_name
+
         if not is_user_name(given):
             print(f"envboard: --as {given!r} is not a name (letters, digits, . _ @ -)", file=sys.stderr)
             raise SystemExit(2)
@@ -166,6 +172,8 @@ def _terminated(_signum, _frame) -> None:
 
 
 def _sync_one(envboard: Envboard, project, who: str, colour: bool, shared_ok: bool = False) -> int:
+    from ..core.jobs.errors import JobError
+
     jobs = envboard.jobs
     record = None
     try:
@@ -200,6 +208,9 @@ def _sync_one(envboard: Envboard, project, who: str, colour: bool, shared_ok: bo
 def _copy_new_output(path: str | None, position: int, colour: bool = True, last: bool = False) -> int:
     """Copy the log's new output to stdout, without escapes when there is no colour; an
     escape or character cut in two by the writer waits for its second half."""
+    from ..core.environments.output import strip_ansi
+    from ..core.jobs.log import JobLog
+
     log = JobLog(path)
     while True:
         chunk = log.read(position, finished=last)

@@ -11,16 +11,17 @@ import dataclasses
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..core.app import Envboard
-from ..core.probe.loadverdict import FAILS, LoadCheck, count_words
-from ..core.workspace.scan import Project
 from .actions import _project_or_exit, tell_what_the_webserver_said
 from .options import Common, choice, command, common_options, dagster_url_option, settings_from
+
+if TYPE_CHECKING:
+    from ..core.app import Envboard
+    from ..core.probe.loadverdict import LoadCheck
+    from ..core.workspace.scan import Project
 
 
 @command(
@@ -38,6 +39,10 @@ from .options import Common, choice, command, common_options, dagster_url_option
 def check(
     common: Common, references: tuple[str, ...], as_json: bool, no_cache: bool, dagster_url: str | None
 ) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..core.app import Envboard
+
     envboard = Envboard(dataclasses.replace(settings_from(common), dagster_url=dagster_url or None))
     try:
         board = envboard.board
@@ -61,6 +66,8 @@ def check(
 
 
 def _verdict(envboard: Envboard, project: Project, who: str, fresh: bool) -> LoadCheck:
+    from ..core.probe.loadverdict import FAILS, LoadCheck
+
     if project.error:  # dg cannot read the project either: it does not load
         where = {"file": str(project.error_file) if project.error_file else None, "line": project.error_line}
         return LoadCheck(
@@ -80,6 +87,8 @@ def _entry(project: Project, verdict: LoadCheck) -> dict[str, Any]:
 
 
 def _line(project: Project, verdict: LoadCheck, entry: dict[str, Any]) -> str:
+    from ..core.probe.loadverdict import count_words
+
     if verdict.loads:
         counts = count_words(verdict.definitions)
         return f"{project.id}: loads" + (f" ({counts})" if counts else "")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..core.app import Envboard
-from ..core.pages import inventory
-from ..core.pages.project import packages
-from ..core.pages.versions import versions
 from .actions import _project_or_exit
 from .options import Common, choice, command, common_options, settings_from
+
+if TYPE_CHECKING:
+    from ..core.pages import inventory
 
 
 @command("versions", help="packages installed in two or more projects, and Python, by project")
@@ -24,6 +24,10 @@ from .options import Common, choice, command, common_options, settings_from
 @choice("--dagster", is_flag=True, hidden=True)  # the default now
 @choice("--filter", "text", default="", metavar="TEXT", help="only packages whose name contains TEXT")
 def versions_command(common: Common, as_json: bool, every: bool, dagster: bool, text: str) -> int:
+    from ..core.app import Envboard
+    from ..core.pages import inventory
+    from ..core.pages.versions import versions
+
     envboard = Envboard(settings_from(common))
     try:
         envboard.monitor.settle()
@@ -65,6 +69,9 @@ def _cell(matrix: inventory.Versions, row: inventory.VersionRow, project_id: str
 @choice("--json", "as_json", is_flag=True, help="print one JSON object (as /api/projects/<id>/packages)")
 @choice("--filter", "text", default="", metavar="TEXT", help="only packages whose name contains TEXT")
 def packages_command(common: Common, reference: str, as_json: bool, text: str) -> int:
+    from ..core.app import Envboard
+    from ..core.pages.project import packages
+
     envboard = Envboard(settings_from(common))
     try:
         project = _project_or_exit(envboard.board, reference)

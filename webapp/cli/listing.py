@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from ..core.app import Envboard
-from ..core.disk.cache import DependencyCache
-from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
-from ..core.pages.overview import Overview, overview
 from .options import CONTEXT, Common, choice, command, common_options, group, settings_from
+
+if TYPE_CHECKING:
+    from ..core.pages.overview import Overview
 
 
 @command("list", help="list projects, environments and plugins")
@@ -28,6 +28,9 @@ from .options import CONTEXT, Common, choice, command, common_options, group, se
     "for, and the others are not held up",
 )
 def list_projects(common: Common, as_json: bool, no_cache: bool, deadline: float) -> int:
+    from ..core.app import Envboard
+    from ..core.pages.overview import overview
+
     envboard = Envboard(settings_from(common))
     try:
         envboard.monitor.settle(refresh=no_cache, patience=deadline)
@@ -42,6 +45,8 @@ def list_projects(common: Common, as_json: bool, no_cache: bool, deadline: float
 
 
 def render_table(data: Overview) -> str:
+    from ..core.environments.status import STATUS_IN_SYNC, STATUS_UNMANAGED
+
     report, states = data.report, data.states
     lines = [f"workspace: {report['workspace']} ({report['workspace_kind']})"]
     active = report["active_python"]
@@ -102,6 +107,8 @@ def cache() -> None:
 @cache.command("clear", context_settings=CONTEXT, help="remove every cached plugin list")
 @common_options
 def cache_clear(common: Common) -> int:
+    from ..core.disk.cache import DependencyCache
+
     settings = settings_from(common, need_workspace=False)
     removed = DependencyCache(settings.resolved_cache_dir).clear()
     print(f"removed {removed} cached entries from {settings.resolved_cache_dir}")

@@ -1,6 +1,8 @@
 """What the subcommands share: how an option reads its ENVBOARD_* variable, the value types that
 refuse a bad flag or variable (one line, exit 2, under the subcommand's usage), the options
-every subcommand takes, and the Settings they make."""
+every subcommand takes, and the Settings they make.
+
+Imported by every command, `--help` included: what it needs of the core is read where it is used."""
 
 from __future__ import annotations
 
@@ -16,10 +18,7 @@ from urllib.parse import urlsplit
 import click
 from click.core import ParameterSource
 
-from ..core.access.sessions import parse_duration
-from ..core.environments.confinement import JobUser
 from ..core.settings import Settings, default_state_dir
-from .locate import locate_or_exit
 
 ENV_PREFIX = "ENVBOARD"
 
@@ -116,6 +115,8 @@ class Duration(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, float):
             return value
+        from ..core.access.sessions import parse_duration
+
         try:
             return parse_duration(str(value))
         except ValueError as exc:
@@ -228,6 +229,9 @@ def common_options(function: Callable) -> Callable:
 def settings_from(common: Common, need_workspace: bool = True) -> Settings:
     """`need_workspace=False` for commands that only touch the state dir (`cache clear`).
     The workspace is checked here (a wrong one ends the command with exit 2)."""
+    from ..core.environments.confinement import JobUser
+    from .locate import locate_or_exit
+
     state_dir = Path(common.state_dir).expanduser() if common.state_dir else default_state_dir()
     if common.job_user:
         try:

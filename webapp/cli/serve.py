@@ -12,17 +12,6 @@ from urllib.parse import urlencode
 import click
 from click.core import ParameterSource
 
-from ..core.disk.files import remove_stale_temp_files
-from ..serving import serve_until_stopped
-from .hosting import (
-    allow_open_files,
-    bind_problem,
-    is_loopback,
-    load_secret_key,
-    public_url_warning,
-    single_user_token,
-    trusted_hosts,
-)
 from .options import (
     Choice,
     Common,
@@ -155,9 +144,20 @@ from .options import (
 @dagster_url_option
 def serve(common: Common, **given: Any) -> int:
     from ..core.access.users import UserDirectory, UsersError
+    from ..core.disk.files import remove_stale_temp_files
+    from ..serving import serve_until_stopped
     from ..web import MAX_REQUEST_BYTES, create_app
     from ..web.access_log import configure
     from ..web.services import EXTENSION
+    from .hosting import (
+        allow_open_files,
+        bind_problem,
+        is_loopback,
+        load_secret_key,
+        public_url_warning,
+        single_user_token,
+        trusted_hosts,
+    )
 
     flags = SimpleNamespace(**given)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..core.app import Envboard
-from ..core.jobs.errors import JobError
-from ..core.jobs.history import SUCCEEDED
-from ..core.pages import upgrades
-from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
-from ..core.upgrades.plan import FAMILY, Target
+from ..core.upgrades.target import FAMILY, Target
 from .actions import _copy_new_output, _project_or_exit, _who, wants_colour, who_option
 from .options import Common, choice, command, common_options, settings_from
+
+if TYPE_CHECKING:
+    from ..core.app import Envboard
+    from ..core.pages import upgrades
 
 
 @command("outdated", help="installed packages with a newer release on each project's own index")
@@ -22,6 +22,9 @@ from .options import Common, choice, command, common_options, settings_from
 @click.argument("reference", required=False, metavar="[PROJECT]")
 @choice("--json", "as_json", is_flag=True, help="print one JSON object (as /api/outdated)")
 def outdated(common: Common, reference: str | None, as_json: bool) -> int:
+    from ..core.app import Envboard
+    from ..core.pages import upgrades
+
     envboard = Envboard(settings_from(common))
     try:
         board = envboard.board
@@ -71,6 +74,9 @@ def upgrade(
 ) -> int:
     if plan == apply:
         raise click.UsageError("pass one of --plan (show what would change) or --apply (upgrade)")
+    from ..core.app import Envboard
+    from ..core.pages import upgrades
+
     try:
         target = Target.parse(wanted)
     except ValueError as exc:
@@ -108,6 +114,11 @@ def render_plan(plan: upgrades.UpgradePlan) -> str:
 
 def _apply(envboard: Envboard, plan: upgrades.UpgradePlan, who: str) -> int:
     """One job per project the plan can upgrade, each streamed; 1 when any was rolled back."""
+    from ..core.jobs.errors import JobError
+    from ..core.jobs.history import SUCCEEDED
+    from ..core.pages import upgrades
+    from ..core.upgrades.apply import UpgradeRequest, start_upgrade
+
     worst = 0
     for project_plan in plan.plan.projects:
         if not project_plan.approvable:
@@ -162,6 +173,11 @@ def _follow(envboard: Envboard, job_id: str, what: str, who: str):
 @click.argument("job", metavar="JOB")
 @who_option
 def rollback(common: Common, job: str, who: str | None) -> int:
+    from ..core.app import Envboard
+    from ..core.jobs.errors import JobError
+    from ..core.jobs.history import SUCCEEDED
+    from ..core.upgrades.apply import start_rollback
+
     envboard = Envboard(settings_from(common))
     name = _who(who)
     try:

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..core.access.sessions import FILE_NAME as SESSIONS_FILE
-from ..core.access.sessions import SessionStore, SessionStoreError
-from ..core.access.users import UsersError, add_user, list_users, remove_user, rotate_user
 from ..core.settings import default_state_dir
 from .options import CONTEXT, Choice, choice, group, setting
 
@@ -46,6 +43,9 @@ def users_command(name: str, help_text: str, with_name: bool = True) -> Callable
 
 def _end_sessions(state_dir_given: str | None, name: str) -> str:
     """End the user's sign-in sessions in the state dir a running server reads; says what it did."""
+    from ..core.access.sessions import FILE_NAME as SESSIONS_FILE
+    from ..core.access.sessions import SessionStore, SessionStoreError
+
     state_dir = Path(state_dir_given).expanduser() if state_dir_given else default_state_dir()
     if not (state_dir / SESSIONS_FILE).exists():  # no server has kept sessions there: "0 ended" would mislead
         return (
@@ -65,6 +65,8 @@ def _end_sessions(state_dir_given: str | None, name: str) -> str:
     "--replace", is_flag=True, help="the name exists: give it this role and a new token, ending its sessions"
 )
 def users_add(name: str, users: str, state_dir: str | None, role: str, replace: bool) -> int:
+    from ..core.access.users import UsersError, add_user, list_users
+
     path = Path(users).expanduser()
     try:
         existed = any(user.name == name for user in list_users(path))
@@ -84,6 +86,8 @@ def users_add(name: str, users: str, state_dir: str | None, role: str, replace: 
 
 @users_command("list", "list users and roles (tokens are never stored)", with_name=False)
 def users_list(users: str, state_dir: str | None) -> int:
+    from ..core.access.users import UsersError, list_users
+
     path = Path(users).expanduser()
     if not path.is_file():
         print(
@@ -108,6 +112,8 @@ def users_list(users: str, state_dir: str | None) -> int:
 
 @users_command("rotate", "give a user a new token (printed once); ends their sessions")
 def users_rotate(name: str, users: str, state_dir: str | None) -> int:
+    from ..core.access.users import UsersError, rotate_user
+
     try:
         token = rotate_user(Path(users).expanduser(), name)
     except (UsersError, OSError) as exc:
@@ -124,6 +130,8 @@ def users_rotate(name: str, users: str, state_dir: str | None) -> int:
 
 @users_command("remove", "remove a user; ends their sessions")
 def users_remove(name: str, users: str, state_dir: str | None) -> int:
+    from ..core.access.users import UsersError, remove_user
+
     try:
         remove_user(Path(users).expanduser(), name)
     except (UsersError, OSError) as exc:

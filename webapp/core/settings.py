@@ -9,10 +9,9 @@ from pathlib import Path
 
 from platformdirs import user_state_path
 
-from .environments.leftovers import TERM_GRACE
-
 REFRESH_INTERVAL = 2.0  # a change made outside envboard shows within this plus the page's poll
 FULL_REFRESH_INTERVAL = 60.0  # everything re-read even without a file-system event (a lost one)
+TERM_GRACE = 5.0  # seconds between TERM and KILL when a command is stopped
 
 
 def default_state_dir() -> Path:

@@ -1,9 +1,9 @@
 """Templates compiled once per process, however many apps are built in it.
 
-Each Flask app has a Jinja environment of its own, and `create_app` compiles every template
-before the first request. A process that builds more than one app (the test suite builds
-hundreds, a server restarted in-process) would compile each template again each time:
-Python code generated from the template's source, the bulk of an app's start-up CPU.
+Each Flask app has a Jinja environment of its own, which compiles a template when it is first
+rendered. A process that builds more than one app (the test suite builds hundreds, a server
+restarted in-process) would compile each template again for each app: Python code generated
+from the template's source, a few milliseconds of CPU per template.
 Jinja keys the code by template name and checks it against the hash of the source it
 was compiled from, so an edited template is compiled again, never served stale.
 """

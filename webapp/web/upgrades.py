@@ -7,7 +7,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from ..core.jobs.errors import JobError
 from ..core.pages import upgrades
 from ..core.upgrades.apply import UpgradeRequest, start_rollback, start_upgrade
-from ..core.upgrades.plan import FAMILY, Target
+from ..core.upgrades.target import FAMILY, Target
 from . import feedback
 from .security import current_user
 from .services import envboard, services

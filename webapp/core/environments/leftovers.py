@@ -5,7 +5,8 @@ checks) CHECK_MARKER, so a restarted envboard can find and end, with psutil, the
 a killed one left behind, and nothing else; a stopping one ends its own, and a cancel
 reaches what left its process group. Separate from the launcher because it works on
 processes envboard did not (or no longer) start itself: found by marker, not by pid.
-The launcher (`processes.py`) uses the markers, `TERM_GRACE` and `kill_group` from here.
+The launcher (`processes.py`) uses the markers and `kill_group` from here; `TERM_GRACE`, the
+default grace, is a setting (`settings.py`), which the command line reads without psutil.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import psutil
 
-TERM_GRACE = 5.0  # seconds between TERM and KILL when a command is stopped
+from ..settings import TERM_GRACE
+
 JOB_MARKER = "ENVBOARD_JOB"  # set in job children so a restarted server can find them
 CHECK_MARKER = "ENVBOARD_CHECK"  # set in every other child (probes, checks): <owner>.<number>
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ..settings import TERM_GRACE
 from .confinement import NOT_CONFINED, Confinement
-from .leftovers import CHECK_MARKER, JOB_MARKER, TERM_GRACE, end_marked, kill_group
+from .leftovers import CHECK_MARKER, JOB_MARKER, end_marked, kill_group
 
 CHUNK = 64 * 1024
 MAX_CAPTURE = 8 * 1024 * 1024  # a captured answer larger than this is cut

@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..environments.leftovers import TERM_GRACE
 from ..environments.processes import Cancellation
 from ..live.board import Board
+from ..settings import TERM_GRACE
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
 from . import sync

@@ -20,7 +20,8 @@ from packaging.version import InvalidVersion, Version
 from ..app import Envboard
 from ..live.state import ProjectState
 from ..upgrades.outdated import OutdatedReport
-from ..upgrades.plan import Plan, ProjectPlan, Target, in_family, plan_project
+from ..upgrades.plan import Plan, ProjectPlan, plan_project
+from ..upgrades.target import Target, in_family
 
 PLAN_WORKERS = 2  # uv resolves in parallel, but a plan must not take every core of a shared box
 

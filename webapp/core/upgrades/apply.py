@@ -39,7 +39,8 @@ from ..live.board import Board
 from ..probe.diff import package_diff, plugin_diff
 from ..probe.runner import PluginList
 from ..workspace.scan import Project
-from .plan import Edit, Target, lock_invocation
+from .plan import Edit, lock_invocation
+from .target import Target
 
 
 class StepFailed(Exception):

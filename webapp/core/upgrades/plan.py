@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..environments.output import last_words, strip_ansi
@@ -29,46 +27,10 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..workspace.dg import MODE_UV
 from ..workspace.locked import normalise
 from ..workspace.scan import Project
+from .target import Target, in_family
 
-FAMILY = "dagster-family"  # the name a plan for the whole Dagster family goes by
 PLAN_TIMEOUT = 300.0
 _LINE = re.compile(r"^(Update|Add|Remove) (\S+) v(\S+)(?: -> v(\S+))?$")
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str  # a normalised distribution name, or FAMILY
-    version: str | None  # None: the newest that fits
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """`fixpkg`, `fixpkg==2.0`, `dagster-family==1.13.27`; ValueError with a message otherwise."""
-        name, _, version = text.strip().partition("==")
-        name, version = name.strip(), version.strip()
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise ValueError(f"{text!r} is not a package name (NAME or NAME==VERSION)")
-        if version:
-            try:
-                Version(version)
-            except InvalidVersion:
-                raise ValueError(f"{version!r} is not a version") from None
-        return cls(normalise(name), version or None)
-
-    @property
-    def family(self) -> bool:
-        return self.name == FAMILY
-
-    @property
-    def lead(self) -> str:
-        """The package whose version the target names (dagster for the family)."""
-        return "dagster" if self.family else self.name
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version}
-
-
-def in_family(name: str) -> bool:
-    return name == "dagster" or name.startswith("dagster-")
 
 
 @dataclass(frozen=True)
@@ -165,6 +127,10 @@ def blocking_requirement(pyproject: Path, name: str, version: str) -> Edit | Non
     The fix drops the clauses that exclude the version (a `<2`, an `==1.0`, a `!=2.0`)
     and asks for at least the target, so the lock cannot fall back; extras and markers stay.
     """
+    # loaded when a plan is made: packaging's requirement parser costs every server start 13 ms
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import SpecifierSet
+
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8-sig"))
         wanted = Version(version)

@@ -17,7 +17,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from ..live.state import ProjectState
-from .plan import in_family
+from .target import in_family
 
 LIBRARY_MINOR_OFFSET = 16  # dagster 1.N ships its integration libraries as 0.(N + 16)
 _DAGSTER_DIST = re.compile(r"^dagster-([^-]+)\.dist-info$")

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .dg import MODE_ACTIVE, MODE_UV
-from .which_dg import DgFound
+
+if TYPE_CHECKING:  # a name for the type only: `envboard mode`'s choices read this table at start
+    from .which_dg import DgFound
 
 # eras by name
 STRINGS = "strings"
