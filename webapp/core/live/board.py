@@ -192,6 +192,8 @@ class Board(BackgroundChecks):
         checks_lock = env.mode == MODE_UV
         state.lock = self.lock_inspector.cached(project, env) if checks_lock and not refresh else None
         state.check = self.definitions.cached(project, env)
+        if wait and not refresh:  # what a background task started already says is joined, not asked again
+            self._join_started(state, project, env)
         needs_status = state.status is None
         needs_plugins = state.plugins is None and env.exists
         needs_lock = checks_lock and state.lock is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,16 @@ class BackgroundTasks:
         with self._lock:
             finished, self._finished = self._finished, set()
         return finished
+
+    def _joined(self, name: str) -> bool:
+        """Waits for the task under this name if it has started; True if there was one. A task
+        still queued is not waited for: it may be queued behind the caller itself."""
+        with self._lock:
+            future = self._running.get(name)
+        if future is None or not (future.running() or future.done()):
+            return False
+        wait([future])
+        return True
 
     def _submit(
         self,
