@@ -118,6 +118,41 @@ def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_
     assert answers[0].status.status == "in_sync"
 
 
+def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board, monkeypatch, tmp_path):
+    """After a sync the job probes what it changed; the monitor's look at the project meanwhile
+    (the job marked it changed) takes that probe's answer instead of importing the code again."""
+    from webapp.core.environments import processes
+
+    gate = tmp_path / "gate"
+    components = uv_workspace / "projects" / "alpha" / "src" / "alpha" / "components"
+    (components / "gated.py").write_text(
+        f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
+    )
+    probes = []
+    real_start = processes._start
+
+    def start(invocation):
+        if any(part.endswith("script.py") for part in invocation.argv):
+            probes.append(invocation.argv)
+        return real_start(invocation)
+
+    monkeypatch.setattr(processes, "_start", start)
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    answers = []
+    job = threading.Thread(target=lambda: answers.append(board.probe_now(project, board.resolve(project))))
+    job.start()
+    wait_for(lambda: len(probes) == 1)
+    looked = board.state(project)  # the monitor's look, which never waits
+    assert looked.plugins is None and looked.pending
+    gate.touch()
+    job.join(timeout=120)
+    wait_for(lambda: not board.is_busy(project))
+    assert len(probes) == 1
+    assert board.state(project).plugins.cached
+    assert "alpha.components.greeting.GreetingComponent" in keys(answers[0])
+
+
 def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
     uv_workspace, make_board, wheelhouse, uv_bin
 ):

@@ -202,7 +202,7 @@ class Board(BackgroundChecks):
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
             lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
-                state.plugins = self.probe.probe(project, env)
+                state.plugins = self.probe_now(project, env)
             # nothing new once closed: a command line that stopped waiting has ended the probe
             if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)

@@ -81,6 +81,10 @@ class BackgroundChecks(BackgroundTasks):
     def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
         return f"plugins:{project.path}:{cache_key(project, env)}"
 
+    def probe_now(self, project: Project, env: ResolvedEnvironment) -> PluginList:
+        """A probe begun now (a job changed the environment), which any look meanwhile joins."""
+        return self._run_here(self._probe_name(project, env), lambda: self.probe.probe(project, env), project)
+
     def _join_started(self, state: ProjectState, project: Project, env: ResolvedEnvironment) -> None:
         """Fills in what a probe, status or lock check already started for this project answers.
 
