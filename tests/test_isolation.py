@@ -315,3 +315,23 @@ def test_project_code_cannot_plant_a_name_where_envboard_makes_the_next_dagster_
         assert folder.stat().st_uid == os.geteuid()
     finally:
         homes.remove()
+
+
+def test_whether_bubblewrap_runs_is_asked_once_per_binary_not_once_per_board(tmp_path, monkeypatch):
+    """Every app, command and board of a process needs the answer; the binary is asked once,
+    and asked again when another binary is at that path."""
+    tools, starts = tmp_path / "tools", tmp_path / "starts"
+    tools.mkdir()
+    bwrap = tools / "bwrap"
+    bwrap.write_text(
+        f"#!/bin/sh\necho started >> {starts}\necho 'No permissions to create new namespace' >&2\nexit 1\n"
+    )
+    bwrap.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    for _ in range(3):
+        confinement = Confinement.decide([tmp_path / "state"])
+        assert confinement.bwrap is None and "No permissions to create new namespace" in confinement.notice
+    assert starts.read_text().splitlines() == ["started"]
+    bwrap.write_text(f"#!/bin/sh\necho started again >> {starts}\nexit 0\n")  # bubblewrap installed anew
+    assert Confinement.decide([tmp_path / "state"]).bwrap == str(bwrap)
+    assert starts.read_text().splitlines() == ["started", "started again"]

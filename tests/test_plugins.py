@@ -1,9 +1,11 @@
 """Plugin lists probed in real uv environments, and a cache that is never stale."""
 
 import json
+import sys
 import textwrap
+import threading
 
-from tests.conftest import add_dependency, install_by_hand, uv, write_project, write_workspace
+from tests.conftest import add_dependency, install_by_hand, uv, wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 
 
@@ -69,6 +71,86 @@ def test_unchanged_means_cached_and_no_subprocess(uv_workspace, make_board, monk
     assert keys(again.plugins) == keys(first.plugins)
     assert again.status.status == "in_sync"
     assert spawned == []
+
+
+def _waiting_for_a_future(thread: threading.Thread) -> bool:
+    """Whether the thread is blocked on a task's future (not on a process of its own)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("concurrent/futures/_base.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_board, monkeypatch, tmp_path):
+    """`envboard list` while the monitor's first probe runs, or two looks at once: the project's
+    code is imported by one probe, not two, and the answer is that probe's."""
+    from webapp.core.environments import processes
+
+    gate = tmp_path / "gate"
+    components = uv_workspace / "projects" / "alpha" / "src" / "alpha" / "components"
+    # a module slow to import: the background probe is still running when the look asks
+    (components / "gated.py").write_text(
+        f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
+    )
+    probes = []
+    real_start = processes._start
+
+    def start(invocation):
+        if any(part.endswith("script.py") for part in invocation.argv):
+            probes.append(invocation.argv)
+        return real_start(invocation)
+
+    monkeypatch.setattr(processes, "_start", start)
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    board.refresh_plugins(project)  # as the monitor's first pass does, in the background
+    wait_for(lambda: len(probes) == 1)
+    answers = []
+    look = threading.Thread(target=lambda: answers.append(board.state(project, wait=True)))
+    look.start()
+    wait_for(lambda: len(probes) == 2 or _waiting_for_a_future(look))
+    gate.touch()
+    look.join(timeout=120)
+    assert len(probes) == 1
+    assert "alpha.components.greeting.GreetingComponent" in keys(answers[0].plugins)
+    assert answers[0].status.status == "in_sync"
+
+
+def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board, monkeypatch, tmp_path):
+    """After a sync the job probes what it changed; the monitor's look at the project meanwhile
+    (the job marked it changed) takes that probe's answer instead of importing the code again."""
+    from webapp.core.environments import processes
+
+    gate = tmp_path / "gate"
+    components = uv_workspace / "projects" / "alpha" / "src" / "alpha" / "components"
+    (components / "gated.py").write_text(
+        f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
+    )
+    probes = []
+    real_start = processes._start
+
+    def start(invocation):
+        if any(part.endswith("script.py") for part in invocation.argv):
+            probes.append(invocation.argv)
+        return real_start(invocation)
+
+    monkeypatch.setattr(processes, "_start", start)
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    answers = []
+    job = threading.Thread(target=lambda: answers.append(board.probe_now(project, board.resolve(project))))
+    job.start()
+    wait_for(lambda: len(probes) == 1)
+    looked = board.state(project)  # the monitor's look, which never waits
+    assert looked.plugins is None and looked.pending
+    gate.touch()
+    job.join(timeout=120)
+    wait_for(lambda: not board.is_busy(project))
+    assert len(probes) == 1
+    assert board.state(project).plugins.cached
+    assert "alpha.components.greeting.GreetingComponent" in keys(answers[0])
 
 
 def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(

@@ -9,6 +9,7 @@ own; the launcher (`processes.py`) only applies what an `Invocation` carries.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -215,6 +216,17 @@ def _working_bwrap() -> tuple[str | None, str | None]:
     found = shutil.which("bwrap")
     if found is None:
         return None, "bwrap is not installed"
+    try:
+        info = os.stat(found)
+    except OSError as exc:
+        return None, f"bwrap cannot run here: {exc.strerror or exc}"
+    # once per process and binary: every board (an app, a command, a test) would otherwise
+    # start it again to learn the same thing; another binary at that path is tried anew
+    return _bwrap_runs(found, (info.st_ino, info.st_size, info.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _bwrap_runs(found: str, stamp: tuple[int, int, int]) -> tuple[str | None, str | None]:
     argv = [found, "--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--", "true"]
     try:
         subprocess.run(argv, capture_output=True, timeout=10, check=True)  # noqa: S603 - argv list

@@ -159,7 +159,7 @@ def run_sync(
     status, message = _how_it_ended(result, log)
     detail: dict[str, Any] = {}
     if status == SUCCEEDED and env.exists:
-        after = board.probe.probe(project, env)
+        after = board.probe_now(project, env)
         detail = {
             "plugin_diff": plugin_diff(prepared.before, after),
             "package_diff": package_diff(prepared.before, after),

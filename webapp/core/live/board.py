@@ -192,6 +192,8 @@ class Board(BackgroundChecks):
         checks_lock = env.mode == MODE_UV
         state.lock = self.lock_inspector.cached(project, env) if checks_lock and not refresh else None
         state.check = self.definitions.cached(project, env)
+        if wait and not refresh:  # what a background task started already says is joined, not asked again
+            self._join_started(state, project, env)
         needs_status = state.status is None
         needs_plugins = state.plugins is None and env.exists
         needs_lock = checks_lock and state.lock is None
@@ -200,7 +202,7 @@ class Board(BackgroundChecks):
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
             lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
-                state.plugins = self.probe.probe(project, env)
+                state.plugins = self.probe_now(project, env)
             # nothing new once closed: a command line that stopped waiting has ended the probe
             if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)

@@ -15,11 +15,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..environments.resolver import ResolvedEnvironment
+from ..environments.status import EnvironmentStatus
 from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
 from ..probe.runner import PluginList, PluginProbe, cache_key
+from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
+from .state import ProjectState
 from .tasks import BackgroundTasks
 
 
@@ -35,6 +38,7 @@ class BackgroundChecks(BackgroundTasks):
     _lock_failures: dict[Path, tuple[float, LockFacts]]
     check_listeners: list[Callable[[Project, LoadCheck, str], None]]
     probe_listeners: list[Callable[[PluginList], None]]
+    cached_status: Callable[[Project, ResolvedEnvironment], EnvironmentStatus | None]
 
     # -- the definitions load check ------------------------------------------------------------
 
@@ -76,6 +80,23 @@ class BackgroundChecks(BackgroundTasks):
     @staticmethod
     def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
         return f"plugins:{project.path}:{cache_key(project, env)}"
+
+    def probe_now(self, project: Project, env: ResolvedEnvironment) -> PluginList:
+        """A probe begun now (a job changed the environment), which any look meanwhile joins."""
+        return self._run_here(self._probe_name(project, env), lambda: self.probe.probe(project, env), project)
+
+    def _join_started(self, state: ProjectState, project: Project, env: ResolvedEnvironment) -> None:
+        """Fills in what a probe, status or lock check already started for this project answers.
+
+        Its answer is read from the cache, which holds it only while nothing it depends on has
+        changed since it began (a file saved meanwhile leaves it missing: asked again).
+        """
+        if state.plugins is None and env.exists and self._joined(self._probe_name(project, env)):
+            state.plugins = self.probe.cached(project, env)
+        if state.status is None and self._joined(f"status:{project.path}"):
+            state.status = self.cached_status(project, env)
+        if state.lock is None and env.mode == MODE_UV and self._joined(f"lock:{project.path}"):
+            state.lock = self.lock_inspector.cached(project, env)
 
     def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
         # a failed probe is not cached on disk; remember it a while so it is not retried in a loop

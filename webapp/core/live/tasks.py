@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,16 @@ class BackgroundTasks:
             finished, self._finished = self._finished, set()
         return finished
 
+    def _joined(self, name: str) -> bool:
+        """Waits for the task under this name if it has started; True if there was one. A task
+        still queued is not waited for: it may be queued behind the caller itself."""
+        with self._lock:
+            future = self._running.get(name)
+        if future is None or not (future.running() or future.done()):
+            return False
+        wait([future])
+        return True
+
     def _submit(
         self,
         name: str,
@@ -67,9 +77,43 @@ class BackgroundTasks:
             if running is not None:
                 return running
             future = (pool or self._pool).submit(work)
-            self._running[name] = future
-            if busy:
-                self._busy[project.path] = self._busy.get(project.path, 0) + 1
+            self._register(name, future, project, busy)
+        future.add_done_callback(self._forgetter(name, future, project, busy))  # not under the lock
+        return future
+
+    def _run_here(self, name: str, work: Callable[[], Any], project: Project) -> Any:
+        """`work` begun now on the caller's thread, under this name, so that a look meanwhile joins
+        it instead of starting its own. One already running began earlier (it may not see what
+        the caller just changed): it is waited for first. One still queued may be queued behind
+        the caller: the work then runs unnamed, as it does once the board is closed."""
+        while True:
+            with self._lock:
+                running = self._running.get(name)
+                if running is None and not self._closed:
+                    future: Future = Future()
+                    future.set_running_or_notify_cancel()
+                    self._register(name, future, project, True)
+                    break
+            if running is None or not (running.running() or running.done()):
+                return work()
+            wait([running])
+        future.add_done_callback(self._forgetter(name, future, project, True))
+        try:
+            result = work()
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(result)
+        return result
+
+    def _register(self, name: str, future: Future, project: Project, busy: bool) -> None:
+        """Called under the lock: the task is known by its name until it ends."""
+        self._running[name] = future
+        if busy:
+            self._busy[project.path] = self._busy.get(project.path, 0) + 1
+
+    def _forgetter(self, name: str, future: Future, project: Project, busy: bool) -> Callable[[Future], None]:
+        """What forgets the task when it ends and tells the listeners."""
 
         def forget(_: Future) -> None:
             with self._lock:
@@ -83,5 +127,4 @@ class BackgroundTasks:
             for listener in self.task_listeners:
                 listener()
 
-        future.add_done_callback(forget)
-        return future
+        return forget

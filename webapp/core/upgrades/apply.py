@@ -169,7 +169,7 @@ def run_upgrade(
         _check(_run_step(lock, *step_args), "uv lock")
         _say(log, "step: sync")
         _check(_run_step(sync_invocation(board.resolver, project.path), *step_args), "uv sync")
-        after = board.probe.probe(project, env)
+        after = board.probe_now(project, env)
         for name, verify in VERIFICATIONS:
             _say(log, f"step: verify: {name}")
             problem = verify(board, prepared, after)
@@ -247,7 +247,7 @@ def run_rollback(
     board.check_status(project, env)
     detail = {"rollback_of": of_job}
     if result.ok and env.exists:
-        after = board.probe.probe(project, env)
+        after = board.probe_now(project, env)
         detail |= {
             "plugin_diff": plugin_diff(prepared.before, after),
             "package_diff": package_diff(prepared.before, after),
