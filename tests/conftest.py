@@ -168,6 +168,31 @@ def uv_bin() -> str:
     return location.path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def subprocess_bytecode(tmp_path_factory):
+    """The Pythons the tests start (servers, command lines) keep their bytecode for the run.
+
+    Where PYTHONDONTWRITEBYTECODE is set (as on this project's development boxes), every
+    `python -m webapp` the tests start compiled envboard's 17,000 lines again: about 0.12 s of
+    its 0.45 s start, for some 180 processes a run. They write it under one folder of the run's
+    temporary tree instead, shared by the workers (Python writes each file whole), never into
+    the checkout; the first ones compile what they import there once. The workers themselves
+    started before this and go on as they were; project code is given neither variable
+    (envboard's allow-list), and `registry_env()` leaves the prefix out for real Dagster.
+    """
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pycache"
+    saved = {name: os.environ.get(name) for name in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def offline_uv(request, monkeypatch, tmp_path_factory):
     """Every uv the tests start works offline, with a uv cache of its own.

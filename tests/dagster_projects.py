@@ -50,8 +50,9 @@ def registry_env() -> dict[str, str]:
     Nor PYTHONDONTWRITEBYTECODE (set on this project's development boxes): dg writes Dagster's
     bytecode into the project's environment, as it does for its users, where envboard's own
     runs of dg find it. Without it every dg the tests ran compiled Dagster again (`dg check
-    defs` 5.4 s of CPU instead of 2.1 s). The environments are in the temporary folder."""
-    skipped = ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+    defs` 5.4 s of CPU instead of 2.1 s). The environments are in the temporary folder. Nor
+    the tests' bytecode folder for their own Pythons (conftest's `subprocess_bytecode`)."""
+    skipped = ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k not in skipped}
     env["DAGSTER_DG_UPDATE_CHECK_ENABLED"] = "0"
     return env
