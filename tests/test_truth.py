@@ -91,10 +91,15 @@ def test_a_project_probed_again_keeps_its_last_answer_marked_refreshing(
     finally:
         site = next((alpha / ".venv" / "lib").glob("python*/site-packages"))
         (site / "zz_hold.pth").unlink()
+
+    def answered():
+        # an interpreter that read the .pth just before it went may reach the FIFO only after a
+        # release: each look lets go whoever is blocked on it now
         _release(fifo)
-    after = wait_for(
-        lambda: (lambda d: d if not d["pending"] and d["plugins"] else None)(client.get(url).get_json())
-    )
+        answer = client.get(url).get_json()
+        return answer if not answer["pending"] and answer["plugins"] else None
+
+    after = wait_for(answered)
     assert after["refreshing"] is False
 
 
