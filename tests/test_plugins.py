@@ -83,14 +83,13 @@ def _waiting_for_a_future(thread: threading.Thread) -> bool:
     return False
 
 
-def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_board, monkeypatch, tmp_path):
-    """`envboard list` while the monitor's first probe runs, or two looks at once: the project's
-    code is imported by one probe, not two, and the answer is that probe's."""
+def _gated_probes(workspace, monkeypatch, tmp_path):
+    """alpha gets a module that is slow to import (it waits until `gate` exists), so a probe is
+    still running when the test looks; every probe started is counted at the one spawn seam."""
     from webapp.core.environments import processes
 
     gate = tmp_path / "gate"
-    components = uv_workspace / "projects" / "alpha" / "src" / "alpha" / "components"
-    # a module slow to import: the background probe is still running when the look asks
+    components = workspace / "projects" / "alpha" / "src" / "alpha" / "components"
     (components / "gated.py").write_text(
         f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
     )
@@ -103,6 +102,13 @@ def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_
         return real_start(invocation)
 
     monkeypatch.setattr(processes, "_start", start)
+    return gate, probes
+
+
+def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_board, monkeypatch, tmp_path):
+    """`envboard list` while the monitor's first probe runs, or two looks at once: the project's
+    code is imported by one probe, not two, and the answer is that probe's."""
+    gate, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     board.refresh_plugins(project)  # as the monitor's first pass does, in the background
@@ -121,22 +127,7 @@ def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_
 def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board, monkeypatch, tmp_path):
     """After a sync the job probes what it changed; the monitor's look at the project meanwhile
     (the job marked it changed) takes that probe's answer instead of importing the code again."""
-    from webapp.core.environments import processes
-
-    gate = tmp_path / "gate"
-    components = uv_workspace / "projects" / "alpha" / "src" / "alpha" / "components"
-    (components / "gated.py").write_text(
-        f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
-    )
-    probes = []
-    real_start = processes._start
-
-    def start(invocation):
-        if any(part.endswith("script.py") for part in invocation.argv):
-            probes.append(invocation.argv)
-        return real_start(invocation)
-
-    monkeypatch.setattr(processes, "_start", start)
+    gate, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     answers = []
