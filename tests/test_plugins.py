@@ -144,6 +144,31 @@ def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board
     assert "alpha.components.greeting.GreetingComponent" in keys(answers[0])
 
 
+def test_a_job_whose_wait_the_server_s_stop_ended_starts_no_probe_after_it(
+    uv_workspace, make_board, monkeypatch, tmp_path
+):
+    """A job's probe after its sync waits for the monitor's probe already running; the server
+    stops meanwhile, which ends that probe. The job takes its answer: no project code is started
+    after the server's last clean-up (it would outlive the server)."""
+    _, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
+    board = make_board(uv_workspace)
+    project = board.workspace.projects[0]
+    env = board.resolve(project)
+    release = threading.Event()
+    board._submit(
+        board._probe_name(project, env), lambda: release.wait(60) and "the monitor's answer", project
+    )
+    answers = []
+    job = threading.Thread(target=lambda: answers.append(board.probe_now(project, env)))
+    job.start()
+    wait_for(lambda: _waiting_for_a_future(job))
+    board.close()  # as the server's stop does, which ends the running probe
+    release.set()
+    job.join(timeout=60)
+    assert answers == ["the monitor's answer"]
+    assert probes == []
+
+
 def test_uv_pip_install_with_the_lock_untouched_changes_the_answer(
     uv_workspace, make_board, wheelhouse, uv_bin
 ):

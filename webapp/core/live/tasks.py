@@ -85,9 +85,14 @@ class BackgroundTasks:
         """`work` begun now on the caller's thread, under this name, so that a look meanwhile joins
         it instead of starting its own. One already running began earlier (it may not see what
         the caller just changed): it is waited for first. One still queued may be queued behind
-        the caller: the work then runs unnamed, as it does once the board is closed."""
+        the caller: the work then runs unnamed, as it does once the board is closed. If the board
+        closed while the caller waited, nothing new starts: the answer is the one waited for
+        (the close ended it), not project code run again after the server's last clean-up."""
+        waited: Future | None = None
         while True:
             with self._lock:
+                if self._closed and waited is not None:
+                    return waited.result()
                 running = self._running.get(name)
                 if running is None and not self._closed:
                     future: Future = Future()
@@ -97,6 +102,7 @@ class BackgroundTasks:
             if running is None or not (running.running() or running.done()):
                 return work()
             wait([running])
+            waited = running
         future.add_done_callback(self._forgetter(name, future, project, True))
         try:
             result = work()
