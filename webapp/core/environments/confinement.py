@@ -9,7 +9,6 @@ own; the launcher (`processes.py`) only applies what an `Invocation` carries.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -221,20 +220,29 @@ def _working_bwrap() -> tuple[str | None, str | None]:
     except OSError as exc:
         return None, f"bwrap cannot run here: {exc.strerror or exc}"
     # once per process and binary: every board (an app, a command, a test) would otherwise
-    # start it again to learn the same thing; another binary at that path is tried anew
-    return _bwrap_runs(found, (info.st_ino, info.st_size, info.st_mtime_ns))
-
-
-@functools.lru_cache(maxsize=8)
-def _bwrap_runs(found: str, stamp: tuple[int, int, int]) -> tuple[str | None, str | None]:
+    # start it again to learn the same thing; another binary at that path is tried anew. A
+    # timeout (a loaded box) is not an answer: the next board asks again rather than turning
+    # bubblewrap off for the rest of the process.
+    stamp = (found, info.st_ino, info.st_size, info.st_mtime_ns)
+    if stamp in _BWRAP_ANSWERS:
+        return _BWRAP_ANSWERS[stamp]
     argv = [found, "--dev-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--", "true"]
     try:
         subprocess.run(argv, capture_output=True, timeout=10, check=True)  # noqa: S603 - argv list
+    except subprocess.TimeoutExpired:
+        return None, "bwrap cannot run here: it did not answer within 10 s"
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         reason = detail.decode(errors="replace").strip() or str(exc)
-        return None, f"bwrap cannot run here: {reason[:200]}"
-    return found, None
+        answer: tuple[str | None, str | None] = (None, f"bwrap cannot run here: {reason[:200]}")
+    else:
+        answer = (found, None)
+    _BWRAP_ANSWERS[stamp] = answer
+    return answer
+
+
+# whether each bubblewrap binary runs here, by path and stamp (inode, size, modification time)
+_BWRAP_ANSWERS: dict[tuple[str, int, int, int], tuple[str | None, str | None]] = {}
 
 
 # What project code is given of envboard's environment: an allow-list, so nothing
