@@ -607,38 +607,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def preloaded_python(subprocess_bytecode):
+    """This worker's parent Python for the servers the tests start (`tests/preloaded.py`)."""
+    from tests.preloaded import PreloadedPython
+
+    parent = PreloadedPython()
+    yield parent
+    parent.close()
+
+
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(tmp_path, request):
     """`envboard serve` as a real process on a loopback port; yields a function to start it.
 
     In single-user mode its operator token is OPERATOR_TOKEN (`signed_in(url)` is the link
-    it prints) unless `env` sets ENVBOARD_TOKEN ("" for a random one)."""
+    it prints) unless `env` sets ENVBOARD_TOKEN ("" for a random one). The server is forked
+    from a Python that has imported envboard already (`tests/preloaded.py`); `fresh=True`
+    starts it as `python -m webapp serve`, interpreter and imports included."""
     import time
     import urllib.request
 
     processes = []
 
-    def start(workspace: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+    def start(workspace: Path, *extra: str, env: dict[str, str] | None = None, fresh: bool = False) -> str:
         port = free_port()
-        log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--workspace",
-                str(workspace),
-                "--port",
-                str(port),
-                "--state-dir",
-                str(tmp_path / "state"),
-                *extra,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "ENVBOARD_TOKEN": OPERATOR_TOKEN, **(env or {})},
-        )
+        log_path = tmp_path / f"server-{port}.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+        args = [
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+            *extra,
+        ]
+        environment = {**os.environ, "ENVBOARD_TOKEN": OPERATOR_TOKEN, **(env or {})}
+        if fresh:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "webapp", *args], stdout=log, stderr=subprocess.STDOUT, env=environment
+            )
+        else:
+            process = request.getfixturevalue("preloaded_python").start(args, environment, log_path)
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"
         start.pids[url] = process.pid
@@ -652,7 +664,7 @@ def live_server(tmp_path):
                 if process.poll() is not None:
                     break
                 time.sleep(0.1)
-        raise AssertionError((tmp_path / f"server-{port}.log").read_text())
+        raise AssertionError(log_path.read_text())
 
     start.pids = {}
     start.processes = {}

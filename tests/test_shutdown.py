@@ -54,7 +54,7 @@ def _exit_code_within(process: subprocess.Popen, seconds: float) -> tuple[int | 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_interrupts_the_sync_and_exits_0(tmp_path, live_server, sig):
     project = write_slow_project(tmp_path / "slow")
-    url = live_server(project, env=SLOW)
+    url = live_server(project, env=SLOW, fresh=True)  # the whole stop of `python -m webapp serve`
     process = live_server.processes[url]
     database = tmp_path / "state" / "envboard.sqlite3"
     job_id, log_path, uv_group = _start_slow_sync(url, database)
@@ -90,7 +90,7 @@ def test_stop_signal_interrupts_the_sync_and_exits_0(tmp_path, live_server, sig)
 
 def test_stop_signal_when_idle_exits_0_at_once(tmp_path, live_server):
     project = write_slow_project(tmp_path / "slow")
-    url = live_server(project)
+    url = live_server(project, fresh=True)
     process = live_server.processes[url]
     process.send_signal(signal.SIGTERM)
     # the promise is "stopped within 3 s"; a stop that waits out a poll or a grace breaks it
