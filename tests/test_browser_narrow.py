@@ -55,6 +55,7 @@ def test_the_mode_preview_and_a_job_with_long_component_names_fit_a_phone(
     page.goto(signed_in(url + f"/projects/teams-finance-{LONG.replace('_', '-')}"))
     # the plugins before the sync are listed first: the job compares its own list with them
     expect(page.locator("#plugins .plugin-meta")).to_contain_text("Listed", timeout=60_000)
+    expect(page.locator("#plugins .error-box")).to_have_count(0)  # a listing, not a failed probe
     page.click("#sync-button")
     expect(page.locator("#flashes .flash")).to_contain_text("succeeded", timeout=60_000)
     page.click("text=Permanent link")
