@@ -1,5 +1,6 @@
 """Sync jobs with real uv: success, failure, cancel, joining, history, restart recovery."""
 
+import threading
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from tests.conftest import add_dependency, live_group_members, wait_for, write_p
 from webapp.core.jobs.errors import JobError
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
+from webapp.core.jobs.sync import Outcome
 
 
 @pytest.fixture
@@ -109,6 +111,39 @@ def test_second_request_joins_and_cancel_ends_the_process_group(tmp_path, make_b
     wait_for(lambda: not live_group_members(running.pid), timeout=10)
     assert live_group_members(running.pid) == []
     assert jobs.active_job(project.id) is None
+
+
+def test_a_job_asked_for_as_soon_as_the_last_one_ended_is_a_new_job(tmp_path, make_board, make_jobs):
+    """A job's end is recorded while its thread still holds the project for a moment (its lock,
+    its place in the queue). Whoever saw it end and asks at once (a script that waited for it,
+    a second click) gets a new job: not the ended one joined, not "queued or running"."""
+    project_dir = write_project(tmp_path / "p", "p", mode="persistent_uv", dependencies=("no-such-dist-xyz",))
+    board = make_board(project_dir)
+    jobs = make_jobs(board)
+    project = board.workspace.projects[0]
+    ended, let_go = threading.Event(), threading.Event()
+
+    def still_holding(record):  # runs in the job's thread, after its end is recorded
+        ended.set()
+        let_go.wait(30)
+
+    jobs.finish_listeners.append(still_holding)
+    first, _ = jobs.sync(project, "ana")
+    assert ended.wait(120) and jobs.wait(first.id, timeout=1).finished
+    threading.Timer(0.5, let_go.set).start()
+    second, joined = jobs.sync(project, "ana")
+    assert not joined and second.id != first.id
+    assert jobs.wait(second.id, timeout=120).finished
+
+    ended.clear()
+    let_go.clear()
+    third, _ = jobs.sync(project, "ana")
+    assert ended.wait(120)
+    threading.Timer(0.5, let_go.set).start()
+    done = Outcome(status="succeeded", exit_code=0, duration=0.0, cancelled=False)
+    rollback = jobs.start(project, "rollback", "ana", lambda *args, **kwargs: done, {})  # no JobError
+    assert rollback.id not in (first.id, second.id, third.id)
+    assert jobs.wait(rollback.id, timeout=120).status == "succeeded"
 
 
 def test_jobs_on_different_projects_queue_beyond_the_limit(tmp_path, make_board, make_jobs, monkeypatch):

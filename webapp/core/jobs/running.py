@@ -12,9 +12,10 @@ only then has the Dagster webserver asked to reload (`telling.py`), if the work 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..environments.processes import Cancellation
 from ..workspace.scan import Project
@@ -32,6 +33,9 @@ class _Running:
     record: JobRecord
     cancel: Cancellation
     work: Callable[..., sync.Outcome] | None = None  # what the job runs, like `sync.run_sync`; None: a sync
+    # set when the job's thread has let go of the project (its lock released, its entry removed):
+    # its end is recorded a moment before that
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class Runner:
@@ -69,6 +73,7 @@ class Runner:
             with self._lock:
                 if self._active.get(project.id) is entry:
                     del self._active[project.id]
+            entry.released.set()
             self._changed(project)
 
     def prune_kept(self, project_id: str | None = None) -> list[str]:
