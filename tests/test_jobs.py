@@ -134,11 +134,12 @@ def test_a_job_asked_for_as_soon_as_the_last_one_ended_is_a_new_job(tmp_path, ma
     second, joined = jobs.sync(project, "ana")
     assert not joined and second.id != first.id
     assert jobs.wait(second.id, timeout=120).finished
+    wait_for(lambda: jobs.active_job(project.id) is None, timeout=30)  # its thread let go too
 
     ended.clear()
     let_go.clear()
-    third, _ = jobs.sync(project, "ana")
-    assert ended.wait(120)
+    third, joined = jobs.sync(project, "ana")
+    assert not joined and ended.wait(120)
     threading.Timer(0.5, let_go.set).start()
     done = Outcome(status="succeeded", exit_code=0, duration=0.0, cancelled=False)
     rollback = jobs.start(project, "rollback", "ana", lambda *args, **kwargs: done, {})  # no JobError

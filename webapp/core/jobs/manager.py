@@ -41,8 +41,6 @@ from .running import Runner, _Running
 from .stopping import Stopping
 from .telling import WebserverReloads
 
-RELEASE_WAIT = 10.0  # how long a new job waits for an ended one to let go of its project (a moment)
-
 log = logging.getLogger("envboard.jobs")
 
 
@@ -127,9 +125,7 @@ class JobManager(Runner, ModeChanges, CheckRecords, Stopping):
                 f"{project.name}'s environment is shared with {names}: a sync makes it match "
                 f"{project.name}'s lock and removes what they need and it does not. Confirm to sync anyway"
             )
-        self._let_ended_go(project)
-        with self._lock:
-            running = self._active.get(project.id)
+        with self._deciding(project) as running:
             if running is not None:
                 return running.record, True
             record = self._record(project, "sync", who)
@@ -156,9 +152,7 @@ class JobManager(Runner, ModeChanges, CheckRecords, Stopping):
         problem = self.can_sync(project)
         if problem:
             raise JobError(problem)
-        self._let_ended_go(project)
-        with self._lock:
-            running = self._active.get(project.id)
+        with self._deciding(project) as running:
             if running is not None:
                 raise JobError(
                     f"a {running.record.action} of {project.name} is queued or running; "
@@ -171,20 +165,6 @@ class JobManager(Runner, ModeChanges, CheckRecords, Stopping):
         self._changed(project)
         self._pool.submit(self._run_sync, project, entry)
         return record
-
-    def _let_ended_go(self, project: Project) -> None:
-        """Wait, briefly, for a job of the project whose end is recorded to let go of it.
-
-        Its end is recorded while it still holds the project (its lock, its place here) for a
-        moment: whoever saw it end and asks for the next job at once (a script that waited for
-        it, a second click) gets that job, not "queued or running" nor the ended job joined."""
-        with self._lock:
-            running = self._active.get(project.id)
-        if running is None:
-            return
-        ended = running.record.finished or getattr(self.history.get(running.record.id), "finished", False)
-        if ended:
-            running.released.wait(RELEASE_WAIT)
 
     def sync_out_of_sync(self, projects: list[Project], who: str) -> SyncAll:
         """A sync for each of these projects that can have one (the overview's "Sync all")."""

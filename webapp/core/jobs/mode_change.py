@@ -33,8 +33,9 @@ class ModeChanges:
             f"another change to {project.name} is in progress (a sync or a mode change); "
             "try again when it has ended"
         )
-        if self.active_job(project.id) is not None:
-            raise JobError(busy)
+        with self._deciding(project) as running:  # a job that has just ended is not in the way
+            if running is not None:
+                raise JobError(busy)
         detail = {"from": change.current_mode, "to": change.target_mode, "diff": change.diff}
         record = self._record(project, "mode", who, status=RUNNING, started_at=time.time(), detail=detail)
         JobLog(record.log_path).append(change.diff)

@@ -7,14 +7,17 @@ files the work may replace, marks the job started unless it was ended meanwhile,
 the work, prunes the kept files the retention no longer covers (`kept.prune`),
 records how it ended (`interrupted` when the server is stopping), frees the lock, and
 only then has the Dagster webserver asked to reload (`telling.py`), if the work says so.
+Then it lets go of the project (`released`): a job of the project asked for between its
+recorded end and that moment waits for it (`_deciding`) instead of joining the ended one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..environments.processes import Cancellation
@@ -27,13 +30,16 @@ from .log import JobLog
 
 log = logging.getLogger("envboard.jobs")
 
+RELEASE_WAIT = 10.0  # how long a new job waits for an ended one to let go of its project (a moment)
+
 
 @dataclass
 class _Running:
     record: JobRecord
     cancel: Cancellation
     work: Callable[..., sync.Outcome] | None = None  # what the job runs, like `sync.run_sync`; None: a sync
-    # set when the job's thread has let go of the project (its lock released, its entry removed):
+    started: threading.Event = field(default_factory=threading.Event)  # its thread took it
+    # set when that thread has let go of the project (its lock released, its entry removed):
     # its end is recorded a moment before that
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -43,6 +49,7 @@ class Runner:
 
     def _run_sync(self, project: Project, entry: _Running) -> None:
         record = entry.record
+        entry.started.set()  # from here on it lets go of the project, whatever happens
         try:
             if entry.cancel.requested:
                 if self._stopping:
@@ -75,6 +82,40 @@ class Runner:
                     del self._active[project.id]
             entry.released.set()
             self._changed(project)
+
+    @contextlib.contextmanager
+    def _deciding(self, project: Project) -> Iterator[_Running | None]:
+        """Hold the manager's lock with the project's queued or running job (None: none).
+
+        A job whose end is recorded is not one, though its thread holds the project a moment
+        longer (its lock, its place here): whoever saw it end and asks at once (a script that
+        waited for it, a second click) gets the next job, not the ended one joined nor "queued
+        or running". That moment is waited for without the lock (at most RELEASE_WAIT)."""
+        deadline = time.monotonic() + RELEASE_WAIT
+        while True:
+            self._lock.acquire()
+            running = self._active.get(project.id)
+            if running is None or not self._ended(running) or time.monotonic() >= deadline:
+                break
+            self._lock.release()
+            running.released.wait(max(0.0, deadline - time.monotonic()))
+        try:
+            yield running
+        finally:
+            self._lock.release()
+
+    def _ended(self, entry: _Running) -> bool:
+        """Whether the job's own thread recorded its end (then it lets go of the project at once).
+        A queued job ended by a stopping or another server never runs, so it is not waited for."""
+        if not entry.started.is_set():
+            return False
+        if entry.record.finished:
+            return True
+        try:  # the history says it first, the record in memory a moment later
+            recorded = self.history.get(entry.record.id)
+        except HistoryError:
+            return False
+        return recorded is not None and recorded.finished
 
     def prune_kept(self, project_id: str | None = None) -> list[str]:
         """Remove the kept files the retention no longer covers (one project's, or all at a
