@@ -1,8 +1,8 @@
 """`python -m webapp serve` for the tests, forked from a Python that has already imported it.
 
-Most of a test server's own start is the interpreter's and its imports' (about 0.35 s of CPU
-of 0.45 s to its first /healthz), and a run of the suite starts over a hundred servers on a
-machine whose cores are the limit. So each pytest worker keeps one parent Python (this module
+Most of a test server's own start is the interpreter's and its imports' (0.22 s of the 0.29 s
+of CPU to its first /healthz on an empty workspace: `benchmarks/server_start.py`), and a run of
+the suite starts over a hundred servers on a machine whose cores are the limit. So each pytest worker keeps one parent Python (this module
 run as `python -m tests.preloaded`) that imports what `serve` imports, and nothing more: no
 app, no board, no thread, no file. For each server it forks a child, which takes the test's
 environment, working folder and log and then runs `webapp`'s `__main__` as `python -m webapp`
