@@ -27,7 +27,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-THREADS = 16  # `envboard serve`'s default; the bare page gets the same
+# The ceilings run waitress with 16 threads, as the README's Performance section defines them; on
+# a 2-core box 16 answered the same bytes as fast as 8 or a little faster: the harder bar.
+# envboard runs with its own default (`envboard serve --threads`, 8) unless a benchmark says.
+CEILING_THREADS = 16
 
 
 def wait_listening(url: str, attempts: int = 3000) -> None:
@@ -52,7 +55,7 @@ class Server:
         state: Path,
         env: dict[str, str],
         fake_uv: bool = True,
-        threads: int = THREADS,
+        threads: int | None = None,
         session: bool = True,
         extra: tuple[str, ...] = (),
         cwd: Path | None = None,
@@ -70,8 +73,7 @@ class Server:
             str(self.port),
             "--state-dir",
             str(state),
-            "--threads",
-            str(threads),
+            *(("--threads", str(threads)) if threads else ()),
             *extra,
         ]
         if fake_uv:
@@ -170,7 +172,7 @@ def users_file(base: Path) -> tuple[Path, str]:
     return path, output.strip().splitlines()[-1]
 
 
-def team_server(workspace: Path, state: Path, base: Path) -> tuple[Server, str]:
+def team_server(workspace: Path, state: Path, base: Path, threads: int | None = None) -> tuple[Server, str]:
     """`envboard serve` as a team runs it, with real uv: a users file in `base` with one operator,
     anonymous viewing allowed. Returns the server and the operator's token."""
     users, token = users_file(base)
@@ -179,6 +181,7 @@ def team_server(workspace: Path, state: Path, base: Path) -> tuple[Server, str]:
         state,
         {},
         fake_uv=False,
+        threads=threads,
         session=False,
         extra=("--users", str(users), "--allow-anonymous-view"),
     )
@@ -188,7 +191,7 @@ def team_server(workspace: Path, state: Path, base: Path) -> tuple[Server, str]:
 class BarePage:
     """The ceiling: a bare Flask+waitress app rendering the same rows and nothing else (bare_page.py)."""
 
-    def __init__(self, report: dict, folder: Path, threads: int = THREADS) -> None:
+    def __init__(self, report: dict, folder: Path, threads: int = CEILING_THREADS) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         rows = folder / "rows.json"
         rows.write_text(json.dumps(report))
@@ -256,7 +259,7 @@ def _ms(text: str) -> float:
 class Ceiling:
     """Ceiling (b): waitress with `threads` threads returning `size` precomputed bytes (ceiling.py)."""
 
-    def __init__(self, size: int, threads: int = THREADS, keep_alive: bool = False) -> None:
+    def __init__(self, size: int, threads: int = CEILING_THREADS, keep_alive: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, str(HERE / "ceiling.py"), str(size), str(self.port), str(threads)]

@@ -1,12 +1,13 @@
 """The overview against ceiling (b), the stack's physical limit, measured in the same run.
 
-    python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 5]
+    python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 5] [--threads N]
                                   [--runs 3] [--scratch DIR]
 
-For each size: a workspace of active-mode projects and a real `envboard serve` (waitress,
-16 threads, real uv, a users file with one operator, anonymous viewing allowed) left to
-finish its probes. Beside it, benchmarks/ceiling.py: waitress with the same 16 threads
-returning precomputed bytes of exactly the overview's size, and an empty 204.
+For each size: a workspace of active-mode projects and a real `envboard serve` (waitress
+with its default 8 threads, or `--threads N`; real uv, a users file with one operator,
+anonymous viewing allowed) left to finish its probes. Beside it, benchmarks/ceiling.py:
+waitress with 16 threads returning precomputed bytes of exactly the overview's size, and an
+empty 204.
 
 Then wrk (Debian package `wrk`; keep-alive clients on loopback, bounded in time) against
 `/` for an anonymous viewer and for the signed-in operator (each with its session cookie), and
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scratch", type=Path)
+    parser.add_argument("--threads", type=int, help="envboard's request threads (default: its own)")
     args = parser.parse_args()
     base = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-overview-"))
     print(
@@ -93,7 +95,7 @@ def main() -> None:
     )
     for size in args.sizes:
         workspace, state = workspace_of(base, size)
-        server, token = team_server(workspace, state, base)
+        server, token = team_server(workspace, state, base, threads=args.threads)
         ceiling = kept_open = None
         try:
             server.wait_settled()

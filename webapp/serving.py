@@ -32,8 +32,8 @@ REQUESTS_TIMEOUT = 0.3  # requests still being answered after the jobs are done 
 EXIT_TIMEOUT = 0.5  # then threads still working (a plugin probe) are not waited for
 # A thread back from a system call (waitress's poll and send, a session's SQLite read, a stat)
 # waits up to the interpreter's switch interval (5 ms by default) for a busy thread to give
-# up the lock: with 16 request threads the I/O loop and signed-in requests queued behind
-# them. A shorter interval hands the lock over sooner, for a little more switching.
+# up the lock: behind the busy request threads the I/O loop and signed-in requests queued.
+# A shorter interval hands the lock over sooner, for a little more switching.
 SWITCH_INTERVAL = 0.0005
 log = logging.getLogger("envboard.serve")
 

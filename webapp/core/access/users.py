@@ -113,8 +113,8 @@ class UserDirectory:
 
     def _fresh(self, arrived: int | None = None) -> None:
         # a look at the file's stamp first, without the lock (and shared by the requests that
-        # arrived before it began, SharedLook): every signed-in request asks, and 16 threads
-        # queueing on the lock for a stat made 64 clients slower than 16
+        # arrived before it began, SharedLook): every signed-in request asks, and the request
+        # threads queueing on the lock for a stat made 64 clients slower than 16
         if self._looked(arrived) == self._stamp:
             return
         # keep the last good list rather than locking everybody out mid-edit
