@@ -196,6 +196,31 @@ def test_outdated_is_cached_and_checked_again_when_the_environment_changes(tmp_p
         envboard.close()
 
 
+def test_projects_sharing_an_environment_share_its_check_unless_uv_reads_another_config(tmp_path):
+    """Every `active` project runs in the interpreter envboard runs in: uv is asked once for
+    them all, except where uv would read another config (gamma's own uv.toml)."""
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta", "gamma"])
+    for name in ("alpha", "beta", "gamma"):  # no [tool.uv] table: uv reads no config of theirs
+        (root / name).mkdir()
+        (root / name / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+            f'[tool.dg.project]\nroot_module = "{name}"\npython_environment = "active"\n'
+        )
+    (root / "gamma" / "uv.toml").write_text('exclude-newer = "2024-01-01T00:00:00Z"\n')
+    envboard = Envboard(Settings(workspace=root, state_dir=tmp_path / "state"))
+    try:
+        checked = {}
+        for name in ("alpha", "beta", "gamma"):
+            state = envboard.board.state(envboard.board.project(name), wait=True)
+            report = envboard.outdated.report(state.project, state.env, wait=True)
+            assert report.known and report.index_error is None, report
+            checked[name] = report.checked_at
+        assert checked["beta"] == checked["alpha"]  # beta took alpha's answer: one uv run
+        assert checked["gamma"] > checked["alpha"]  # asked apart, after it
+    finally:
+        envboard.close()
+
+
 def test_a_plan_over_three_projects_shows_the_diffs_and_the_pin_that_blocks_one(tmp_path, three, capsys):
     before = {name: files(three, name) for name in ("alpha", "beta", "gamma")}
     code, out, _ = cli(capsys, three, tmp_path / "state", "upgrade", "fixpkg", "--plan", "--json")

@@ -1,12 +1,14 @@
-"""What a persistent_uv project's lock says: `uv.lock`'s pins (read with tomllib:
-`[[package]] name/version`), the requirements the project names itself, whether the lock
-is up to date (`uv lock --check --offline`, cached on the stamps of `pyproject.toml`
-and `uv.lock`), and the lock's hash a job records before and after.
+"""What uv says of a project: `uv.lock`'s pins (read with tomllib: `[[package]]
+name/version`), the requirements the project names itself, whether the lock is up to date
+(`uv lock --check --offline`, cached on the stamps of `pyproject.toml` and `uv.lock`), the
+lock's hash a job records before and after, the config file uv reads in a folder, and the
+commands that list an environment's outdated and editable packages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,18 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..disk.cache import DependencyCache, content_hash, stamp_all
-from ..disk.files import MAX_CONFIG_BYTES, ConfigError, read_regular
+from ..disk.files import MAX_CONFIG_BYTES, ConfigError, read_regular, read_toml
 from ..disk.stamps import remembered
 from ..workspace.dg import PYPROJECT
 from ..workspace.locked import normalise, read_locked_versions
 from .output import last_words
-from .processes import run
+from .processes import Invocation, run
 
 if TYPE_CHECKING:
     from ..workspace.scan import Project
     from .resolver import ResolvedEnvironment, Resolver
 
 LOCK_FILE = "uv.lock"
+UV_CONFIG = "uv.toml"
 LOCK_CHECK_TIMEOUT = 120.0
 
 LOCK_UP_TO_DATE = "up_to_date"
@@ -74,8 +77,55 @@ def _read_direct_requirements(pyproject: Path) -> list[str]:
     return sorted(names)
 
 
+def outdated_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
+    """uv's own list of outdated packages of this environment, from the project's root."""
+    root = env.uv_root or env.project_root
+    args = ["pip", "list", "--outdated", "--format", "json", "--color", "never", "-p", str(env.python)]
+    return resolver.uv_invocation(root, args)
+
+
+def editables_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
+    """uv's list of the environment's editable installs (local: no index is asked)."""
+    root = env.uv_root or env.project_root
+    args = ["pip", "list", "--editable", "--format", "json", "--color", "never", "-p", str(env.python)]
+    return resolver.uv_invocation(root, args)
+
+
+def json_list(text: str) -> list[dict[str, Any]]:
+    """uv's JSON list (stdout; its notes on stderr are merged in, so the JSON line is looked for)."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("["):
+            try:
+                items = json.loads(line)
+            except ValueError:
+                continue
+            return [item for item in items if isinstance(item, dict)]
+    raise ValueError("uv printed no JSON list")
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def project_config(root: Path) -> Path | None:
+    """The project-level config file uv reads when it runs in `root`, as uv finds it: in `root`
+    or the nearest folder above it, a `uv.toml`, else a `pyproject.toml` with a `[tool.uv]`
+    table (one without is passed over). None when there is none. A file that cannot be read
+    counts as found: uv would read it and say why, so no other folder's answer stands in."""
+    for folder in (root, *root.parents):
+        config = folder / UV_CONFIG
+        if config.is_file():
+            return config
+        pyproject = folder / PYPROJECT
+        if pyproject.is_file():
+            try:
+                tool = read_toml(pyproject).data.get("tool")
+            except ConfigError:
+                return pyproject
+            if isinstance(tool, dict) and "uv" in tool:
+                return pyproject
+    return None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ project, so uv itself reads the project's `[tool.uv]` settings there (`[[tool.uv
 `index-url`, `find-links`, `exclude-newer`): the answer is what uv would resolve from,
 with no second reading of those settings here to drift from uv's.
 
+uv's answer is the environment's, seen from that root's config: projects that share an
+environment and the config uv finds (every `active` project of a workspace shares the
+interpreter envboard runs in) share one check, and each marks its own direct requirements.
 Answers are kept in the dependency cache for `lifetime` seconds and while the
 environment's site-packages and the project's pyproject.toml are unchanged; a stale
 one is still shown while a background check (one at a time, at low CPU priority)
@@ -15,7 +18,6 @@ moment it was first missed, never an error per package.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -28,9 +30,15 @@ from typing import Any
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.times import iso
 from ..environments.output import last_words
-from ..environments.processes import Invocation, run
+from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..environments.uv import direct_requirements
+from ..environments.uv import (
+    direct_requirements,
+    editables_invocation,
+    json_list,
+    outdated_invocation,
+    project_config,
+)
 from ..workspace.locked import normalise
 from ..workspace.scan import Project
 
@@ -93,41 +101,15 @@ class OutdatedReport:
         }
 
 
-def outdated_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
-    """uv's own list of outdated packages of this environment, from the project's root."""
-    root = env.uv_root or env.project_root
-    args = ["pip", "list", "--outdated", "--format", "json", "--color", "never", "-p", str(env.python)]
-    return resolver.uv_invocation(root, args)
-
-
-def editables_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
-    """uv's list of the environment's editable installs (local: no index is asked)."""
-    root = env.uv_root or env.project_root
-    args = ["pip", "list", "--editable", "--format", "json", "--color", "never", "-p", str(env.python)]
-    return resolver.uv_invocation(root, args)
-
-
-def _json_list(text: str) -> list[dict[str, Any]]:
-    """uv's JSON list (stdout; its notes on stderr are merged in, so the JSON line is looked for)."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("["):
-            try:
-                items = json.loads(line)
-            except ValueError:
-                continue
-            return [item for item in items if isinstance(item, dict)]
-    raise ValueError("uv printed no JSON list")
-
-
-def parse_outdated(text: str, direct: set[str]) -> list[OutdatedPackage]:
-    """uv's JSON; an editable install is left out: uv compares it with whatever release of that
-    name the index has (a project called `demo` against PyPI's `demo`), which is not its own."""
+def outdated_packages(listed: list[dict[str, Any]], direct: set[str]) -> list[OutdatedPackage]:
+    """uv's JSON list, direct requirements first; an editable install is left out: uv compares it
+    with whatever release of that name the index has (a project called `demo` against PyPI's
+    `demo`), which is not its own."""
     found = [
         OutdatedPackage(
-            normalise(i["name"]), i["version"], i["latest_version"], normalise(i["name"]) in direct
+            normalise(i["name"]), str(i["version"]), str(i["latest_version"]), normalise(i["name"]) in direct
         )
-        for i in _json_list(text)
+        for i in listed
         if {"name", "version", "latest_version"} <= i.keys() and not i.get("editable_project_location")
     ]
     return sorted(found, key=lambda p: (not p.direct, p.name))
@@ -185,7 +167,7 @@ class OutdatedChecker:
         if fresh:
             return self._from_value(project, value)
         if wait:
-            return self._from_value(project, self.check(project, env))
+            return self._from_value(project, self.check(project, env, shared=True))
         pending = self._submit(project, env) if ask else False
         stale = value or self.cache.last_stored(self._name(project), self._key(env))
         if stale is None:
@@ -195,33 +177,29 @@ class OutdatedChecker:
 
     def _expired(self, value: dict[str, Any]) -> bool:
         age = time.time() - (value.get("checked_at") or 0)
-        return age > (FAILED_RETRY if value.get("index_error") else self.lifetime)
+        failed = value.get("index_error") or value.get("error")
+        return age > (FAILED_RETRY if failed else self.lifetime)
 
-    def check(self, project: Project, env: ResolvedEnvironment) -> dict[str, Any]:
-        """Ask uv now and remember the answer."""
+    def check(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> dict[str, Any]:
+        """Ask uv now, or with `shared` take the fresh answer a project sharing the environment
+        got (see `_uv_answer`); mark the project's own direct requirements, and remember it."""
         dependencies = self._dependencies(project, env)
         stamps = stamp_all(dependencies)  # before uv looks: an install meanwhile makes it stale
-        invocation = outdated_invocation(self.resolver, env)
-        result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
-        now = time.time()
+        answer = self._uv_answer(env, shared)
+        now = answer["checked_at"]
         direct = set(direct_requirements(project.path / "pyproject.toml"))
-        packages: list[OutdatedPackage] | None = None
-        if result.ok:
-            with contextlib.suppress(ValueError):
-                packages = parse_outdated(result.text, direct)
-        if packages is not None:
+        if "listed" in answer:
             value: dict[str, Any] = {
-                "packages": [p.to_json() for p in packages],
+                "packages": [p.to_json() for p in outdated_packages(answer["listed"], direct)],
                 "checked_at": now,
-                "editable": self._editables(env),
-                # uv offline lists nothing it has not cached: "not listed" is no longer "newest"
-                "offline": invocation.env.get("UV_OFFLINE", "").lower() in ("1", "true", "yes", "on"),
+                "editable": answer["editable"],
+                "offline": answer["offline"],
             }
         else:
             # the last good answer stays, said to be from before the index went away
             before = self.cache.last_stored(self._name(project), self._key(env)) or {}
             since = before.get("failing_since") or now
-            words = result.error or last_words(result.text) or f"uv exited {result.exit_code}"
+            words = answer["error"]
             value = {
                 "packages": before.get("packages", []),
                 "editable": before.get("editable", []),
@@ -236,10 +214,38 @@ class OutdatedChecker:
                 self.generation += 1
         return value
 
+    def _uv_answer(self, env: ResolvedEnvironment, shared: bool) -> dict[str, Any]:
+        """What uv lists for the environment from its root, shared by every project that asks uv
+        the same: the same interpreter, mode and uv, and the same config uv finds there (2,000
+        `active` projects asked once, not 2,000 times). Kept while fresh and while site-packages
+        and that config are unchanged; a failure is kept too, and asked again after FAILED_RETRY."""
+        config = project_config(env.uv_root or env.project_root)
+        name = f"outdated-environment:{env.python}:{config}"
+        dependencies = {"site": [str(p) for p in env.site_packages], "file": [str(config)] if config else []}
+        kept = self.cache.load(name, self._key(env)) if shared else None
+        if kept is not None and not self._expired(kept):
+            return kept
+        stamps = stamp_all(dependencies)
+        invocation = outdated_invocation(self.resolver, env)
+        result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
+        answer: dict[str, Any] = {"checked_at": time.time()}
+        listed = None
+        if result.ok:
+            with contextlib.suppress(ValueError):
+                listed = json_list(result.text)
+        if listed is None:
+            answer["error"] = result.error or last_words(result.text) or f"uv exited {result.exit_code}"
+        else:
+            # uv offline lists nothing it has not cached: "not listed" is no longer "newest"
+            offline = invocation.env.get("UV_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+            answer.update(listed=listed, editable=self._editables(env), offline=offline)
+        self.cache.store(name, self._key(env), answer, dependencies, stamps)
+        return answer
+
     def _editables(self, env: ResolvedEnvironment) -> list[str]:
         result = run(editables_invocation(self.resolver, env), capture=True, timeout=OUTDATED_TIMEOUT)
         try:
-            return sorted(normalise(i["name"]) for i in _json_list(result.text) if "name" in i)
+            return sorted(normalise(i["name"]) for i in json_list(result.text) if "name" in i)
         except ValueError:
             return []
 
@@ -266,7 +272,7 @@ class OutdatedChecker:
             if project.path in self._running:
                 return True
             try:
-                future = self._pool.submit(self.check, project, env)
+                future = self._pool.submit(self.check, project, env, shared=True)
             except RuntimeError:  # shut down: the server is stopping
                 return False
             self._running[project.path] = future
