@@ -221,6 +221,36 @@ def test_projects_sharing_an_environment_share_its_check_unless_uv_reads_another
         envboard.close()
 
 
+def test_uv_settings_read_elsewhere_make_a_check_of_its_own(tmp_path):
+    """alpha is a member of the uv workspace at the root, so uv reads alpha's settings there;
+    beta is not, and uv finds the same file from beta's folder, but as its own config. A
+    uv.toml made in beta's folder later makes beta's answer stale."""
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
+    (root / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["alpha"]\n')
+    for name in ("alpha", "beta"):
+        (root / name).mkdir()
+        (root / name / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+            f'[tool.dg.project]\nroot_module = "{name}"\npython_environment = "active"\n'
+        )
+    envboard = Envboard(Settings(workspace=root, state_dir=tmp_path / "state"))
+    try:
+
+        def checked(name: str) -> float:
+            state = envboard.board.state(envboard.board.project(name), wait=True)
+            report = envboard.outdated.report(state.project, state.env, wait=True)
+            assert report.known and report.index_error is None, report
+            return report.checked_at
+
+        alpha, beta = checked("alpha"), checked("beta")
+        assert beta > alpha  # asked apart
+        assert checked("beta") == beta  # kept
+        (root / "beta" / "uv.toml").write_text('exclude-newer = "2024-01-01T00:00:00Z"\n')
+        assert checked("beta") > beta  # asked again with the new settings
+    finally:
+        envboard.close()
+
+
 def test_a_plan_over_three_projects_shows_the_diffs_and_the_pin_that_blocks_one(tmp_path, three, capsys):
     before = {name: files(three, name) for name in ("alpha", "beta", "gamma")}
     code, out, _ = cli(capsys, three, tmp_path / "state", "upgrade", "fixpkg", "--plan", "--json")

@@ -22,6 +22,7 @@ from ..workspace.dg import PYPROJECT
 from ..workspace.locked import normalise, read_locked_versions
 from .output import last_words
 from .processes import Invocation, run
+from .resolver import uv_workspace_root
 
 if TYPE_CHECKING:
     from ..workspace.scan import Project
@@ -104,25 +105,35 @@ def json_list(text: str) -> list[dict[str, Any]]:
     raise ValueError("uv printed no JSON list")
 
 
+def settings_sources(env: ResolvedEnvironment) -> tuple[Path | None, ...]:
+    """What uv's answer for an environment depends on beside it: the uv workspace root (uv reads
+    a member's settings there, not in the member) and the config uv finds from there and from
+    the root it runs in. Projects with the same interpreter and these share one answer."""
+    workspace = env.uv_root or uv_workspace_root(env.project_root)
+    root = env.uv_root or env.project_root
+    return (workspace, project_config(root), project_config(workspace) if workspace else None)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def project_config(root: Path) -> Path | None:
-    """The project-level config file uv reads when it runs in `root`, as uv finds it: in `root`
-    or the nearest folder above it, a `uv.toml`, else a `pyproject.toml` with a `[tool.uv]`
-    table (one without is passed over). None when there is none. A file that cannot be read
-    counts as found: uv would read it and say why, so no other folder's answer stands in."""
+    """The project-level config file uv reads when it runs in `root`, found as uv finds it: in
+    `root` or the nearest folder above it, a `uv.toml` (anything there but a folder), else a
+    `pyproject.toml` with a `[tool.uv]` table; one without that table, or one that cannot be
+    parsed (uv warns and goes on), is passed over. None when there is none. A uv workspace
+    member's settings are read at the workspace root instead: see `settings_sources`."""
     for folder in (root, *root.parents):
         config = folder / UV_CONFIG
-        if config.is_file():
+        if config.exists() and not config.is_dir():
             return config
         pyproject = folder / PYPROJECT
         if pyproject.is_file():
             try:
                 tool = read_toml(pyproject).data.get("tool")
             except ConfigError:
-                return pyproject
+                continue
             if isinstance(tool, dict) and "uv" in tool:
                 return pyproject
     return None

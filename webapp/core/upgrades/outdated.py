@@ -18,6 +18,7 @@ moment it was first missed, never an error per package.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import time
@@ -33,12 +34,14 @@ from ..environments.output import last_words
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import (
+    UV_CONFIG,
     direct_requirements,
     editables_invocation,
     json_list,
     outdated_invocation,
-    project_config,
+    settings_sources,
 )
+from ..workspace.dg import PYPROJECT
 from ..workspace.locked import normalise
 from ..workspace.scan import Project
 
@@ -136,18 +139,24 @@ class OutdatedChecker:
         # grows whenever an answer lists other outdated packages than the one before it: what
         # is built from the answers (the Versions matrix's marks) is keyed on it
         self.generation = 0
+        # uv's settings from the environment (UV_INDEX_URL, UV_OFFLINE, ...) change its answer: a
+        # command line run with others must not leave its answer for the server's projects
+        settings = sorted((k, v) for k, v in resolver.environ.items() if k.startswith("UV_"))
+        self._uv_settings = hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
     @staticmethod
     def _name(project: Project) -> str:
         return f"outdated:{project.path}"
 
     def _key(self, env: ResolvedEnvironment) -> str:
-        return f"{env.mode}:{env.python}:{self.resolver.uv.path}"
+        return f"{env.mode}:{env.python}:{self.resolver.uv.path}:{self._uv_settings}"
 
     @staticmethod
     def _dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
+        """Site-packages and the files uv may read settings from (a uv.toml made later counts)."""
         root = env.uv_root or project.path
-        files = {str(project.path / "pyproject.toml"), str(root / "pyproject.toml")}
+        files = {str(folder / name) for folder in (project.path, root) for name in (PYPROJECT, UV_CONFIG)}
+        files.update(str(config) for config in settings_sources(env)[1:] if config is not None)
         return {"site": [str(p) for p in env.site_packages], "file": sorted(files)}
 
     def report(
@@ -215,13 +224,13 @@ class OutdatedChecker:
         return value
 
     def _uv_answer(self, env: ResolvedEnvironment, shared: bool) -> dict[str, Any]:
-        """What uv lists for the environment from its root, shared by every project that asks uv
-        the same: the same interpreter, mode and uv, and the same config uv finds there (2,000
-        `active` projects asked once, not 2,000 times). Kept while fresh and while site-packages
-        and that config are unchanged; a failure is kept too, and asked again after FAILED_RETRY."""
-        config = project_config(env.uv_root or env.project_root)
-        name = f"outdated-environment:{env.python}:{config}"
-        dependencies = {"site": [str(p) for p in env.site_packages], "file": [str(config)] if config else []}
+        """uv's list for the environment, shared by the projects with the same `settings_sources`
+        (2,000 `active` projects ask once); a failure is kept too, until FAILED_RETRY."""
+        asked_as = settings_sources(env)
+        parts = (env.mode, env.python, env.venv, *asked_as)
+        name = "outdated-environment:" + ":".join(str(part) for part in parts)
+        configs = [str(config) for config in asked_as[1:] if config is not None]
+        dependencies = {"site": [str(p) for p in env.site_packages], "file": configs}
         kept = self.cache.load(name, self._key(env)) if shared else None
         if kept is not None and not self._expired(kept):
             return kept
@@ -243,7 +252,8 @@ class OutdatedChecker:
         return answer
 
     def _editables(self, env: ResolvedEnvironment) -> list[str]:
-        result = run(editables_invocation(self.resolver, env), capture=True, timeout=OUTDATED_TIMEOUT)
+        invocation = editables_invocation(self.resolver, env)
+        result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
         try:
             return sorted(normalise(i["name"]) for i in json_list(result.text) if "name" in i)
         except ValueError:
