@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import core, signed_in, wait_for, write_project, write_workspace
 from webapp.cli import main as cli
 from webapp.core.access.users import add_user
+from webapp.core.pages import upgrades
 from webapp.core.workspace import mode_preview, modes
 from webapp.core.workspace.scan import scan_workspace
 
@@ -246,6 +247,29 @@ def test_previews_are_cached_by_content_and_bounded_in_number(tmp_path, make_app
 
 
 # -- symlinks --------------------------------------------------------------------------------------
+
+
+def test_upgrade_plans_are_bounded_in_number_and_a_busy_one_says_so(tmp_path, make_app, monkeypatch):
+    """A plan runs uv's resolutions in the request's thread: while PLANS_AT_ONCE are being made,
+    the next is refused at once (JSON, page) and an apply starts nothing, so plans asked over and
+    over cannot hold every request thread."""
+    root = write_workspace(tmp_path / "ws", ["alpha"])
+    write_project(root / "alpha", "alpha", mode="active")
+    app = make_app(root)
+    client = app.test_client()
+    monkeypatch.setattr(upgrades, "PLAN_WAIT", 0.2)
+    held = [upgrades._plan_slots.acquire(timeout=1) for _ in range(upgrades.PLANS_AT_ONCE)]
+    try:
+        assert all(held)
+        busy = client.get("/api/upgrades/plan?target=fixpkg==2.0")
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
+        assert "upgrade plans are being made right now" in busy.get_json()["message"]
+        page = client.get("/upgrades/plan?target=fixpkg==2.0")
+        assert page.status_code == 503 and "try again in a moment" in page.get_data(as_text=True)
+    finally:
+        for _ in held:
+            upgrades._plan_slots.release()
+    assert client.get("/api/upgrades/plan?target=fixpkg==2.0").status_code == 200
 
 
 def test_discovery_never_follows_a_symlink_out_of_the_scanned_folder(tmp_path, make_app):

@@ -45,8 +45,9 @@ from .options import (
 # 8, not more: envboard's requests are short and hold the interpreter's lock, so threads beyond a
 # few add no work done, only turns to wait. On a 2-core box 8 answered the overview faster than
 # 16 (signed in, 64 clients: 2,262 against 1,880 req/s, p99 71 against 105 ms), and 4 no better
-# than 8. The threads a request may hold longer (at most 3 mode previews, viewers waiting for one
-# render of a new snapshot) leave the rest free; slow clients hold sockets, not threads.
+# than 8. The threads a request may hold longer (at most 3 mode previews and 2 upgrade plans,
+# viewers waiting for one render of a new snapshot) leave the rest free; slow clients hold
+# sockets, not threads.
 @setting(
     "--threads",
     metavar="N",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
@@ -15,6 +15,14 @@ from . import htmx
 def _http_error(error: HTTPException):
     if isinstance(error.response, Response):
         return error.response  # an abort() that already built its answer
+    response = make_response(_answer(error))
+    for name, value in error.get_headers():  # the error's own: Retry-After, Allow, ...
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _answer(error: HTTPException):
     if request.path.startswith("/api/"):
         name = (error.name or "error").lower()
         return jsonify({"error": name, "message": error.description}), error.code

@@ -191,7 +191,10 @@ SPEC = {
                 _query("target", "NAME or NAME==VERSION; dagster-family for the whole family"),
                 _query("project", "a project id (repeatable); default: every project that has it"),
             ],
-            **{"400": _json("#/components/schemas/Error", "the target is not a package name and version")},
+            **{
+                "400": _json("#/components/schemas/Error", "the target is not a package name and version"),
+                "503": _json("#/components/schemas/Error", "plans all busy: retry after Retry-After"),
+            },
         ),
         "/api/jobs": _get(
             "Every job and mode change, newest first",

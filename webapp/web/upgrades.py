@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import ServiceUnavailable
 
 from ..core.jobs.errors import JobError
 from ..core.pages import upgrades
@@ -37,7 +38,10 @@ def _plan() -> upgrades.UpgradePlan:
     unknown = [project_id for project_id in chosen if project_id not in known]
     if unknown:
         abort(404, description=f"no project {unknown[0]!r}")
-    return upgrades.upgrade_plan(envboard(), _states(), _target_or_400(), chosen or None)
+    try:
+        return upgrades.upgrade_plan(envboard(), _states(), _target_or_400(), chosen or None)
+    except upgrades.PlansBusy as exc:
+        raise ServiceUnavailable(str(exc), retry_after=2) from None
 
 
 @blueprint.get("/upgrades")
@@ -69,7 +73,11 @@ def apply():
     if not approved:
         feedback.say("No project was approved; nothing was started", "error")
         return redirect(url_for("upgrades.index"), code=303)
-    data = upgrades.upgrade_plan(envboard(), _states(), _target_or_400(), approved)
+    try:
+        data = upgrades.upgrade_plan(envboard(), _states(), _target_or_400(), approved)
+    except upgrades.PlansBusy as exc:
+        feedback.say(f"Nothing was started: {exc}", "error")
+        return redirect(url_for("upgrades.index"), code=303)
     started = []
     for project_plan in data.plan.projects:
         if not project_plan.approvable:

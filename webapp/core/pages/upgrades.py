@@ -11,6 +11,7 @@ look for the command line), so each says the same thing wherever it is shown.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,16 @@ from ..upgrades.plan import Plan, ProjectPlan, plan_project
 from ..upgrades.target import Target, in_family
 
 PLAN_WORKERS = 2  # uv resolves in parallel, but a plan must not take every core of a shared box
+# A plan runs uv's resolutions in the request's thread, seconds per project and minutes for a
+# large workspace: a few at once, so that plans asked over and over cannot hold every request
+# thread of the server; the others are refused at once, to be asked again
+PLANS_AT_ONCE = 2
+PLAN_WAIT = 2.0  # seconds a plan waits for one of those before it is refused
+_plan_slots = threading.BoundedSemaphore(PLANS_AT_ONCE)
+
+
+class PlansBusy(Exception):
+    """Every plan slot is taken; the message says to try again in a moment."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,23 @@ def upgrade_plan(
     """What uv would do in each chosen project (default: all that have the package); writes nothing.
 
     Without a version the target is the newest the projects' indexes know (so a pin that keeps
-    it out is named), else the newest that fits.
+    it out is named), else the newest that fits. PlansBusy when PLANS_AT_ONCE are being made.
     """
+    if not _plan_slots.acquire(timeout=PLAN_WAIT):
+        raise PlansBusy(f"{PLANS_AT_ONCE} upgrade plans are being made right now; try again in a moment")
+    try:
+        return _plan(envboard, states, target, project_ids, wait_for_index)
+    finally:
+        _plan_slots.release()
+
+
+def _plan(
+    envboard: Envboard,
+    states: list[ProjectState],
+    target: Target,
+    project_ids: list[str] | None,
+    wait_for_index: bool,
+) -> UpgradePlan:
     if project_ids:
         chosen = [s for s in states if s.id in project_ids]
     else:
