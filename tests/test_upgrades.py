@@ -251,6 +251,32 @@ def test_uv_settings_read_elsewhere_make_a_check_of_its_own(tmp_path):
         envboard.close()
 
 
+def test_an_answer_got_with_other_uv_settings_is_not_taken(tmp_path, monkeypatch):
+    """A command line run with other UV_* variables than the server's (another index, say) gets
+    uv's answer for those; the server's projects must not take it as theirs."""
+    root = write_workspace(tmp_path / "ws", ["alpha"])
+    (root / "alpha").mkdir()
+    (root / "alpha" / "pyproject.toml").write_text(
+        '[project]\nname = "alpha"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "alpha"\npython_environment = "active"\n'
+    )
+
+    def checked() -> float:
+        envboard = Envboard(Settings(workspace=root, state_dir=tmp_path / "state"))
+        try:
+            state = envboard.board.state(envboard.board.project("alpha"), wait=True)
+            report = envboard.outdated.report(state.project, state.env, wait=True)
+            assert report.known and report.index_error is None, report
+            return report.checked_at
+        finally:
+            envboard.close()
+
+    first = checked()
+    assert checked() == first  # the same settings: the kept answer
+    monkeypatch.setenv("UV_EXCLUDE_NEWER", "2024-01-01T00:00:00Z")
+    assert checked() > first  # asked again with these
+
+
 def test_a_plan_over_three_projects_shows_the_diffs_and_the_pin_that_blocks_one(tmp_path, three, capsys):
     before = {name: files(three, name) for name in ("alpha", "beta", "gamma")}
     code, out, _ = cli(capsys, three, tmp_path / "state", "upgrade", "fixpkg", "--plan", "--json")
