@@ -2,7 +2,7 @@
 name/version`), the requirements the project names itself, whether the lock is up to date
 (`uv lock --check --offline`, cached on the stamps of `pyproject.toml` and `uv.lock`), the
 lock's hash a job records before and after, the config file uv reads in a folder, and the
-commands that list an environment's outdated and editable packages.
+`uv pip list` that lists an environment's outdated and editable packages.
 """
 
 from __future__ import annotations
@@ -78,17 +78,11 @@ def _read_direct_requirements(pyproject: Path) -> list[str]:
     return sorted(names)
 
 
-def outdated_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
-    """uv's own list of outdated packages of this environment, from the project's root."""
+def pip_list_invocation(resolver: Resolver, env: ResolvedEnvironment, which: str) -> Invocation:
+    """uv's JSON list of the environment's `--outdated` (asks the index) or `--editable` (local)
+    packages, run at the project's root so uv reads its settings there."""
     root = env.uv_root or env.project_root
-    args = ["pip", "list", "--outdated", "--format", "json", "--color", "never", "-p", str(env.python)]
-    return resolver.uv_invocation(root, args)
-
-
-def editables_invocation(resolver: Resolver, env: ResolvedEnvironment) -> Invocation:
-    """uv's list of the environment's editable installs (local: no index is asked)."""
-    root = env.uv_root or env.project_root
-    args = ["pip", "list", "--editable", "--format", "json", "--color", "never", "-p", str(env.python)]
+    args = ["pip", "list", which, "--format", "json", "--color", "never", "-p", str(env.python)]
     return resolver.uv_invocation(root, args)
 
 

@@ -36,9 +36,8 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import (
     UV_CONFIG,
     direct_requirements,
-    editables_invocation,
     json_list,
-    outdated_invocation,
+    pip_list_invocation,
     settings_sources,
 )
 from ..workspace.dg import PYPROJECT
@@ -152,11 +151,11 @@ class OutdatedChecker:
         return f"{env.mode}:{env.python}:{self.resolver.uv.path}:{self._uv_settings}"
 
     @staticmethod
-    def _dependencies(project: Project, env: ResolvedEnvironment) -> dict[str, list[str]]:
+    def _dependencies(project: Project, env: ResolvedEnvironment, sources: tuple) -> dict[str, list[str]]:
         """Site-packages and the files uv may read settings from (a uv.toml made later counts)."""
         root = env.uv_root or project.path
         files = {str(folder / name) for folder in (project.path, root) for name in (PYPROJECT, UV_CONFIG)}
-        files.update(str(config) for config in settings_sources(env)[1:] if config is not None)
+        files.update(str(config) for config in sources[1:] if config is not None)
         return {"site": [str(p) for p in env.site_packages], "file": sorted(files)}
 
     def report(
@@ -192,9 +191,10 @@ class OutdatedChecker:
     def check(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> dict[str, Any]:
         """Ask uv now, or with `shared` take the fresh answer a project sharing the environment
         got (see `_uv_answer`); mark the project's own direct requirements, and remember it."""
-        dependencies = self._dependencies(project, env)
+        sources = settings_sources(env)
+        dependencies = self._dependencies(project, env, sources)
         stamps = stamp_all(dependencies)  # before uv looks: an install meanwhile makes it stale
-        answer = self._uv_answer(env, shared)
+        answer = self._uv_answer(env, sources, shared)
         now = answer["checked_at"]
         direct = set(direct_requirements(project.path / "pyproject.toml"))
         if "listed" in answer:
@@ -223,19 +223,18 @@ class OutdatedChecker:
                 self.generation += 1
         return value
 
-    def _uv_answer(self, env: ResolvedEnvironment, shared: bool) -> dict[str, Any]:
+    def _uv_answer(self, env: ResolvedEnvironment, sources: tuple, shared: bool) -> dict[str, Any]:
         """uv's list for the environment, shared by the projects with the same `settings_sources`
         (2,000 `active` projects ask once); a failure is kept too, until FAILED_RETRY."""
-        asked_as = settings_sources(env)
-        parts = (env.mode, env.python, env.venv, *asked_as)
+        parts = (env.mode, env.python, env.venv, *sources)
         name = "outdated-environment:" + ":".join(str(part) for part in parts)
-        configs = [str(config) for config in asked_as[1:] if config is not None]
+        configs = [str(config) for config in sources[1:] if config is not None]
         dependencies = {"site": [str(p) for p in env.site_packages], "file": configs}
         kept = self.cache.load(name, self._key(env)) if shared else None
         if kept is not None and not self._expired(kept):
             return kept
         stamps = stamp_all(dependencies)
-        invocation = outdated_invocation(self.resolver, env)
+        invocation = pip_list_invocation(self.resolver, env, "--outdated")
         result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
         answer: dict[str, Any] = {"checked_at": time.time()}
         listed = None
@@ -252,7 +251,7 @@ class OutdatedChecker:
         return answer
 
     def _editables(self, env: ResolvedEnvironment) -> list[str]:
-        invocation = editables_invocation(self.resolver, env)
+        invocation = pip_list_invocation(self.resolver, env, "--editable")
         result = run(invocation, capture=True, timeout=OUTDATED_TIMEOUT, on_start=_lower_priority)
         try:
             return sorted(normalise(i["name"]) for i in json_list(result.text) if "name" in i)
