@@ -397,6 +397,23 @@ def install_by_hand(uv_bin: str, project_dir: Path, *wheels: str) -> None:
 
 
 @pytest.fixture
+def probes(monkeypatch) -> list:
+    """Every plugin probe envboard starts, counted at the one spawn seam (its folder)."""
+    from webapp.core.environments import processes
+
+    started = []
+    real_start = processes._start
+
+    def start(invocation):
+        if any(part.endswith("script.py") for part in invocation.argv):
+            started.append(invocation.cwd)
+        return real_start(invocation)
+
+    monkeypatch.setattr(processes, "_start", start)
+    return started
+
+
+@pytest.fixture
 def make_board(tmp_path) -> Callable[..., Board]:
     boards: list[Board] = []
 

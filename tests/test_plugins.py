@@ -83,32 +83,21 @@ def _waiting_for_a_future(thread: threading.Thread) -> bool:
     return False
 
 
-def _gated_probes(workspace, monkeypatch, tmp_path):
+def _gated(workspace, tmp_path):
     """alpha gets a module that is slow to import (it waits until `gate` exists), so a probe is
-    still running when the test looks; every probe started is counted at the one spawn seam."""
-    from webapp.core.environments import processes
-
+    still running when the test looks."""
     gate = tmp_path / "gate"
     components = workspace / "projects" / "alpha" / "src" / "alpha" / "components"
     (components / "gated.py").write_text(
         f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n"
     )
-    probes = []
-    real_start = processes._start
-
-    def start(invocation):
-        if any(part.endswith("script.py") for part in invocation.argv):
-            probes.append(invocation.argv)
-        return real_start(invocation)
-
-    monkeypatch.setattr(processes, "_start", start)
-    return gate, probes
+    return gate
 
 
-def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_board, monkeypatch, tmp_path):
+def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_board, probes, tmp_path):
     """`envboard list` while the monitor's first probe runs, or two looks at once: the project's
     code is imported by one probe, not two, and the answer is that probe's."""
-    gate, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
+    gate = _gated(uv_workspace, tmp_path)
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     board.refresh_plugins(project)  # as the monitor's first pass does, in the background
@@ -124,10 +113,10 @@ def test_a_look_that_waits_joins_the_probe_already_under_way(uv_workspace, make_
     assert answers[0].status.status == "in_sync"
 
 
-def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board, monkeypatch, tmp_path):
+def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board, probes, tmp_path):
     """After a sync the job probes what it changed; the monitor's look at the project meanwhile
     (the job marked it changed) takes that probe's answer instead of importing the code again."""
-    gate, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
+    gate = _gated(uv_workspace, tmp_path)
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     answers = []
@@ -145,12 +134,12 @@ def test_a_look_while_a_job_probes_joins_the_jobs_probe(uv_workspace, make_board
 
 
 def test_a_job_whose_wait_the_server_s_stop_ended_starts_no_probe_after_it(
-    uv_workspace, make_board, monkeypatch, tmp_path
+    uv_workspace, make_board, probes, tmp_path
 ):
     """A job's probe after its sync waits for the monitor's probe already running; the server
     stops meanwhile, which ends that probe. The job takes its answer: no project code is started
     after the server's last clean-up (it would outlive the server)."""
-    _, probes = _gated_probes(uv_workspace, monkeypatch, tmp_path)
+    _gated(uv_workspace, tmp_path)
     board = make_board(uv_workspace)
     project = board.workspace.projects[0]
     env = board.resolve(project)

@@ -477,7 +477,7 @@ def test_the_odd_versions_are_the_ones_most_projects_do_not_have(tmp_path):
     """The matrix itself, from the states the probe fills (a pure function of them)."""
     from webapp.core.live.state import ProjectState
     from webapp.core.pages.inventory import VersionFilters, version_matrix
-    from webapp.core.probe.runner import PluginList
+    from webapp.core.probe.answer import PluginList
     from webapp.core.workspace.scan import Project
 
     def state(name, packages, failure=None):

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from ..core.app import Envboard
 from ..core.jobs.history import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, JobRecord
 from ..core.pages.activity import Activity
-from ..core.probe.runner import PluginList
+from ..core.probe.answer import PluginList
 
 JOB_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 PROBE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)

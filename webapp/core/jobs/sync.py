@@ -37,9 +37,9 @@ from ..environments.processes import Cancellation, Invocation, RunResult, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import governing_lock, lock_hash
 from ..live.board import Board
+from ..probe.answer import PluginList
 from ..probe.diff import package_diff, plugin_diff
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .history import CANCELLED, FAILED, SUCCEEDED
 from .log import JobLog

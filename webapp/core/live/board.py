@@ -28,9 +28,10 @@ from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.sharing import shared
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requirements
+from ..probe.answer import PluginList
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginList, PluginProbe, status_dependencies
+from ..probe.runner import PluginProbe, status_dependencies
 from ..probe.webserver import DagsterWebserver
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
@@ -202,7 +203,7 @@ class Board(BackgroundChecks):
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
             lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
-                state.plugins = self.probe_now(project, env)
+                state.plugins = self.probe_now(project, env, shared=not refresh)
             # nothing new once closed: a command line that stopped waiting has ended the probe
             if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)

@@ -9,6 +9,7 @@ it again in a loop.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,9 +18,10 @@ from pathlib import Path
 from ..environments.resolver import ResolvedEnvironment
 from ..environments.status import EnvironmentStatus
 from ..environments.uv import LOCK_UNKNOWN, LockFacts, LockInspector
+from ..probe.answer import PluginList
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginList, PluginProbe, cache_key
+from ..probe.runner import PluginProbe, cache_key
 from ..workspace.dg import MODE_UV
 from ..workspace.scan import Project
 from .state import ProjectState
@@ -81,9 +83,12 @@ class BackgroundChecks(BackgroundTasks):
     def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
         return f"plugins:{project.path}:{cache_key(project, env)}"
 
-    def probe_now(self, project: Project, env: ResolvedEnvironment) -> PluginList:
-        """A probe begun now (a job changed the environment), which any look meanwhile joins."""
-        return self._run_here(self._probe_name(project, env), lambda: self.probe.probe(project, env), project)
+    def probe_now(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> PluginList:
+        """A probe begun now, which any look meanwhile joins. After a job changed the environment
+        it asks anew; a look that waits (`shared`) may take the fresh answer of another project
+        in the same environment."""
+        work = functools.partial(self.probe.probe, project, env, shared=shared)
+        return self._run_here(self._probe_name(project, env), work, project)
 
     def _join_started(self, state: ProjectState, project: Project, env: ResolvedEnvironment) -> None:
         """Fills in what a probe, status or lock check already started for this project answers.
@@ -100,7 +105,7 @@ class BackgroundChecks(BackgroundTasks):
 
     def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
         # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
-        result = self.probe.probe(project, env)
+        result = self.probe.probe(project, env, shared=True)
         for listener in self.probe_listeners:
             listener(result)
         name = self._probe_name(project, env)

@@ -10,8 +10,8 @@ from ..disk.times import iso
 from ..environments.resolver import ResolvedEnvironment
 from ..environments.status import LOCK_BEHIND, STATUS_CHECKING, STATUS_ERROR, EnvironmentStatus, drift_counts
 from ..environments.uv import LOCK_OUTDATED, LOCK_UNKNOWN, LockFacts
+from ..probe.answer import PluginList
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginList
 from ..workspace.dg import MODE_UV
 from ..workspace.eras import older_than_dagster
 from ..workspace.scan import Project

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..app import Envboard
 from ..jobs.history import SUCCEEDED, HistoryError, JobRecord
-from ..probe.runner import PluginList
+from ..probe.answer import PluginList
 
 
 class Activity:

@@ -1,135 +1,46 @@
-"""A project's plugin list: registry modules and component types, probed in its environment."""
+"""A project's plugin list: registry modules and component types, probed in its environment.
+
+The answer is the environment's, for the registry-module patterns asked. Every `active` project
+of a workspace runs in the one interpreter envboard was given, so 2,000 of them with the same
+patterns need one probe, not 2,000: an answer is kept per environment and patterns
+(`environment_name`: depending on the interpreter, its site-packages and the files the probe
+imported) and per project (that, and the project's own config and lock). A look in the
+background takes a fresh answer another project got (`probe(..., shared=True)`); a job that
+changed the environment, or a refresh, asks anew. Projects run through `uv run` share nothing:
+uv finds their environment from the project's own folder.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.files import MAX_ANSWER_BYTES, ConfigError, read_regular
 from ..disk.scratch import ScratchRoot
-from ..disk.times import iso
 from ..environments.processes import run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import LOCK_FILE
 from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, MODE_UV, PYPROJECT
 from ..workspace.scan import Project
+from .answer import PluginList, from_value
 
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
 PROBE_VERSION = hashlib.sha256(PROBE_SCRIPT.read_bytes()).hexdigest()[:16]
 PROBE_TIMEOUT = 600.0  # uv may sync a large environment before the probe starts
-# the probe runs the project's code, which may write anything into its answer: every text shown
-# (a summary, an error's message or traceback) is cut to this, as the probe itself also does
-MAX_TEXT = 4096
+# a failed probe of a shared environment is not asked again for each of its projects at once
+FAILED_SHARED_RETRY = 60.0
 
 
-@dataclass
-class PluginList:
-    registry_modules: list[dict[str, Any]] = field(default_factory=list)
-    components: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    cached: bool = False
-    probed_at: float | None = None
-    duration: float | None = None
-    python_version: str | None = None
-    dagster_importable: bool | None = None
-    failure: str | None = None  # the probe itself could not run
-    output: str = ""  # what the probe printed when it failed
-    # `registry_modules` patterns of the project that matched no importable module
-    unmatched_patterns: list[str] = field(default_factory=list)
-    # read by the same probe run, so they are exactly as fresh as the plugin list
-    dagster_version: str | None = None
-    dg_version: str | None = None  # dagster-dg-cli, or dagster-dg in the 1.10 era
-    packages: list[dict[str, str]] = field(default_factory=list)  # [{"name", "version"}], sorted
-
-    @property
-    def package_count(self) -> int | None:
-        return len(self.packages) if self.failure is None else None
-
-    @property
-    def shortfalls(self) -> list[str]:
-        """Why the listing has fewer plugins than the project expects, in a few words each (the
-        overview's row and `envboard list` say them; the project page says them at length)."""
-        if self.failure:
-            return []
-        words = []
-        if self.dagster_importable is False:
-            words.append("dagster does not import" if self.dagster_version else "dagster not installed")
-        words += [f"registry_modules: {pattern} matched nothing" for pattern in self.unmatched_patterns]
-        return words
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "registry_modules": self.registry_modules,
-            "unmatched_patterns": self.unmatched_patterns,
-            "components": self.components,
-            "errors": self.errors,
-            "cached": self.cached,
-            "probed_at": self.probed_at,
-            "probed_at_iso": iso(self.probed_at),
-            "python_version": self.python_version,
-            "dagster_importable": self.dagster_importable,
-            "dagster_version": self.dagster_version,
-            "dg_version": self.dg_version,
-            "packages": self.packages,
-            "failure": self.failure,
-        }
-
-    @classmethod
-    def from_probe(cls, data: dict[str, Any], probed_at: float, duration: float) -> PluginList:
-        return cls(probed_at=probed_at, duration=duration, **_answer_fields(data))
-
-
-_ANSWER_DEFAULTS: dict[str, Any] = {
-    "registry_modules": [],
-    "unmatched_patterns": [],
-    "components": [],
-    "errors": [],
-    "python_version": None,
-    "dagster_importable": None,
-    "dagster_version": None,
-    "dg_version": None,
-    "packages": [],
-}
-
-
-def _answer_fields(data: dict[str, Any]) -> dict[str, Any]:
-    fields = {}
-    for name, default in _ANSWER_DEFAULTS.items():
-        value = data.get(name, default)
-        fields[name] = list(value) if isinstance(value, list) else value  # never a shared default
-    fields["components"] = [_cut_texts(item, ("summary",)) for item in fields["components"]]
-    fields["errors"] = [_cut_texts(item, ("message", "traceback")) for item in fields["errors"]]
-    return fields
-
-
-def cut_text(text: str, keep_end: bool = False) -> str:
-    """`text` within MAX_TEXT characters; a traceback keeps its end, where the error is."""
-    if len(text) <= MAX_TEXT:
-        return text
-    mark = f" … [cut: {len(text)} characters in all] … "
-    room = MAX_TEXT - len(mark)
-    return mark + text[-room:] if keep_end else text[:room] + mark
-
-
-def _cut_texts(item: Any, keys: tuple[str, ...]) -> Any:
-    if not isinstance(item, dict):
-        return item
-    return {
-        key: cut_text(value, keep_end=key == "traceback") if key in keys and isinstance(value, str) else value
-        for key, value in item.items()
-    }
-
-
-def _from_value(value: dict[str, Any] | None) -> PluginList | None:
-    if value is None:
-        return None
-    return PluginList(cached=True, probed_at=value.get("probed_at"), **_answer_fields(value))
+def _patterns(project: Project) -> list[str]:
+    return [] if project.declares_registry_entry_point else list(project.registry_modules)
 
 
 def cache_key(project: Project, env: ResolvedEnvironment) -> str:
@@ -139,9 +50,24 @@ def cache_key(project: Project, env: ResolvedEnvironment) -> str:
         "mode": env.mode,
         "python": str(env.python),
         "root": str(project.path),
-        "patterns": project.registry_modules if not project.declares_registry_entry_point else [],
+        "patterns": _patterns(project),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def environment_name(project: Project, env: ResolvedEnvironment) -> str | None:
+    """The name of the answer every project with this environment and these patterns shares,
+    or None where the probe runs through `uv run` (it finds the environment from the project)."""
+    if env.mode == MODE_UV:
+        return None
+    parts = {
+        "probe": PROBE_VERSION,
+        "mode": env.mode,
+        "python": str(env.python),
+        "venv": str(env.venv),
+        "patterns": _patterns(project),
+    }
+    return "plugins-environment:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _config_dependencies(project: Project) -> list[str]:
@@ -151,22 +77,52 @@ def _config_dependencies(project: Project) -> list[str]:
     return sorted(files)
 
 
-def probe_dependencies(project: Project, env: ResolvedEnvironment, probe: dict) -> dict[str, list[str]]:
-    """Everything whose change could change the probe's answer."""
-    lock_files = [str(project.path / LOCK_FILE)]
-    if env.uv_root is not None:
-        lock_files.append(str(env.uv_root / LOCK_FILE))
+def _environment_dependencies(env: ResolvedEnvironment, probe: dict) -> dict[str, list[str]]:
+    """What the environment's answer depends on: its interpreter, site-packages, imported files."""
     return {
-        "content": _config_dependencies(project) + lock_files,
         "file": [str(env.python), *probe.get("watched_files", [])],
         "folder": probe.get("watched_dirs", []),
         "site": [str(p) for p in env.site_packages] + list(probe.get("site_packages", [])),
     }
 
 
+def probe_dependencies(project: Project, env: ResolvedEnvironment, probe: dict) -> dict[str, list[str]]:
+    """Everything whose change could change the probe's answer for the project."""
+    lock_files = [str(project.path / LOCK_FILE)]
+    if env.uv_root is not None:
+        lock_files.append(str(env.uv_root / LOCK_FILE))
+    return {"content": _config_dependencies(project) + lock_files, **_environment_dependencies(env, probe)}
+
+
 def probe_invocation(resolver: Resolver, env: ResolvedEnvironment, answer: Path, request: Path):
     """The probe runs without syncing: a page view must never change an environment."""
     return resolver.invocation(env, ["python", str(PROBE_SCRIPT), str(answer), str(request)], sync=False)
+
+
+class _OneAtATime:
+    """A lock per name: the second probe of an environment waits for the first and takes its
+    answer instead of starting the same interpreter beside it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, name: str | None) -> Iterator[None]:
+        if name is None:
+            yield
+            return
+        with self._lock:
+            lock, users = self._held.setdefault(name, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self._held[name]
 
 
 class PluginProbe:
@@ -178,28 +134,62 @@ class PluginProbe:
         self.resolver = resolver
         self.cache = cache
         self.scratch = scratch or ScratchRoot()  # where the probe's request and answer are exchanged
+        self._environments = _OneAtATime()
+        self._failed: dict[str, PluginList] = {}  # environment name -> its last failed probe
 
     def cached(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
         """The cached list if nothing it depended on changed; never spawns."""
-        return _from_value(self.cache.load(f"plugins:{project.path}", cache_key(project, env)))
+        return from_value(self.cache.load(f"plugins:{project.path}", cache_key(project, env)))
 
     def last_known(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
         """The last list probed for this environment, stale or not: the 'before' of a diff."""
-        return _from_value(self.cache.last_stored(f"plugins:{project.path}", cache_key(project, env)))
+        return from_value(self.cache.last_stored(f"plugins:{project.path}", cache_key(project, env)))
 
-    def probe(self, project: Project, env: ResolvedEnvironment) -> PluginList:
-        """Always spawns: the probe script in the project's resolved environment."""
-        patterns = [] if project.declares_registry_entry_point else project.registry_modules
+    def probe(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> PluginList:
+        """The probe script in the project's resolved environment; with `shared`, a fresh answer
+        that a project sharing the environment got is taken instead (`environment_name`)."""
         started = time.time()
         problem = self.resolver.unavailable(env) or self.resolver.inputs_problem(env)
         if problem:
             return PluginList(failure=problem, probed_at=started, duration=0.0)
         # stamped before the probe starts: an install that lands while it runs invalidates the answer
         stamps_before = stamp_all(probe_dependencies(project, env, {}))
+        name = environment_name(project, env)
+        with self._environments.hold(name):
+            kept = self._kept(name) if shared and name else None
+            if isinstance(kept, PluginList):
+                return kept
+            answer = kept or self._spawn(project, env, name)
+        if isinstance(answer, PluginList):
+            return answer
+        data = answer["data"]
+        plugins = PluginList.from_probe(data, answer["probed_at"], answer["duration"])
+        dependencies = probe_dependencies(project, env, data)
+        stamps = merge_stamps(stamp_all(dependencies), stamps_before)
+        if kept and self.cache.load(name, name) is None:
+            return self.probe(project, env)  # the environment changed while its answer was read
+        self.cache.store(
+            f"plugins:{project.path}", cache_key(project, env), plugins.to_json(), dependencies, stamps
+        )
+        return plugins
+
+    def _kept(self, name: str) -> dict[str, Any] | PluginList | None:
+        """The environment's fresh answer, its recent failure, or None."""
+        failed = self._failed.get(name)
+        if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_SHARED_RETRY:
+            return failed
+        return self.cache.load(name, name)
+
+    def _spawn(
+        self, project: Project, env: ResolvedEnvironment, name: str | None
+    ) -> dict[str, Any] | PluginList:
+        """Runs the probe: its answer (kept for the environment when it is shared) or a failure."""
+        started = time.time()
+        environment_before = stamp_all(_environment_dependencies(env, {}))
         with self.scratch.temporary("probe-") as scratch:
             request = scratch / "request.json"
             answer = scratch / "answer.json"
-            asked = {"registry_modules": patterns, "entry_point_groups": list(ENTRY_POINT_GROUPS)}
+            asked = {"registry_modules": _patterns(project), "entry_point_groups": list(ENTRY_POINT_GROUPS)}
             # written while the folder is envboard's alone: once the job user's, a name in it
             # may be a symlink that root would write through
             request.write_text(json.dumps(asked), encoding="utf-8")
@@ -214,20 +204,27 @@ class PluginProbe:
                 data, refused = None, None if exc.message == "file not found" else str(exc)
             except ValueError:
                 data = None
+        failed = None
         if data is None or not isinstance(data, dict):
             failure = result.error or refused or f"the probe exited {result.exit_code} without an answer"
-            return PluginList(
+            failed = PluginList(
                 failure=failure, probed_at=started, duration=duration, output=result.text[-20000:]
             )
-        elsewhere = ran_elsewhere(env, data)
-        if elsewhere:  # not the environment's answer: shown as the failure it is, and not kept
-            return PluginList(failure=elsewhere, probed_at=started, duration=duration)
-        plugins = PluginList.from_probe(data, started, duration)
-        value = plugins.to_json()
-        dependencies = probe_dependencies(project, env, data)
-        stamps = merge_stamps(stamp_all(dependencies), stamps_before)
-        self.cache.store(f"plugins:{project.path}", cache_key(project, env), value, dependencies, stamps)
-        return plugins
+        elif elsewhere := ran_elsewhere(env, data):
+            # not the environment's answer: shown as the failure it is, and not kept
+            failed = PluginList(failure=elsewhere, probed_at=started, duration=duration)
+        if name is not None:
+            self._failed.pop(name, None)
+            if failed is not None:
+                self._failed[name] = failed
+        if failed is not None:
+            return failed
+        kept = {"data": data, "probed_at": started, "duration": duration}
+        if name is not None:
+            dependencies = _environment_dependencies(env, data)
+            stamps = merge_stamps(stamp_all(dependencies), environment_before)
+            self.cache.store(name, name, kept, dependencies, stamps)
+        return kept
 
 
 def ran_elsewhere(env: ResolvedEnvironment, data: dict[str, Any]) -> str | None:

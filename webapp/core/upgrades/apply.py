@@ -36,8 +36,8 @@ from ..jobs.log import JobLog
 from ..jobs.manager import JobManager
 from ..jobs.sync import Outcome, Prepared, run_in_log, sync_invocation
 from ..live.board import Board
+from ..probe.answer import PluginList
 from ..probe.diff import package_diff, plugin_diff
-from ..probe.runner import PluginList
 from ..workspace.scan import Project
 from .plan import Edit, lock_invocation
 from .target import Target
