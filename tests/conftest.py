@@ -194,6 +194,14 @@ def subprocess_bytecode(tmp_path_factory):
             os.environ[name] = value
 
 
+@pytest.fixture(scope="session")
+def bytecode_donors(tmp_path_factory) -> Path:
+    """Where the real Dagster environments of the run are registered to share their bytecode
+    (`tests/shared_bytecode.py`): one folder for all the workers, as `subprocess_bytecode`."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "bytecode-donors"
+
+
 @pytest.fixture(autouse=True)
 def offline_uv(request, monkeypatch, tmp_path_factory):
     """Every uv the tests start works offline, with a uv cache of its own.

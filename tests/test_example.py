@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import signed_in
 from tests.dagster_projects import registry_env
+from tests.shared_bytecode import share_bytecode
 
 pytestmark = [pytest.mark.dagster, pytest.mark.browser]
 
@@ -23,7 +24,7 @@ EXAMPLE = REPO / "examples" / "workspace"
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory) -> Path:
+def example(tmp_path_factory, bytecode_donors) -> Path:
     """A copy of examples/workspace as committed (no environments), synced by README command 1,
     with the sync's state dir beside it. Synced once: the tests only read it (each server and
     the screenshot script keep their own state dir)."""
@@ -52,6 +53,8 @@ def example(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     assert "dagster==1.13.27" in result.stdout and "\x1b" not in result.stdout
+    for venv in sorted(copy.glob("projects/*/.venv")):
+        share_bytecode(venv, bytecode_donors)
     return copy
 
 

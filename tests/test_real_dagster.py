@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.dagster_projects import create_dagster_project, registry_env
+from tests.shared_bytecode import share_bytecode
 from webapp.cli import main as cli
 
 pytestmark = pytest.mark.dagster
@@ -28,9 +29,10 @@ LEGACY_PINS = ("dagster==1.10.17", "dagster-dg==0.26.17", "dagster-dbt==0.26.17"
 
 
 @pytest.fixture(scope="module")
-def dagster_project(tmp_path_factory, uv_bin, package_index) -> Path:
+def dagster_project(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     base = tmp_path_factory.mktemp("dagster")
     project = create_dagster_project(base, "demo", uv_bin)
+    share_bytecode(project / ".venv", bytecode_donors)
     env = {**registry_env(), "DAGSTER_HOME": str(base / "home")}
     dg = project / ".venv" / "bin" / "dg"
     subprocess.run(
@@ -183,12 +185,13 @@ def _legacy_env(uv_bin: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def legacy_project(tmp_path_factory, uv_bin, package_index) -> Path:
+def legacy_project(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     project = tmp_path_factory.mktemp("legacy") / "legacy"
     _legacy_files(project)
     env = _legacy_env(uv_bin)
     env["DAGSTER_HOME"] = str(project.parent / "home")
     subprocess.run([uv_bin, "sync"], cwd=project, env=env, check=True, capture_output=True, timeout=900)
+    share_bytecode(project / ".venv", bytecode_donors)
     return project
 
 
@@ -240,7 +243,7 @@ MIDDLE_ERAS = {"1.11": "1.11.16", "1.12": "1.12.22"}
 
 
 @pytest.fixture(scope="module", params=sorted(MIDDLE_ERAS))
-def middle_era_project(request, tmp_path_factory, uv_bin, package_index) -> Path:
+def middle_era_project(request, tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     version = MIDDLE_ERAS[request.param]
     project = tmp_path_factory.mktemp(f"era-{request.param}") / "midera"
     components = project / "src" / "midera" / "components"
@@ -287,6 +290,7 @@ def middle_era_project(request, tmp_path_factory, uv_bin, package_index) -> Path
     )
     env = registry_env()
     subprocess.run([uv_bin, "sync"], cwd=project, env=env, check=True, capture_output=True, timeout=900)
+    share_bytecode(project / ".venv", bytecode_donors)
     return project
 
 

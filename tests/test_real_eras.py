@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.dagster_projects import registry_env
+from tests.shared_bytecode import share_bytecode
 from webapp.core.live.board import Board
 from webapp.core.settings import Settings
 
@@ -58,7 +59,7 @@ def dg_table(name: str, setting: str | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, uv_bin, package_index) -> Path:
+def workspace(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     root = tmp_path_factory.mktemp("eras") / "ws"
     root.mkdir()
     entries = ", ".join(f'{{ path = "projects/{name}" }}' for name in PROJECTS)
@@ -70,6 +71,7 @@ def workspace(tmp_path_factory, uv_bin, package_index) -> Path:
         (folder / "src" / name / "definitions.py").write_text(DEFINITIONS)
         (folder / "pyproject.toml").write_text(pyproject(name, dg_table(name, '"persistent_uv"')))
         subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=registry_env(), check=True, timeout=900)
+        share_bytecode(folder / ".venv", bytecode_donors)
     return root
 
 

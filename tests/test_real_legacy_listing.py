@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.dagster_projects import SHOP_DEFINITIONS, registry_env
+from tests.shared_bytecode import share_bytecode
 from webapp.cli import main as cli
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
@@ -49,7 +50,7 @@ SECTIONS["Sensors"] = "sensors"
 
 
 @pytest.fixture(scope="module")
-def old(tmp_path_factory, uv_bin, package_index) -> Path:
+def old(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     project = tmp_path_factory.mktemp("legacy") / "old"
     (project / "src" / "old" / "defs").mkdir(parents=True)  # dg 0.26's check needs the defs module
     (project / "src" / "old" / "__init__.py").write_text("")
@@ -63,6 +64,7 @@ def old(tmp_path_factory, uv_bin, package_index) -> Path:
         "python_environment = { uv_managed = true }\n"
     )
     subprocess.run([uv_bin, "sync", "-q"], cwd=project, env=registry_env(), check=True, timeout=900)
+    share_bytecode(project / ".venv", bytecode_donors)
     return project
 
 

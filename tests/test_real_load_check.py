@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.dagster_projects import SHOP_DEFINITIONS, create_dagster_project, registry_env
+from tests.shared_bytecode import share_bytecode
 from webapp.cli import main as cli
 from webapp.core.app import Envboard
 from webapp.core.settings import Settings
@@ -26,10 +27,12 @@ pytestmark = [pytest.mark.dagster, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, uv_bin, package_index) -> Path:
-    return create_dagster_project(
+def shop(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
+    project = create_dagster_project(
         tmp_path_factory.mktemp("loads"), "shop", uv_bin, definitions=SHOP_DEFINITIONS
     )
+    share_bytecode(project / ".venv", bytecode_donors)
+    return project
 
 
 def dg(project: Path, *args: str) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.dagster_projects import registry_env
+from tests.shared_bytecode import share_bytecode
 from webapp.cli import main
 
 pytestmark = [pytest.mark.dagster, pytest.mark.slow]
@@ -53,12 +54,13 @@ def write_project(folder: Path, name: str, requirements: list[str]) -> None:
     )
 
 
-def sync(folder: Path, uv_bin: str) -> None:
+def sync(folder: Path, uv_bin: str, donors: Path) -> None:
     subprocess.run([uv_bin, "sync", "-q"], cwd=folder, env=registry_env(), check=True, timeout=900)
+    share_bytecode(folder / ".venv", donors)
 
 
 @pytest.fixture
-def workspace(tmp_path, uv_bin, package_index) -> Path:
+def workspace(tmp_path, uv_bin, package_index, bytecode_donors) -> Path:
     root = tmp_path / "ws"
     root.mkdir()
     (root / "dg.toml").write_text(
@@ -67,7 +69,7 @@ def workspace(tmp_path, uv_bin, package_index) -> Path:
     north, south = root / "north", root / "south"
     # north asks for the family without a pin; its lock is made at 1.12 first, then the pins go
     write_project(north, "north", [f"dagster=={BEFORE}", f"dagster-dg-cli=={BEFORE}"])
-    sync(north, uv_bin)
+    sync(north, uv_bin, bytecode_donors)
     write_project(north, "north", ["dagster", "dagster-dg-cli"])
     write_project(south, "south", ["dagster>=1.12,<1.13"])
     subprocess.run(
@@ -77,8 +79,8 @@ def workspace(tmp_path, uv_bin, package_index) -> Path:
         check=True,
         timeout=900,
     )
-    sync(south, uv_bin)
-    sync(north, uv_bin)  # the unpinned project reads the same lock: nothing moves
+    sync(south, uv_bin, bytecode_donors)
+    sync(north, uv_bin, bytecode_donors)  # the unpinned project reads the same lock: nothing moves
     return root
 
 

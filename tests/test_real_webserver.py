@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import free_port, live_group_members, wait_for
 from tests.dagster_projects import SHOP_DEFINITIONS, create_dagster_project, registry_env
+from tests.shared_bytecode import share_bytecode
 from tests.test_api_actions import call
 from webapp.core.access.users import add_user
 
@@ -34,7 +35,7 @@ STATUS = (
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, uv_bin, package_index) -> Path:
+def shop(tmp_path_factory, uv_bin, package_index, bytecode_donors) -> Path:
     # the project names its code location, which `dg dev`'s generated workspace uses
     settings = {"python_environment": "persistent_uv", "code_location_name": "storefront"}
     project = create_dagster_project(
@@ -45,6 +46,7 @@ def shop(tmp_path_factory, uv_bin, package_index) -> Path:
         project_settings=settings,
     )
     assert (project / ".venv" / "bin" / "dagster-webserver").is_file()  # its dev dependencies
+    share_bytecode(project / ".venv", bytecode_donors)
     return project
 
 
