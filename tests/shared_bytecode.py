@@ -7,7 +7,8 @@ later takes, as hard links, the compiled files of those built before it (whereve
 have compiled them by then) for every source that is the very same file. Nothing else is taken:
 a source of another release, or one an upgrade replaced, is another file, and Python checks each
 compiled file against its source's size and time anyway, and writes a new one beside it (a new
-file, never into the shared one).
+file, never into the shared one). (uv links only within one file system: where its cache is on
+another one than the temporary folder, the files are copies and nothing is shared.)
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ def share_bytecode(venv: Path, donors: Path) -> int:
     donors.mkdir(parents=True, exist_ok=True)
     linked = 0
     for entry in sorted(donors.iterdir()):
+        if entry.name.startswith("."):  # one being written
+            continue
         with contextlib.suppress(OSError):
             linked += _borrow(Path(entry.read_text()), venv)
+    # written whole under another name, then renamed: another worker may be reading the folder
     name = hashlib.sha256(str(venv).encode()).hexdigest()[:16]
-    (donors / name).write_text(str(venv))
+    (donors / f".{name}").write_text(str(venv))
+    os.replace(donors / f".{name}", donors / name)
     return linked
 
 

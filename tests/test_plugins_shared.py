@@ -2,11 +2,13 @@
 runs in the interpreter envboard was given, so its plugins are imported once for all of them.
 Each project still gets its own answer: its own registry modules, and what it depends on."""
 
-import json
+import sys
+import threading
 
 import pytest
 
 from tests.conftest import uv, wait_for, write_project, write_workspace
+from webapp.core.probe.runner import environment_name
 
 
 @pytest.fixture
@@ -70,39 +72,129 @@ def test_active_projects_share_one_probe_and_keep_their_own_patterns(
     assert "extra_plugin" in modules(relisted)
     assert len(probes) == 4  # the environment's answer still holds: taken, not probed again
 
-    # a refresh (or a job that changed the environment) asks the interpreter itself
+    # a refresh asks the interpreter itself: from the command line, and the page's button
     again.state(projects["beta"], wait=True, refresh=True)
     assert len(probes) == 5
+    again.refresh_plugins(projects["alpha"]).result(timeout=60)
+    assert len(probes) == 6
+    # a refresh of the whole workspace probes once for the three, once for delta
+    refreshed = again.states(wait=True, refresh=True)
+    assert len(probes) == 8
+    assert all("extra_plugin" in modules(state.plugins) for state in refreshed)
 
 
-def test_projects_with_their_own_uv_environment_share_nothing(
-    tmp_path, probes, make_board, wheelhouse, uv_bin
+def test_projects_run_through_uv_share_nothing_even_in_one_environment(
+    tmp_path, probes, make_board, wheelhouse, uv_bin, monkeypatch
 ):
+    """uv finds a project's environment from its own folder: two projects told to use the same
+    one (UV_PROJECT_ENVIRONMENT) are still each probed through their own `uv run`."""
+    shared = tmp_path / "shared-env"
+    uv(uv_bin, "venv", "--quiet", str(shared), cwd=tmp_path)
+    wheel = str(next(wheelhouse.glob("dagster-*.whl")))
+    uv(uv_bin, "pip", "install", "--quiet", "--python", str(shared / "bin" / "python"), wheel, cwd=tmp_path)
+    monkeypatch.setenv("UV_PROJECT_ENVIRONMENT", str(shared))
     root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
     for name in ("alpha", "beta"):
-        project = write_project(
-            root / name, name, mode="persistent_uv", dependencies=("dagster",), wheelhouse=wheelhouse
-        )
-        uv(uv_bin, "sync", "--quiet", cwd=project)
+        write_project(root / name, name, mode="persistent_uv")
     board = make_board(root)
-    answers = [board.state(project, wait=True).plugins for project in board.workspace.projects]
-    assert [modules(plugins) for plugins in answers] == [["dagster"], ["dagster"]]
+    states = [board.state(project, wait=True) for project in board.workspace.projects]
+    assert [state.env.venv for state in states] == [shared, shared]
+    assert [modules(state.plugins) for state in states] == [["dagster"], ["dagster"]]
     assert sorted(probes) == [root / "alpha", root / "beta"]
 
 
-def test_a_failed_probe_of_a_shared_interpreter_is_not_asked_again_for_each_project(
-    tmp_path, probes, make_board
+def test_a_probe_of_a_shared_interpreter_that_timed_out_is_not_waited_for_again(
+    tmp_path, probes, make_board, monkeypatch
 ):
+    """An interpreter that hangs: the first project's probe runs out of time, and the others of
+    the environment say so at once instead of each waiting as long again. A failure that may be
+    a project's own (any other) is not passed on: each project is probed and told its own."""
+    from webapp.core.probe import runner
+
+    monkeypatch.setattr(runner, "PROBE_TIMEOUT", 1.0)
+    hanging = tmp_path / "hanging" / "bin" / "python"
+    hanging.parent.mkdir(parents=True)
+    hanging.write_text("#!/bin/sh\nsleep 60\n")
+    hanging.chmod(0o755)
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta", "gamma"])
+    for name in ("alpha", "beta", "gamma"):
+        write_project(root / name, name, mode="active")
+    board = make_board(root, active_python=str(hanging))
+    answers = [board.state(project, wait=True).plugins for project in board.workspace.projects]
+    assert len(probes) == 1
+    assert ["timed out" in plugins.failure for plugins in answers] == [True, True, True]
+    assert [plugins.cached for plugins in answers] == [False, True, True]
+
     broken = tmp_path / "broken" / "bin" / "python"
     broken.parent.mkdir(parents=True)
     broken.write_text("#!/bin/sh\necho 'no such interpreter here' >&2\nexit 3\n")
     broken.chmod(0o755)
+    board = make_board(root, active_python=str(broken))
+    answers = [board.state(project, wait=True).plugins for project in board.workspace.projects]
+    assert [plugins.failure for plugins in answers] == ["the probe exited 3 without an answer"] * 3
+    assert len(probes) == 4
+
+
+def test_a_probe_waiting_for_its_environment_starts_nothing_once_envboard_stops(
+    tmp_path, active_python, probes, make_board
+):
+    """A job's probe waits while another project's probe of the same interpreter runs; the
+    server stops meanwhile: the waiting one starts no project code after it."""
     root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
     for name in ("alpha", "beta"):
         write_project(root / name, name, mode="active")
-    board = make_board(root, active_python=str(broken))
-    answers = [board.state(project, wait=True).plugins for project in board.workspace.projects]
-    assert [plugins.failure for plugins in answers] == ["the probe exited 3 without an answer"] * 2
-    assert "no such interpreter here" in answers[1].output
+    board = make_board(root, active_python=str(active_python))
+    alpha, beta = board.workspace.projects
+    name = environment_name(beta, board.resolve(beta))
+    answers = []
+    with board.probe._environments.hold(name):  # as a probe of alpha's would, while it runs
+        job = threading.Thread(target=lambda: answers.append(board.probe_now(beta, board.resolve(beta))))
+        job.start()
+        wait_for(lambda: _waiting_for_a_lock(job))
+        board.close()
+    job.join(timeout=60)
+    assert answers[0].failure == "not probed: envboard is stopping"
+    assert probes == []
+
+
+def _waiting_for_a_lock(thread: threading.Thread) -> bool:
+    """Whether the thread is blocked taking the environment's lock."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "hold":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_an_install_while_another_project_takes_the_answer_is_not_missed(
+    tmp_path, active_python, probes, make_board, wheelhouse, uv_bin, monkeypatch
+):
+    """beta takes the answer alpha's probe got; a plugin is installed into the interpreter just as
+    beta stamps what that answer depended on. beta must not keep the old answer as if it were of
+    the new state: it probes again and lists the plugin."""
+    from webapp.core.probe import runner
+
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
+    for name in ("alpha", "beta"):
+        write_project(root / name, name, mode="active")
+    board = make_board(root, active_python=str(active_python))
+    alpha, beta = board.workspace.projects
+    assert "extra_plugin" not in modules(board.state(alpha, wait=True).plugins)
     assert len(probes) == 1
-    json.dumps([plugins.to_json() for plugins in answers])  # shown as any failure is
+
+    real_stamp_all = runner.stamp_all
+    calls = []
+
+    def stamp_all(dependencies):
+        calls.append(dependencies)
+        if len(calls) == 2:  # beta's stamps of the answer it took, after its own before-stamps
+            extra = str(next(wheelhouse.glob("extra_plugin-*.whl")))
+            uv(uv_bin, "pip", "install", "--quiet", "--python", str(active_python), extra, cwd=tmp_path)
+        return real_stamp_all(dependencies)
+
+    monkeypatch.setattr(runner, "stamp_all", stamp_all)
+    assert "extra_plugin" in modules(board.state(beta, wait=True).plugins)
+    assert len(probes) == 2
+    monkeypatch.setattr(runner, "stamp_all", real_stamp_all)
+    assert "extra_plugin" in modules(make_board(root, active_python=str(active_python)).state(beta).plugins)

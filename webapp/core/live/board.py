@@ -180,8 +180,11 @@ class Board(BackgroundChecks):
     def _status_key(self, env: ResolvedEnvironment) -> str:
         return f"{env.mode}:{env.python}:{self.uv.path}"
 
-    def state(self, project: Project, *, wait: bool = False, refresh: bool = False) -> ProjectState:
-        """What is known now; with `wait`, also run what is missing (status check, probe)."""
+    def state(
+        self, project: Project, *, wait: bool = False, refresh: bool = False, since: float | None = None
+    ) -> ProjectState:
+        """What is known now; with `wait`, also run what is missing (status check, probe). A
+        `refresh` takes no answer from before `since` (by default, the moment it is asked)."""
         state = ProjectState(project, last_change=_last_change(project))
         env = self.resolve(project)
         if env is None:
@@ -203,7 +206,8 @@ class Board(BackgroundChecks):
             check = (lambda: self.lock_inspector.facts(project, env)) if needs_lock else None
             lock_check = Concurrently(check) if check else None
             if needs_plugins or (refresh and env.exists):
-                state.plugins = self.probe_now(project, env, shared=not refresh)
+                asked = (time.time() if since is None else since) if refresh else 0.0
+                state.plugins = self.probe_now(project, env, since=asked)
             # nothing new once closed: a command line that stopped waiting has ended the probe
             if (needs_status or state.plugins is not None and not state.plugins.cached) and not self._closed:
                 state.status = self.check_status(project, env)
@@ -237,13 +241,6 @@ class Board(BackgroundChecks):
         state.pending = self.is_busy(project)
         return state
 
-    def refresh_plugins(self, project: Project) -> Future | None:
-        """Probe again, bypassing the cache, in the background (deduplicated)."""
-        env = self.resolve(project)
-        if env is None:
-            return None
-        return self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
-
     # -- the whole workspace -----------------------------------------------------------------
 
     def states(
@@ -254,11 +251,12 @@ class Board(BackgroundChecks):
         projects = self._workspace.projects
         if not wait:
             return [self.state(p) for p in projects]
-        # probes of different projects in parallel, bounded by the pool's size
+        # probes of different projects in parallel, bounded by the pool's size; refreshed from one
+        # moment, so that projects sharing an environment share the probe begun after it
+        work = functools.partial(self.state, wait=True, refresh=refresh, since=time.time())
         if patience is not None:
-            work = functools.partial(self.state, wait=True, refresh=refresh)
             return each_within(self._pool, list(projects), work, patience, self.resolve)
-        futures = [self._pool.submit(self.state, p, wait=True, refresh=refresh) for p in projects]
+        futures = [self._pool.submit(work, p) for p in projects]
         return [f.result() for f in futures]
 
     def close(self) -> None:
@@ -270,6 +268,7 @@ class Board(BackgroundChecks):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._check_pool.shutdown(wait=False, cancel_futures=True)
         self.definitions.stopping.cancel()
+        self.probe.stopping.cancel()
         self.definitions.homes.remove()
         self.scratch.remove()
 

@@ -41,6 +41,7 @@ class BackgroundChecks(BackgroundTasks):
     check_listeners: list[Callable[[Project, LoadCheck, str], None]]
     probe_listeners: list[Callable[[PluginList], None]]
     cached_status: Callable[[Project, ResolvedEnvironment], EnvironmentStatus | None]
+    resolve: Callable[[Project], ResolvedEnvironment | None]
 
     # -- the definitions load check ------------------------------------------------------------
 
@@ -83,12 +84,23 @@ class BackgroundChecks(BackgroundTasks):
     def _probe_name(project: Project, env: ResolvedEnvironment) -> str:
         return f"plugins:{project.path}:{cache_key(project, env)}"
 
-    def probe_now(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> PluginList:
+    def probe_now(
+        self, project: Project, env: ResolvedEnvironment, *, since: float | None = None
+    ) -> PluginList:
         """A probe begun now, which any look meanwhile joins. After a job changed the environment
-        it asks anew; a look that waits (`shared`) may take the fresh answer of another project
-        in the same environment."""
-        work = functools.partial(self.probe.probe, project, env, shared=shared)
+        it asks anew; a look that waits may take an answer another project in the same
+        environment got from a probe begun at or after `since` (`PluginProbe.probe`)."""
+        work = functools.partial(self.probe.probe, project, env, since=since)
         return self._run_here(self._probe_name(project, env), work, project)
+
+    def refresh_plugins(self, project: Project) -> Future | None:
+        """Probe again, bypassing the cache, in the background (deduplicated)."""
+        env = self.resolve(project)
+        if env is None:
+            return None
+        asked = time.time()
+        work = functools.partial(self._probe_task, project, env, since=asked)
+        return self._submit(self._probe_name(project, env), work, project)
 
     def _join_started(self, state: ProjectState, project: Project, env: ResolvedEnvironment) -> None:
         """Fills in what a probe, status or lock check already started for this project answers.
@@ -103,11 +115,12 @@ class BackgroundChecks(BackgroundTasks):
         if state.lock is None and env.mode == MODE_UV and self._joined(f"lock:{project.path}"):
             state.lock = self.lock_inspector.cached(project, env)
 
-    def _probe_task(self, project: Project, env: ResolvedEnvironment) -> PluginList:
+    def _probe_task(self, project: Project, env: ResolvedEnvironment, since: float = 0.0) -> PluginList:
         # a failed probe is not cached on disk; remember it a while so it is not retried in a loop
-        result = self.probe.probe(project, env, shared=True)
-        for listener in self.probe_listeners:
-            listener(result)
+        result = self.probe.probe(project, env, since=since)
+        if not result.cached:  # a probe that ran, not another project's answer taken
+            for listener in self.probe_listeners:
+                listener(result)
         name = self._probe_name(project, env)
         if result.failure:
             self._failures[name] = result

@@ -5,9 +5,9 @@ of a workspace runs in the one interpreter envboard was given, so 2,000 of them 
 patterns need one probe, not 2,000: an answer is kept per environment and patterns
 (`environment_name`: depending on the interpreter, its site-packages and the files the probe
 imported) and per project (that, and the project's own config and lock). A look in the
-background takes a fresh answer another project got (`probe(..., shared=True)`); a job that
-changed the environment, or a refresh, asks anew. Projects run through `uv run` share nothing:
-uv finds their environment from the project's own folder.
+background takes a fresh answer another project got; a refresh takes only one begun after it
+was asked (`probe(..., since=...)`), and a job that changed the environment asks anew.
+Projects run through `uv run` share nothing: uv finds their environment from their own folder.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..disk.cache import DependencyCache, stamp_all
 from ..disk.files import MAX_ANSWER_BYTES, ConfigError, read_regular
 from ..disk.scratch import ScratchRoot
-from ..environments.processes import run
+from ..environments.processes import Cancellation, run
 from ..environments.resolver import ResolvedEnvironment, Resolver
 from ..environments.uv import LOCK_FILE
 from ..workspace.dg import DG_TOML, ENTRY_POINT_GROUPS, MODE_UV, PYPROJECT
@@ -35,8 +36,8 @@ from .answer import PluginList, from_value
 PROBE_SCRIPT = Path(__file__).with_name("script.py")
 PROBE_VERSION = hashlib.sha256(PROBE_SCRIPT.read_bytes()).hexdigest()[:16]
 PROBE_TIMEOUT = 600.0  # uv may sync a large environment before the probe starts
-# a failed probe of a shared environment is not asked again for each of its projects at once
-FAILED_SHARED_RETRY = 60.0
+# a probe of a shared environment that timed out is not waited for again by each of its projects
+TIMED_OUT_RETRY = 60.0
 
 
 def _patterns(project: Project) -> list[str]:
@@ -135,7 +136,8 @@ class PluginProbe:
         self.cache = cache
         self.scratch = scratch or ScratchRoot()  # where the probe's request and answer are exchanged
         self._environments = _OneAtATime()
-        self._failed: dict[str, PluginList] = {}  # environment name -> its last failed probe
+        self._timed_out: dict[str, PluginList] = {}  # environment name -> its probe that timed out
+        self.stopping = Cancellation()  # set when envboard stops: a probe waiting starts nothing
 
     def cached(self, project: Project, env: ResolvedEnvironment) -> PluginList | None:
         """The cached list if nothing it depended on changed; never spawns."""
@@ -145,9 +147,11 @@ class PluginProbe:
         """The last list probed for this environment, stale or not: the 'before' of a diff."""
         return from_value(self.cache.last_stored(f"plugins:{project.path}", cache_key(project, env)))
 
-    def probe(self, project: Project, env: ResolvedEnvironment, *, shared: bool = False) -> PluginList:
-        """The probe script in the project's resolved environment; with `shared`, a fresh answer
-        that a project sharing the environment got is taken instead (`environment_name`)."""
+    def probe(self, project: Project, env: ResolvedEnvironment, *, since: float | None = None) -> PluginList:
+        """The probe script in the project's resolved environment. With `since`, the answer of
+        a probe begun at or after that moment for another project in the same environment is
+        taken instead, while fresh (`environment_name`): 0 takes any (a look in the background);
+        a refresh passes the moment it was asked, so that it sees what changed before it."""
         started = time.time()
         problem = self.resolver.unavailable(env) or self.resolver.inputs_problem(env)
         if problem:
@@ -156,29 +160,32 @@ class PluginProbe:
         stamps_before = stamp_all(probe_dependencies(project, env, {}))
         name = environment_name(project, env)
         with self._environments.hold(name):
-            kept = self._kept(name) if shared and name else None
-            if isinstance(kept, PluginList):
-                return kept
-            answer = kept or self._spawn(project, env, name)
+            taken = self._taken(name, since) if name and since is not None else None
+            answer = taken or self._spawn(project, env, name)
         if isinstance(answer, PluginList):
             return answer
         data = answer["data"]
         plugins = PluginList.from_probe(data, answer["probed_at"], answer["duration"])
+        plugins.cached = taken is not None  # an answer from the cache, not a probe of its own
         dependencies = probe_dependencies(project, env, data)
         stamps = merge_stamps(stamp_all(dependencies), stamps_before)
-        if kept and self.cache.load(name, name) is None:
-            return self.probe(project, env)  # the environment changed while its answer was read
+        if taken is not None and not _still(self._taken(name, answer["probed_at"]), answer):
+            # stored again or gone stale while it was taken: these stamps may be of a newer state
+            return self.probe(project, env, since=started)
         self.cache.store(
             f"plugins:{project.path}", cache_key(project, env), plugins.to_json(), dependencies, stamps
         )
         return plugins
 
-    def _kept(self, name: str) -> dict[str, Any] | PluginList | None:
-        """The environment's fresh answer, its recent failure, or None."""
-        failed = self._failed.get(name)
-        if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_SHARED_RETRY:
-            return failed
-        return self.cache.load(name, name)
+    def _taken(self, name: str, since: float) -> dict[str, Any] | PluginList | None:
+        """The environment's fresh answer from a probe begun at or after `since`, or one that
+        timed out meanwhile (not waited for again for each project), or None."""
+        timed_out = self._timed_out.get(name)
+        begun = (timed_out.probed_at or 0) if timed_out is not None else None
+        if begun is not None and begun >= since and time.time() - begun < TIMED_OUT_RETRY:
+            return replace(timed_out, cached=True)
+        kept = self.cache.load(name, name)
+        return kept if kept is not None and kept["probed_at"] >= since else None
 
     def _spawn(
         self, project: Project, env: ResolvedEnvironment, name: str | None
@@ -195,7 +202,9 @@ class PluginProbe:
             request.write_text(json.dumps(asked), encoding="utf-8")
             self.resolver.confinement.hand_over(scratch)  # the job user writes the answer
             invocation = probe_invocation(self.resolver, env, answer, request)
-            result = run(invocation, capture=True, timeout=PROBE_TIMEOUT)
+            if self.stopping.requested:  # envboard stops: no project code may outlive it
+                return PluginList(failure="not probed: envboard is stopping", probed_at=started, duration=0.0)
+            result = run(invocation, capture=True, timeout=PROBE_TIMEOUT, cancel=self.stopping)
             duration = time.time() - started
             refused = None
             try:
@@ -214,9 +223,11 @@ class PluginProbe:
             # not the environment's answer: shown as the failure it is, and not kept
             failed = PluginList(failure=elsewhere, probed_at=started, duration=duration)
         if name is not None:
-            self._failed.pop(name, None)
-            if failed is not None:
-                self._failed[name] = failed
+            # only a probe that ran out of time is the environment's alone to answer for: any
+            # other failure may be the project's (its folder gone, or closed to the job user)
+            self._timed_out.pop(name, None)
+            if failed is not None and result.timed_out:
+                self._timed_out[name] = failed
         if failed is not None:
             return failed
         kept = {"data": data, "probed_at": started, "duration": duration}
@@ -225,6 +236,11 @@ class PluginProbe:
             stamps = merge_stamps(stamp_all(dependencies), environment_before)
             self.cache.store(name, name, kept, dependencies, stamps)
         return kept
+
+
+def _still(kept: dict[str, Any] | PluginList | None, taken: dict[str, Any]) -> bool:
+    """Whether the environment's answer is still the one taken."""
+    return isinstance(kept, dict) and kept["probed_at"] == taken["probed_at"]
 
 
 def ran_elsewhere(env: ResolvedEnvironment, data: dict[str, Any]) -> str | None:
