@@ -27,6 +27,12 @@ MAKING_GRACE = 60.0  # seconds after which a root still being made was left by a
 LOCK_NAME = ".lock"
 ROOT_MODE = 0o711  # a job user passes through to the folder handed to it; it lists nothing
 
+# the folders this process has swept already: a sweep lists the whole temporary folder (on a
+# shared box, thousands of other programs' files), and the roots it removes are those of
+# processes that ended before this one started, so once per process is enough
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
+
 
 class ScratchRoot:
     """One process's scratch root, made when first needed and removed by `remove()`."""
@@ -40,7 +46,10 @@ class ScratchRoot:
     def root(self) -> Path:
         with self._lock:
             if self._root is None:
-                sweep_stale(self.parent)
+                with _swept_lock:
+                    if self.parent not in _swept:
+                        sweep_stale(self.parent)
+                        _swept.add(self.parent)
                 # made under another name and locked before it gets its own, so that no sweep
                 # sees it unlocked
                 making = Path(tempfile.mkdtemp(prefix=MAKING_PREFIX, dir=self.parent))
