@@ -192,6 +192,8 @@ class PluginProbe:
     ) -> dict[str, Any] | PluginList:
         """Runs the probe: its answer (kept for the environment when it is shared) or a failure."""
         started = time.time()
+        if self.stopping.requested:  # envboard stops: no project code may outlive it
+            return PluginList(failure="not probed: envboard is stopping", probed_at=started, duration=0.0)
         environment_before = stamp_all(_environment_dependencies(env, {}))
         with self.scratch.temporary("probe-") as scratch:
             request = scratch / "request.json"
@@ -202,8 +204,6 @@ class PluginProbe:
             request.write_text(json.dumps(asked), encoding="utf-8")
             self.resolver.confinement.hand_over(scratch)  # the job user writes the answer
             invocation = probe_invocation(self.resolver, env, answer, request)
-            if self.stopping.requested:  # envboard stops: no project code may outlive it
-                return PluginList(failure="not probed: envboard is stopping", probed_at=started, duration=0.0)
             result = run(invocation, capture=True, timeout=PROBE_TIMEOUT, cancel=self.stopping)
             duration = time.time() - started
             refused = None
