@@ -4,6 +4,7 @@ Each project still gets its own answer: its own registry modules, and what it de
 
 import sys
 import threading
+import time
 
 import pytest
 
@@ -35,6 +36,8 @@ def test_active_projects_share_one_probe_and_keep_their_own_patterns(
     write_project(root / "delta", "delta", mode="active", registry_modules=("delta_parts.*",))
     board = make_board(root, active_python=str(active_python))
     projects = {project.name: project for project in board.workspace.projects}
+    reported = []  # what /metrics counts as probes
+    board.probe_listeners.append(reported.append)
 
     # the monitor's first pass: every project's probe is asked for at once, in the background
     for project in projects.values():
@@ -46,6 +49,8 @@ def test_active_projects_share_one_probe_and_keep_their_own_patterns(
 
     states = wait_for(listed, timeout=120)
     assert len(probes) == 2  # one for the three that ask the same, one for delta's pattern
+    wait_for(lambda: not any(board.is_busy(project) for project in projects.values()))
+    assert len(reported) == 2  # an answer taken from another project's probe is no probe
     for name in ("alpha", "beta", "gamma"):
         assert modules(states[name].plugins) == ["acme_plugin", "dagster"], name
         assert states[name].plugins.unmatched_patterns == []
@@ -111,7 +116,9 @@ def test_a_probe_of_a_shared_interpreter_that_timed_out_is_not_waited_for_again(
     a project's own (any other) is not passed on: each project is probed and told its own."""
     from webapp.core.probe import runner
 
-    monkeypatch.setattr(runner, "PROBE_TIMEOUT", 1.0)
+    # remembered for less time than a probe may take, as the real ones are (60 s against 600 s)
+    monkeypatch.setattr(runner, "PROBE_TIMEOUT", 2.0)
+    monkeypatch.setattr(runner, "TIMED_OUT_RETRY", 1.5)
     hanging = tmp_path / "hanging" / "bin" / "python"
     hanging.parent.mkdir(parents=True)
     hanging.write_text("#!/bin/sh\nsleep 60\n")
@@ -170,9 +177,10 @@ def _waiting_for_a_lock(thread: threading.Thread) -> bool:
 def test_an_install_while_another_project_takes_the_answer_is_not_missed(
     tmp_path, active_python, probes, make_board, wheelhouse, uv_bin, monkeypatch
 ):
-    """beta takes the answer alpha's probe got; a plugin is installed into the interpreter just as
-    beta stamps what that answer depended on. beta must not keep the old answer as if it were of
-    the new state: it probes again and lists the plugin."""
+    """beta takes the answer alpha's probe got; just as beta stamps what that answer depended on,
+    a plugin is installed into the interpreter and alpha is probed again (a job's probe), which
+    stores the environment's new answer. beta must not keep the old answer under the new state's
+    stamps: it lists the plugin."""
     from webapp.core.probe import runner
 
     root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
@@ -191,10 +199,51 @@ def test_an_install_while_another_project_takes_the_answer_is_not_missed(
         if len(calls) == 2:  # beta's stamps of the answer it took, after its own before-stamps
             extra = str(next(wheelhouse.glob("extra_plugin-*.whl")))
             uv(uv_bin, "pip", "install", "--quiet", "--python", str(active_python), extra, cwd=tmp_path)
+            assert "extra_plugin" in modules(board.probe.probe(alpha, board.resolve(alpha)))
         return real_stamp_all(dependencies)
 
     monkeypatch.setattr(runner, "stamp_all", stamp_all)
     assert "extra_plugin" in modules(board.state(beta, wait=True).plugins)
-    assert len(probes) == 2
+    assert len(probes) == 3
     monkeypatch.setattr(runner, "stamp_all", real_stamp_all)
     assert "extra_plugin" in modules(make_board(root, active_python=str(active_python)).state(beta).plugins)
+
+
+def test_a_refresh_does_not_take_an_answer_from_before_it_was_asked(
+    tmp_path, active_python, probes, make_board
+):
+    """The monitor's look at beta waits for the interpreter (another probe of it runs) and will
+    take alpha's answer, which is still fresh; the operator presses Refresh meanwhile (something
+    envboard cannot see changed, say). The refresh's answer is a probe begun after the press."""
+    root = write_workspace(tmp_path / "ws", ["alpha", "beta"])
+    for name in ("alpha", "beta"):
+        write_project(root / name, name, mode="active")
+    board = make_board(root, active_python=str(active_python))
+    alpha, beta = board.workspace.projects
+    board.state(alpha, wait=True)
+    assert len(probes) == 1
+    env = board.resolve(beta)
+    with board.probe._environments.hold(environment_name(beta, env)):
+        board.state(beta)  # the monitor's look, in the background: waits for the interpreter
+        wait_for(lambda: any(_waiting_for_a_lock(thread) for thread in threading.enumerate()))
+        pressed = time.time()
+        refreshed = board.refresh_plugins(beta)
+    answer = refreshed.result(timeout=60)
+    assert answer.probed_at >= pressed and not answer.cached
+    assert len(probes) == 2
+
+
+def test_a_running_probe_ends_when_envboard_stops(tmp_path, probes, make_board):
+    """A probe of an interpreter that hangs: the stop ends it instead of leaving it to its
+    ten-minute timeout (project code must not outlive the server)."""
+    hanging = tmp_path / "hanging" / "bin" / "python"
+    hanging.parent.mkdir(parents=True)
+    hanging.write_text("#!/bin/sh\nsleep 600\n")
+    hanging.chmod(0o755)
+    root = write_workspace(tmp_path / "ws", ["alpha"])
+    write_project(root / "alpha", "alpha", mode="active")
+    board = make_board(root, active_python=str(hanging))
+    running = board.refresh_plugins(board.workspace.projects[0])
+    wait_for(lambda: probes)
+    board.close()
+    assert running.result(timeout=60).failure

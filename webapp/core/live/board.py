@@ -31,7 +31,7 @@ from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requir
 from ..probe.answer import PluginList
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginProbe, status_dependencies
+from ..probe.runner import PluginProbe, ended, status_dependencies
 from ..probe.webserver import DagsterWebserver
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
@@ -216,7 +216,7 @@ class Board(BackgroundChecks):
             return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))
-            if failed is not None and time.time() - (failed.probed_at or 0) < FAILED_PROBE_RETRY:
+            if failed is not None and time.time() - ended(failed) < FAILED_PROBE_RETRY:
                 state.plugins, needs_plugins = failed, False
         if needs_lock:
             failed_lock = self._lock_failures.get(project.path)

@@ -94,13 +94,15 @@ class BackgroundChecks(BackgroundTasks):
         return self._run_here(self._probe_name(project, env), work, project)
 
     def refresh_plugins(self, project: Project) -> Future | None:
-        """Probe again, bypassing the cache, in the background (deduplicated)."""
+        """Probe again, bypassing the cache, in the background (repeated asks deduplicated). A
+        probe already under way began before the ask, or took an answer from before it: it is
+        waited for, then the refresh's own runs, under the same name so looks meanwhile join it."""
         env = self.resolve(project)
         if env is None:
             return None
-        asked = time.time()
-        work = functools.partial(self._probe_task, project, env, since=asked)
-        return self._submit(self._probe_name(project, env), work, project)
+        name = self._probe_name(project, env)
+        probe = functools.partial(self._probe_task, project, env, since=time.time())
+        return self._submit(f"refresh:{name}", lambda: self._run_here(name, probe, project), project)
 
     def _join_started(self, state: ProjectState, project: Project, env: ResolvedEnvironment) -> None:
         """Fills in what a probe, status or lock check already started for this project answers.

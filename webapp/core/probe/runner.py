@@ -170,8 +170,9 @@ class PluginProbe:
         dependencies = probe_dependencies(project, env, data)
         stamps = merge_stamps(stamp_all(dependencies), stamps_before)
         if taken is not None and not _still(self._taken(name, answer["probed_at"]), answer):
-            # stored again or gone stale while it was taken: these stamps may be of a newer state
-            return self.probe(project, env, since=started)
+            # stored again or gone stale while it was taken: these stamps may be of a newer state,
+            # so this project is probed itself (once: that path takes nothing)
+            return self.probe(project, env)
         self.cache.store(
             f"plugins:{project.path}", cache_key(project, env), plugins.to_json(), dependencies, stamps
         )
@@ -181,8 +182,9 @@ class PluginProbe:
         """The environment's fresh answer from a probe begun at or after `since`, or one that
         timed out meanwhile (not waited for again for each project), or None."""
         timed_out = self._timed_out.get(name)
-        begun = (timed_out.probed_at or 0) if timed_out is not None else None
-        if begun is not None and begun >= since and time.time() - begun < TIMED_OUT_RETRY:
+        # how long it is remembered counts from its end: it took its time
+        recent = timed_out is not None and time.time() - ended(timed_out) < TIMED_OUT_RETRY
+        if recent and (timed_out.probed_at or 0) >= since:
             return replace(timed_out, cached=True)
         kept = self.cache.load(name, name)
         return kept if kept is not None and kept["probed_at"] >= since else None
@@ -236,6 +238,12 @@ class PluginProbe:
             stamps = merge_stamps(stamp_all(dependencies), environment_before)
             self.cache.store(name, name, kept, dependencies, stamps)
         return kept
+
+
+def ended(plugins: PluginList) -> float:
+    """When a probe ended: a failure is remembered for a while from then, not from its start
+    (one that timed out began PROBE_TIMEOUT before)."""
+    return (plugins.probed_at or 0) + (plugins.duration or 0)
 
 
 def _still(kept: dict[str, Any] | PluginList | None, taken: dict[str, Any]) -> bool:
