@@ -431,6 +431,27 @@ def test_a_listing_that_times_out_stores_no_verdict_without_its_counts(tmp_path,
     assert board.definitions.cached(project, env) is None
 
 
+@pytest.mark.slow  # it waits for a listing to time out
+def test_a_check_that_timed_out_is_not_started_again_at_once(tmp_path, make_board, monkeypatch):
+    """A check that ran out of time is remembered a while from when it ended: the next look shows
+    it instead of starting the same check again (counted from its start, one that took longer
+    than that while was never remembered, and ran over and over)."""
+    from webapp.core.live import board as board_module
+    from webapp.core.probe import loadcheck
+
+    board, project, release = _synced_with_a_slow_listing(tmp_path, make_board)
+    monkeypatch.setattr(loadcheck, "LISTING_TIMEOUT", 3.0)
+    # remembered for less time than a check may take, as the real ones are (60 s against 300 s)
+    monkeypatch.setattr(board_module, "FAILED_PROBE_RETRY", 1.5)
+    try:
+        board.state(project)  # the monitor's look: the check starts in the background
+        wait_for(lambda: not board.is_checking(project) and project.path in board._check_failures)
+        again = board.state(project)
+    finally:
+        release.touch()
+    assert not again.checking and again.check is not None and not again.check.ran
+
+
 def test_a_syncs_verdict_shows_on_the_overview_while_its_definitions_are_counted(tmp_path, make_app):
     """The sync's own check gives its verdict before its listing ends, as a background one does:
     the overview's monitor is told (no file changes then), the job still running."""

@@ -108,6 +108,7 @@ def test_projects_run_through_uv_share_nothing_even_in_one_environment(
     assert sorted(probes) == [root / "alpha", root / "beta"]
 
 
+@pytest.mark.slow  # it waits for a probe to time out
 def test_a_probe_of_a_shared_interpreter_that_timed_out_is_not_waited_for_again(
     tmp_path, probes, make_board, monkeypatch
 ):

@@ -231,7 +231,8 @@ class Board(BackgroundChecks):
         checking = None
         if state.check is None:
             failed_check = self._check_failures.get(project.path)
-            if failed_check is not None and time.time() - (failed_check.checked_at or 0) < FAILED_PROBE_RETRY:
+            ended_at = (failed_check.checked_at or 0) + (failed_check.duration or 0) if failed_check else 0
+            if failed_check is not None and time.time() - ended_at < FAILED_PROBE_RETRY:
                 state.check = failed_check  # a check that timed out is not retried in a loop
             else:
                 # joined, where one is under way that has given its verdict: a file saved since
