@@ -31,7 +31,7 @@ from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requir
 from ..probe.answer import PluginList
 from ..probe.loadcheck import DefinitionsCheck
 from ..probe.loadverdict import LoadCheck
-from ..probe.runner import PluginProbe, ended, status_dependencies
+from ..probe.runner import PluginProbe, status_dependencies
 from ..probe.webserver import DagsterWebserver
 from ..settings import Settings
 from ..workspace.dg import DG_TOML, MODE_UV, PYPROJECT
@@ -216,7 +216,7 @@ class Board(BackgroundChecks):
             return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))
-            if failed is not None and time.time() - ended(failed) < FAILED_PROBE_RETRY:
+            if failed is not None and time.time() - failed.ended_at < FAILED_PROBE_RETRY:
                 state.plugins, needs_plugins = failed, False
         if needs_lock:
             failed_lock = self._lock_failures.get(project.path)
@@ -231,8 +231,7 @@ class Board(BackgroundChecks):
         checking = None
         if state.check is None:
             failed_check = self._check_failures.get(project.path)
-            ended_at = (failed_check.checked_at or 0) + (failed_check.duration or 0) if failed_check else 0
-            if failed_check is not None and time.time() - ended_at < FAILED_PROBE_RETRY:
+            if failed_check is not None and time.time() - failed_check.ended_at < FAILED_PROBE_RETRY:
                 state.check = failed_check  # a check that timed out is not retried in a loop
             else:
                 # joined, where one is under way that has given its verdict: a file saved since

@@ -36,6 +36,12 @@ class PluginList:
     packages: list[dict[str, str]] = field(default_factory=list)  # [{"name", "version"}], sorted
 
     @property
+    def ended_at(self) -> float:
+        """When the probe ended: a failure is remembered a while from then, not from its start
+        (one that timed out began PROBE_TIMEOUT before)."""
+        return (self.probed_at or 0) + (self.duration or 0)
+
+    @property
     def package_count(self) -> int | None:
         return len(self.packages) if self.failure is None else None
 

@@ -51,6 +51,12 @@ class LoadCheck:
     def loads(self) -> bool | None:
         return {LOADS: True, FAILS: False}.get(self.status)
 
+    @property
+    def ended_at(self) -> float:
+        """When the check ended: a failure is remembered a while from then, not from its start
+        (one that timed out began CHECK_TIMEOUT before)."""
+        return (self.checked_at or 0) + (self.duration or 0)
+
     def summary(self) -> dict[str, Any]:
         """The fields of `envboard check --json`, per project."""
         return {

@@ -183,7 +183,7 @@ class PluginProbe:
         timed out meanwhile (not waited for again for each project), or None."""
         timed_out = self._timed_out.get(name)
         # how long it is remembered counts from its end: it took its time
-        recent = timed_out is not None and time.time() - ended(timed_out) < TIMED_OUT_RETRY
+        recent = timed_out is not None and time.time() - timed_out.ended_at < TIMED_OUT_RETRY
         if recent and (timed_out.probed_at or 0) >= since:
             return replace(timed_out, cached=True)
         kept = self.cache.load(name, name)
@@ -238,12 +238,6 @@ class PluginProbe:
             stamps = merge_stamps(stamp_all(dependencies), environment_before)
             self.cache.store(name, name, kept, dependencies, stamps)
         return kept
-
-
-def ended(plugins: PluginList) -> float:
-    """When a probe ended: a failure is remembered for a while from then, not from its start
-    (one that timed out began PROBE_TIMEOUT before)."""
-    return (plugins.probed_at or 0) + (plugins.duration or 0)
 
 
 def _still(kept: dict[str, Any] | PluginList | None, taken: dict[str, Any]) -> bool:
