@@ -518,3 +518,31 @@ def test_a_listener_that_fails_on_the_verdict_leaves_no_counting_behind(tmp_path
     finally:
         release.touch()
     assert board.definitions.cached(project, env) is None
+
+
+def test_a_look_during_a_sync_starts_no_check_beside_the_syncs_own(tmp_path, make_app):
+    """The overview is looked at while a sync runs (the environment changed under it): the job
+    checks the definitions at its end, so no background check runs beside it (a second
+    `dg check defs` on a half-installed environment, and a second line in the history), nor
+    after it: the job's verdict is the one shown."""
+    started, release = tmp_path / "dg-started", tmp_path / "dg-release"
+    wheels = tmp_path / "wheels"
+    dependencies = build_stand_in_dg(
+        wheels, "slow-dg", SLOW_DG.format(started=str(started), release=str(release))
+    )
+    root = write_workspace(tmp_path / "ws", ["p"])
+    write_project(root / "p", "p", mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels)
+    app = make_app(root)
+    jobs, monitor = core(app).jobs, core(app).monitor
+    project = core(app).board.workspace.projects[0]
+    try:
+        record, _ = jobs.sync(project, "alice")
+        wait_for(started.exists, timeout=120)  # the job's own check, after uv sync made the environment
+        looked = monitor.refresh().get("p")  # a look at every project, as the monitor's passes make
+        assert looked.check_status == "checking" and jobs.history.get(record.id).status == "running"
+    finally:
+        release.touch()
+    assert jobs.wait(record.id, timeout=120).status == "succeeded"
+    assert monitor.refresh().get("p").check_status == "loads"  # the job's verdict: nothing to start
+    assert len(started.read_text().split()) == 1  # one `dg check defs`: the job's
+    assert [job.action for job in jobs.history.list("p")] == ["sync"]

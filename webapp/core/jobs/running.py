@@ -140,15 +140,16 @@ class Runner:
         if not self.history.start(record.id, started_at=started, lock_before=prepared.lock_before):
             return None  # it was ended meanwhile (a stopping or restarted server): it must not run now
         self._changed(project)
-        outcome = (entry.work or sync.run_sync)(
-            self.board,
-            prepared,
-            JobLog(record.log_path),
-            record.id,
-            cancel=entry.cancel,
-            term_grace=self.term_grace,
-            on_start=lambda pid: self.history.update(record.id, pid=pid),
-        )
+        with self.board.changing(project):  # no background look starts on a half-changed environment
+            outcome = (entry.work or sync.run_sync)(
+                self.board,
+                prepared,
+                JobLog(record.log_path),
+                record.id,
+                cancel=entry.cancel,
+                term_grace=self.term_grace,
+                on_start=lambda pid: self.history.update(record.id, pid=pid),
+            )
         # before the end is recorded: whoever sees the job ended sees the retention applied
         self.prune_kept(project.id)
         if outcome.cancelled and self._stopping:

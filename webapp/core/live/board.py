@@ -73,6 +73,7 @@ class Board(BackgroundChecks):
         self.check_listeners: list[Callable[[Project, LoadCheck, str], None]] = []
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
+        self._changing: dict[Path, int] = {}  # project path -> jobs changing it (`changing`)
         self._lock = threading.Lock()
         self._closed = False  # nothing new starts once the server is stopping
         self._rescan_lock = threading.Lock()
@@ -154,18 +155,10 @@ class Board(BackgroundChecks):
         status = check_status(self.resolver, env)
         # a closing board ends the check itself: whatever uv said by then is no answer to remember
         if env.mode == MODE_UV and status.status != STATUS_MISSING and status.answered and not self._closed:
-            self.cache.store(
-                f"status:{project.path}",
-                self._status_key(env),
-                {
-                    "status": status.status,
-                    "reason": status.reason,
-                    "drift": list(status.drift),
-                    "said": status.said,
-                },
-                dependencies,
-                stamps,
+            value = dict(
+                status=status.status, reason=status.reason, drift=list(status.drift), said=status.said
             )
+            self.cache.store(f"status:{project.path}", self._status_key(env), value, dependencies, stamps)
         return status
 
     def check_status_soon(self, project: Project, env: ResolvedEnvironment) -> Future | None:
@@ -213,6 +206,9 @@ class Board(BackgroundChecks):
                 state.status = self.check_status(project, env)
             if lock_check is not None:
                 state.lock = lock_check.result()
+            return state
+        if self.is_changing(project):  # the job asks at its end, the monitor once it lets go
+            state.checking, state.pending = state.check is None, needs_plugins or self.is_busy(project)
             return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))

@@ -9,8 +9,9 @@ ends, and that nothing new starts once the server is stopping.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ class BackgroundTasks:
     _busy: dict[Path, int]
     _checking: set[Path]  # load checks queued or running (checks.py)
     _finished: set[Path]
+    _changing: dict[Path, int]  # projects a job is changing, and how many jobs
     _lock: threading.Lock
     _closed: bool
     task_listeners: list[Callable[[], None]]
@@ -33,6 +35,30 @@ class BackgroundTasks:
     def is_busy(self, project: Project) -> bool:
         with self._lock:
             return self._busy.get(project.path, 0) > 0
+
+    @contextlib.contextmanager
+    def changing(self, project: Project) -> Iterator[None]:
+        """A job changes the project's environment meanwhile (a sync, an upgrade, a rollback).
+
+        Looks start nothing for it in the background then (`Board.state`): a probe, a status or
+        a load check would describe a half-installed environment, and a load check costs seconds
+        and a line in the history beside the job's own. The job asks what it needs at its end;
+        when it lets go, the monitor looks again and starts whatever is still missing.
+        """
+        with self._lock:
+            self._changing[project.path] = self._changing.get(project.path, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._changing[project.path] -= 1
+                if not self._changing[project.path]:
+                    del self._changing[project.path]
+            self.mark_changed(project.path)
+
+    def is_changing(self, project: Project) -> bool:
+        with self._lock:
+            return project.path in self._changing
 
     def mark_changed(self, project_path: Path) -> None:
         """Something envboard did changed this project (a job ended): the monitor looks again."""
