@@ -546,3 +546,83 @@ def test_a_look_during_a_sync_starts_no_check_beside_the_syncs_own(tmp_path, mak
     assert monitor.refresh().get("p").check_status == "loads"  # the job's verdict: nothing to start
     assert len(started.read_text().split()) == 1  # one `dg check defs`: the job's
     assert [job.action for job in jobs.history.list("p")] == ["sync"]
+
+
+GATED_DG = """
+import os, sys, time
+
+def main():
+    if sys.argv[1:3] == ["list", "defs"]:
+        print("{{}}")
+        return 0
+    project = os.path.basename(os.getcwd())  # run from the project's root
+    with open({started!r}, "a") as said:
+        said.write(project + "\\n")
+    deadline = time.time() + 120  # until the test opens the project's gate, at most two minutes
+    while time.time() < deadline and not os.path.exists(os.path.join({gates!r}, project)):
+        time.sleep(0.05)
+    print("All definitions loaded successfully.", flush=True)
+    return 0
+"""
+
+
+def test_a_check_queued_before_a_sync_is_dropped_for_the_syncs_own(tmp_path, make_app):
+    """p's background check waits behind q's (one check at a time) when p's sync starts: the
+    sync checks p itself, so the queued one never runs, beside the job or after it."""
+    started, gates = tmp_path / "started", tmp_path / "gates"
+    gates.mkdir()
+    wheels = tmp_path / "wheels"
+    dependencies = build_stand_in_dg(
+        wheels, "gated-dg", GATED_DG.format(started=str(started), gates=str(gates))
+    )
+    root = write_workspace(tmp_path / "ws", ["p", "q"])
+    for name in ("p", "q"):
+        write_project(root / name, name, mode="persistent_uv", dependencies=dependencies, wheelhouse=wheels)
+        (gates / name).touch()
+    app = make_app(root)
+    jobs, monitor, board = core(app).jobs, core(app).monitor, core(app).board
+    p, q = board.project("p"), board.project("q")
+    for project in (p, q):  # each sync checks its project: both gates are open
+        record, _ = jobs.sync(project, "alice")
+        assert jobs.wait(record.id, timeout=120).status == "succeeded"
+    assert started.read_text().split() == ["p", "q"]
+    (gates / "q").unlink()
+    try:
+        (root / "q" / ".env").write_text("CHANGED=1\n")  # q's check starts and holds the pool
+        monitor.refresh()
+        wait_for(lambda: started.read_text().split() == ["p", "q", "q"], timeout=60)
+        (root / "p" / ".env").write_text("CHANGED=1\n")
+        monitor.refresh()
+        assert board.is_checking(p)  # queued behind q's
+        record, _ = jobs.sync(p, "alice")
+        assert jobs.wait(record.id, timeout=120).status == "succeeded"
+        assert not board.is_checking(p)
+    finally:
+        (gates / "q").touch()
+    wait_for(lambda: not board.is_checking(q) and not board.is_checking(p), timeout=60)
+    assert monitor.refresh().get("p").check_status == "loads"
+    assert started.read_text().split() == ["p", "q", "q", "p"]  # the second p: the sync's own
+    assert [job.action for job in jobs.history.list("p")] == ["sync", "sync"]
+
+
+def test_a_job_holds_the_looks_at_every_project_sharing_its_environment(uv_workspace, wheelhouse, make_board):
+    """beta's `.venv` is alpha's: while a job changes it for alpha, a look at beta starts
+    nothing either; once the job lets go, the look at beta probes it."""
+    root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta"])
+    alpha = root / "projects" / "alpha"
+    beta = write_project(
+        root / "projects" / "beta",
+        "beta",
+        mode="persistent_uv",
+        dependencies=("dagster",),
+        wheelhouse=wheelhouse,
+    )
+    (beta / ".venv").symlink_to(alpha / ".venv")
+    board = make_board(root)
+    alpha_project, beta_project = board.project("projects-alpha"), board.project("projects-beta")
+    with board.changing(alpha_project):
+        during = board.state(beta_project)
+        assert board.is_changing(beta_project) and during.plugins is None and during.pending
+        assert not board.is_busy(beta_project) and not board.is_checking(beta_project)  # nothing started
+    assert not board.is_changing(beta_project)
+    assert wait_for(lambda: board.state(beta_project).plugins, timeout=60)  # its look now probes it

@@ -139,8 +139,8 @@ class Runner:
         record.status, record.started_at = RUNNING, started
         if not self.history.start(record.id, started_at=started, lock_before=prepared.lock_before):
             return None  # it was ended meanwhile (a stopping or restarted server): it must not run now
-        self._changed(project)
         with self.board.changing(project):  # no background look starts on a half-changed environment
+            self._changed(project)
             outcome = (entry.work or sync.run_sync)(
                 self.board,
                 prepared,

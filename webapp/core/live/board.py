@@ -74,6 +74,7 @@ class Board(BackgroundChecks):
         self._running: dict[str, Future] = {}
         self._busy: dict[Path, int] = {}  # project path -> background tasks running for it
         self._changing: dict[Path, int] = {}  # project path -> jobs changing it (`changing`)
+        self._task_projects: dict[str, Path] = {}  # task name -> its project's path
         self._lock = threading.Lock()
         self._closed = False  # nothing new starts once the server is stopping
         self._rescan_lock = threading.Lock()
@@ -207,9 +208,6 @@ class Board(BackgroundChecks):
             if lock_check is not None:
                 state.lock = lock_check.result()
             return state
-        if self.is_changing(project):  # the job asks at its end, the monitor once it lets go
-            state.checking, state.pending = state.check is None, needs_plugins or self.is_busy(project)
-            return state
         if needs_plugins:
             failed = self._failures.get(self._probe_name(project, env))
             if failed is not None and time.time() - failed.ended_at < FAILED_PROBE_RETRY:
@@ -218,6 +216,12 @@ class Board(BackgroundChecks):
             failed_lock = self._lock_failures.get(project.path)
             if failed_lock is not None and time.time() - failed_lock[0] < FAILED_PROBE_RETRY:
                 state.lock, needs_lock = failed_lock[1], False
+        failed_check = self._check_failures.get(project.path) if state.check is None else None
+        if failed_check is not None and time.time() - failed_check.ended_at < FAILED_PROBE_RETRY:
+            state.check = failed_check  # a check that timed out is not retried in a loop
+        if self.is_changing(project):  # a job's: it asks at its end, the monitor once it lets go
+            state.checking, state.pending = state.check is None, needs_plugins or self.is_busy(project)
+            return state
         if needs_status:
             self.check_status_soon(project, env)
         if needs_lock:
@@ -226,13 +230,9 @@ class Board(BackgroundChecks):
             self._submit(self._probe_name(project, env), lambda: self._probe_task(project, env), project)
         checking = None
         if state.check is None:
-            failed_check = self._check_failures.get(project.path)
-            if failed_check is not None and time.time() - failed_check.ended_at < FAILED_PROBE_RETRY:
-                state.check = failed_check  # a check that timed out is not retried in a loop
-            else:
-                # joined, where one is under way that has given its verdict: a file saved since
-                # made that verdict stale, and a new check follows this one
-                checking = self.submit_check(project, env, "envboard (what it depends on changed)")
+            # joined, where one is under way that has given its verdict: a file saved since made
+            # that verdict stale, and a new check follows this one
+            checking = self.submit_check(project, env, "envboard (what it depends on changed)")
         state.checking = checking is not None or self.is_checking(project)
         state.pending = self.is_busy(project)
         return state

@@ -28,6 +28,8 @@ class BackgroundTasks:
     _checking: set[Path]  # load checks queued or running (checks.py)
     _finished: set[Path]
     _changing: dict[Path, int]  # projects a job is changing, and how many jobs
+    _task_projects: dict[str, Path]  # each named task's project
+    shared_with: Callable[[Project], list[Project]]
     _lock: threading.Lock
     _closed: bool
     task_listeners: list[Callable[[], None]]
@@ -38,23 +40,36 @@ class BackgroundTasks:
 
     @contextlib.contextmanager
     def changing(self, project: Project) -> Iterator[None]:
-        """A job changes the project's environment meanwhile (a sync, an upgrade, a rollback).
+        """A job of this board changes the project's environment meanwhile (a sync, an upgrade,
+        a rollback), and with it every project that shares that environment.
 
-        Looks start nothing for it in the background then (`Board.state`): a probe, a status or
-        a load check would describe a half-installed environment, and a load check costs seconds
-        and a line in the history beside the job's own. The job asks what it needs at its end;
-        when it lets go, the monitor looks again and starts whatever is still missing.
+        Looks start nothing for them in the background then (`Board.state`), and what was
+        queued for them and has not started is cancelled: a probe, a status or a load check
+        would describe a half-installed environment, and a load check costs seconds and a line
+        in the history beside the job's own. The job asks what it needs at its end; when it
+        lets go, the monitor looks at them again and starts whatever is still missing.
         """
+        paths = [project.path, *(other.path for other in self.shared_with(project))]
         with self._lock:
-            self._changing[project.path] = self._changing.get(project.path, 0) + 1
+            for path in paths:
+                self._changing[path] = self._changing.get(path, 0) + 1
+            queued = [
+                future
+                for name, future in self._running.items()
+                if self._task_projects.get(name) in paths and not future.running()
+            ]
+        for future in queued:
+            future.cancel()  # its done-callback forgets it, as for any task that ended
         try:
             yield
         finally:
             with self._lock:
-                self._changing[project.path] -= 1
-                if not self._changing[project.path]:
-                    del self._changing[project.path]
-            self.mark_changed(project.path)
+                for path in paths:
+                    self._changing[path] -= 1
+                    if not self._changing[path]:
+                        del self._changing[path]
+            for path in paths:
+                self.mark_changed(path)
 
     def is_changing(self, project: Project) -> bool:
         with self._lock:
@@ -141,6 +156,7 @@ class BackgroundTasks:
     def _register(self, name: str, future: Future, project: Project, busy: bool) -> None:
         """Called under the lock: the task is known by its name until it ends."""
         self._running[name] = future
+        self._task_projects[name] = project.path
         if busy:
             self._busy[project.path] = self._busy.get(project.path, 0) + 1
 
@@ -151,6 +167,7 @@ class BackgroundTasks:
             with self._lock:
                 if self._running.get(name) is future:
                     del self._running[name]
+                    del self._task_projects[name]
                     if busy:
                         self._busy[project.path] -= 1
                 if not busy:
