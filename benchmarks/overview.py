@@ -1,13 +1,19 @@
 """The overview against ceiling (b), the stack's physical limit, measured in the same run.
 
     python benchmarks/overview.py [--sizes 100 500 2000] [--clients 16 64] [--seconds 5] [--threads N]
-                                  [--runs 3] [--scratch DIR]
+                                  [--runs 3] [--scratch DIR] [--shared-cores]
 
 For each size: a workspace of active-mode projects and a real `envboard serve` (waitress
 with its default 8 threads, or `--threads N`; real uv, a users file with one operator,
 anonymous viewing allowed) left to finish its probes. Beside it, benchmarks/ceiling.py:
-waitress with 16 threads returning precomputed bytes of exactly the overview's size, and an
-empty 204.
+waitress with 16 threads returning precomputed bytes of exactly the overview's size (one for
+each viewer's page, anonymous and signed in), and an empty 204.
+
+Once the workspace has settled, every server measured (envboard and the ceilings) runs on the
+machine's first core and wrk on the others: sharing the cores, wrk's two busy threads and the
+servers' took turns on them, and that scheduling, not either server, made the tail at 64
+clients (p99 190-310 ms for envboard and up to 107 ms for the ceiling, where apart they were
+47-57 ms and 28-38 ms). `--shared-cores` measures them sharing every core, as before.
 
 Then wrk (Debian package `wrk`; keep-alive clients on loopback, bounded in time) against
 `/` for an anonymous viewer and for the signed-in operator (each with its session cookie), and
@@ -37,7 +43,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from harness import Ceiling, WrkResult, team_server, workspace_of, wrk_run
+from harness import Ceiling, WrkResult, pin, split_cores, team_server, workspace_of, wrk_run
 
 
 def sign_in(url: str, token: str) -> str:
@@ -66,13 +72,21 @@ def sign_in(url: str, token: str) -> str:
         return (page.headers["Set-Cookie"] or cookie).split(";")[0]
 
 
-def medians(runs: int, cells: dict[str, tuple], seconds: int, clients: int) -> dict[str, WrkResult]:
+def page_bytes(url: str, headers: dict[str, str]) -> bytes:
+    """The overview as this viewer gets it, raw (no Accept-Encoding, as wrk asks)."""
+    with urllib.request.urlopen(urllib.request.Request(url + "/", headers=headers), timeout=60) as answer:
+        return answer.read()
+
+
+def medians(
+    runs: int, cells: dict[str, tuple], seconds: int, clients: int, cpus: set[int] | None
+) -> dict[str, WrkResult]:
     """Each cell (url, headers) measured `runs` times, the cells taking turns within each run (the
     load of a shared machine moves; taking turns spreads it over every cell), and the medians."""
     results: dict[str, list[WrkResult]] = {name: [] for name in cells}
     for _ in range(runs):
         for name, (url, headers) in cells.items():
-            results[name].append(wrk_run(url, seconds, clients, headers))
+            results[name].append(wrk_run(url, seconds, clients, headers, cpus))
     return {
         name: WrkResult(statistics.median(r.rate for r in rs), statistics.median(r.p99_ms for r in rs))
         for name, rs in results.items()
@@ -87,7 +101,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scratch", type=Path)
     parser.add_argument("--threads", type=int, help="envboard's request threads (default: its own)")
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="let wrk and the servers share every core (default: the servers on the first, wrk on the rest)",
+    )
     args = parser.parse_args()
+    cores = None if args.shared_cores else split_cores()
+    if cores:
+        print(f"servers on cores {sorted(cores[0])}, wrk on {sorted(cores[1])}")
     base = args.scratch or Path(tempfile.mkdtemp(prefix="envboard-overview-"))
     print(
         f"{'projects':>8} {'page KB':>8} {'gzip %':>6} {'viewer':>9} {'clients':>7} "
@@ -96,7 +118,8 @@ def main() -> None:
     for size in args.sizes:
         workspace, state = workspace_of(base, size)
         server, token = team_server(workspace, state, base, threads=args.threads)
-        ceiling = kept_open = None
+        ceilings: dict[str, Ceiling] = {}
+        kept_open = None
         try:
             server.wait_settled()
             time.sleep(1)
@@ -112,19 +135,26 @@ def main() -> None:
                 if answer.headers.get("Content-Encoding") == "gzip":
                     assert gzip.decompress(zipped).count(b'class="project-row"') == size
             since = re.search(rb"/fragments/rows\?since=([0-9.]+)", raw).group(1).decode()
-            ceiling = Ceiling(len(raw))
-            kept_open = Ceiling(len(raw), keep_alive=True)
-            load = os.getloadavg()[0]
             viewers = {"anonymous": {"Cookie": anonymous}, "signed in": {"Cookie": cookie}}
+            pages = {viewer: page_bytes(server.url, headers) for viewer, headers in viewers.items()}
+            # each viewer's ceiling serves exactly its page's size (signed in, the page has the
+            # operator's forms and name: some 8 % more)
+            ceilings = {viewer: Ceiling(len(page)) for viewer, page in pages.items()}
+            kept_open = Ceiling(len(raw), keep_alive=True)
+            if cores:  # once settled: the probes and checks that filled the workspace had every core
+                for process in (server.process, kept_open.process, *(c.process for c in ceilings.values())):
+                    pin(process.pid, cores[0])
+            load = os.getloadavg()[0]
             for clients in args.clients:
-                cells = {"ceiling": (ceiling.url + "/", None)}
-                cells.update({viewer: (server.url + "/", headers) for viewer, headers in viewers.items()})
-                found = medians(args.runs, cells, args.seconds, clients)
-                top = found["ceiling"]
+                cells = {}
+                for viewer, headers in viewers.items():
+                    cells[f"ceiling {viewer}"] = (ceilings[viewer].url + "/", None)
+                    cells[viewer] = (server.url + "/", headers)
+                found = medians(args.runs, cells, args.seconds, clients, cores and cores[1])
                 for viewer in viewers:
-                    ours = found[viewer]
+                    ours, top = found[viewer], found[f"ceiling {viewer}"]
                     print(
-                        f"{size:>8} {len(raw) / 1000:>8.0f} {100 * len(zipped) / len(raw):>6.1f} "
+                        f"{size:>8} {len(pages[viewer]) / 1000:>8.0f} {100 * len(zipped) / len(raw):>6.1f} "
                         f"{viewer:>9} {clients:>7} {ours.rate:>14.0f} ({ours.p99_ms:>6.1f}) "
                         f"{top.rate:>8.0f} ({top.p99_ms:>6.1f}) {ours.rate / top.rate:>5.2f}x",
                         flush=True,
@@ -135,11 +165,12 @@ def main() -> None:
                 args.runs,
                 {
                     "poll": (f"{server.url}/fragments/rows?since={since}", poll_headers),
-                    "bare": (ceiling.url + "/204", None),
+                    "bare": (ceilings["anonymous"].url + "/204", None),
                     "kept": (kept_open.url + "/204", None),
                 },
                 args.seconds,
                 clients,
+                cores and cores[1],
             )
             poll = found["poll"]
             for name, label in (("bare", "bare 204"), ("kept", "bare 204 kept open")):
@@ -152,7 +183,7 @@ def main() -> None:
             print(f"{size:>8} load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}", flush=True)
         finally:
             server.stop()
-            for bare_server in (ceiling, kept_open):
+            for bare_server in (*ceilings.values(), kept_open):
                 if bare_server is not None:
                     bare_server.stop()
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
