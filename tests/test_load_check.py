@@ -540,6 +540,17 @@ def test_a_look_during_a_sync_starts_no_check_beside_the_syncs_own(tmp_path, mak
         wait_for(started.exists, timeout=120)  # the job's own check, after uv sync made the environment
         looked = monitor.refresh().get("p")  # a look at every project, as the monitor's passes make
         assert looked.check_status == "checking" and jobs.history.get(record.id).status == "running"
+        # nor does a press of Check or Check all: there is no verdict to give on it yet
+        client = app.test_client()
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True))
+        headers = {"X-CSRF-Token": token.group(1), "HX-Request": "1"}
+        pressed = client.post("/projects/p/check", headers=headers)
+        assert pressed.status_code == 409
+        assert "a job is changing the environment p runs in" in pressed.get_data(as_text=True)
+        everything = client.post(
+            "/check-all", headers={"X-CSRF-Token": token.group(1)}, follow_redirects=True
+        )
+        assert "Nothing checked now. Not p: a job is changing" in everything.get_data(as_text=True)
     finally:
         release.touch()
     assert jobs.wait(record.id, timeout=120).status == "succeeded"

@@ -67,20 +67,25 @@ def sync_out_of_sync():
 def check_all():
     """Check every project's definitions again, in the background, one at a time."""
     who = current_user()
-    started = []
+    started, refused = [], {}
     for state in services().monitor.snapshot.states:
         if state.check_status == "not_applicable":
             continue
         try:
             services().jobs.check(state.project, who)
-        except JobError:
+        except JobError as exc:
+            refused[state.project.name] = str(exc)
             continue
         started.append(state.project.name)
-    feedback.say(
-        f"Checking {len(started)} project(s): the Loads column fills in as each answers"
-        if started
-        else "Nothing to check: no project has an environment to load it in"
-    )
+    if started:
+        said = f"Checking {len(started)} project(s): the Loads column fills in as each answers"
+    elif refused:
+        said = "Nothing checked now"
+    else:
+        said = "Nothing to check: no project has an environment to load it in"
+    for name, why in refused.items():  # a job is changing its environment, say
+        said += f". Not {name}: {why}"
+    feedback.say(said)
     services().monitor.refresh()
     return redirect(url_for("overview.index"), code=303)
 

@@ -24,7 +24,8 @@ class CheckRecords:
     """`JobManager.check` and `record_check`; mixed into `JobManager`, whose records they use."""
 
     def check(self, project: Project, who: str):
-        """Check now whether the project loads, in the background (joins a check under way).
+        """Check now whether the project loads, in the background (joins a check under way);
+        refused while a job changes its environment (the job or the look after it checks).
 
         Returns the check's Future, or None when there is nothing to check (a config error);
         the history records the check when it has run (`record_check`).
@@ -32,6 +33,11 @@ class CheckRecords:
         env = self.board.resolve(project)
         if env is None:
             raise JobError("the project's config has an error: there is nothing to load")
+        if self.board.is_changing(project):  # its environment is half installed: no verdict to give
+            raise JobError(
+                f"a job is changing the environment {project.name} runs in; "
+                "its definitions are checked once that job has ended"
+            )
         return self.board.submit_check(project, env, who)
 
     def record_check(self, project: Project, verdict: LoadCheck, who: str) -> JobRecord | None:
