@@ -267,10 +267,23 @@ def split_cores() -> tuple[set[int], set[int]] | None:
 
 
 def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of the process `pid` on `cpus` (what they start from then on too)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), cpus)
+    """Every thread of the process `pid` and of its children on `cpus` (what they start from
+    then on inherits it); walked again until a walk finds no thread it had not pinned."""
+    import psutil  # envboard's own dependency
+
+    pinned: set[int] = set()
+    while True:
+        processes = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+        threads = set()
+        for process in processes:
+            with contextlib.suppress(FileNotFoundError):
+                threads |= {int(task.name) for task in Path(f"/proc/{process}/task").iterdir()}
+        if threads <= pinned:
+            return
+        for thread in threads - pinned:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(thread, cpus)
+        pinned |= threads
 
 
 def _ms(text: str) -> float:

@@ -548,7 +548,8 @@ def test_a_look_during_a_sync_starts_no_check_beside_the_syncs_own(tmp_path, mak
         assert "Check unavailable: a job is changing its environment; it is checked once" in page
         pressed = client.post("/projects/p/check", headers=headers)
         assert pressed.status_code == 409
-        assert "a job is changing the environment p runs in" in pressed.get_data(as_text=True)
+        assert "a job is changing the environment it runs in" in pressed.get_data(as_text=True)
+        assert 'id="definitions"' in pressed.get_data(as_text=True)  # the section stays, saying why
         everything = client.post(
             "/check-all", headers={"X-CSRF-Token": token.group(1)}, follow_redirects=True
         )
@@ -637,5 +638,9 @@ def test_a_job_holds_the_looks_at_every_project_sharing_its_environment(uv_works
         during = board.state(beta_project)
         assert board.is_changing(beta_project) and during.plugins is None and during.pending
         assert not board.is_busy(beta_project) and not board.is_checking(beta_project)  # nothing started
+        assert board.refresh_plugins(beta_project) is None  # nor by a press of Refresh: the job probes
+        env = board.resolve(alpha_project)
+        assert board.check_status_soon(alpha_project, env) is None
+        assert board.check_status_soon(alpha_project, env, by_job=True) is not None  # the job's own
     assert not board.is_changing(beta_project)
     assert wait_for(lambda: board.state(beta_project).plugins, timeout=60)  # its look now probes it

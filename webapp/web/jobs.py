@@ -67,14 +67,15 @@ def sync_out_of_sync():
 def check_all():
     """Check every project's definitions again, in the background, one at a time."""
     who = current_user()
-    started, refused = [], {}
+    started: list[str] = []
+    refused: dict[str, list[str]] = {}  # why -> the projects (all that share an environment a job changes)
     for state in services().monitor.snapshot.states:
         if state.check_status == "not_applicable":
             continue
         try:
             services().jobs.check(state.project, who)
         except JobError as exc:
-            refused[state.project.name] = str(exc)
+            refused.setdefault(str(exc), []).append(state.project.name)
             continue
         started.append(state.project.name)
     if started:
@@ -83,9 +84,9 @@ def check_all():
         said = "Nothing checked now"
     else:
         said = "Nothing to check: no project has an environment to load it in"
-    for name, why in refused.items():  # a job is changing its environment, say
-        said += f". Not {name}: {why}"
-    feedback.say(said)
+    for why, names in refused.items():
+        said += f". Not {', '.join(names)}: {why}"
+    feedback.say(said, feedback.ERROR if refused and not started else feedback.INFO)
     services().monitor.refresh()
     return redirect(url_for("overview.index"), code=303)
 

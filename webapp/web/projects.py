@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from ..core.jobs.errors import JobError
 from ..core.pages import inventory, project
 from ..core.pages.overview import MAX_QUERY
-from . import htmx
+from . import feedback, htmx
 from .security import current_user
 from .services import envboard, no_such_project, project_or_404, project_state, services
 
@@ -129,8 +129,10 @@ def check(project_id: str):
     try:
         services().jobs.check(state.project, current_user())
     except JobError as exc:
-        if htmx.is_htmx():
-            return render_template("fragments/notice.html", kind="error", message=str(exc)), 409
+        if htmx.is_htmx():  # the section stays (it says why Check is unavailable), the reason in #flashes
+            feedback.say(str(exc), feedback.ERROR)
+            fragment = render_template("fragments/definitions.html", data=definitions_or_404(project_id))
+            return feedback.with_flashes(fragment), 409
         abort(409, description=str(exc))
     services().monitor.refresh_project(project_id)
     if htmx.is_htmx():

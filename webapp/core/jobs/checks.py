@@ -35,7 +35,7 @@ class CheckRecords:
             raise JobError("the project's config has an error: there is nothing to load")
         if self.board.is_changing(project):  # its environment is half installed: no verdict to give
             raise JobError(
-                f"a job is changing the environment {project.name} runs in; "
+                "a job is changing the environment it runs in; "
                 "its definitions are checked once that job has ended"
             )
         return self.board.submit_check(project, env, who)

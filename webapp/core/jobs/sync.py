@@ -164,7 +164,7 @@ def run_sync(
             "plugin_diff": plugin_diff(prepared.before, after),
             "package_diff": package_diff(prepared.before, after),
         }
-    board.check_status_soon(project, env)  # the job has ended: what uv says now comes when it comes
+    board.check_status_soon(project, env, by_job=True)  # what uv says now comes when it comes
     cancelled = False
     if status == SUCCEEDED:
         detail["load_check"] = _check_definitions(board, prepared, log, cancel)

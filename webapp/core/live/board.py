@@ -25,7 +25,7 @@ from ..environments.interpreters import ActivePython
 from ..environments.leftovers import check_owner
 from ..environments.processes import find_uv
 from ..environments.resolver import ResolvedEnvironment, Resolver
-from ..environments.sharing import shared
+from ..environments.sharing import environment_key
 from ..environments.status import STATUS_MISSING, EnvironmentStatus, check_status
 from ..environments.uv import LOCK_FILE, LockFacts, LockInspector, direct_requirements
 from ..probe.answer import PluginList
@@ -133,10 +133,13 @@ class Board(BackgroundChecks):
         return None if project.error else self.resolver.resolve(project)
 
     def shared_with(self, project: Project) -> list[Project]:
-        """The other projects whose code runs in this project's environment (no subprocess)."""
-        projects = {p.id: p for p in self._workspace.projects}
-        others = shared((p.id, self.resolve(p)) for p in projects.values()).get(project.id, [])
-        return [projects[other] for other in others]
+        """The other projects whose code runs in this project's environment (no subprocess; one
+        look at each project, not the whole workspace's groups: a job asks at every start)."""
+        key = environment_key(self.resolve(project))
+        if key is None:
+            return []
+        others = (p for p in self._workspace.projects if p.id != project.id)
+        return [p for p in others if environment_key(self.resolve(p)) == key]
 
     def cached_status(self, project: Project, env: ResolvedEnvironment) -> EnvironmentStatus | None:
         """The status if it is known without a subprocess (or cannot need one)."""
@@ -162,14 +165,15 @@ class Board(BackgroundChecks):
             self.cache.store(f"status:{project.path}", self._status_key(env), value, dependencies, stamps)
         return status
 
-    def check_status_soon(self, project: Project, env: ResolvedEnvironment) -> Future | None:
+    def check_status_soon(
+        self, project: Project, env: ResolvedEnvironment, by_job: bool = False
+    ) -> Future | None:
         """uv's status check in the background: joins the one already running for this project.
-
-        After a job, uv's check may have to build what the job could not (a dynamic version,
-        say): the job must not wait for it, nor may a page start a second one meanwhile. The
-        check's own timeout (`STATUS_CHECK_TIMEOUT`) bounds it.
-        """
-        return self._submit(f"status:{project.path}", lambda: self.check_status(project, env), project)
+        After a job (`by_job`), uv may have to build what the job could not (a dynamic version,
+        say): the job must not wait for it, nor may a page start a second one meanwhile; the
+        check's own timeout (`STATUS_CHECK_TIMEOUT`) bounds it."""
+        check = functools.partial(self.check_status, project, env)
+        return self._submit(f"status:{project.path}", check, project, by_job=by_job)
 
     def _status_key(self, env: ResolvedEnvironment) -> str:
         return f"{env.mode}:{env.python}:{self.uv.path}"

@@ -105,19 +105,26 @@ class BackgroundTasks:
         project: Project,
         pool: ThreadPoolExecutor | None = None,
         busy: bool = True,
+        by_job: bool = False,
     ) -> Future | None:
-        """The task under this name, started unless one is running; None once the board is closed.
+        """The task under this name, started unless one is running; None once the board is closed,
+        or while a job is changing the project, unless the job itself asks (`by_job`).
 
         `busy=False` tasks (load checks) do not mark the project pending: pages do not poll faster
         for a check that may take a minute.
         """
+
+        def unless_changing() -> Any:
+            # a job that began while this waited for a thread: it asks at its end, the monitor after it
+            return None if not by_job and self.is_changing(project) else work()
+
         with self._lock:
-            if self._closed:
+            if self._closed or (project.path in self._changing and not by_job):
                 return None
             running = self._running.get(name)
             if running is not None:
                 return running
-            future = (pool or self._pool).submit(work)
+            future = (pool or self._pool).submit(unless_changing)
             self._register(name, future, project, busy)
         future.add_done_callback(self._forgetter(name, future, project, busy))  # not under the lock
         return future
