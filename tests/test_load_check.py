@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import build_stand_in_dg, core, wait_for, write_project, write_workspace
 from tests.test_cli import envboard
+from tests.test_shared import linked_beta
 from webapp.core.jobs.history import History
 from webapp.core.jobs.manager import JobManager
 
@@ -623,15 +624,7 @@ def test_a_job_holds_the_looks_at_every_project_sharing_its_environment(uv_works
     """beta's `.venv` is alpha's: while a job changes it for alpha, a look at beta starts
     nothing either; once the job lets go, the look at beta probes it."""
     root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta"])
-    alpha = root / "projects" / "alpha"
-    beta = write_project(
-        root / "projects" / "beta",
-        "beta",
-        mode="persistent_uv",
-        dependencies=("dagster",),
-        wheelhouse=wheelhouse,
-    )
-    (beta / ".venv").symlink_to(alpha / ".venv")
+    linked_beta(root, wheelhouse)
     board = make_board(root)
     alpha_project, beta_project = board.project("projects-alpha"), board.project("projects-beta")
     with board.changing(alpha_project):

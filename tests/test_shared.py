@@ -3,8 +3,22 @@ say so, with what a sync of one would remove from the other (uv's own plan); suc
 asks first; the Versions matrix counts that environment once. Real uv, real links."""
 
 import re
+from pathlib import Path
 
 from tests.conftest import build_wheel, install_by_hand, uv, wait_for, write_project, write_workspace
+
+
+def linked_beta(root: Path, wheelhouse: Path) -> Path:
+    """projects/beta of the workspace, its `.venv` a link to projects/alpha's (a real uv's)."""
+    beta = write_project(
+        root / "projects" / "beta",
+        "beta",
+        mode="persistent_uv",
+        dependencies=("dagster",),
+        wheelhouse=wheelhouse,
+    )
+    (beta / ".venv").symlink_to(root / "projects" / "alpha" / ".venv")
+    return beta
 
 
 def token(client) -> str:
@@ -16,15 +30,8 @@ def test_a_venv_linked_to_another_project_s_is_shared_on_both_and_a_sync_asks_fi
 ):
     root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta"])
     alpha = root / "projects" / "alpha"
-    beta = write_project(
-        root / "projects" / "beta",
-        "beta",
-        mode="persistent_uv",
-        dependencies=("dagster",),
-        wheelhouse=wheelhouse,
-    )
+    beta = linked_beta(root, wheelhouse)
     uv(uv_bin, "lock", "--offline", cwd=beta)
-    (beta / ".venv").symlink_to(alpha / ".venv")
     client = make_app(root).test_client()
 
     def known(project_id: str):
@@ -55,15 +62,7 @@ def test_the_versions_matrix_counts_a_shared_environment_once(
     from webapp.core.pages.inventory import version_matrix
 
     root = write_workspace(uv_workspace, ["projects/alpha", "projects/beta", "projects/gamma"])
-    alpha = root / "projects" / "alpha"
-    beta = write_project(
-        root / "projects" / "beta",
-        "beta",
-        mode="persistent_uv",
-        dependencies=("dagster",),
-        wheelhouse=wheelhouse,
-    )
-    (beta / ".venv").symlink_to(alpha / ".venv")
+    linked_beta(root, wheelhouse)
     gamma = write_project(
         root / "projects" / "gamma",
         "gamma",
