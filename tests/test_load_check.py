@@ -547,6 +547,8 @@ def test_a_look_during_a_sync_starts_no_check_beside_the_syncs_own(tmp_path, mak
         headers = {"X-CSRF-Token": token.group(1), "HX-Request": "1"}
         page = client.get("/projects/p").get_data(as_text=True)
         assert "Check unavailable: a job is changing its environment; it is checked once" in page
+        why = client.get("/api/projects/p/definitions").get_json()["why"]
+        assert why == "a job is changing its environment: it is checked once the job has ended"
         pressed = client.post("/projects/p/check", headers=headers)
         assert pressed.status_code == 409
         assert "a job is changing the environment it runs in" in pressed.get_data(as_text=True)

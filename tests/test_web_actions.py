@@ -98,7 +98,14 @@ def test_cancel_and_status_fragments(tmp_path, make_app, monkeypatch):
     )
     again = client.post("/projects/slow/sync", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
     assert "already" in again.get_data(as_text=True) and job_id in again.get_data(as_text=True)
+    assert again.headers["HX-Trigger"] == "job-started"  # the page's sections look again at once
     wait_for(lambda: client.get(f"/api/jobs/{job_id}").get_json()["status"] == "running", timeout=30)
+    # a page opened meanwhile follows the job without claiming its viewer joined it, and offers
+    # neither Check nor Refresh plugins on the environment the job is changing
+    page = client.get("/projects/slow").get_data(as_text=True)
+    assert "A sync of slowpkg is under way" in page and "you are watching it" not in page
+    assert "Check unavailable: a job is changing its environment" in page
+    assert "a job is changing its environment; its plugins are listed again once it has ended" in page
     response = client.post(f"/jobs/{job_id}/cancel", headers={"X-CSRF-Token": csrf, "HX-Request": "1"})
     assert response.status_code == 200
     wait_for(lambda: client.get(f"/api/jobs/{job_id}").get_json()["status"] == "cancelled", timeout=30)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from ..core.jobs.errors import JobError
 from ..core.jobs.history import JobRecord
@@ -40,7 +51,8 @@ def sync(project_id: str):
             feedback.say_sync(services().jobs, record, joined)
         panel = render_template("fragments/job_panel.html", job=record, joined=joined)
         buttons = render_template("fragments/action_buttons.html", project=state.project, oob=True)
-        return feedback.with_flashes(panel + buttons)
+        # the page's definitions and plugins look again: no Check or Refresh while the job runs
+        return htmx.trigger(make_response(feedback.with_flashes(panel + buttons)), "job-started")
     feedback.say_sync(services().jobs, record, joined)
     return redirect(url_for("jobs.show", job_id=record.id), code=303)
 

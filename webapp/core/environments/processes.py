@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +28,7 @@ from .confinement import NOT_CONFINED, Confinement
 from .leftovers import CHECK_MARKER, JOB_MARKER, end_marked, kill_group
 
 CHUNK = 64 * 1024
+NICE = shutil.which("nice", path=os.defpath)  # coreutils' (an absolute path: never PATH's choice)
 MAX_CAPTURE = 8 * 1024 * 1024  # a captured answer larger than this is cut
 
 
@@ -39,6 +40,7 @@ class Invocation:
     cwd: Path
     env: Mapping[str, str]
     confinement: Confinement = NOT_CONFINED  # applied by `run`; display() shows the command itself
+    niceness: int = 0  # its CPU priority from its first instruction (`run` sets it)
 
     def display(self) -> str:
         """The command line as a person would type it (for showing, never for running)."""
@@ -139,8 +141,13 @@ def _start(invocation: Invocation) -> subprocess.Popen:
     """The one line in envboard that starts a process (tests watch it here), confined as the
     invocation says (bubblewrap, a job user, an allow-listed environment)."""
     confinement = invocation.confinement
+    argv = confinement.command(invocation.argv, invocation.cwd)
+    if invocation.niceness and NICE:
+        # coreutils' nice lowers it before it execs the command: set on the started process
+        # instead, a child it started first (bubblewrap's, uv's) kept the normal priority
+        argv = [NICE, "-n", str(invocation.niceness), *argv]
     return subprocess.Popen(  # noqa: S603 - argv list from a fixed table, no shell
-        confinement.command(invocation.argv, invocation.cwd),
+        argv,
         cwd=invocation.cwd,
         env=confinement.environment(invocation.env),
         stdin=subprocess.DEVNULL,
@@ -173,7 +180,7 @@ def run(
     started = time.monotonic()
     argv = invocation.argv
     try:
-        process = _start(invocation)
+        process = _start(replace(invocation, niceness=niceness) if niceness else invocation)
     except FileNotFoundError as exc:
         missing = exc.filename if exc.filename not in (None, str(invocation.cwd)) else argv[0]
         if not Path(invocation.cwd).is_dir():
@@ -184,9 +191,9 @@ def run(
     except OSError as exc:
         message = f"cannot start {argv[0]}: {exc.strerror or exc}"
         return RunResult(argv, None, time.monotonic() - started, error=message)
-    if niceness:
-        # set on the leader right after the start (no preexec_fn: unsafe with threads); what it
-        # starts from then on inherits it
+    if niceness and not NICE:
+        # no `nice` on this system: set on the leader right after the start (no preexec_fn:
+        # unsafe with threads); what it starts from then on inherits it
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
     token = next(_tokens)

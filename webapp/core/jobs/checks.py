@@ -25,7 +25,8 @@ class CheckRecords:
 
     def check(self, project: Project, who: str):
         """Check now whether the project loads, in the background (joins a check under way);
-        refused while a job changes its environment (the job or the look after it checks).
+        refused while a job of the project is queued or changes its environment (the job or the
+        look after it checks).
 
         Returns the check's Future, or None when there is nothing to check (a config error);
         the history records the check when it has run (`record_check`).
@@ -33,7 +34,7 @@ class CheckRecords:
         env = self.board.resolve(project)
         if env is None:
             raise JobError("the project's config has an error: there is nothing to load")
-        if self.board.is_changing(project):  # its environment is half installed: no verdict to give
+        if self.board.is_changing(project) or self.active_job(project.id):  # no verdict to give on it yet
             raise JobError(
                 "a job is changing the environment it runs in; "
                 "its definitions are checked once that job has ended"

@@ -224,7 +224,8 @@ class Board(BackgroundChecks):
         if failed_check is not None and time.time() - failed_check.ended_at < FAILED_PROBE_RETRY:
             state.check = failed_check  # a check that timed out is not retried in a loop
         if self.is_changing(project):  # a job's: it asks at its end, the monitor once it lets go
-            state.checking, state.pending = state.check is None, needs_plugins or self.is_busy(project)
+            state.changing, state.checking = True, state.check is None
+            state.pending = needs_plugins or self.is_busy(project)
             return state
         if needs_status:
             self.check_status_soon(project, env)

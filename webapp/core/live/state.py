@@ -33,6 +33,7 @@ class ProjectState:
     last_change: float | None = None
     check: LoadCheck | None = None  # the definitions load check: None until one has answered
     checking: bool = False  # a load check is queued or running for it
+    changing: bool = False  # a job is changing its environment: nothing is asked until it ends
 
     @property
     def id(self) -> str:
@@ -72,6 +73,7 @@ class ProjectState:
             self.last_change,
             (self.check.status, self.check.checked_at, self.check.counting) if self.check else None,
             self.checking,
+            self.changing,
         )
 
     @property
@@ -113,7 +115,12 @@ class ProjectState:
         if self.check is not None:
             data = self.check.to_json()
         else:
-            why = "the project's config has an error" if self.env is None else "no check has answered yet"
+            if self.env is None:
+                why = "the project's config has an error"
+            elif self.changing:
+                why = "a job is changing its environment: it is checked once the job has ended"
+            else:
+                why = "no check has answered yet"
             data = {"loads": None, "error": None, "definitions": None, "checked_at_iso": None, "why": why}
         return {**data, "status": self.check_status}
 
