@@ -116,6 +116,7 @@ def test_the_overview_and_the_json_twins_say_why_a_project_is_not_checked(tmp_pa
     assert twin["status"] == "not_applicable" and twin["keys"] == {}
     section = client.get("/projects/plain/fragments/definitions").get_data(as_text=True)
     assert "not applicable" in section and "no environment at" in section
+    assert "Check unavailable: there is no environment yet" in section  # as Refresh plugins says
     # nothing checked, nothing claimed: no loads gauge for either
     assert "envboard_project_loads{" not in client.get("/metrics").get_data(as_text=True)
 
