@@ -131,7 +131,6 @@ class Definitions:
     state: ProjectState
     q: str = ""
     webserver: dict[str, Any] | None = None  # the Dagster webserver's own status of the location
-    changing: bool = False  # a job is changing the environment: no check until it ends
 
     @property
     def check(self) -> dict[str, Any]:
@@ -152,7 +151,4 @@ class Definitions:
 def definitions(envboard: Envboard, project_id: str, q: str = "") -> Definitions | None:
     """None when the id is not one the scan produced."""
     state = envboard.monitor.snapshot.get(project_id)
-    if state is None:
-        return None
-    changing = envboard.board.is_changing(state.project)
-    return Definitions(state, q, webserver_status(envboard, state), changing)
+    return None if state is None else Definitions(state, q, webserver_status(envboard, state))
