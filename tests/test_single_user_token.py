@@ -254,3 +254,16 @@ def test_serve_refuses_a_short_token_and_a_token_with_users(tmp_path, capsys):
     add_user(users, "alice", "operator")
     assert cli([*common, "--users", str(users), "--token", "x" * 20]) == 2
     assert "--token is for single-user mode" in capsys.readouterr().err
+
+
+def test_the_json_api_answers_as_declared_with_a_token_in_the_query(tmp_path, make_app):
+    # the printed link opens pages: under /api/ the token parameter signs no one in and redirects
+    # nowhere (the API declares no redirect; a script sends the token as a bearer)
+    client = make_app(_workspace(tmp_path)).test_client(operator=False)
+    for token in (OPERATOR_TOKEN, "", "a-wrong-token"):
+        answer = client.get(f"/api/projects?token={token}")
+        assert answer.status_code == 200 and answer.get_json()["projects"], token
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    assert (
+        client.post("/projects/p/sync", headers={"X-CSRF-Token": csrf}).status_code == 403
+    )  # nobody signed in

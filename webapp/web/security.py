@@ -148,7 +148,8 @@ def _single_user(
             return ANONYMOUS, False
         return _bearer_user(app, incoming, lambda token: token_holder(app, token), bearer), True
     given = incoming.args.get(TOKEN_PARAMETER)
-    if given is not None and incoming.method in SAFE_METHODS:
+    # the printed link opens pages; the JSON API answers what it declares (a script sends a bearer)
+    if given is not None and incoming.method in SAFE_METHODS and not incoming.path.startswith("/api/"):
         exchange_token(app, incoming, cookie_session, given)
     proven = cookie_session.get(OPERATOR_PROOF)
     if isinstance(proven, str) and hmac.compare_digest(proven, proof(app.config["ENVBOARD_TOKEN"])):
